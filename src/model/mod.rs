@@ -1,0 +1,26 @@
+//! SpliceAI: the configuration table and the network. Knows the architecture, nothing about files or training.
+
+pub mod config;
+pub mod spliceai;
+
+pub use config::{FlankConfig, UnsupportedFlank, CONFIGS, SEQ_LEN};
+pub use spliceai::{EntryKind, Mode, NamedValue, SpliceAi, Trainable};
+
+/// Errors of the model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Flank(#[from] UnsupportedFlank),
+    #[error("model has no tensor named `{0}`")]
+    UnknownTensor(String),
+    #[error("tensor `{name}`: expected shape {expected:?}, got {got:?}")]
+    Shape {
+        name: String,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+    #[error("model input: expected shape {expected}, got {got:?}")]
+    Input { expected: String, got: Vec<usize> },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}

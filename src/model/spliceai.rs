@@ -1,0 +1,569 @@
+//! The SpliceAI network (OpenSpliceAI's `SpliceAI` module) over candle tensors.
+//!
+//! Every tensor lives in one ordered table under its PyTorch state-dict name, in PyTorch's registration order,
+//! so that loading, saving and choosing the trainable subset are the same walk over one list. Trainable
+//! parameters are candle [`Var`]s (tracked by autograd and handed to the optimiser); everything else is a
+//! plain tensor, so backward does no work for frozen layers.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use super::config::{BlockSpec, FlankConfig, CHANNELS, IN_CHANNELS, OUT_CLASSES, SEQ_LEN};
+use super::ModelError;
+use crate::ops::conv::conv1d_same;
+
+/// BatchNorm1d epsilon (PyTorch default).
+pub const BN_EPS: f64 = 1e-5;
+/// BatchNorm1d momentum (PyTorch default).
+pub const BN_MOMENTUM: f64 = 0.1;
+/// LeakyReLU negative slope.
+pub const LEAKY_SLOPE: f64 = 0.1;
+
+/// What one state-dict entry holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A learnable parameter (conv weight/bias, BatchNorm weight/bias).
+    Param,
+    /// A BatchNorm running mean or variance (a buffer).
+    RunningStat,
+    /// A BatchNorm `num_batches_tracked` counter (int64 scalar).
+    Counter,
+}
+
+/// The value of one entry.
+#[derive(Debug, Clone)]
+enum Slot {
+    Frozen(Tensor),
+    Trainable(Var),
+    Counter(i64),
+}
+
+/// One named tensor of the model.
+#[derive(Debug, Clone)]
+struct Entry {
+    name: String,
+    kind: EntryKind,
+    shape: Vec<usize>,
+    slot: Slot,
+    /// The ResidualUnit this entry belongs to (for `--unfreeze n`), if any.
+    unit: Option<usize>,
+}
+
+/// A tensor value taken out of, or put into, the model: f32 data or an int64 counter.
+#[derive(Debug, Clone)]
+pub enum NamedValue {
+    /// Any float tensor (converted to the model's f32 on load).
+    Tensor(Tensor),
+    /// `num_batches_tracked`.
+    Counter(i64),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ConvIdx {
+    w: usize,
+    b: usize,
+    dilation: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BnIdx {
+    weight: usize,
+    bias: usize,
+    mean: usize,
+    var: usize,
+    count: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Block {
+    Unit {
+        bn1: BnIdx,
+        conv1: ConvIdx,
+        bn2: BnIdx,
+        conv2: ConvIdx,
+    },
+    Skip(ConvIdx),
+}
+
+/// Which parameters are trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trainable {
+    /// Nothing (evaluation).
+    Nothing,
+    /// The parameters of the last n ResidualUnits (Skip layers, `initial_*` and `final_conv` stay frozen).
+    LastUnits(usize),
+    /// Every parameter.
+    All,
+}
+
+/// Forward mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// BatchNorm from running statistics; nothing is updated.
+    Eval,
+    /// BatchNorm from batch statistics; running statistics and counters are updated (PyTorch `train()`).
+    Train,
+}
+
+/// The SpliceAI model for one flanking size.
+#[derive(Debug, Clone)]
+pub struct SpliceAi {
+    config: &'static FlankConfig,
+    device: Device,
+    entries: Vec<Entry>,
+    index: HashMap<String, usize>,
+    initial_conv: ConvIdx,
+    initial_skip: ConvIdx,
+    blocks: Vec<Block>,
+    final_conv: ConvIdx,
+    /// When set, BatchNorms whose parameters are frozen run in eval mode during training (`--freeze-bn`).
+    freeze_frozen_bn: bool,
+}
+
+struct Builder {
+    entries: Vec<Entry>,
+    rng: StdRng,
+    device: Device,
+}
+
+impl Builder {
+    fn push(
+        &mut self,
+        name: String,
+        kind: EntryKind,
+        shape: Vec<usize>,
+        slot: Slot,
+        unit: Option<usize>,
+    ) -> usize {
+        self.entries.push(Entry {
+            name,
+            kind,
+            shape,
+            slot,
+            unit,
+        });
+        self.entries.len() - 1
+    }
+
+    /// PyTorch's Conv1d default initialisation: weight and bias uniform in ±1/sqrt(fan_in).
+    fn conv(
+        &mut self,
+        prefix: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        dilation: usize,
+        unit: Option<usize>,
+    ) -> Result<ConvIdx, ModelError> {
+        let bound = 1.0 / ((cin * k) as f64).sqrt();
+        let mut uniform = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| self.rng.random_range(-bound..bound) as f32)
+                .collect()
+        };
+        let wv = uniform(cout * cin * k);
+        let bv = uniform(cout);
+        let w = Tensor::from_vec(wv, (cout, cin, k), &self.device)?;
+        let b = Tensor::from_vec(bv, cout, &self.device)?;
+        Ok(ConvIdx {
+            w: self.push(
+                format!("{prefix}.weight"),
+                EntryKind::Param,
+                vec![cout, cin, k],
+                Slot::Frozen(w),
+                unit,
+            ),
+            b: self.push(
+                format!("{prefix}.bias"),
+                EntryKind::Param,
+                vec![cout],
+                Slot::Frozen(b),
+                unit,
+            ),
+            dilation,
+        })
+    }
+
+    fn bn(&mut self, prefix: &str, c: usize, unit: Option<usize>) -> Result<BnIdx, ModelError> {
+        let ones = Tensor::ones(c, DType::F32, &self.device)?;
+        let zeros = Tensor::zeros(c, DType::F32, &self.device)?;
+        Ok(BnIdx {
+            weight: self.push(
+                format!("{prefix}.weight"),
+                EntryKind::Param,
+                vec![c],
+                Slot::Frozen(ones.clone()),
+                unit,
+            ),
+            bias: self.push(
+                format!("{prefix}.bias"),
+                EntryKind::Param,
+                vec![c],
+                Slot::Frozen(zeros.clone()),
+                unit,
+            ),
+            mean: self.push(
+                format!("{prefix}.running_mean"),
+                EntryKind::RunningStat,
+                vec![c],
+                Slot::Frozen(zeros),
+                unit,
+            ),
+            var: self.push(
+                format!("{prefix}.running_var"),
+                EntryKind::RunningStat,
+                vec![c],
+                Slot::Frozen(ones),
+                unit,
+            ),
+            count: self.push(
+                format!("{prefix}.num_batches_tracked"),
+                EntryKind::Counter,
+                vec![],
+                Slot::Counter(0),
+                unit,
+            ),
+        })
+    }
+}
+
+impl SpliceAi {
+    /// A freshly initialised model (PyTorch default initialisation, seeded).
+    pub fn new(
+        config: &'static FlankConfig,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let mut b = Builder {
+            entries: Vec::new(),
+            rng: StdRng::seed_from_u64(seed),
+            device: device.clone(),
+        };
+        let initial_conv = b.conv("initial_conv", IN_CHANNELS, CHANNELS, 1, 1, None)?;
+        let initial_skip = b.conv("initial_skip.conv", CHANNELS, CHANNELS, 1, 1, None)?;
+        let mut blocks = Vec::new();
+        for (i, spec) in config.layout().into_iter().enumerate() {
+            let p = format!("residual_units.{i}");
+            blocks.push(match spec {
+                BlockSpec::Unit {
+                    unit,
+                    kernel,
+                    dilation,
+                } => {
+                    let u = Some(unit);
+                    let bn1 = b.bn(&format!("{p}.batchnorm1"), CHANNELS, u)?;
+                    let bn2 = b.bn(&format!("{p}.batchnorm2"), CHANNELS, u)?;
+                    let conv1 = b.conv(
+                        &format!("{p}.conv1"),
+                        CHANNELS,
+                        CHANNELS,
+                        kernel,
+                        dilation,
+                        u,
+                    )?;
+                    let conv2 = b.conv(
+                        &format!("{p}.conv2"),
+                        CHANNELS,
+                        CHANNELS,
+                        kernel,
+                        dilation,
+                        u,
+                    )?;
+                    Block::Unit {
+                        bn1,
+                        conv1,
+                        bn2,
+                        conv2,
+                    }
+                }
+                BlockSpec::Skip => {
+                    Block::Skip(b.conv(&format!("{p}.conv"), CHANNELS, CHANNELS, 1, 1, None)?)
+                }
+            });
+        }
+        let final_conv = b.conv("final_conv", CHANNELS, OUT_CLASSES, 1, 1, None)?;
+        let index = b
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), i))
+            .collect();
+        Ok(Self {
+            config,
+            device: device.clone(),
+            entries: b.entries,
+            index,
+            initial_conv,
+            initial_skip,
+            blocks,
+            final_conv,
+            freeze_frozen_bn: false,
+        })
+    }
+
+    /// The configuration (flanking size, W, AR, batch size).
+    pub fn config(&self) -> &'static FlankConfig {
+        self.config
+    }
+
+    /// The device the tensors live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// State-dict names and shapes in PyTorch order.
+    pub fn expected(&self) -> Vec<(String, Vec<usize>, EntryKind)> {
+        self.entries
+            .iter()
+            .map(|e| (e.name.clone(), e.shape.clone(), e.kind))
+            .collect()
+    }
+
+    /// Sets one entry from a loaded value. The shape must match; float data is converted to f32.
+    pub fn set(&mut self, name: &str, value: NamedValue) -> Result<(), ModelError> {
+        let i = *self
+            .index
+            .get(name)
+            .ok_or_else(|| ModelError::UnknownTensor(name.to_string()))?;
+        let e = &mut self.entries[i];
+        match (value, &mut e.slot) {
+            (NamedValue::Counter(c), Slot::Counter(dst)) => *dst = c,
+            (NamedValue::Tensor(t), Slot::Counter(dst)) => {
+                *dst = t
+                    .to_dtype(DType::I64)?
+                    .flatten_all()?
+                    .to_vec1::<i64>()?
+                    .first()
+                    .copied()
+                    .unwrap_or(0)
+            }
+            (NamedValue::Counter(_), _) => {
+                return Err(ModelError::Shape {
+                    name: name.into(),
+                    expected: e.shape.clone(),
+                    got: vec![],
+                })
+            }
+            (NamedValue::Tensor(t), slot) => {
+                if t.dims() != e.shape.as_slice() {
+                    return Err(ModelError::Shape {
+                        name: name.into(),
+                        expected: e.shape.clone(),
+                        got: t.dims().to_vec(),
+                    });
+                }
+                let t = t
+                    .to_dtype(DType::F32)?
+                    .to_device(&self.device)?
+                    .contiguous()?;
+                match slot {
+                    Slot::Trainable(v) => v.set(&t)?,
+                    Slot::Frozen(dst) => *dst = t,
+                    Slot::Counter(_) => unreachable!("handled above"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every entry in PyTorch state-dict order (a detached copy of trainable values).
+    pub fn named_values(&self) -> Vec<(String, NamedValue)> {
+        self.entries
+            .iter()
+            .map(|e| {
+                let v = match &e.slot {
+                    Slot::Frozen(t) => NamedValue::Tensor(t.clone()),
+                    Slot::Trainable(v) => NamedValue::Tensor(v.as_tensor().detach()),
+                    Slot::Counter(c) => NamedValue::Counter(*c),
+                };
+                (e.name.clone(), v)
+            })
+            .collect()
+    }
+
+    /// The current value of one entry, if it is a tensor.
+    pub fn tensor(&self, name: &str) -> Option<Tensor> {
+        let e = &self.entries[*self.index.get(name)?];
+        match &e.slot {
+            Slot::Frozen(t) => Some(t.clone()),
+            Slot::Trainable(v) => Some(v.as_tensor().clone()),
+            Slot::Counter(_) => None,
+        }
+    }
+
+    /// The value of a `num_batches_tracked` counter.
+    pub fn counter(&self, name: &str) -> Option<i64> {
+        match self.entries[*self.index.get(name)?].slot {
+            Slot::Counter(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Chooses the trainable parameters; returns `(name, Var)` for each, in state-dict order.
+    ///
+    /// `LastUnits(n)` with n larger than the number of units is clamped (as upstream does); n = 0 trains
+    /// nothing.
+    pub fn set_trainable(&mut self, which: Trainable) -> Result<Vec<(String, Var)>, ModelError> {
+        let n_units = self.config.n_units();
+        let first_trained_unit = match which {
+            Trainable::Nothing => None,
+            Trainable::All => Some(0),
+            Trainable::LastUnits(n) => {
+                Some(n_units.saturating_sub(n.min(n_units))).filter(|_| n > 0)
+            }
+        };
+        let mut vars = Vec::new();
+        for e in &mut self.entries {
+            if e.kind != EntryKind::Param {
+                continue;
+            }
+            let train = match which {
+                Trainable::All => true,
+                Trainable::Nothing => false,
+                Trainable::LastUnits(_) => match (e.unit, first_trained_unit) {
+                    (Some(u), Some(first)) => u >= first,
+                    _ => false,
+                },
+            };
+            let current = match &e.slot {
+                Slot::Frozen(t) => t.clone(),
+                Slot::Trainable(v) => v.as_tensor().detach(),
+                Slot::Counter(_) => continue,
+            };
+            if train {
+                let v = Var::from_tensor(&current)?;
+                vars.push((e.name.clone(), v.clone()));
+                e.slot = Slot::Trainable(v);
+            } else {
+                e.slot = Slot::Frozen(current);
+            }
+        }
+        Ok(vars)
+    }
+
+    /// `--freeze-bn`: BatchNorms whose parameters are frozen normalise with running statistics during
+    /// training and never update them.
+    pub fn set_freeze_frozen_bn(&mut self, on: bool) {
+        self.freeze_frozen_bn = on;
+    }
+
+    fn t(&self, i: usize) -> &Tensor {
+        match &self.entries[i].slot {
+            Slot::Frozen(t) => t,
+            Slot::Trainable(v) => v.as_tensor(),
+            Slot::Counter(_) => panic!("entry {} is a counter, not a tensor", self.entries[i].name),
+        }
+    }
+
+    fn is_trainable(&self, i: usize) -> bool {
+        matches!(self.entries[i].slot, Slot::Trainable(_))
+    }
+
+    fn conv(&self, c: ConvIdx, x: &Tensor) -> Result<Tensor, ModelError> {
+        Ok(conv1d_same(x, self.t(c.w), self.t(c.b), c.dilation)?)
+    }
+
+    fn batchnorm(&mut self, bn: BnIdx, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        let c = x.dim(1)?;
+        let frozen = !self.is_trainable(bn.weight) && !self.is_trainable(bn.bias);
+        let use_batch_stats = mode == Mode::Train && !(self.freeze_frozen_bn && frozen);
+        let w = self.t(bn.weight).reshape((1, c, 1))?;
+        let b = self.t(bn.bias).reshape((1, c, 1))?;
+        if !use_batch_stats {
+            let rm = self.t(bn.mean);
+            let rv = self.t(bn.var);
+            let scale = (self.t(bn.weight) / (rv + BN_EPS)?.sqrt()?)?;
+            let shift = (self.t(bn.bias) - (rm * &scale)?)?;
+            let scale = scale.reshape((1, c, 1))?;
+            let shift = shift.reshape((1, c, 1))?;
+            return Ok(x.broadcast_mul(&scale)?.broadcast_add(&shift)?);
+        }
+        let (n, _, l) = x.dims3()?;
+        // Batch statistics in f64: f32 sums over N·L positions lose the digits that PyTorch keeps
+        // (its running stats must match to 1e-5 relative).
+        let x64 = x.to_dtype(DType::F64)?;
+        let mean64 = x64.mean_keepdim((0, 2))?;
+        let var64 = x64.broadcast_sub(&mean64)?.sqr()?.mean_keepdim((0, 2))?;
+        let mean = mean64.to_dtype(DType::F32)?;
+        let var = var64.to_dtype(DType::F32)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let inv_std = (var64 + BN_EPS)?.sqrt()?.recip()?.to_dtype(DType::F32)?;
+        let y = xc
+            .broadcast_mul(&inv_std.broadcast_mul(&w)?)?
+            .broadcast_add(&b)?;
+        // Running statistics (PyTorch: unbiased variance, momentum 0.1), outside the autograd graph.
+        let count = (n * l) as f64;
+        let unbias = if count > 1.0 {
+            count / (count - 1.0)
+        } else {
+            1.0
+        };
+        let m = BN_MOMENTUM;
+        let new_mean = ((self.t(bn.mean) * (1.0 - m))? + (mean.detach().flatten_all()? * m)?)?;
+        let new_var =
+            ((self.t(bn.var) * (1.0 - m))? + (var.detach().flatten_all()? * (m * unbias))?)?;
+        self.entries[bn.mean].slot = Slot::Frozen(new_mean);
+        self.entries[bn.var].slot = Slot::Frozen(new_var);
+        if let Slot::Counter(k) = &mut self.entries[bn.count].slot {
+            *k += 1;
+        }
+        Ok(y)
+    }
+
+    /// The forward pass: `x` (N, 4, 5000 + CL) → probabilities (N, 3, 5000).
+    pub fn forward(&mut self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        let (_, cin, len) = x.dims3()?;
+        if cin != IN_CHANNELS || len != self.config.input_len() {
+            return Err(ModelError::Input {
+                expected: format!("(N, {IN_CHANNELS}, {})", self.config.input_len()),
+                got: x.dims().to_vec(),
+            });
+        }
+        let mut h = self.conv(self.initial_conv, x)?;
+        let mut skip = self.conv(self.initial_skip, &h)?;
+        for bi in 0..self.blocks.len() {
+            match self.blocks[bi] {
+                Block::Unit {
+                    bn1,
+                    conv1,
+                    bn2,
+                    conv2,
+                } => {
+                    let t = leaky_relu(&self.batchnorm(bn1, &h, mode)?)?;
+                    let t = self.conv(conv1, &t)?;
+                    let t = leaky_relu(&self.batchnorm(bn2, &t, mode)?)?;
+                    let t = self.conv(conv2, &t)?;
+                    h = (h + t)?;
+                }
+                Block::Skip(c) => {
+                    skip = (skip + self.conv(c, &h)?)?;
+                }
+            }
+        }
+        let cropped = skip.narrow(2, self.config.flank / 2, SEQ_LEN)?;
+        let logits = self.conv(self.final_conv, &cropped)?;
+        Ok(softmax_channels(&logits)?)
+    }
+
+    /// Eval-mode forward without touching the model (convenience for inference).
+    pub fn predict(&self, x: &Tensor) -> Result<Tensor, ModelError> {
+        // Eval mode never mutates; a clone of the entry table is cheap (tensors are reference-counted).
+        let mut m = self.clone();
+        m.forward(x, Mode::Eval)
+    }
+}
+
+/// LeakyReLU(0.1).
+pub fn leaky_relu(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.maximum(&(x * LEAKY_SLOPE)?)
+}
+
+/// Softmax over the channel dimension (dim 1), differentiable (the max shift is a constant).
+pub fn softmax_channels(x: &Tensor) -> candle_core::Result<Tensor> {
+    let max = x.max_keepdim(1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    let s = e.sum_keepdim(1)?;
+    e.broadcast_div(&s)
+}

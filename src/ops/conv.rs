@@ -1,0 +1,444 @@
+//! Same-padded, stride-1, dilated Conv1d: the op behind every convolution of SpliceAI.
+//!
+//! `y[n, co, l] = Σ_ci Σ_k w[co, ci, k] · x[n, ci, l + k·d − pad]`, `pad = (K−1)·d/2`, zero outside `[0, L)`.
+//!
+//! On CPU it runs our own kernel ([`Conv1dSame`], a candle `CustomOp2` with its own backward); this avoids
+//! candle 0.11's conv1d backward, whose weight gradient is wrong for batch ≥ 2 and whose 1×1 input gradient
+//! is wrong on CPU (see `shared/CANDLE-BUGS.md`). On other devices it runs [`conv1d_same_reference`], a sum
+//! of per-tap matmuls made of stock candle ops whose backward candle gets right.
+//!
+//! The CPU kernel is an implicit GEMM over position tiles: for each (window, tile) an im2col buffer of
+//! `Cin·K × T` is filled and one `Cout × Cin·K` by `Cin·K × T` matrix product (the `gemm` crate) writes the
+//! output tile. The input gradient of a same-padded stride-1 conv is the same conv of the output gradient
+//! with the transposed, flipped kernel; the weight gradient is `G · colᵀ` accumulated over tiles.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// The op: `x (N, Cin, L)` ⊛ `w (Cout, Cin, K)` with dilation `d`, same padding (K odd), no bias.
+#[derive(Debug, Clone, Copy)]
+pub struct Conv1dSame {
+    pub dilation: usize,
+}
+
+/// Weight gradient of [`Conv1dSame`]: `(x (N, Cin, L), g (N, Cout, L)) → (Cout, Cin, K)`.
+#[derive(Debug, Clone, Copy)]
+struct Conv1dSameGradWeight {
+    dilation: usize,
+    k_size: usize,
+}
+
+/// Applies the same-padded dilated convolution plus a per-channel bias.
+///
+/// `x`: (N, Cin, L); `w`: (Cout, Cin, K) with K odd; `b`: (Cout). Output (N, Cout, L).
+pub fn conv1d_same(x: &Tensor, w: &Tensor, b: &Tensor, dilation: usize) -> Result<Tensor> {
+    let y = if x.device().is_cpu() {
+        x.contiguous()?
+            .apply_op2(&w.contiguous()?, Conv1dSame { dilation })?
+    } else {
+        conv1d_same_nobias_reference(x, w, dilation)?
+    };
+    y.broadcast_add(&b.reshape((1, b.elem_count(), 1))?)
+}
+
+/// The same convolution built from stock candle ops (a matmul per kernel tap); the reference the CPU
+/// kernel is tested against, and the path used on CUDA and Metal.
+pub fn conv1d_same_reference(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    dilation: usize,
+) -> Result<Tensor> {
+    let y = conv1d_same_nobias_reference(x, w, dilation)?;
+    y.broadcast_add(&b.reshape((1, b.elem_count(), 1))?)
+}
+
+fn conv1d_same_nobias_reference(x: &Tensor, w: &Tensor, dilation: usize) -> Result<Tensor> {
+    let (n, _cin, l) = x.dims3()?;
+    let (_cout, _, k) = w.dims3()?;
+    check_odd(k)?;
+    let pad = (k - 1) * dilation / 2;
+    let xp = if pad > 0 {
+        x.pad_with_zeros(2, pad, pad)?
+    } else {
+        x.clone()
+    };
+    let mut acc: Option<Tensor> = None;
+    for tap in 0..k {
+        let wk = w.narrow(2, tap, 1)?.squeeze(2)?.contiguous()?; // (Cout, Cin)
+        let xk = xp.narrow(2, tap * dilation, l)?.contiguous()?; // (N, Cin, L)
+        let yk = wk.broadcast_left(n)?.contiguous()?.matmul(&xk)?;
+        acc = Some(match acc {
+            None => yk,
+            Some(a) => (a + yk)?,
+        });
+    }
+    acc.ok_or_else(|| candle_core::Error::Msg("conv1d with an empty kernel".into()))
+}
+
+fn check_odd(k: usize) -> Result<()> {
+    if k % 2 == 1 {
+        Ok(())
+    } else {
+        Err(candle_core::Error::Msg(format!(
+            "same-padded conv1d needs an odd kernel size, got {k}"
+        )))
+    }
+}
+
+/// Returns the contiguous f32 slice of a CPU storage described by `layout`.
+fn contiguous_f32<'a>(s: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(v) => v.as_slice(),
+        _ => {
+            return Err(candle_core::Error::Msg(format!(
+                "conv1d: {what} must be f32, got {:?}",
+                s.dtype()
+            )))
+        }
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => Err(candle_core::Error::RequiresContiguous { op: "conv1d-same" }),
+    }
+}
+
+/// Position-tile length so that the im2col buffer (`rows × T` floats) stays around 512 KiB.
+fn tile_len(rows: usize, l: usize) -> usize {
+    let t = (131_072 / rows.max(1)).clamp(64, 2048);
+    let t = (t / 16).max(4) * 16;
+    t.min(l.max(1))
+}
+
+/// Fills `col[(ci·K + k)·T + t] = x[ci, p0 + t + k·d − pad]` (0 outside the sequence).
+#[allow(clippy::too_many_arguments)]
+fn im2col(
+    x: &[f32],
+    cin: usize,
+    l: usize,
+    k_size: usize,
+    dilation: usize,
+    pad: usize,
+    p0: usize,
+    t_len: usize,
+    col: &mut [f32],
+) {
+    for ci in 0..cin {
+        let xrow = &x[ci * l..(ci + 1) * l];
+        for k in 0..k_size {
+            let dst = &mut col[(ci * k_size + k) * t_len..(ci * k_size + k + 1) * t_len];
+            // source index for t is p0 + t + k·d − pad
+            let shift = (p0 + k * dilation) as isize - pad as isize;
+            let t_lo = (-shift).clamp(0, t_len as isize) as usize;
+            let t_hi = (l as isize - shift).clamp(0, t_len as isize) as usize;
+            if t_lo >= t_hi {
+                dst.fill(0.0);
+                continue;
+            }
+            dst[..t_lo].fill(0.0);
+            let s_lo = (shift + t_lo as isize) as usize;
+            dst[t_lo..t_hi].copy_from_slice(&xrow[s_lo..s_lo + (t_hi - t_lo)]);
+            dst[t_hi..].fill(0.0);
+        }
+    }
+}
+
+/// `dst (m × n, row stride dst_rs) (+)= a (m × k, row-major) · b (k × n, row stride b_rs)`.
+#[allow(clippy::too_many_arguments)]
+fn matmul_into(
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    a: &[f32],
+    b: &[f32],
+    b_rs: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    debug_assert!(a.len() >= m * k);
+    debug_assert!(m == 0 || n == 0 || dst.len() >= (m - 1) * dst_rs + n);
+    debug_assert!(k == 0 || n == 0 || b.len() >= (k - 1) * b_rs + n);
+    // SAFETY: the asserts above bound every index gemm touches; dst does not alias a or b.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            1,
+            b_rs as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// Forward kernel on contiguous buffers: x (N, Cin, L), w (Cout, Cin·K) → y (N, Cout, L).
+pub(crate) fn conv_forward_cpu(
+    x: &[f32],
+    w: &[f32],
+    n: usize,
+    cin: usize,
+    cout: usize,
+    l: usize,
+    k_size: usize,
+    dilation: usize,
+) -> Vec<f32> {
+    let pad = (k_size - 1) * dilation / 2;
+    let rows = cin * k_size;
+    let mut y = vec![0f32; n * cout * l];
+    if l == 0 || n == 0 {
+        return y;
+    }
+    if k_size == 1 {
+        // 1×1 conv: one matmul per window straight from x.
+        y.par_chunks_mut(cout * l)
+            .zip(x.par_chunks(cin * l))
+            .for_each(|(yn, xn)| matmul_into(yn, l, false, w, xn, l, cout, l, cin));
+        return y;
+    }
+    let t_len = tile_len(rows, l);
+    let n_tiles = l.div_ceil(t_len);
+    // Each task owns one (window, tile): it writes y[n, :, p0..p0+T], disjoint across tasks.
+    let y_ptr = SendPtr(y.as_mut_ptr());
+    (0..n * n_tiles).into_par_iter().for_each_init(
+        || vec![0f32; rows * t_len],
+        |col, task| {
+            let (b, tile) = (task / n_tiles, task % n_tiles);
+            let p0 = tile * t_len;
+            let t = t_len.min(l - p0);
+            let xb = &x[b * cin * l..(b + 1) * cin * l];
+            im2col(xb, cin, l, k_size, dilation, pad, p0, t, col);
+            // SAFETY: rows co of window b, columns p0..p0+t: disjoint between tasks, inside y.
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(
+                    y_ptr.get().add(b * cout * l + p0),
+                    (cout - 1) * l + t,
+                )
+            };
+            matmul_into(dst, l, false, w, col, t, cout, t, rows);
+        },
+    );
+    y
+}
+
+/// Weight-gradient kernel: x (N, Cin, L), g (N, Cout, L) → gw (Cout, Cin·K).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_grad_weight_cpu(
+    x: &[f32],
+    g: &[f32],
+    n: usize,
+    cin: usize,
+    cout: usize,
+    l: usize,
+    k_size: usize,
+    dilation: usize,
+) -> Vec<f32> {
+    let pad = (k_size - 1) * dilation / 2;
+    let rows = cin * k_size;
+    let size = cout * rows;
+    if l == 0 || n == 0 {
+        return vec![0f32; size];
+    }
+    let t_len = tile_len(rows, l);
+    let n_tiles = l.div_ceil(t_len);
+    let n_tasks = n * n_tiles;
+    // Split the tasks into one contiguous range per thread, each with its own accumulator.
+    let n_chunks = rayon::current_num_threads().clamp(1, n_tasks);
+    let partials: Vec<Vec<f32>> = (0..n_chunks)
+        .into_par_iter()
+        .map(|c| {
+            let lo = c * n_tasks / n_chunks;
+            let hi = (c + 1) * n_tasks / n_chunks;
+            let mut acc = vec![0f32; size];
+            let mut col = vec![0f32; rows * t_len];
+            for task in lo..hi {
+                let (b, tile) = (task / n_tiles, task % n_tiles);
+                let p0 = tile * t_len;
+                let t = t_len.min(l - p0);
+                let xb = &x[b * cin * l..(b + 1) * cin * l];
+                if k_size == 1 {
+                    // col is x's tile directly: rows = cin, row stride l.
+                    let gb = &g[b * cout * l + p0..];
+                    // acc (cout × cin) += g_tile (cout × t) · x_tileᵀ (t × cin)
+                    gemm_nt(&mut acc, gb, l, &xb[p0..], l, cout, cin, t);
+                } else {
+                    im2col(xb, cin, l, k_size, dilation, pad, p0, t, &mut col);
+                    let gb = &g[b * cout * l + p0..];
+                    gemm_nt(&mut acc, gb, l, &col, t, cout, rows, t);
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut out = vec![0f32; size];
+    for p in partials {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+    out
+}
+
+/// `acc (m × n, row-major) += a (m × k, row stride a_rs) · bᵀ` where `b` is (n × k, row stride b_rs).
+#[allow(clippy::too_many_arguments)]
+fn gemm_nt(
+    acc: &mut [f32],
+    a: &[f32],
+    a_rs: usize,
+    b: &[f32],
+    b_rs: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    debug_assert!(acc.len() >= m * n);
+    debug_assert!(m == 0 || k == 0 || a.len() >= (m - 1) * a_rs + k);
+    debug_assert!(n == 0 || k == 0 || b.len() >= (n - 1) * b_rs + k);
+    // SAFETY: bounds asserted above; rhs is read as bᵀ through (column stride b_rs, row stride 1).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            acc.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            a.as_ptr(),
+            1,
+            a_rs as isize,
+            b.as_ptr(),
+            b_rs as isize,
+            1,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: used only to hand disjoint output ranges to rayon tasks.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Rearranges w (Cout, Cin, K) into the kernel of the input gradient: w' (Cin, Cout, K), flipped in K.
+fn flip_transpose(w: &[f32], cout: usize, cin: usize, k_size: usize) -> Vec<f32> {
+    let mut out = vec![0f32; w.len()];
+    for co in 0..cout {
+        for ci in 0..cin {
+            for k in 0..k_size {
+                out[(ci * cout + co) * k_size + (k_size - 1 - k)] = w[(co * cin + ci) * k_size + k];
+            }
+        }
+    }
+    out
+}
+
+impl CustomOp2 for Conv1dSame {
+    fn name(&self) -> &'static str {
+        "conv1d-same"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, cin, l) = l1.shape().dims3()?;
+        let (cout, cin_w, k) = l2.shape().dims3()?;
+        if cin != cin_w {
+            return Err(candle_core::Error::Msg(format!(
+                "conv1d: input has {cin} channels, kernel expects {cin_w}"
+            )));
+        }
+        check_odd(k)?;
+        let x = contiguous_f32(s1, l1, "input")?;
+        let w = contiguous_f32(s2, l2, "kernel")?;
+        let y = conv_forward_cpu(x, w, n, cin, cout, l, k, self.dilation);
+        Ok((CpuStorage::F32(y), Shape::from((n, cout, l))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (cout, cin, k) = w.dims3()?;
+        let grad = grad.contiguous()?;
+        // grad_x: the same conv of grad with the transposed, flipped kernel.
+        let w_vec = w.flatten_all()?.to_vec1::<f32>()?;
+        let wt = Tensor::from_vec(
+            flip_transpose(&w_vec, cout, cin, k),
+            (cin, cout, k),
+            w.device(),
+        )?;
+        let grad_x = grad.apply_op2_no_bwd(&wt, self)?;
+        let grad_w = x.apply_op2_no_bwd(
+            &grad,
+            &Conv1dSameGradWeight {
+                dilation: self.dilation,
+                k_size: k,
+            },
+        )?;
+        Ok((Some(grad_x), Some(grad_w)))
+    }
+}
+
+impl CustomOp2 for Conv1dSameGradWeight {
+    fn name(&self) -> &'static str {
+        "conv1d-same-grad-weight"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, cin, l) = l1.shape().dims3()?;
+        let (n2, cout, l2len) = l2.shape().dims3()?;
+        if n != n2 || l != l2len {
+            return Err(candle_core::Error::Msg(format!(
+                "conv1d grad-weight: input {:?} and gradient {:?} disagree",
+                l1.shape(),
+                l2.shape()
+            )));
+        }
+        let x = contiguous_f32(s1, l1, "input")?;
+        let g = contiguous_f32(s2, l2, "gradient")?;
+        let gw = conv_grad_weight_cpu(x, g, n, cin, cout, l, self.k_size, self.dilation);
+        Ok((CpuStorage::F32(gw), Shape::from((cout, cin, self.k_size))))
+    }
+}
+
+/// The dtype every op here computes in.
+pub const COMPUTE_DTYPE: DType = DType::F32;

@@ -1,0 +1,50 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// True when running under CI (`CI=true`), where missing fixtures are a failure, not a skip.
+pub fn under_ci() -> bool {
+    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+}
+
+/// The shared fixtures folder: `$OSAI_FIXTURES`, else `../shared/fixtures` beside the project.
+/// Returns `None` (after printing why) when absent outside CI; panics when absent under CI.
+pub fn fixtures_dir() -> Option<PathBuf> {
+    let candidate = match std::env::var_os("OSAI_FIXTURES") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
+    };
+    if candidate.is_dir() {
+        return Some(candidate);
+    }
+    if under_ci() {
+        panic!(
+            "fixtures not found at {} (set OSAI_FIXTURES); they are required under CI=true",
+            candidate.display()
+        );
+    }
+    eprintln!(
+        "SKIP: fixtures not found at {} (set OSAI_FIXTURES to run this test)",
+        candidate.display()
+    );
+    None
+}
+
+/// A file under the fixtures folder, with the same skip/fail rule as [`fixtures_dir`].
+pub fn fixture(rel: &str) -> Option<PathBuf> {
+    let p = fixtures_dir()?.join(rel);
+    if p.exists() {
+        return Some(p);
+    }
+    if under_ci() {
+        panic!("fixture {} is missing; it is required under CI=true", p.display());
+    }
+    eprintln!("SKIP: fixture {} is missing", p.display());
+    None
+}
+
+/// The real OpenSpliceAI-MANE checkpoint for a flanking size.
+pub fn mane_checkpoint(flank: usize) -> Option<PathBuf> {
+    fixture(&format!("openspliceai-mane/{flank}nt/model_{flank}nt_rs10.pt"))
+}
