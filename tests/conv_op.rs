@@ -1,0 +1,215 @@
+//! The dilated conv op against stock candle's conv1d (forward), an f64 reference (gradients) and
+//! finite differences, for every (W, AR) of the flanking table plus 1×1 convs, odd batches and lengths.
+
+use candle_core::{DType, Device, Tensor, Var};
+use openspliceai_rs::model::CONFIGS;
+use openspliceai_rs::ops::conv::{conv1d_same, conv1d_same_reference};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+fn rand_vec(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Every (kernel, dilation) pair the model uses, plus the 1×1 convs.
+fn shapes() -> Vec<(usize, usize)> {
+    let mut v = vec![(1, 1)];
+    for c in CONFIGS.iter() {
+        for (&k, &d) in c.kernel_sizes.iter().zip(c.dilations) {
+            if !v.contains(&(k, d)) {
+                v.push((k, d));
+            }
+        }
+    }
+    v
+}
+
+/// f64 reference: y, and gradients of Σ y·r with respect to x and w.
+#[allow(clippy::type_complexity)]
+fn reference(
+    x: &[f32],
+    w: &[f32],
+    r: &[f32],
+    (n, cin, cout, l, k, d): (usize, usize, usize, usize, usize, usize),
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let pad = ((k - 1) * d / 2) as isize;
+    let mut y = vec![0f64; n * cout * l];
+    let mut gx = vec![0f64; n * cin * l];
+    let mut gw = vec![0f64; cout * cin * k];
+    for b in 0..n {
+        for co in 0..cout {
+            for p in 0..l {
+                let ri = r[(b * cout + co) * l + p] as f64;
+                for ci in 0..cin {
+                    for kk in 0..k {
+                        let s = p as isize + (kk * d) as isize - pad;
+                        if s < 0 || s >= l as isize {
+                            continue;
+                        }
+                        let xi = (b * cin + ci) * l + s as usize;
+                        let wi = (co * cin + ci) * k + kk;
+                        y[(b * cout + co) * l + p] += w[wi] as f64 * x[xi] as f64;
+                        gx[xi] += w[wi] as f64 * ri;
+                        gw[wi] += x[xi] as f64 * ri;
+                    }
+                }
+            }
+        }
+    }
+    (y, gx, gw)
+}
+
+#[test]
+fn forward_matches_stock_candle_conv1d_for_every_model_shape() {
+    let dev = Device::Cpu;
+    let mut rng = StdRng::seed_from_u64(1);
+    for (k, d) in shapes() {
+        for &(n, l) in &[(1usize, 97usize), (3, 301), (2, 1200)] {
+            let (cin, cout) = (32, 32);
+            let x = Tensor::from_vec(rand_vec(&mut rng, n * cin * l), (n, cin, l), &dev).unwrap();
+            let w =
+                Tensor::from_vec(rand_vec(&mut rng, cout * cin * k), (cout, cin, k), &dev).unwrap();
+            let b = Tensor::from_vec(rand_vec(&mut rng, cout), cout, &dev).unwrap();
+            let ours = conv1d_same(&x, &w, &b, d).unwrap();
+            let pad = (k - 1) * d / 2;
+            let stock = x
+                .conv1d(&w, pad, 1, d, 1)
+                .unwrap()
+                .broadcast_add(&b.reshape((1, cout, 1)).unwrap())
+                .unwrap();
+            let diff = max_abs_diff(&ours, &stock);
+            assert!(
+                diff < 1e-4,
+                "k={k} d={d} n={n} l={l}: max |ours - candle| = {diff}"
+            );
+            let refpath = conv1d_same_reference(&x, &w, &b, d).unwrap();
+            let diff = max_abs_diff(&ours, &refpath);
+            assert!(
+                diff < 1e-4,
+                "k={k} d={d}: max |ours - reference path| = {diff}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gradients_match_f64_reference_and_finite_differences() {
+    let dev = Device::Cpu;
+    let mut rng = StdRng::seed_from_u64(2);
+    for (k, d) in shapes() {
+        // Odd batch and length; length shorter than the receptive field for the widest kernels too.
+        let (n, cin, cout, l) = (3usize, 5usize, 7usize, 157usize);
+        let xv = rand_vec(&mut rng, n * cin * l);
+        let wv = rand_vec(&mut rng, cout * cin * k);
+        let rv = rand_vec(&mut rng, n * cout * l);
+        let x =
+            Var::from_tensor(&Tensor::from_vec(xv.clone(), (n, cin, l), &dev).unwrap()).unwrap();
+        let w =
+            Var::from_tensor(&Tensor::from_vec(wv.clone(), (cout, cin, k), &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::zeros(cout, DType::F32, &dev).unwrap()).unwrap();
+        let r = Tensor::from_vec(rv.clone(), (n, cout, l), &dev).unwrap();
+        let y = conv1d_same(x.as_tensor(), w.as_tensor(), b.as_tensor(), d).unwrap();
+        let loss = (&y * &r).unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        let (y_ref, gx_ref, gw_ref) = reference(&xv, &wv, &rv, (n, cin, cout, l, k, d));
+
+        let check = |name: &str, got: &Tensor, want: &[f64]| {
+            let got = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let scale = want.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                let err = (*g as f64 - w).abs() / scale;
+                assert!(
+                    err < 1e-5,
+                    "k={k} d={d} {name}[{i}]: got {g}, want {w} (rel {err:e})"
+                );
+            }
+        };
+        check("y", &y, &y_ref);
+        check("grad_x", grads.get(x.as_tensor()).unwrap(), &gx_ref);
+        check("grad_w", grads.get(w.as_tensor()).unwrap(), &gw_ref);
+        // grad_b = Σ r over batch and positions.
+        let gb_ref: Vec<f64> = (0..cout)
+            .map(|co| {
+                (0..n)
+                    .flat_map(|bb| (0..l).map(move |p| (bb, p)))
+                    .map(|(bb, p)| rv[(bb * cout + co) * l + p] as f64)
+                    .sum()
+            })
+            .collect();
+        check("grad_b", grads.get(b.as_tensor()).unwrap(), &gb_ref);
+
+        // Central finite differences of the (linear) loss at a few weight and input elements.
+        let loss_at = |xv: &[f32], wv: &[f32]| -> f64 {
+            let x = Tensor::from_vec(xv.to_vec(), (n, cin, l), &dev).unwrap();
+            let w = Tensor::from_vec(wv.to_vec(), (cout, cin, k), &dev).unwrap();
+            let y = conv1d_same(&x, &w, b.as_tensor(), d).unwrap();
+            (&y * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_dtype(DType::F64)
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        let h = 0.5f32;
+        let gw = grads
+            .get(w.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for &i in &[0usize, wv.len() / 2, wv.len() - 1] {
+            let (mut wp, mut wm) = (wv.clone(), wv.clone());
+            wp[i] += h;
+            wm[i] -= h;
+            let fd = (loss_at(&xv, &wp) - loss_at(&xv, &wm)) / (2.0 * h as f64);
+            assert!(
+                (fd - gw[i] as f64).abs() < 1e-3 * (1.0 + fd.abs()),
+                "k={k} d={d} w[{i}]: fd {fd} vs {}",
+                gw[i]
+            );
+        }
+        let gx = grads
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for &i in &[0usize, xv.len() / 3, xv.len() - 1] {
+            let (mut xp, mut xm) = (xv.clone(), xv.clone());
+            xp[i] += h;
+            xm[i] -= h;
+            let fd = (loss_at(&xp, &wv) - loss_at(&xm, &wv)) / (2.0 * h as f64);
+            assert!(
+                (fd - gx[i] as f64).abs() < 1e-3 * (1.0 + fd.abs()),
+                "k={k} d={d} x[{i}]: fd {fd} vs {}",
+                gx[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn even_kernels_are_rejected() {
+    let dev = Device::Cpu;
+    let x = Tensor::zeros((1, 2, 10), DType::F32, &dev).unwrap();
+    let w = Tensor::zeros((2, 2, 4), DType::F32, &dev).unwrap();
+    let b = Tensor::zeros(2, DType::F32, &dev).unwrap();
+    let err = conv1d_same(&x, &w, &b, 1).unwrap_err().to_string();
+    assert!(err.contains("odd kernel"), "{err}");
+}
