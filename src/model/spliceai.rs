@@ -12,6 +12,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::config::{BlockSpec, FlankConfig, CHANNELS, IN_CHANNELS, OUT_CLASSES, SEQ_LEN};
 use super::ModelError;
+use crate::ops::bn_act::{batchnorm_leaky_relu, BnStats};
 use crate::ops::conv::conv1d_same;
 
 /// BatchNorm1d epsilon (PyTorch default).
@@ -465,51 +466,56 @@ impl SpliceAi {
         Ok(conv1d_same(x, self.t(c.w), self.t(c.b), c.dilation)?)
     }
 
-    fn batchnorm(&mut self, bn: BnIdx, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
-        let c = x.dim(1)?;
+    /// BatchNorm followed by LeakyReLU (one fused op); in batch-statistics mode it also updates the running
+    /// statistics (unbiased variance, momentum 0.1) and `num_batches_tracked`, as PyTorch's `train()` does.
+    fn bn_lrelu(&mut self, bn: BnIdx, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
         let frozen = !self.is_trainable(bn.weight) && !self.is_trainable(bn.bias);
         let use_batch_stats = mode == Mode::Train && !(self.freeze_frozen_bn && frozen);
-        let w = self.t(bn.weight).reshape((1, c, 1))?;
-        let b = self.t(bn.bias).reshape((1, c, 1))?;
-        if !use_batch_stats {
-            let rm = self.t(bn.mean);
-            let rv = self.t(bn.var);
-            let scale = (self.t(bn.weight) / (rv + BN_EPS)?.sqrt()?)?;
-            let shift = (self.t(bn.bias) - (rm * &scale)?)?;
-            let scale = scale.reshape((1, c, 1))?;
-            let shift = shift.reshape((1, c, 1))?;
-            return Ok(x.broadcast_mul(&scale)?.broadcast_add(&shift)?);
-        }
-        let (n, _, l) = x.dims3()?;
-        // Batch statistics in f64: f32 sums over N·L positions lose the digits that PyTorch keeps
-        // (its running stats must match to 1e-5 relative).
-        let x64 = x.to_dtype(DType::F64)?;
-        let mean64 = x64.mean_keepdim((0, 2))?;
-        let var64 = x64.broadcast_sub(&mean64)?.sqr()?.mean_keepdim((0, 2))?;
-        let mean = mean64.to_dtype(DType::F32)?;
-        let var = var64.to_dtype(DType::F32)?;
-        let xc = x.broadcast_sub(&mean)?;
-        let inv_std = (var64 + BN_EPS)?.sqrt()?.recip()?.to_dtype(DType::F32)?;
-        let y = xc
-            .broadcast_mul(&inv_std.broadcast_mul(&w)?)?
-            .broadcast_add(&b)?;
-        // Running statistics (PyTorch: unbiased variance, momentum 0.1), outside the autograd graph.
-        let count = (n * l) as f64;
-        let unbias = if count > 1.0 {
-            count / (count - 1.0)
+        let stats = if use_batch_stats {
+            BnStats::Batch
         } else {
-            1.0
+            BnStats::Running {
+                mean: self.t(bn.mean),
+                var: self.t(bn.var),
+            }
         };
-        let m = BN_MOMENTUM;
-        let new_mean = ((self.t(bn.mean) * (1.0 - m))? + (mean.detach().flatten_all()? * m)?)?;
-        let new_var =
-            ((self.t(bn.var) * (1.0 - m))? + (var.detach().flatten_all()? * (m * unbias))?)?;
-        self.entries[bn.mean].slot = Slot::Frozen(new_mean);
-        self.entries[bn.var].slot = Slot::Frozen(new_var);
-        if let Slot::Counter(k) = &mut self.entries[bn.count].slot {
-            *k += 1;
+        let out = batchnorm_leaky_relu(
+            x,
+            self.t(bn.weight),
+            self.t(bn.bias),
+            stats,
+            BN_EPS,
+            LEAKY_SLOPE,
+        )?;
+        if let Some((mean, var)) = out.batch_stats {
+            let (n, _, l) = x.dims3()?;
+            let count = (n * l) as f64;
+            let unbias = if count > 1.0 {
+                count / (count - 1.0)
+            } else {
+                1.0
+            };
+            let m = BN_MOMENTUM;
+            let old_mean = self.t(bn.mean).to_vec1::<f32>()?;
+            let old_var = self.t(bn.var).to_vec1::<f32>()?;
+            let new_mean: Vec<f32> = old_mean
+                .iter()
+                .zip(&mean)
+                .map(|(&o, &b)| ((1.0 - m) * o as f64 + m * b) as f32)
+                .collect();
+            let new_var: Vec<f32> = old_var
+                .iter()
+                .zip(&var)
+                .map(|(&o, &v)| ((1.0 - m) * o as f64 + m * v * unbias) as f32)
+                .collect();
+            let c = new_mean.len();
+            self.entries[bn.mean].slot = Slot::Frozen(Tensor::from_vec(new_mean, c, &self.device)?);
+            self.entries[bn.var].slot = Slot::Frozen(Tensor::from_vec(new_var, c, &self.device)?);
+            if let Slot::Counter(k) = &mut self.entries[bn.count].slot {
+                *k += 1;
+            }
         }
-        Ok(y)
+        Ok(out.y)
     }
 
     /// The forward pass: `x` (N, 4, 5000 + CL) → probabilities (N, 3, 5000).
@@ -531,9 +537,9 @@ impl SpliceAi {
                     bn2,
                     conv2,
                 } => {
-                    let t = leaky_relu(&self.batchnorm(bn1, &h, mode)?)?;
+                    let t = self.bn_lrelu(bn1, &h, mode)?;
                     let t = self.conv(conv1, &t)?;
-                    let t = leaky_relu(&self.batchnorm(bn2, &t, mode)?)?;
+                    let t = self.bn_lrelu(bn2, &t, mode)?;
                     let t = self.conv(conv2, &t)?;
                     h = (h + t)?;
                 }
@@ -553,11 +559,6 @@ impl SpliceAi {
         let mut m = self.clone();
         m.forward(x, Mode::Eval)
     }
-}
-
-/// LeakyReLU(0.1).
-pub fn leaky_relu(x: &Tensor) -> candle_core::Result<Tensor> {
-    x.maximum(&(x * LEAKY_SLOPE)?)
 }
 
 /// Softmax over the channel dimension (dim 1), differentiable (the max shift is a constant).

@@ -13,12 +13,18 @@
 //! with the transposed, flipped kernel; the weight gradient is `G · colᵀ` accumulated over tiles.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// The op: `x (N, Cin, L)` ⊛ `w (Cout, Cin, K)` with dilation `d`, same padding (K odd), no bias.
 #[derive(Debug, Clone, Copy)]
 pub struct Conv1dSame {
+    pub dilation: usize,
+}
+
+/// The op with its bias fused: `(x, w, b) → conv(x, w) + b`.
+#[derive(Debug, Clone, Copy)]
+pub struct Conv1dSameBias {
     pub dilation: usize,
 }
 
@@ -33,13 +39,15 @@ struct Conv1dSameGradWeight {
 ///
 /// `x`: (N, Cin, L); `w`: (Cout, Cin, K) with K odd; `b`: (Cout). Output (N, Cout, L).
 pub fn conv1d_same(x: &Tensor, w: &Tensor, b: &Tensor, dilation: usize) -> Result<Tensor> {
-    let y = if x.device().is_cpu() {
-        x.contiguous()?
-            .apply_op2(&w.contiguous()?, Conv1dSame { dilation })?
+    if x.device().is_cpu() {
+        x.contiguous()?.apply_op3(
+            &w.contiguous()?,
+            &b.contiguous()?,
+            Conv1dSameBias { dilation },
+        )
     } else {
-        conv1d_same_nobias_reference(x, w, dilation)?
-    };
-    y.broadcast_add(&b.reshape((1, b.elem_count(), 1))?)
+        conv1d_same_reference(x, w, b, dilation)
+    }
 }
 
 /// The same convolution built from stock candle ops (a matmul per kernel tap); the reference the CPU
@@ -187,9 +195,11 @@ fn matmul_into(
 }
 
 /// Forward kernel on contiguous buffers: x (N, Cin, L), w (Cout, Cin·K) → y (N, Cout, L).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_forward_cpu(
     x: &[f32],
     w: &[f32],
+    bias: Option<&[f32]>,
     n: usize,
     cin: usize,
     cout: usize,
@@ -207,7 +217,14 @@ pub(crate) fn conv_forward_cpu(
         // 1×1 conv: one matmul per window straight from x.
         y.par_chunks_mut(cout * l)
             .zip(x.par_chunks(cin * l))
-            .for_each(|(yn, xn)| matmul_into(yn, l, false, w, xn, l, cout, l, cin));
+            .for_each(|(yn, xn)| {
+                if let Some(bias) = bias {
+                    for (row, &bv) in yn.chunks_mut(l).zip(bias) {
+                        row.fill(bv);
+                    }
+                }
+                matmul_into(yn, l, bias.is_some(), w, xn, l, cout, l, cin)
+            });
         return y;
     }
     let t_len = tile_len(rows, l);
@@ -229,7 +246,12 @@ pub(crate) fn conv_forward_cpu(
                     (cout - 1) * l + t,
                 )
             };
-            matmul_into(dst, l, false, w, col, t, cout, t, rows);
+            if let Some(bias) = bias {
+                for (co, &bv) in bias.iter().enumerate() {
+                    dst[co * l..co * l + t].fill(bv);
+                }
+            }
+            matmul_into(dst, l, bias.is_some(), w, col, t, cout, t, rows);
         },
     );
     y
@@ -380,7 +402,7 @@ impl CustomOp2 for Conv1dSame {
         check_odd(k)?;
         let x = contiguous_f32(s1, l1, "input")?;
         let w = contiguous_f32(s2, l2, "kernel")?;
-        let y = conv_forward_cpu(x, w, n, cin, cout, l, k, self.dilation);
+        let y = conv_forward_cpu(x, w, None, n, cin, cout, l, k, self.dilation);
         Ok((CpuStorage::F32(y), Shape::from((n, cout, l))))
     }
 
@@ -409,6 +431,58 @@ impl CustomOp2 for Conv1dSame {
             },
         )?;
         Ok((Some(grad_x), Some(grad_w)))
+    }
+}
+
+impl CustomOp3 for Conv1dSameBias {
+    fn name(&self) -> &'static str {
+        "conv1d-same-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, cin, l) = l1.shape().dims3()?;
+        let (cout, cin_w, k) = l2.shape().dims3()?;
+        if cin != cin_w {
+            return Err(candle_core::Error::Msg(format!(
+                "conv1d: input has {cin} channels, kernel expects {cin_w}"
+            )));
+        }
+        check_odd(k)?;
+        let x = contiguous_f32(s1, l1, "input")?;
+        let w = contiguous_f32(s2, l2, "kernel")?;
+        let b = contiguous_f32(s3, l3, "bias")?;
+        if b.len() != cout {
+            return Err(candle_core::Error::Msg(format!(
+                "conv1d: bias has {} values, expected {cout}",
+                b.len()
+            )));
+        }
+        let y = conv_forward_cpu(x, w, Some(b), n, cin, cout, l, k, self.dilation);
+        Ok((CpuStorage::F32(y), Shape::from((n, cout, l))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (gx, gw) = Conv1dSame {
+            dilation: self.dilation,
+        }
+        .bwd(x, w, res, grad)?;
+        let gb = grad.sum((0, 2))?;
+        Ok((gx, gw, Some(gb)))
     }
 }
 

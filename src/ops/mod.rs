@@ -1,3 +1,5 @@
-//! Our own ops: candle `CustomOp`s with their CPU kernels, and reference paths made of stock candle ops.
+//! Our own ops: candle `CustomOp`s with their CPU kernels, and reference paths made of stock candle ops
+//! (used on CUDA/Metal and by the tests).
 
+pub mod bn_act;
 pub mod conv;
