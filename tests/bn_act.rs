@@ -1,0 +1,104 @@
+//! The fused BatchNorm + LeakyReLU op against the same maths in stock candle ops: outputs, batch
+//! statistics and all three gradients, in batch-statistics and running-statistics modes.
+
+use candle_core::{Device, Tensor, Var};
+use openspliceai_rs::ops::bn_act::{batchnorm_leaky_relu, batchnorm_leaky_relu_reference, BnStats};
+
+fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
+    let d = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let s = b
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    d / s.max(1e-12)
+}
+
+#[test]
+fn fused_op_matches_stock_candle_ops_forward_and_backward() {
+    let dev = Device::Cpu;
+    let (n, c, l) = (3, 6, 257);
+    let x = Var::from_tensor(&(Tensor::randn(0.5f32, 2.0, (n, c, l), &dev).unwrap())).unwrap();
+    let w = Var::from_tensor(&Tensor::randn(1f32, 0.3, c, &dev).unwrap()).unwrap();
+    let b = Var::from_tensor(&Tensor::randn(0f32, 0.3, c, &dev).unwrap()).unwrap();
+    let r = Tensor::randn(0f32, 1.0, (n, c, l), &dev).unwrap();
+    let rm = Tensor::randn(0f32, 0.5, c, &dev).unwrap();
+    let rv = (Tensor::randn(0f32, 0.5, c, &dev).unwrap().abs().unwrap() + 0.5).unwrap();
+    for mode in ["batch", "running"] {
+        let stats = if mode == "batch" {
+            BnStats::Batch
+        } else {
+            BnStats::Running {
+                mean: &rm,
+                var: &rv,
+            }
+        };
+        let ours = batchnorm_leaky_relu(
+            x.as_tensor(),
+            w.as_tensor(),
+            b.as_tensor(),
+            stats,
+            1e-5,
+            0.1,
+        )
+        .unwrap();
+        let refr = batchnorm_leaky_relu_reference(
+            x.as_tensor(),
+            w.as_tensor(),
+            b.as_tensor(),
+            stats,
+            1e-5,
+            0.1,
+        )
+        .unwrap();
+        assert!(max_rel(&ours.y, &refr.y) < 1e-5, "{mode}: outputs differ");
+        match (&ours.batch_stats, &refr.batch_stats) {
+            (Some((m1, v1)), Some((m2, v2))) => {
+                for (a, b) in m1.iter().zip(m2).chain(v1.iter().zip(v2)) {
+                    assert!(
+                        (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                        "{mode}: stats {a} vs {b}"
+                    );
+                }
+            }
+            (None, None) => assert_eq!(mode, "running"),
+            _ => panic!("{mode}: one path returned batch statistics, the other did not"),
+        }
+        let g1 = (&ours.y * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g2 = (&refr.y * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, v) in [("x", &x), ("w", &w), ("b", &b)] {
+            let a = g1
+                .get(v.as_tensor())
+                .unwrap_or_else(|| panic!("{mode}: no fused gradient for {name}"));
+            let e = g2.get(v.as_tensor()).unwrap();
+            let err = max_rel(a, e);
+            assert!(
+                err < 1e-4,
+                "{mode}: gradient of {name} differs (rel {err:e})"
+            );
+        }
+    }
+}
