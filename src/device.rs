@@ -1,0 +1,74 @@
+//! `--device auto|cpu|cuda[:N]|metal`: picks the candle device (auto: CUDA, then Metal, then CPU, like
+//! OpenSpliceAI's `setup_device`).
+
+use candle_core::Device;
+
+/// A device the user asked for that this binary cannot provide.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("unknown device `{0}`: expected auto, cpu, cuda, cuda:N or metal")]
+    Unknown(String),
+    #[error("device `{0}` was requested but this binary was built without the `{1}` feature (rebuild with `cargo build --release --features {1}`)")]
+    NotBuilt(String, &'static str),
+    #[error("device `{spec}` could not be opened: {source}")]
+    Open {
+        spec: String,
+        #[source]
+        source: candle_core::Error,
+    },
+}
+
+/// Opens the device named by `spec`.
+pub fn select_device(spec: &str) -> Result<Device, DeviceError> {
+    let s = spec.trim().to_ascii_lowercase();
+    let open = |r: candle_core::Result<Device>| {
+        r.map_err(|source| DeviceError::Open {
+            spec: spec.to_string(),
+            source,
+        })
+    };
+    match s.as_str() {
+        "cpu" => Ok(Device::Cpu),
+        "auto" => {
+            if cfg!(feature = "cuda") {
+                if let Ok(d) = Device::new_cuda(0) {
+                    return Ok(d);
+                }
+            }
+            if cfg!(feature = "metal") {
+                if let Ok(d) = Device::new_metal(0) {
+                    return Ok(d);
+                }
+            }
+            Ok(Device::Cpu)
+        }
+        "metal" => {
+            if !cfg!(feature = "metal") {
+                return Err(DeviceError::NotBuilt(spec.to_string(), "metal"));
+            }
+            open(Device::new_metal(0))
+        }
+        _ if s == "cuda" || s.starts_with("cuda:") => {
+            let ordinal = match s.strip_prefix("cuda:") {
+                None => 0,
+                Some(n) => n
+                    .parse::<usize>()
+                    .map_err(|_| DeviceError::Unknown(spec.to_string()))?,
+            };
+            if !cfg!(feature = "cuda") {
+                return Err(DeviceError::NotBuilt(spec.to_string(), "cuda"));
+            }
+            open(Device::new_cuda(ordinal))
+        }
+        _ => Err(DeviceError::Unknown(spec.to_string())),
+    }
+}
+
+/// A short human name for a device.
+pub fn describe(device: &Device) -> String {
+    match device {
+        Device::Cpu => format!("cpu ({} threads)", rayon::current_num_threads()),
+        Device::Cuda(_) => "cuda".to_string(),
+        Device::Metal(_) => "metal".to_string(),
+    }
+}
