@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 /// True when running under CI (`CI=true`), where missing fixtures are a failure, not a skip.
 pub fn under_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// The shared fixtures folder: `$OSAI_FIXTURES`, else `../shared/fixtures` beside the project.
@@ -38,7 +40,10 @@ pub fn fixture(rel: &str) -> Option<PathBuf> {
         return Some(p);
     }
     if under_ci() {
-        panic!("fixture {} is missing; it is required under CI=true", p.display());
+        panic!(
+            "fixture {} is missing; it is required under CI=true",
+            p.display()
+        );
     }
     eprintln!("SKIP: fixture {} is missing", p.display());
     None
@@ -46,5 +51,7 @@ pub fn fixture(rel: &str) -> Option<PathBuf> {
 
 /// The real OpenSpliceAI-MANE checkpoint for a flanking size.
 pub fn mane_checkpoint(flank: usize) -> Option<PathBuf> {
-    fixture(&format!("openspliceai-mane/{flank}nt/model_{flank}nt_rs10.pt"))
+    fixture(&format!(
+        "openspliceai-mane/{flank}nt/model_{flank}nt_rs10.pt"
+    ))
 }

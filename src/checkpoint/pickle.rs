@@ -1,0 +1,1266 @@
+//! A restricted pickle reader and a minimal pickle writer for PyTorch state dicts.
+//!
+//! The reader interprets the opcodes of pickle protocols 0–5 that PyTorch and Python's pickler emit for state
+//! dicts (and for the wrapper dicts around them: epoch numbers, optimizer state, strings, lists, ...). It never
+//! imports or calls anything: a `GLOBAL` is only accepted when it names one of a few known PyTorch / standard
+//! library callables, each of which is *interpreted* here (e.g. `torch._utils._rebuild_tensor_v2` builds a
+//! [`TensorRef`] description). Everything else is rejected. All objects live in an arena and refer to each other
+//! by index, so shared references (memo) and even cycles are harmless, and dropping the result is never recursive.
+//! Every length read from the input is checked against the bytes that remain before anything is allocated.
+
+use std::collections::HashMap;
+
+use super::DType;
+
+/// A pickle value: a scalar, or a reference to an object in the arena.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Obj(usize),
+}
+
+/// A callable or class named by a `GLOBAL` that the allowlist accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum GlobalKind {
+    OrderedDict,
+    RebuildTensorV2,
+    RebuildParameter,
+    RebuildParameterWithState,
+    /// `torch.<X>Storage`: `Ok` for the supported element types, `Err(class name)` otherwise (reported when a
+    /// tensor actually uses it, so that the error can name the tensor).
+    Storage(Result<DType, String>),
+    Device,
+    Size,
+    Set,
+    CodecsEncode,
+    GetLayout,
+}
+
+/// A storage reference from a persistent id `('storage', StorageType, key, location, numel)`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StorageRef {
+    pub dtype: Result<DType, String>,
+    pub key: String,
+    pub numel: u64,
+}
+
+/// A tensor described by `_rebuild_tensor_v2(storage, offset, size, stride, ...)`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TensorRef {
+    pub storage: StorageRef,
+    pub offset: u64,
+    pub size: Vec<u64>,
+    pub stride: Vec<u64>,
+}
+
+/// An arena object.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Obj {
+    Str(String),
+    Bytes(Vec<u8>),
+    /// An integer that does not fit in i64 (value not kept).
+    BigInt,
+    Tuple(Vec<Val>),
+    List(Vec<Val>),
+    /// dict or OrderedDict: pairs in insertion order (pickles never repeat a key).
+    Dict(Vec<(Val, Val)>),
+    Set(Vec<Val>),
+    Global(GlobalKind),
+    Storage(StorageRef),
+    Tensor(TensorRef),
+    /// A harmless value we do not model (e.g. a `torch.device`).
+    Opaque(&'static str),
+}
+
+/// The unpickled object graph.
+#[derive(Debug, Default)]
+pub(crate) struct Graph {
+    pub objs: Vec<Obj>,
+}
+
+impl Graph {
+    pub fn get(&self, v: &Val) -> Option<&Obj> {
+        match v {
+            Val::Obj(i) => self.objs.get(*i),
+            _ => None,
+        }
+    }
+
+    pub fn str(&self, v: &Val) -> Option<&str> {
+        match self.get(v) {
+            Some(Obj::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A short description of a value's kind, for error messages.
+    pub fn kind(&self, v: &Val) -> &'static str {
+        match v {
+            Val::None => "None",
+            Val::Bool(_) => "a bool",
+            Val::Int(_) => "an int",
+            Val::Float(_) => "a float",
+            Val::Obj(_) => match self.get(v) {
+                Some(Obj::Str(_)) => "a str",
+                Some(Obj::Bytes(_)) => "bytes",
+                Some(Obj::BigInt) => "an int",
+                Some(Obj::Tuple(_)) => "a tuple",
+                Some(Obj::List(_)) => "a list",
+                Some(Obj::Dict(_)) => "a dict",
+                Some(Obj::Set(_)) => "a set",
+                Some(Obj::Global(_)) => "a class or function",
+                Some(Obj::Storage(_)) => "a storage",
+                Some(Obj::Tensor(_)) => "a tensor",
+                Some(Obj::Opaque(what)) => what,
+                None => "an invalid reference",
+            },
+        }
+    }
+
+    fn push(&mut self, o: Obj) -> Val {
+        self.objs.push(o);
+        Val::Obj(self.objs.len() - 1)
+    }
+}
+
+/// Why unpickling failed (the caller adds the file and record names).
+#[derive(Debug)]
+pub(crate) enum UnpickleError {
+    /// Malformed input at a byte offset.
+    Malformed { offset: usize, message: String },
+    /// A global outside the allowlist.
+    Forbidden { module: String, name: String },
+}
+
+fn allowed_global(module: &str, name: &str) -> Option<GlobalKind> {
+    Some(match (module, name) {
+        ("collections", "OrderedDict") => GlobalKind::OrderedDict,
+        ("torch._utils", "_rebuild_tensor_v2") => GlobalKind::RebuildTensorV2,
+        ("torch._utils", "_rebuild_parameter") => GlobalKind::RebuildParameter,
+        ("torch._utils", "_rebuild_parameter_with_state") => GlobalKind::RebuildParameterWithState,
+        ("torch", "device") => GlobalKind::Device,
+        ("torch", "Size") => GlobalKind::Size,
+        ("builtins", "set") | ("builtins", "frozenset") | ("__builtin__", "set") => GlobalKind::Set,
+        ("_codecs", "encode") => GlobalKind::CodecsEncode,
+        ("torch.serialization", "_get_layout") => GlobalKind::GetLayout,
+        ("torch", n) if n.ends_with("Storage") && n.len() > "Storage".len() => {
+            GlobalKind::Storage(DType::from_torch_storage_name(n).ok_or_else(|| n.to_string()))
+        }
+        _ => return None,
+    })
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// Offset of the opcode being interpreted (for error messages).
+    op_start: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn err(&self, message: impl Into<String>) -> UnpickleError {
+        UnpickleError::Malformed {
+            offset: self.op_start,
+            message: message.into(),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], UnpickleError> {
+        let remaining = self.data.len() - self.pos;
+        if n > remaining {
+            return Err(self.err(format!(
+                "unexpected end of data: needed {n} bytes, {remaining} remain (truncated pickle?)"
+            )));
+        }
+        let s = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, UnpickleError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, UnpickleError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, UnpickleError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, UnpickleError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// A length field, checked against the remaining input before use.
+    fn len_checked(&mut self, n: u64) -> Result<usize, UnpickleError> {
+        let remaining = (self.data.len() - self.pos) as u64;
+        if n > remaining {
+            return Err(self.err(format!(
+                "length field says {n} bytes but only {remaining} remain (truncated or corrupt pickle)"
+            )));
+        }
+        Ok(n as usize)
+    }
+
+    /// A newline-terminated line (text opcodes).
+    fn line(&mut self) -> Result<&'a [u8], UnpickleError> {
+        let rest = &self.data[self.pos..];
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                self.pos += i + 1;
+                Ok(&rest[..i])
+            }
+            None => Err(self.err("unexpected end of data: missing newline (truncated pickle?)")),
+        }
+    }
+
+    fn utf8(&self, b: &[u8]) -> Result<String, UnpickleError> {
+        String::from_utf8(b.to_vec()).map_err(|_| self.err("string is not valid UTF-8"))
+    }
+}
+
+fn opcode_name(op: u8) -> &'static str {
+    match op {
+        b'(' => "MARK",
+        b'.' => "STOP",
+        b'0' => "POP",
+        b'1' => "POP_MARK",
+        b'2' => "DUP",
+        b'F' => "FLOAT",
+        b'I' => "INT",
+        b'J' => "BININT",
+        b'K' => "BININT1",
+        b'L' => "LONG",
+        b'M' => "BININT2",
+        b'N' => "NONE",
+        b'P' => "PERSID",
+        b'Q' => "BINPERSID",
+        b'R' => "REDUCE",
+        b'S' => "STRING",
+        b'T' => "BINSTRING",
+        b'U' => "SHORT_BINSTRING",
+        b'V' => "UNICODE",
+        b'X' => "BINUNICODE",
+        b'a' => "APPEND",
+        b'b' => "BUILD",
+        b'c' => "GLOBAL",
+        b'd' => "DICT",
+        b'}' => "EMPTY_DICT",
+        b'e' => "APPENDS",
+        b'g' => "GET",
+        b'h' => "BINGET",
+        b'i' => "INST",
+        b'j' => "LONG_BINGET",
+        b'l' => "LIST",
+        b']' => "EMPTY_LIST",
+        b'o' => "OBJ",
+        b'p' => "PUT",
+        b'q' => "BINPUT",
+        b'r' => "LONG_BINPUT",
+        b's' => "SETITEM",
+        b't' => "TUPLE",
+        b')' => "EMPTY_TUPLE",
+        b'u' => "SETITEMS",
+        b'G' => "BINFLOAT",
+        0x80 => "PROTO",
+        0x81 => "NEWOBJ",
+        0x82 => "EXT1",
+        0x83 => "EXT2",
+        0x84 => "EXT4",
+        0x85 => "TUPLE1",
+        0x86 => "TUPLE2",
+        0x87 => "TUPLE3",
+        0x88 => "NEWTRUE",
+        0x89 => "NEWFALSE",
+        0x8a => "LONG1",
+        0x8b => "LONG4",
+        b'B' => "BINBYTES",
+        b'C' => "SHORT_BINBYTES",
+        0x8c => "SHORT_BINUNICODE",
+        0x8d => "BINUNICODE8",
+        0x8e => "BINBYTES8",
+        0x8f => "EMPTY_SET",
+        0x90 => "ADDITEMS",
+        0x91 => "FROZENSET",
+        0x92 => "NEWOBJ_EX",
+        0x93 => "STACK_GLOBAL",
+        0x94 => "MEMOIZE",
+        0x95 => "FRAME",
+        0x96 => "BYTEARRAY8",
+        0x97 => "NEXT_BUFFER",
+        0x98 => "READONLY_BUFFER",
+        _ => "unknown",
+    }
+}
+
+/// Decodes a little-endian two's-complement integer (LONG1/LONG4 payload).
+fn decode_long(bytes: &[u8]) -> Option<i64> {
+    if bytes.is_empty() {
+        return Some(0);
+    }
+    if bytes.len() > 8 {
+        // Fits only if the extra bytes are pure sign extension.
+        let (lo, hi) = bytes.split_at(8);
+        let sign = if lo[7] & 0x80 != 0 { 0xff } else { 0 };
+        if hi.iter().any(|&b| b != sign) {
+            return None;
+        }
+        return decode_long(lo);
+    }
+    let neg = bytes[bytes.len() - 1] & 0x80 != 0;
+    let mut a = if neg { [0xffu8; 8] } else { [0u8; 8] };
+    a[..bytes.len()].copy_from_slice(bytes);
+    Some(i64::from_le_bytes(a))
+}
+
+struct Machine<'a> {
+    r: Reader<'a>,
+    g: Graph,
+    stack: Vec<Val>,
+    marks: Vec<usize>,
+    memo: HashMap<u64, Val>,
+    /// Container slots copied so far (e.g. `OrderedDict(list)` copies the list). Bounded by `copy_budget` so
+    /// that a small pickle cannot make the reader allocate without bound by copying a big container repeatedly.
+    copied: std::cell::Cell<usize>,
+    copy_budget: usize,
+}
+
+impl<'a> Machine<'a> {
+    fn pop(&mut self) -> Result<Val, UnpickleError> {
+        let floor = self.marks.last().copied().unwrap_or(0);
+        if self.stack.len() <= floor {
+            return Err(self.r.err("stack underflow"));
+        }
+        self.stack
+            .pop()
+            .ok_or_else(|| self.r.err("stack underflow"))
+    }
+
+    fn top(&self) -> Result<&Val, UnpickleError> {
+        let floor = self.marks.last().copied().unwrap_or(0);
+        if self.stack.len() <= floor {
+            return Err(self.r.err("stack underflow"));
+        }
+        self.stack
+            .last()
+            .ok_or_else(|| self.r.err("stack underflow"))
+    }
+
+    /// Pops everything above the most recent MARK (and the mark itself).
+    fn pop_mark(&mut self) -> Result<Vec<Val>, UnpickleError> {
+        let m = self
+            .marks
+            .pop()
+            .ok_or_else(|| self.r.err("no MARK on the stack"))?;
+        if m > self.stack.len() {
+            return Err(self.r.err("MARK beyond the stack"));
+        }
+        Ok(self.stack.split_off(m))
+    }
+
+    fn push_obj(&mut self, o: Obj) {
+        let v = self.g.push(o);
+        self.stack.push(v);
+    }
+
+    fn memo_put(&mut self, idx: u64) -> Result<(), UnpickleError> {
+        let v = self.top()?.clone();
+        self.memo.insert(idx, v);
+        Ok(())
+    }
+
+    fn memo_get(&mut self, idx: u64) -> Result<(), UnpickleError> {
+        let v = self
+            .memo
+            .get(&idx)
+            .cloned()
+            .ok_or_else(|| self.r.err(format!("memo key {idx} was never stored")))?;
+        self.stack.push(v);
+        Ok(())
+    }
+
+    fn global(&mut self, module: &str, name: &str) -> Result<(), UnpickleError> {
+        match allowed_global(module, name) {
+            Some(k) => {
+                self.push_obj(Obj::Global(k));
+                Ok(())
+            }
+            None => Err(UnpickleError::Forbidden {
+                module: module.to_string(),
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// Accounts for `n` copied container slots (checked after every opcode, see [`Machine::run`]).
+    fn charge(&self, n: usize) {
+        self.copied.set(self.copied.get().saturating_add(n));
+    }
+
+    fn tuple_items(&self, v: &Val) -> Option<Vec<Val>> {
+        match self.g.get(v) {
+            Some(Obj::Tuple(items)) | Some(Obj::List(items)) => {
+                self.charge(items.len());
+                Some(items.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn int_list(&self, v: &Val, what: &str) -> Result<Vec<u64>, UnpickleError> {
+        let items = self.tuple_items(v).ok_or_else(|| {
+            self.r.err(format!(
+                "_rebuild_tensor_v2: {what} must be a tuple, found {}",
+                self.g.kind(v)
+            ))
+        })?;
+        items
+            .iter()
+            .map(|x| match x {
+                Val::Int(i) if *i >= 0 => Ok(*i as u64),
+                _ => Err(self.r.err(format!(
+                    "_rebuild_tensor_v2: {what} must hold non-negative ints, found {}",
+                    self.g.kind(x)
+                ))),
+            })
+            .collect()
+    }
+
+    fn reduce(&mut self, func: Val, args: Val) -> Result<Val, UnpickleError> {
+        let kind = match self.g.get(&func) {
+            Some(Obj::Global(k)) => k.clone(),
+            _ => {
+                return Err(self.r.err(format!(
+                    "REDUCE needs a class or function, found {}",
+                    self.g.kind(&func)
+                )))
+            }
+        };
+        let args = match self.g.get(&args) {
+            Some(Obj::Tuple(a)) => a.clone(),
+            _ => {
+                return Err(self.r.err(format!(
+                    "REDUCE arguments must be a tuple, found {}",
+                    self.g.kind(&args)
+                )))
+            }
+        };
+        match kind {
+            GlobalKind::OrderedDict => {
+                let mut pairs = Vec::new();
+                if let Some(src) = args.first() {
+                    let items = self.tuple_items(src).ok_or_else(|| {
+                        self.r
+                            .err("OrderedDict(...) argument must be a list of (key, value) pairs")
+                    })?;
+                    for it in items {
+                        match self.tuple_items(&it) {
+                            Some(kv) if kv.len() == 2 => pairs.push((kv[0].clone(), kv[1].clone())),
+                            _ => {
+                                return Err(self
+                                    .r
+                                    .err("OrderedDict(...) items must be (key, value) pairs"))
+                            }
+                        }
+                    }
+                }
+                Ok(self.g.push(Obj::Dict(pairs)))
+            }
+            GlobalKind::RebuildTensorV2 => {
+                if args.len() != 6 && args.len() != 7 {
+                    return Err(self.r.err(format!(
+                        "_rebuild_tensor_v2 expects 6 or 7 arguments, found {}",
+                        args.len()
+                    )));
+                }
+                let storage = match self.g.get(&args[0]) {
+                    Some(Obj::Storage(s)) => s.clone(),
+                    _ => {
+                        return Err(self.r.err(format!(
+                            "_rebuild_tensor_v2: first argument must be a storage (persistent id), found {}",
+                            self.g.kind(&args[0])
+                        )))
+                    }
+                };
+                let offset = match args[1] {
+                    Val::Int(i) if i >= 0 => i as u64,
+                    _ => {
+                        return Err(self
+                            .r
+                            .err("_rebuild_tensor_v2: storage offset must be a non-negative int"))
+                    }
+                };
+                let size = self.int_list(&args[2], "size")?;
+                let stride = self.int_list(&args[3], "stride")?;
+                if size.len() != stride.len() {
+                    return Err(self.r.err(format!(
+                        "_rebuild_tensor_v2: size has {} dimensions but stride has {}",
+                        size.len(),
+                        stride.len()
+                    )));
+                }
+                Ok(self.g.push(Obj::Tensor(TensorRef {
+                    storage,
+                    offset,
+                    size,
+                    stride,
+                })))
+            }
+            GlobalKind::RebuildParameter | GlobalKind::RebuildParameterWithState => {
+                let want = if kind == GlobalKind::RebuildParameter {
+                    3
+                } else {
+                    4
+                };
+                if args.len() != want {
+                    return Err(self.r.err(format!(
+                        "_rebuild_parameter expects {want} arguments, found {}",
+                        args.len()
+                    )));
+                }
+                match self.g.get(&args[0]) {
+                    Some(Obj::Tensor(_)) => Ok(args[0].clone()),
+                    _ => Err(self
+                        .r
+                        .err("_rebuild_parameter: first argument must be a tensor")),
+                }
+            }
+            GlobalKind::Set => {
+                let items = match args.first() {
+                    Some(v) => self
+                        .tuple_items(v)
+                        .ok_or_else(|| self.r.err("set(...) argument must be a list"))?,
+                    None => Vec::new(),
+                };
+                Ok(self.g.push(Obj::Set(items)))
+            }
+            GlobalKind::Size => match args.first() {
+                Some(v) => {
+                    let items = self
+                        .tuple_items(v)
+                        .ok_or_else(|| self.r.err("torch.Size(...) argument must be a tuple"))?;
+                    Ok(self.g.push(Obj::Tuple(items)))
+                }
+                None => Ok(self.g.push(Obj::Tuple(Vec::new()))),
+            },
+            GlobalKind::Device => Ok(self.g.push(Obj::Opaque("a torch.device"))),
+            GlobalKind::GetLayout => Ok(self.g.push(Obj::Opaque("a torch.layout"))),
+            GlobalKind::CodecsEncode => {
+                let text = args
+                    .first()
+                    .and_then(|v| self.g.str(v))
+                    .ok_or_else(|| self.r.err("_codecs.encode expects a str"))?
+                    .to_string();
+                let enc = args.get(1).and_then(|v| self.g.str(v)).unwrap_or("utf-8");
+                let bytes = match enc {
+                    "latin1" | "latin-1" | "iso-8859-1" => text
+                        .chars()
+                        .map(|c| u8::try_from(u32::from(c)).map_err(|_| ()))
+                        .collect::<Result<Vec<u8>, ()>>()
+                        .map_err(|_| self.r.err("_codecs.encode: character outside latin-1"))?,
+                    "utf-8" | "utf8" => text.into_bytes(),
+                    other => {
+                        return Err(self
+                            .r
+                            .err(format!("_codecs.encode: unsupported encoding {other:?}")))
+                    }
+                };
+                Ok(self.g.push(Obj::Bytes(bytes)))
+            }
+            GlobalKind::Storage(_) => Err(self.r.err("a storage class cannot be called")),
+        }
+    }
+
+    fn persistent_load(&mut self, pid: Val) -> Result<Val, UnpickleError> {
+        let items = match self.g.get(&pid) {
+            Some(Obj::Tuple(t)) => {
+                self.charge(t.len());
+                t.clone()
+            }
+            _ => {
+                return Err(self.r.err(format!(
+                    "persistent id must be a tuple, found {}",
+                    self.g.kind(&pid)
+                )))
+            }
+        };
+        if items.first().and_then(|v| self.g.str(v)) != Some("storage") || items.len() != 5 {
+            return Err(self.r.err(
+                "unsupported persistent id (expected ('storage', StorageType, key, location, numel))",
+            ));
+        }
+        let dtype = match self.g.get(&items[1]) {
+            Some(Obj::Global(GlobalKind::Storage(d))) => d.clone(),
+            _ => {
+                return Err(self.r.err(format!(
+                    "persistent id: storage type must be a torch.*Storage class, found {}",
+                    self.g.kind(&items[1])
+                )))
+            }
+        };
+        let key = self
+            .g
+            .str(&items[2])
+            .ok_or_else(|| self.r.err("persistent id: storage key must be a str"))?
+            .to_string();
+        if self.g.str(&items[3]).is_none() {
+            return Err(self.r.err("persistent id: location must be a str"));
+        }
+        let numel = match items[4] {
+            Val::Int(n) if n >= 0 => n as u64,
+            _ => {
+                return Err(self
+                    .r
+                    .err("persistent id: numel must be a non-negative int"))
+            }
+        };
+        Ok(self.g.push(Obj::Storage(StorageRef { dtype, key, numel })))
+    }
+
+    fn run(mut self) -> Result<(Graph, Val), UnpickleError> {
+        loop {
+            if self.copied.get() > self.copy_budget {
+                return Err(self.r.err(format!(
+                    "the pickle copies more than {} container items; refusing to continue (malicious or corrupt?)",
+                    self.copy_budget
+                )));
+            }
+            self.r.op_start = self.r.pos;
+            if self.r.pos >= self.r.data.len() {
+                return Err(self
+                    .r
+                    .err("unexpected end of data before STOP (truncated pickle?)"));
+            }
+            let op = self.r.u8()?;
+            match op {
+                0x80 => {
+                    let p = self.r.u8()?;
+                    if p > 5 {
+                        return Err(self.r.err(format!("unsupported pickle protocol {p}")));
+                    }
+                }
+                0x95 => {
+                    let n = self.r.u64()?;
+                    self.r.len_checked(n)?;
+                }
+                b'.' => {
+                    let v = self.pop()?;
+                    return Ok((self.g, v));
+                }
+                b'(' => self.marks.push(self.stack.len()),
+                b'0' => {
+                    self.pop()?;
+                }
+                b'1' => {
+                    self.pop_mark()?;
+                }
+                b'2' => {
+                    let v = self.top()?.clone();
+                    self.stack.push(v);
+                }
+                b'N' => self.stack.push(Val::None),
+                0x88 => self.stack.push(Val::Bool(true)),
+                0x89 => self.stack.push(Val::Bool(false)),
+                b'J' => {
+                    let v = self.r.u32()? as i32;
+                    self.stack.push(Val::Int(v as i64));
+                }
+                b'K' => {
+                    let v = self.r.u8()?;
+                    self.stack.push(Val::Int(v as i64));
+                }
+                b'M' => {
+                    let v = self.r.u16()?;
+                    self.stack.push(Val::Int(v as i64));
+                }
+                0x8a | 0x8b => {
+                    let n = if op == 0x8a {
+                        self.r.u8()? as u64
+                    } else {
+                        self.r.u32()? as u64
+                    };
+                    let n = self.r.len_checked(n)?;
+                    let bytes = self.r.take(n)?;
+                    match decode_long(bytes) {
+                        Some(v) => self.stack.push(Val::Int(v)),
+                        None => self.push_obj(Obj::BigInt),
+                    }
+                }
+                b'I' | b'L' => {
+                    let line = self.r.line()?;
+                    let text =
+                        std::str::from_utf8(line).map_err(|_| self.r.err("bad INT/LONG text"))?;
+                    let text = text.trim_end_matches('L');
+                    match text {
+                        "00" => self.stack.push(Val::Bool(false)),
+                        "01" if op == b'I' => self.stack.push(Val::Bool(true)),
+                        _ => match text.parse::<i64>() {
+                            Ok(v) => self.stack.push(Val::Int(v)),
+                            Err(_)
+                                if !text.is_empty()
+                                    && text
+                                        .trim_start_matches('-')
+                                        .bytes()
+                                        .all(|b| b.is_ascii_digit()) =>
+                            {
+                                self.push_obj(Obj::BigInt)
+                            }
+                            Err(_) => {
+                                return Err(self.r.err(format!("bad integer literal {text:?}")))
+                            }
+                        },
+                    }
+                }
+                b'G' => {
+                    let b = self.r.take(8)?;
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(b);
+                    self.stack.push(Val::Float(f64::from_be_bytes(a)));
+                }
+                b'F' => {
+                    let line = self.r.line()?;
+                    let v = std::str::from_utf8(line)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<f64>().ok())
+                        .ok_or_else(|| self.r.err("bad FLOAT literal"))?;
+                    self.stack.push(Val::Float(v));
+                }
+                b'X' | 0x8c | 0x8d => {
+                    let n = match op {
+                        b'X' => self.r.u32()? as u64,
+                        0x8c => self.r.u8()? as u64,
+                        _ => self.r.u64()?,
+                    };
+                    let n = self.r.len_checked(n)?;
+                    let b = self.r.take(n)?;
+                    let s = self.r.utf8(b)?;
+                    self.push_obj(Obj::Str(s));
+                }
+                b'U' | b'T' => {
+                    // Python 2 byte strings: decoded as latin-1 text, as torch.load does for old checkpoints.
+                    let n = if op == b'U' {
+                        self.r.u8()? as u64
+                    } else {
+                        self.r.u32()? as u64
+                    };
+                    let n = self.r.len_checked(n)?;
+                    let b = self.r.take(n)?;
+                    let s: String = b.iter().map(|&c| c as char).collect();
+                    self.push_obj(Obj::Str(s));
+                }
+                b'B' | b'C' | 0x8e | 0x96 => {
+                    let n = match op {
+                        b'B' => self.r.u32()? as u64,
+                        b'C' => self.r.u8()? as u64,
+                        _ => self.r.u64()?,
+                    };
+                    let n = self.r.len_checked(n)?;
+                    let b = self.r.take(n)?.to_vec();
+                    self.push_obj(Obj::Bytes(b));
+                }
+                b')' => self.push_obj(Obj::Tuple(Vec::new())),
+                0x85..=0x87 => {
+                    let n = (op - 0x84) as usize;
+                    let mut items = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        items.push(self.pop()?);
+                    }
+                    items.reverse();
+                    self.push_obj(Obj::Tuple(items));
+                }
+                b't' => {
+                    let items = self.pop_mark()?;
+                    self.push_obj(Obj::Tuple(items));
+                }
+                b']' => self.push_obj(Obj::List(Vec::new())),
+                b'l' => {
+                    let items = self.pop_mark()?;
+                    self.push_obj(Obj::List(items));
+                }
+                b'}' => self.push_obj(Obj::Dict(Vec::new())),
+                b'd' => {
+                    let items = self.pop_mark()?;
+                    if items.len() % 2 != 0 {
+                        return Err(self.r.err("DICT needs an even number of items"));
+                    }
+                    let pairs = items
+                        .chunks_exact(2)
+                        .map(|c| (c[0].clone(), c[1].clone()))
+                        .collect();
+                    self.push_obj(Obj::Dict(pairs));
+                }
+                0x8f => self.push_obj(Obj::Set(Vec::new())),
+                0x91 => {
+                    let items = self.pop_mark()?;
+                    self.push_obj(Obj::Set(items));
+                }
+                0x90 => {
+                    let items = self.pop_mark()?;
+                    let target = self.top()?.clone();
+                    match &target {
+                        Val::Obj(i) => match self.g.objs.get_mut(*i) {
+                            Some(Obj::Set(s)) => s.extend(items),
+                            _ => return Err(self.r.err("ADDITEMS target is not a set")),
+                        },
+                        _ => return Err(self.r.err("ADDITEMS target is not a set")),
+                    }
+                }
+                b'a' | b'e' => {
+                    let items = if op == b'a' {
+                        vec![self.pop()?]
+                    } else {
+                        self.pop_mark()?
+                    };
+                    let target = self.top()?.clone();
+                    let ok = match &target {
+                        Val::Obj(i) => match self.g.objs.get_mut(*i) {
+                            Some(Obj::List(l)) => {
+                                l.extend(items);
+                                true
+                            }
+                            _ => false,
+                        },
+                        _ => false,
+                    };
+                    if !ok {
+                        let k = self.g.kind(&target);
+                        return Err(self
+                            .r
+                            .err(format!("APPEND target must be a list, found {k}")));
+                    }
+                }
+                b's' | b'u' => {
+                    let items = if op == b's' {
+                        let v = self.pop()?;
+                        let k = self.pop()?;
+                        vec![k, v]
+                    } else {
+                        self.pop_mark()?
+                    };
+                    if items.len() % 2 != 0 {
+                        return Err(self.r.err("SETITEMS needs an even number of items"));
+                    }
+                    let target = self.top()?.clone();
+                    let ok = match &target {
+                        Val::Obj(i) => match self.g.objs.get_mut(*i) {
+                            Some(Obj::Dict(d)) => {
+                                d.extend(
+                                    items.chunks_exact(2).map(|c| (c[0].clone(), c[1].clone())),
+                                );
+                                true
+                            }
+                            _ => false,
+                        },
+                        _ => false,
+                    };
+                    if !ok {
+                        let k = self.g.kind(&target);
+                        return Err(self
+                            .r
+                            .err(format!("SETITEM target must be a dict, found {k}")));
+                    }
+                }
+                b'q' => {
+                    let i = self.r.u8()? as u64;
+                    self.memo_put(i)?;
+                }
+                b'r' => {
+                    let i = self.r.u32()? as u64;
+                    self.memo_put(i)?;
+                }
+                0x94 => {
+                    let i = self.memo.len() as u64;
+                    self.memo_put(i)?;
+                }
+                b'p' => {
+                    let line = self.r.line()?;
+                    let i = std::str::from_utf8(line)
+                        .ok()
+                        .and_then(|t| t.parse::<u64>().ok())
+                        .ok_or_else(|| self.r.err("bad PUT index"))?;
+                    self.memo_put(i)?;
+                }
+                b'h' => {
+                    let i = self.r.u8()? as u64;
+                    self.memo_get(i)?;
+                }
+                b'j' => {
+                    let i = self.r.u32()? as u64;
+                    self.memo_get(i)?;
+                }
+                b'g' => {
+                    let line = self.r.line()?;
+                    let i = std::str::from_utf8(line)
+                        .ok()
+                        .and_then(|t| t.parse::<u64>().ok())
+                        .ok_or_else(|| self.r.err("bad GET index"))?;
+                    self.memo_get(i)?;
+                }
+                b'c' => {
+                    let module = self.r.line()?;
+                    let module = self.r.utf8(module)?;
+                    let name = self.r.line()?;
+                    let name = self.r.utf8(name)?;
+                    self.global(&module, &name)?;
+                }
+                0x93 => {
+                    let name = self.pop()?;
+                    let module = self.pop()?;
+                    let (Some(m), Some(n)) = (self.g.str(&module), self.g.str(&name)) else {
+                        return Err(self.r.err("STACK_GLOBAL needs two strings"));
+                    };
+                    let (m, n) = (m.to_string(), n.to_string());
+                    self.global(&m, &n)?;
+                }
+                b'R' => {
+                    let args = self.pop()?;
+                    let func = self.pop()?;
+                    let v = self.reduce(func, args)?;
+                    self.stack.push(v);
+                }
+                0x81 | 0x92 => {
+                    if op == 0x92 {
+                        self.pop()?; // kwargs
+                    }
+                    let args = self.pop()?;
+                    let cls = self.pop()?;
+                    match self.g.get(&cls) {
+                        Some(Obj::Global(GlobalKind::OrderedDict)) => {
+                            self.push_obj(Obj::Dict(Vec::new()))
+                        }
+                        Some(Obj::Global(GlobalKind::Set)) => self.push_obj(Obj::Set(Vec::new())),
+                        _ => {
+                            let v = self.reduce(cls, args)?;
+                            self.stack.push(v);
+                        }
+                    }
+                }
+                b'b' => {
+                    // The state is applied by Python to the object (e.g. an OrderedDict's `_metadata`, a
+                    // parameter's attributes); none of it matters for the tensors, so it is dropped.
+                    self.pop()?;
+                    self.top()?;
+                }
+                b'Q' => {
+                    let pid = self.pop()?;
+                    let v = self.persistent_load(pid)?;
+                    self.stack.push(v);
+                }
+                _ => {
+                    return Err(self.r.err(format!(
+                        "unsupported pickle opcode 0x{op:02x} ({})",
+                        opcode_name(op)
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// Interprets a pickle under the allowlist. Returns the object graph and the root value.
+pub(crate) fn unpickle(data: &[u8]) -> Result<(Graph, Val), UnpickleError> {
+    Machine {
+        r: Reader {
+            data,
+            pos: 0,
+            op_start: 0,
+        },
+        g: Graph::default(),
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+        copied: std::cell::Cell::new(0),
+        copy_budget: data.len().saturating_mul(8).saturating_add(1 << 20),
+    }
+    .run()
+}
+
+/// One tensor entry for [`pickle_state_dict`].
+pub(crate) struct PickleEntry<'a> {
+    pub name: &'a str,
+    pub dtype: DType,
+    pub shape: &'a [usize],
+    /// Storage key (the record name under `data/`).
+    pub key: String,
+    pub numel: usize,
+}
+
+/// Writes pickle opcodes the way CPython's protocol-2 pickler does for a state dict saved by `torch.save`.
+struct Writer {
+    out: Vec<u8>,
+    next_memo: u32,
+}
+
+impl Writer {
+    fn put(&mut self) -> u32 {
+        let i = self.next_memo;
+        if i < 256 {
+            self.out.extend_from_slice(&[b'q', i as u8]);
+        } else {
+            self.out.push(b'r');
+            self.out.extend_from_slice(&i.to_le_bytes());
+        }
+        self.next_memo += 1;
+        i
+    }
+
+    fn get(&mut self, i: u32) {
+        if i < 256 {
+            self.out.extend_from_slice(&[b'h', i as u8]);
+        } else {
+            self.out.push(b'j');
+            self.out.extend_from_slice(&i.to_le_bytes());
+        }
+    }
+
+    fn global(&mut self, module: &str, name: &str) -> u32 {
+        self.out.push(b'c');
+        self.out.extend_from_slice(module.as_bytes());
+        self.out.push(b'\n');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(b'\n');
+        self.put()
+    }
+
+    fn str(&mut self, s: &str) -> u32 {
+        self.out.push(b'X');
+        self.out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        self.out.extend_from_slice(s.as_bytes());
+        self.put()
+    }
+
+    fn int(&mut self, v: i64) {
+        if (0..256).contains(&v) {
+            self.out.extend_from_slice(&[b'K', v as u8]);
+        } else if (0..65536).contains(&v) {
+            self.out.push(b'M');
+            self.out.extend_from_slice(&(v as u16).to_le_bytes());
+        } else if (i32::MIN as i64..=i32::MAX as i64).contains(&v) {
+            self.out.push(b'J');
+            self.out.extend_from_slice(&(v as i32).to_le_bytes());
+        } else {
+            // LONG1 with the minimal two's-complement encoding, as CPython writes it.
+            let bytes = v.to_le_bytes();
+            let mut n = 8;
+            while n > 1 {
+                let last = bytes[n - 1];
+                let prev_sign = bytes[n - 2] & 0x80;
+                if (last == 0 && prev_sign == 0) || (last == 0xff && prev_sign != 0) {
+                    n -= 1;
+                } else {
+                    break;
+                }
+            }
+            self.out.extend_from_slice(&[0x8a, n as u8]);
+            self.out.extend_from_slice(&bytes[..n]);
+        }
+    }
+
+    /// A tuple of ints, memoized unless empty (as CPython does).
+    fn int_tuple(&mut self, items: &[usize]) {
+        match items.len() {
+            0 => {
+                self.out.push(b')');
+                return;
+            }
+            1..=3 => {
+                for &i in items {
+                    self.int(i as i64);
+                }
+                self.out.push(0x84 + items.len() as u8);
+            }
+            _ => {
+                self.out.push(b'(');
+                for &i in items {
+                    self.int(i as i64);
+                }
+                self.out.push(b't');
+            }
+        }
+        self.put();
+    }
+}
+
+/// Contiguous row-major strides, as `torch.empty(shape).stride()` gives them.
+pub(crate) fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
+    let mut strides = vec![0usize; shape.len()];
+    let mut acc = 1usize;
+    for i in (0..shape.len()).rev() {
+        strides[i] = acc;
+        acc = acc.saturating_mul(shape[i].max(1));
+    }
+    strides
+}
+
+/// Serialises a state dict's structure as `torch.save` does (protocol 2): an `OrderedDict` mapping each name to
+/// `_rebuild_tensor_v2(persistent_id('storage', torch.<T>Storage, key, 'cpu', numel), 0, size, stride, False,
+/// OrderedDict())`.
+pub(crate) fn pickle_state_dict(entries: &[PickleEntry<'_>]) -> Vec<u8> {
+    let mut w = Writer {
+        out: Vec::with_capacity(64 + entries.len() * 160),
+        next_memo: 0,
+    };
+    w.out.extend_from_slice(&[0x80, 2]);
+    let od = w.global("collections", "OrderedDict");
+    w.out.extend_from_slice(b")R");
+    w.put();
+    let mut rebuild: Option<u32> = None;
+    let mut storage_str: Option<u32> = None;
+    let mut cpu_str: Option<u32> = None;
+    let mut storage_types: HashMap<DType, u32> = HashMap::new();
+    for batch in entries.chunks(1000) {
+        if batch.len() > 1 {
+            w.out.push(b'(');
+        }
+        for e in batch {
+            w.str(e.name);
+            match rebuild {
+                Some(i) => w.get(i),
+                None => rebuild = Some(w.global("torch._utils", "_rebuild_tensor_v2")),
+            }
+            w.out.push(b'('); // args tuple
+            w.out.push(b'('); // persistent id tuple
+            match storage_str {
+                Some(i) => w.get(i),
+                None => storage_str = Some(w.str("storage")),
+            }
+            match storage_types.get(&e.dtype) {
+                Some(&i) => w.get(i),
+                None => {
+                    let i = w.global("torch", e.dtype.torch_storage_name());
+                    storage_types.insert(e.dtype, i);
+                }
+            }
+            w.str(&e.key);
+            // torch's location tag is one interned 'cpu' string, so CPython memoizes it after the first use.
+            match cpu_str {
+                Some(i) => w.get(i),
+                None => cpu_str = Some(w.str("cpu")),
+            }
+            w.int(e.numel as i64);
+            w.out.push(b't');
+            w.put();
+            w.out.push(b'Q');
+            w.int(0); // storage offset
+            w.int_tuple(e.shape);
+            w.int_tuple(&contiguous_strides(e.shape));
+            w.out.push(0x89); // requires_grad = False
+            w.get(od);
+            w.out.extend_from_slice(b")R"); // backward_hooks = OrderedDict()
+            w.put();
+            w.out.push(b't');
+            w.put();
+            w.out.push(b'R');
+            w.put();
+        }
+        w.out.push(if batch.len() > 1 { b'u' } else { b's' });
+    }
+    w.out.push(b'.');
+    w.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_round_trip() {
+        for v in [
+            0i64,
+            1,
+            -1,
+            127,
+            128,
+            255,
+            256,
+            -129,
+            1 << 40,
+            -(1 << 40),
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut w = Writer {
+                out: vec![0x80, 2],
+                next_memo: 0,
+            };
+            w.int(v);
+            w.out.push(b'.');
+            let (_, got) = unpickle(&w.out).expect("valid pickle");
+            assert_eq!(got, Val::Int(v));
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // Every prefix of a valid pickle, and a few byte flips, must give an error, not a panic.
+        let shape = [2usize, 3];
+        let entries = [PickleEntry {
+            name: "w",
+            dtype: DType::F32,
+            shape: &shape,
+            key: "0".into(),
+            numel: 6,
+        }];
+        let good = pickle_state_dict(&entries);
+        assert!(unpickle(&good).is_ok());
+        for n in 0..good.len() {
+            assert!(
+                unpickle(&good[..n]).is_err(),
+                "prefix of {n} bytes accepted"
+            );
+        }
+        for i in 0..good.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = good.clone();
+                bad[i] ^= flip;
+                let _ = unpickle(&bad);
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_copies_of_a_big_container_hit_the_budget() {
+        // A list of 100k pairs, then 10k times OrderedDict(that list): ~1e9 copied slots from a ~1 MB pickle.
+        let mut p = vec![0x80, 2, b']', b'q', 0, b'('];
+        for _ in 0..100_000 {
+            p.extend_from_slice(&[b'K', 1, b'K', 2, 0x86]);
+        }
+        p.push(b'e');
+        p.extend_from_slice(b"ccollections\nOrderedDict\nq\x01");
+        for _ in 0..10_000 {
+            p.extend_from_slice(&[b'h', 1, b'h', 0, 0x85, b'R', b'0']);
+        }
+        p.extend_from_slice(b"h\x00.");
+        match unpickle(&p) {
+            Err(UnpickleError::Malformed { message, .. }) => {
+                assert!(message.contains("copies more than"), "{message}")
+            }
+            other => panic!(
+                "expected the copy budget to stop this pickle, got {:?}",
+                other.map(|(_, v)| v)
+            ),
+        }
+    }
+
+    #[test]
+    fn huge_length_fields_are_rejected_without_allocating() {
+        let mut p = vec![0x80, 4, 0x8d];
+        p.extend_from_slice(&u64::MAX.to_le_bytes());
+        match unpickle(&p) {
+            Err(UnpickleError::Malformed { message, .. }) => {
+                assert!(message.contains("length field"), "{message}")
+            }
+            other => panic!("expected a malformed-pickle error, got {other:?}"),
+        }
+    }
+}
