@@ -1,6 +1,7 @@
 //! SpliceAI: the configuration table and the network. Knows the architecture, nothing about files or training.
 
 pub mod config;
+pub mod io;
 pub mod spliceai;
 
 pub use config::{FlankConfig, UnsupportedFlank, CONFIGS, SEQ_LEN};
@@ -21,6 +22,20 @@ pub enum ModelError {
     },
     #[error("model input: expected shape {expected}, got {got:?}")]
     Input { expected: String, got: Vec<usize> },
+    #[error("{}: no tensor matches a SpliceAI-{flank} model (the file holds {found} tensors; is it an OpenSpliceAI state dict of this flanking size?)", path.display())]
+    NoMatch {
+        path: std::path::PathBuf,
+        flank: usize,
+        found: usize,
+    },
+    #[error("tensor `{name}`: {source}")]
+    Tensor {
+        name: String,
+        #[source]
+        source: Box<crate::checkpoint::CheckpointError>,
+    },
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

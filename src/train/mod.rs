@@ -1,5 +1,60 @@
-//! Training: losses, AdamW, schedules, the epoch loop and its outputs.
+//! Training: the run configuration, losses, AdamW, schedules, the trainer step, evaluation, checkpoints,
+//! the run log, and the epoch loop that ties them together.
 
+pub mod checkpoints;
+pub mod config;
+pub mod evaluate;
 pub mod loss;
 pub mod optim;
+pub mod progress;
+pub mod run_log;
+pub mod runner;
 pub mod schedule;
+pub mod trainer;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use config::{RunConfig, RunKind};
+pub use runner::{run, run_test, RunSummary};
+
+/// Set by the Ctrl-C handler; the loop stops after the current batch, with nothing half-written.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// True once Ctrl-C was pressed.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Errors of a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{dir} already holds {count} checkpoint(s); pass --overwrite to write into it, or choose another --output-dir/--project-name/--exp-num")]
+    RunDirNotEmpty { dir: PathBuf, count: usize },
+    #[error("the loss became {value} at epoch {epoch}, batch {batch}; stopping without saving (the checkpoints of earlier epochs are intact). Try a lower learning rate or check the data")]
+    NonFiniteLoss { epoch: usize, batch: usize, value: f32 },
+    #[error("refusing to write {path}: the model has non-finite weights")]
+    NonFiniteWeights { path: PathBuf },
+    #[error("interrupted (Ctrl-C): stopped after the current batch; checkpoints and logs of finished epochs are intact")]
+    Interrupted,
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    #[error(transparent)]
+    RunLog(#[from] run_log::RunLogError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}

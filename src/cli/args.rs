@@ -1,0 +1,246 @@
+//! Command-line arguments: OpenSpliceAI's `transfer`/`train` flags (same long and short forms, same
+//! defaults) plus this tool's own commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::train::loss::Loss;
+use crate::train::schedule::SchedulerKind;
+
+/// Train and fine-tune SpliceAI splice-site models (OpenSpliceAI-compatible) in pure Rust.
+#[derive(Debug, Parser)]
+#[command(name = "openspliceai-rs", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fine-tune a pretrained OpenSpliceAI model on new data (OpenSpliceAI `transfer`).
+    Transfer(TransferArgs),
+    /// Train a SpliceAI model from scratch (OpenSpliceAI `train`).
+    Train(TrainArgs),
+    /// Score a checkpoint on a test HDF5: loss and every metric.
+    Test(TestArgs),
+    /// Write example data, train a small model from scratch, then fine-tune it: a two-minute tour.
+    Quickstart(QuickstartArgs),
+    /// Write a learnable synthetic data set in `openspliceai create-data` layout.
+    ExampleData(ExampleDataArgs),
+    /// Describe a checkpoint: format, tensors, parameter count, flanking size, BatchNorm statistics.
+    Inspect(InspectArgs),
+    /// Convert a checkpoint between PyTorch `.pt` and `.safetensors` (by extension).
+    Convert(ConvertArgs),
+    /// Eval-mode forward pass of a checkpoint on a safetensors input `x` (N, 4, 5000+F) → `probs` (N, 3, 5000).
+    Forward(ForwardArgs),
+}
+
+/// Flags shared by `train` and `transfer` (OpenSpliceAI's names, short forms and defaults).
+#[derive(Debug, Args, Clone)]
+pub struct CommonTrainArgs {
+    /// Training HDF5 from `openspliceai create-data` (also `-train`).
+    #[arg(long = "train-dataset", value_name = "H5")]
+    pub train_dataset: PathBuf,
+    /// Test HDF5, evaluated after every epoch (also `-test`).
+    #[arg(long = "test-dataset", value_name = "H5")]
+    pub test_dataset: PathBuf,
+    /// Validation HDF5; without it, 10% of the training windows (seeded) are held out.
+    #[arg(long = "validation-dataset", value_name = "H5")]
+    pub validation_dataset: Option<PathBuf>,
+    /// Number of epochs.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Learning-rate scheduler, stepped after every batch.
+    #[arg(short = 's', long, value_enum, default_value_t = SchedulerKind::MultiStepLR)]
+    pub scheduler: SchedulerKind,
+    /// Stop when the validation loss has not improved for `--patience` epochs.
+    #[arg(short = 'E', long = "early-stopping")]
+    pub early_stopping: bool,
+    /// Epochs without improvement before early stopping.
+    #[arg(short = 'P', long, default_value_t = 2)]
+    pub patience: usize,
+    /// Output directory; the run goes to OUTPUT_DIR/SpliceAI_{project}_{flank}_{exp}_rs{seed}/{exp}/.
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// Project name (part of the run directory's name).
+    #[arg(short = 'p', long = "project-name")]
+    pub project_name: String,
+    /// Experiment number (part of the run directory's name).
+    #[arg(short = 'e', long = "exp-num", default_value = "0")]
+    pub exp_num: String,
+    /// Flanking sequence length: 80, 400, 2000 or 10000.
+    #[arg(short = 'f', long = "flanking-size", default_value_t = 80, value_parser = parse_flank)]
+    pub flanking_size: usize,
+    /// Random seed (initialisation, data order, validation split).
+    #[arg(short = 'r', long = "random-seed", default_value_t = 42)]
+    pub random_seed: u64,
+    /// Loss function.
+    #[arg(short = 'l', long, value_enum, default_value_t = Loss::CrossEntropyLoss)]
+    pub loss: Loss,
+    /// Batch size [default: 36 for 80/400nt, 24 for 2000nt, 12 for 10000nt].
+    #[arg(long = "batch-size")]
+    pub batch_size: Option<usize>,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Allow writing into a run directory that already holds checkpoints.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Hide progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `transfer`: OpenSpliceAI's flags.
+#[derive(Debug, Args, Clone)]
+pub struct TransferArgs {
+    #[command(flatten)]
+    pub common: CommonTrainArgs,
+    /// The pretrained model (PyTorch .pt state dict, or .safetensors).
+    #[arg(short = 'm', long = "pretrained-model", value_name = "CKPT")]
+    pub pretrained_model: PathBuf,
+    /// Train every parameter.
+    #[arg(short = 'A', long = "unfreeze-all")]
+    pub unfreeze_all: bool,
+    /// Train the last N residual units (Skip layers, initial and final convs stay frozen).
+    #[arg(short = 'u', long, default_value_t = 1, value_name = "N")]
+    pub unfreeze: i64,
+}
+
+/// `train`: OpenSpliceAI's flags.
+#[derive(Debug, Args, Clone)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub common: CommonTrainArgs,
+}
+
+/// `test`.
+#[derive(Debug, Args, Clone)]
+pub struct TestArgs {
+    /// The checkpoint to score.
+    #[arg(
+        short = 'm',
+        long = "model",
+        alias = "pretrained-model",
+        value_name = "CKPT"
+    )]
+    pub model: PathBuf,
+    /// Test HDF5 (also `-test`).
+    #[arg(long = "test-dataset", value_name = "H5")]
+    pub test_dataset: PathBuf,
+    /// Flanking sequence length: 80, 400, 2000 or 10000.
+    #[arg(short = 'f', long = "flanking-size", default_value_t = 80, value_parser = parse_flank)]
+    pub flanking_size: usize,
+    /// Where LOG/TEST goes (a run directory, or any directory).
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Loss function to report.
+    #[arg(short = 'l', long, value_enum, default_value_t = Loss::CrossEntropyLoss)]
+    pub loss: Loss,
+    /// Batch size [default: from the flanking size].
+    #[arg(long = "batch-size")]
+    pub batch_size: Option<usize>,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Hide progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `quickstart`.
+#[derive(Debug, Args, Clone)]
+pub struct QuickstartArgs {
+    /// Where data and runs go.
+    #[arg(long, default_value = "quickstart_outputs")]
+    pub dir: PathBuf,
+    /// Compute device.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Start again even if DIR already holds a quickstart run.
+    #[arg(long, default_value_t = true)]
+    pub overwrite: bool,
+}
+
+/// `example-data`.
+#[derive(Debug, Args, Clone)]
+pub struct ExampleDataArgs {
+    /// Output directory (dataset_train.h5, dataset_test.h5).
+    #[arg(long = "output-dir", short = 'o', value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// Shards in the training file.
+    #[arg(long, default_value_t = 4)]
+    pub shards: usize,
+    /// Windows per shard.
+    #[arg(long, default_value_t = 40)]
+    pub windows: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// `inspect`.
+#[derive(Debug, Args, Clone)]
+pub struct InspectArgs {
+    /// A `.pt` or `.safetensors` checkpoint.
+    pub checkpoint: PathBuf,
+}
+
+/// `convert`.
+#[derive(Debug, Args, Clone)]
+pub struct ConvertArgs {
+    /// Input checkpoint (.pt or .safetensors).
+    pub input: PathBuf,
+    /// Output checkpoint; the format follows the extension.
+    pub output: PathBuf,
+}
+
+/// `forward`.
+#[derive(Debug, Args, Clone)]
+pub struct ForwardArgs {
+    /// Checkpoint (.pt or .safetensors).
+    #[arg(short = 'm', long)]
+    pub model: PathBuf,
+    /// Flanking sequence length: 80, 400, 2000 or 10000.
+    #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
+    pub flanking_size: usize,
+    /// safetensors file with `x` (N, 4, 5000+F), f32.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// safetensors file to write with `probs` (N, 3, 5000).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Windows per forward pass [default: from the flanking size].
+    #[arg(long = "batch-size")]
+    pub batch_size: Option<usize>,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+/// Rewrites OpenSpliceAI's single-dash long options (`-train`, `-test`) into the long forms clap knows.
+pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
+    args.into_iter()
+        .map(|a| {
+            for (old, new) in [("-train", "--train-dataset"), ("-test", "--test-dataset")] {
+                if a == old {
+                    return new.to_string();
+                }
+                if let Some(rest) = a.strip_prefix(old).and_then(|r| r.strip_prefix('=')) {
+                    return format!("{new}={rest}");
+                }
+            }
+            a
+        })
+        .collect()
+}
+
+/// Parses a flanking size: one of 80, 400, 2000, 10000.
+fn parse_flank(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if [80, 400, 2000, 10000].contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a flanking size: expected one of 80, 400, 2000, 10000")),
+    }
+}

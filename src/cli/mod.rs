@@ -1,0 +1,242 @@
+//! The command line: parse, build the library's configuration, call the library, print.
+
+pub mod args;
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+
+use crate::checkpoint;
+use crate::data::example::{write_example_data, ExampleOptions};
+use crate::device::{describe, select_device};
+use crate::model::{io, FlankConfig, SpliceAi, Trainable};
+use crate::train::{self, RunConfig, RunKind, RunSummary};
+pub use args::{normalize_args, Cli, Command};
+use args::{
+    CommonTrainArgs, ConvertArgs, ExampleDataArgs, ForwardArgs, InspectArgs, QuickstartArgs,
+    TestArgs, TrainArgs, TransferArgs,
+};
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Transfer(a) => transfer(a).map(|_| ()),
+        Command::Train(a) => train_cmd(a).map(|_| ()),
+        Command::Test(a) => test_cmd(a),
+        Command::Quickstart(a) => quickstart(a),
+        Command::ExampleData(a) => example_data(a),
+        Command::Inspect(a) => inspect(a),
+        Command::Convert(a) => convert(a),
+        Command::Forward(a) => forward(a),
+    }
+}
+
+fn flank_config(flank: usize) -> Result<&'static FlankConfig> {
+    Ok(FlankConfig::for_flank(flank)?)
+}
+
+fn run_config(c: &CommonTrainArgs, kind: RunKind) -> Result<RunConfig> {
+    let flank = flank_config(c.flanking_size)?;
+    let device = select_device(&c.device)?;
+    Ok(RunConfig {
+        kind,
+        train_dataset: c.train_dataset.clone(),
+        test_dataset: c.test_dataset.clone(),
+        validation_dataset: c.validation_dataset.clone(),
+        flank,
+        epochs: c.epochs,
+        scheduler: c.scheduler,
+        early_stopping: c.early_stopping,
+        patience: c.patience,
+        output_dir: c.output_dir.clone(),
+        project_name: c.project_name.clone(),
+        exp_num: c.exp_num.clone(),
+        random_seed: c.random_seed,
+        loss: c.loss,
+        batch_size: c.batch_size.unwrap_or(flank.batch_size),
+        device,
+        overwrite: c.overwrite,
+        progress: !c.quiet,
+    })
+}
+
+fn finish(summary: RunSummary) -> RunSummary {
+    println!("{}", summary.render());
+    summary
+}
+
+fn transfer(a: TransferArgs) -> Result<RunSummary> {
+    let trainable = if a.unfreeze_all {
+        Trainable::All
+    } else if a.unfreeze < 1 {
+        bail!("--unfreeze must be at least 1 (got {}); use --unfreeze-all to train every layer", a.unfreeze);
+    } else {
+        Trainable::LastUnits(a.unfreeze as usize)
+    };
+    if !a.pretrained_model.exists() {
+        bail!("--pretrained-model {}: no such file", a.pretrained_model.display());
+    }
+    println!("Running openspliceai-rs in transfer mode.");
+    let cfg = run_config(
+        &a.common,
+        RunKind::Transfer {
+            pretrained: a.pretrained_model.clone(),
+            trainable,
+            freeze_bn: false,
+        },
+    )?;
+    Ok(finish(train::run(&cfg)?))
+}
+
+fn train_cmd(a: TrainArgs) -> Result<RunSummary> {
+    println!("Running openspliceai-rs in train mode.");
+    let cfg = run_config(&a.common, RunKind::Train)?;
+    Ok(finish(train::run(&cfg)?))
+}
+
+fn test_cmd(a: TestArgs) -> Result<()> {
+    let flank = flank_config(a.flanking_size)?;
+    let device = select_device(&a.device)?;
+    train::run_test(
+        &a.model,
+        &a.test_dataset,
+        flank,
+        a.output_dir.as_deref(),
+        a.loss,
+        a.batch_size.unwrap_or(flank.batch_size),
+        &device,
+        !a.quiet,
+    )?;
+    Ok(())
+}
+
+fn example_data(a: ExampleDataArgs) -> Result<()> {
+    let opts = ExampleOptions {
+        train_shards: a.shards,
+        windows_per_shard: a.windows,
+        seed: a.seed,
+        ..ExampleOptions::default()
+    };
+    let paths = write_example_data(&a.output_dir, &opts)?;
+    println!("wrote {} and {}", paths.train.display(), paths.test.display());
+    Ok(())
+}
+
+fn quickstart(a: QuickstartArgs) -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let data_dir = a.dir.join("data");
+    let opts = ExampleOptions {
+        train_shards: 4,
+        test_shards: 1,
+        windows_per_shard: 40,
+        seed: 7,
+        ..ExampleOptions::default()
+    };
+    let paths = write_example_data(&data_dir, &opts)?;
+    println!("Example data: {} and {}", paths.train.display(), paths.test.display());
+    let common = |project: &str, epochs: usize| CommonTrainArgs {
+        train_dataset: paths.train.clone(),
+        test_dataset: paths.test.clone(),
+        validation_dataset: None,
+        epochs,
+        scheduler: train::schedule::SchedulerKind::MultiStepLR,
+        early_stopping: false,
+        patience: 2,
+        output_dir: a.dir.join("runs"),
+        project_name: project.to_string(),
+        exp_num: "0".into(),
+        flanking_size: 80,
+        random_seed: 42,
+        loss: train::loss::Loss::CrossEntropyLoss,
+        batch_size: None,
+        device: a.device.clone(),
+        overwrite: a.overwrite,
+        quiet: false,
+    };
+    println!("\n### Step 1/2: train an 80nt SpliceAI from scratch (2 epochs)");
+    let scratch = train_cmd(TrainArgs {
+        common: common("quickstart_scratch", 2),
+    })?;
+    let best = scratch
+        .best_model
+        .clone()
+        .context("the from-scratch run produced no model_best.pt")?;
+    println!("\n### Step 2/2: transfer from {} with --unfreeze 2 (2 epochs)", best.display());
+    let mut tcommon = common("quickstart_transfer", 2);
+    tcommon.scheduler = train::schedule::SchedulerKind::CosineAnnealingWarmRestarts;
+    let tr = transfer(TransferArgs {
+        common: tcommon,
+        pretrained_model: best.clone(),
+        unfreeze_all: false,
+        unfreeze: 2,
+    })?;
+    println!("\nQuickstart finished in {:.1} s.", t0.elapsed().as_secs_f64());
+    println!("  data:            {}", data_dir.display());
+    println!("  from scratch:    {} (best: {})", scratch.run_dir.display(), best.display());
+    println!("  transfer:        {}", tr.run_dir.display());
+    if let Some(t) = &tr.best_test {
+        println!(
+            "  transfer test:   acceptor AUPRC {:.4}, donor AUPRC {:.4} (chance is about {:.4})",
+            t.metrics.acceptor.ranking.auprc,
+            t.metrics.donor.ranking.auprc,
+            t.metrics.acceptor.ranking.n_true as f64 / t.metrics.positions.max(1) as f64
+        );
+    }
+    println!("  logs:            LOG/{{TRAIN,VAL,TEST}}/*.txt and metrics.jsonl in each run directory");
+    Ok(())
+}
+
+fn inspect(a: InspectArgs) -> Result<()> {
+    let info = checkpoint::inspect::inspect(&a.checkpoint)?;
+    println!("{info}");
+    Ok(())
+}
+
+fn convert(a: ConvertArgs) -> Result<()> {
+    let sd = checkpoint::load(&a.input)?;
+    checkpoint::save(&a.output, &sd)?;
+    println!("wrote {} ({} tensors)", a.output.display(), sd.len());
+    Ok(())
+}
+
+fn forward(a: ForwardArgs) -> Result<()> {
+    let flank = flank_config(a.flanking_size)?;
+    let device = select_device(&a.device)?;
+    let (model, report) = io::from_checkpoint(flank.flank, &a.model, 0, &device)?;
+    log::info!("{}: {report}", a.model.display());
+    let probs = forward_file(&model, &a.input, a.batch_size.unwrap_or(flank.batch_size), &device)?;
+    candle_core::safetensors::save(&[("probs", probs)].into_iter().collect(), &a.output)
+        .with_context(|| format!("writing {}", a.output.display()))?;
+    println!("wrote {} on {}", a.output.display(), describe(&device));
+    Ok(())
+}
+
+/// Eval-mode forward over the tensor `x` of a safetensors file, `batch` windows at a time.
+pub fn forward_file(model: &SpliceAi, input: &Path, batch: usize, device: &Device) -> Result<Tensor> {
+    let tensors = candle_core::safetensors::load(input, &Device::Cpu)
+        .with_context(|| format!("{}: not a readable safetensors file", input.display()))?;
+    let x = tensors
+        .get("x")
+        .with_context(|| format!("{}: no tensor named `x`", input.display()))?;
+    let want = model.config().input_len();
+    match x.dims() {
+        [_, 4, l] if *l == want => {}
+        d => bail!(
+            "{}: tensor `x` has shape {d:?}, expected (N, 4, {want}) for flanking size {}",
+            input.display(),
+            model.config().flank
+        ),
+    }
+    let x = x.to_dtype(candle_core::DType::F32)?;
+    let n = x.dim(0)?;
+    let mut outs = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let m = batch.max(1).min(n - i);
+        let xb = x.narrow(0, i, m)?.to_device(device)?;
+        outs.push(model.predict(&xb)?.to_device(&Device::Cpu)?);
+        i += m;
+    }
+    Ok(Tensor::cat(&outs, 0)?)
+}

@@ -1,0 +1,67 @@
+//! `models/model_{epoch}.pt` and `models/model_best.pt`: atomic writes, never NaN weights.
+
+use std::path::{Path, PathBuf};
+
+use super::TrainError;
+use crate::checkpoint;
+use crate::model::{io, SpliceAi};
+
+/// The `models/` folder of a run.
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    dir: PathBuf,
+}
+
+impl CheckpointStore {
+    /// Creates `run_dir/models`.
+    pub fn create(run_dir: &Path) -> Result<Self, TrainError> {
+        let dir = run_dir.join("models");
+        std::fs::create_dir_all(&dir).map_err(|e| TrainError::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        Ok(Self { dir })
+    }
+
+    /// Checkpoints already in `run_dir/models` (a run refuses to overwrite them without `--overwrite`).
+    pub fn existing(run_dir: &Path) -> Vec<PathBuf> {
+        let dir = run_dir.join("models");
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pt"))
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of `model_{epoch}.pt`.
+    pub fn epoch_path(&self, epoch: usize) -> PathBuf {
+        self.dir.join(format!("model_{epoch}.pt"))
+    }
+
+    /// Path of `model_best.pt`.
+    pub fn best_path(&self) -> PathBuf {
+        self.dir.join("model_best.pt")
+    }
+
+    /// Writes the model to `path` atomically, after checking every weight is finite.
+    pub fn save(&self, model: &SpliceAi, path: &Path) -> Result<(), TrainError> {
+        if !io::all_finite(model)? {
+            return Err(TrainError::NonFiniteWeights {
+                path: path.to_path_buf(),
+            });
+        }
+        let sd = io::state_dict(model)?;
+        checkpoint::save(path, &sd)?;
+        log::debug!("saved {}", path.display());
+        Ok(())
+    }
+}

@@ -1,0 +1,111 @@
+//! Evaluation: eval-mode forward over every window of a split, in file order, into the metrics.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+
+use super::loss::Loss;
+use super::progress::Progress;
+use super::TrainError;
+use crate::data::{Batch, H5File, Loader, LoaderConfig, Order, WindowRef};
+use crate::metrics::{EpochMetrics, LossKind, MetricsAccumulator, WindowFilter, WINDOW_LEN};
+use crate::model::SpliceAi;
+
+/// A batch on the compute device.
+pub struct DeviceBatch {
+    /// (n, 4, 5000 + F)
+    pub x: Tensor,
+    /// (n, 3, 5000)
+    pub y: Tensor,
+    /// The labels on the host, (n, 3, 5000) row-major, for the metrics.
+    pub y_host: Vec<f32>,
+    /// Windows in the batch.
+    pub n: usize,
+}
+
+/// A loader whose background thread also moves each batch to `device`.
+pub fn device_loader(
+    file: Arc<H5File>,
+    windows: Vec<WindowRef>,
+    flank: usize,
+    batch_size: usize,
+    order: Order,
+    device: &Device,
+) -> Result<Loader<DeviceBatch>, TrainError> {
+    let device = device.clone();
+    let config = LoaderConfig::new(flank, batch_size, order);
+    Ok(Loader::new(file, windows, config, move |b: Batch| {
+        let len = b.x_len();
+        let x = Tensor::from_vec(b.x, (b.n, 4, len), &device)?;
+        let y = Tensor::from_slice(&b.y, (b.n, 3, WINDOW_LEN), &device)?;
+        Ok::<_, candle_core::Error>(DeviceBatch {
+            x,
+            y,
+            y_host: b.y,
+            n: b.n,
+        })
+    })?)
+}
+
+/// A metrics accumulator set up as the trainer scores every split: confusion counts and loss over every
+/// labelled window (upstream), top-k and AUPRC over windows that hold a splice site (SPEC.md).
+pub fn accumulator(loss: Loss) -> MetricsAccumulator {
+    MetricsAccumulator::new(WINDOW_LEN)
+        .with_loss(match loss {
+            Loss::CrossEntropyLoss => LossKind::CrossEntropy,
+            Loss::FocalLoss => LossKind::Focal,
+        })
+        .with_window_filter(WindowFilter::AnyLabel)
+        .with_ranking_filter(WindowFilter::SpliceSite)
+}
+
+/// Result of evaluating one split.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub metrics: EpochMetrics,
+    /// Each batch's loss, in order.
+    pub batch_losses: Vec<f32>,
+    pub seconds: f64,
+}
+
+/// Runs the model in eval mode over `windows` of `file` (every window, the last partial batch included).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate(
+    model: &SpliceAi,
+    file: Arc<H5File>,
+    windows: Vec<WindowRef>,
+    batch_size: usize,
+    loss: Loss,
+    progress: &Progress,
+    label: &str,
+) -> Result<Evaluation, TrainError> {
+    let start = Instant::now();
+    let flank = model.config().flank;
+    let loader = device_loader(file, windows, flank, batch_size, Order::Sequential, model.device())?;
+    let bar = progress.bar(loader.batches_per_epoch() as u64, label);
+    let mut acc = accumulator(loss);
+    let mut batch_losses = Vec::with_capacity(loader.batches_per_epoch());
+    let mut seen = 0usize;
+    for batch in loader {
+        let batch = batch?;
+        let probs = model.predict(&batch.x)?;
+        let l = loss.compute(&probs, &batch.y)?.to_scalar::<f32>()?;
+        batch_losses.push(l);
+        let host = probs.flatten_all()?.to_vec1::<f32>()?;
+        acc.update(&host, &batch.y_host)?;
+        seen += batch.n;
+        let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        bar.inc(1);
+        bar.set_message(format!("loss {l:.5} | {rate:.1} windows/s"));
+        if super::interrupted() {
+            return Err(TrainError::Interrupted);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(Evaluation {
+        metrics: acc.finish(),
+        batch_losses,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}

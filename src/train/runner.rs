@@ -1,0 +1,363 @@
+//! The epoch loop of `train` and `transfer` (SPEC.md "Optimisation" and "Outputs"), and `test`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::Device;
+
+use super::checkpoints::CheckpointStore;
+use super::config::{RunConfig, RunKind};
+use super::evaluate::{accumulator, device_loader, evaluate, Evaluation};
+use super::loss::Loss;
+use super::progress::Progress;
+use super::run_log::{console_summary, python_float_repr, EpochRecord, RunLog, Split};
+use super::schedule::Schedule;
+use super::trainer::Trainer;
+use super::TrainError;
+use crate::data::{split_train_validation, H5File, Order, WindowRef};
+use crate::metrics::EpochMetrics;
+use crate::model::{io, FlankConfig, SpliceAi, Trainable};
+
+/// One split's scores in one epoch.
+#[derive(Debug, Clone)]
+pub struct SplitScores {
+    pub loss: f64,
+    pub metrics: EpochMetrics,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run_dir: PathBuf,
+    pub epochs_run: usize,
+    pub stopped_early: bool,
+    /// Epoch (from 0) of `model_best.pt`, if any epoch improved the validation loss.
+    pub best_epoch: Option<usize>,
+    /// Validation and test scores of the best epoch.
+    pub best_val: Option<SplitScores>,
+    pub best_test: Option<SplitScores>,
+    /// Zero-shot scores of the pretrained model (transfer only).
+    pub baseline_val: Option<SplitScores>,
+    pub baseline_test: Option<SplitScores>,
+    /// The pretrained checkpoint (transfer only).
+    pub pretrained: Option<PathBuf>,
+    pub best_model: Option<PathBuf>,
+    pub seconds: f64,
+}
+
+impl RunSummary {
+    /// The closing summary printed at the end of a run.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!("\n{}\nRun summary ({:.1} s, {} epochs{})\n", "=".repeat(60), self.seconds, self.epochs_run,
+            if self.stopped_early { ", stopped early" } else { "" }));
+        s.push_str(&format!("  run directory: {}\n", self.run_dir.display()));
+        let line = |name: &str, v: &SplitScores| {
+            format!(
+                "  {name:<22} loss {:.6} | acceptor top-1 {:.4} AUPRC {:.4} | donor top-1 {:.4} AUPRC {:.4}\n",
+                v.loss,
+                v.metrics.acceptor.ranking.topk,
+                v.metrics.acceptor.ranking.auprc,
+                v.metrics.donor.ranking.topk,
+                v.metrics.donor.ranking.auprc
+            )
+        };
+        if let (Some(v), Some(t)) = (&self.baseline_val, &self.baseline_test) {
+            s.push_str(&line("zero-shot validation", v));
+            s.push_str(&line("zero-shot test", t));
+        }
+        match (self.best_epoch, &self.best_val, &self.best_test) {
+            (Some(e), Some(v), Some(t)) => {
+                s.push_str(&format!("  best epoch: {e} ({})\n", self.best_model.as_ref().map(|p| p.display().to_string()).unwrap_or_default()));
+                s.push_str(&line("best validation", v));
+                s.push_str(&line("best test", t));
+                if let (Some(bv), Some(p)) = (&self.baseline_val, &self.pretrained) {
+                    if v.loss < bv.loss {
+                        s.push_str(&format!(
+                            "  the best epoch improves the validation loss over the pretrained model by {:.6} ({:+.2}%)\n",
+                            bv.loss - v.loss,
+                            100.0 * (v.loss - bv.loss) / bv.loss
+                        ));
+                    } else {
+                        s.push_str(&format!(
+                            "  NOTE: no epoch beat the pretrained model's validation loss ({:.6} vs best {:.6}); the pretrained checkpoint {} is the better model for this data\n",
+                            bv.loss, v.loss, p.display()
+                        ));
+                    }
+                }
+            }
+            _ => s.push_str("  no epoch finished\n"),
+        }
+        s
+    }
+}
+
+/// Opens a dataset file with a clear error.
+fn open(path: &Path) -> Result<Arc<H5File>, TrainError> {
+    Ok(Arc::new(H5File::open(path)?))
+}
+
+/// Training and validation windows: a seeded 90:10 split of the training file, or all of it when a
+/// validation file is given.
+fn split(
+    train: &Arc<H5File>,
+    validation: Option<&Arc<H5File>>,
+    seed: u64,
+) -> (Vec<WindowRef>, Arc<H5File>, Vec<WindowRef>) {
+    match validation {
+        Some(v) => (train.all_windows(), v.clone(), v.all_windows()),
+        None => {
+            let (t, v) = split_train_validation(train, seed);
+            (t, train.clone(), v)
+        }
+    }
+}
+
+/// Builds the model a run starts from, with its trainable subset chosen.
+fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), TrainError> {
+    match &cfg.kind {
+        RunKind::Train => {
+            let mut model = SpliceAi::new(cfg.flank, cfg.random_seed, &cfg.device)?;
+            let vars = model.set_trainable(Trainable::All)?;
+            Ok((model, vars.into_iter().map(|(_, v)| v).collect()))
+        }
+        RunKind::Transfer { pretrained, trainable, freeze_bn } => {
+            let (mut model, report) = io::from_checkpoint(cfg.flank.flank, pretrained, cfg.random_seed, &cfg.device)?;
+            println!("Loaded {}: {report}", pretrained.display());
+            if let Trainable::LastUnits(n) = trainable {
+                let units = cfg.flank.n_units();
+                if *n > units {
+                    log::warn!("--unfreeze {n} is more than the model's {units} residual units: training all {units}");
+                    println!("--unfreeze {n} exceeds the {units} residual units of SpliceAI-{}; unfreezing all {units}", cfg.flank.flank);
+                }
+            }
+            let vars = model.set_trainable(*trainable)?;
+            model.set_freeze_frozen_bn(*freeze_bn);
+            log::info!("trainable tensors: {}", vars.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
+            Ok((model, vars.into_iter().map(|(_, v)| v).collect()))
+        }
+    }
+}
+
+fn print_split(split: Split, m: &EpochMetrics) {
+    println!("{}", split.console_header());
+    print!("{}", console_summary(m, false));
+}
+
+/// Runs `train` or `transfer` to the end (or to early stopping) and returns the summary.
+pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
+    let started = Instant::now();
+    let run_dir = cfg.run_dir();
+    let existing = CheckpointStore::existing(&run_dir);
+    if !existing.is_empty() && !cfg.overwrite {
+        return Err(TrainError::RunDirNotEmpty {
+            dir: run_dir.join("models"),
+            count: existing.len(),
+        });
+    }
+    if cfg.epochs == 0 {
+        return Err(TrainError::Config("--epochs must be at least 1".into()));
+    }
+    if cfg.batch_size == 0 {
+        return Err(TrainError::Config("--batch-size must be at least 1".into()));
+    }
+    // Open and check every input before any output is written.
+    let train_file = open(&cfg.train_dataset)?;
+    let test_file = open(&cfg.test_dataset)?;
+    let val_file = cfg.validation_dataset.as_deref().map(open).transpose()?;
+    let (train_windows, val_file, val_windows) = split(&train_file, val_file.as_ref(), cfg.random_seed);
+    if val_windows.is_empty() {
+        return Err(TrainError::Config(format!(
+            "{}: no validation windows (the file has {} windows; give --validation-dataset)",
+            cfg.train_dataset.display(),
+            train_file.n_windows()
+        )));
+    }
+    if train_windows.len() < cfg.batch_size {
+        return Err(TrainError::Data(crate::data::DataError::TooFewWindows {
+            path: cfg.train_dataset.clone(),
+            n_windows: train_windows.len(),
+            batch_size: cfg.batch_size,
+        }));
+    }
+    let test_windows = test_file.all_windows();
+    let batches_per_epoch = train_windows.len().div_ceil(cfg.batch_size);
+
+    let (model, vars) = build_model(cfg)?;
+    println!(
+        "{} on {} | train {} windows ({} batches of {}), validation {}, test {} | {} trainable tensors",
+        cfg.flank,
+        crate::device::describe(&cfg.device),
+        train_windows.len(),
+        batches_per_epoch,
+        cfg.batch_size,
+        val_windows.len(),
+        test_windows.len(),
+        vars.len()
+    );
+    let schedule = Schedule::new(cfg.scheduler, cfg.base_lr(), cfg.epochs, cfg.milestone_count());
+    let mut trainer = Trainer::new(model, vars, schedule, cfg.loss, batches_per_epoch)?;
+
+    std::fs::create_dir_all(&run_dir).map_err(|e| TrainError::Io { path: run_dir.clone(), source: e })?;
+    let store = CheckpointStore::create(&run_dir)?;
+    let mut log = RunLog::create(&run_dir)?;
+    let progress = Progress::new(cfg.progress);
+
+    let mut summary = RunSummary {
+        run_dir: run_dir.clone(),
+        epochs_run: 0,
+        stopped_early: false,
+        best_epoch: None,
+        best_val: None,
+        best_test: None,
+        baseline_val: None,
+        baseline_test: None,
+        pretrained: None,
+        best_model: None,
+        seconds: 0.0,
+    };
+
+    // Zero-shot baseline of the pretrained model (metrics.jsonl only, epoch -1).
+    if let RunKind::Transfer { pretrained, .. } = &cfg.kind {
+        summary.pretrained = Some(pretrained.clone());
+        let v = evaluate(trainer.model(), val_file.clone(), val_windows.clone(), cfg.batch_size, cfg.loss, &progress, "zero-shot val")?;
+        let t = evaluate(trainer.model(), test_file.clone(), test_windows.clone(), cfg.batch_size, cfg.loss, &progress, "zero-shot test")?;
+        log.log_jsonl(&EpochRecord::new(-1, Split::Val, &v.metrics, None, v.seconds))?;
+        log.log_jsonl(&EpochRecord::new(-1, Split::Test, &t.metrics, None, t.seconds))?;
+        println!(
+            "Zero-shot (pretrained model, before training): validation loss {} | test acceptor top-1 {:.4} AUPRC {:.4}, donor top-1 {:.4} AUPRC {:.4}",
+            python_float_repr(v.metrics.loss),
+            t.metrics.acceptor.ranking.topk,
+            t.metrics.acceptor.ranking.auprc,
+            t.metrics.donor.ranking.topk,
+            t.metrics.donor.ranking.auprc
+        );
+        summary.baseline_val = Some(SplitScores { loss: v.metrics.loss, metrics: v.metrics });
+        summary.baseline_test = Some(SplitScores { loss: t.metrics.loss, metrics: t.metrics });
+    }
+
+    let mut best_val_loss = f64::INFINITY;
+    let mut epochs_without_improvement = 0usize;
+    for epoch in 0..cfg.epochs {
+        let epoch_start = Instant::now();
+        println!("\n{}", "=".repeat(60));
+        println!("Epoch {}/{}: training model...", epoch + 1, cfg.epochs);
+        // --- train ---
+        let loader = device_loader(
+            train_file.clone(),
+            train_windows.clone(),
+            cfg.flank.flank,
+            cfg.batch_size,
+            Order::Shuffled { seed: cfg.random_seed, epoch: epoch as u64 },
+            &cfg.device,
+        )?;
+        let bar = progress.bar(loader.batches_per_epoch() as u64, &format!("epoch {}/{} train", epoch + 1, cfg.epochs));
+        let mut acc = accumulator(cfg.loss);
+        let mut seen = 0usize;
+        let train_start = Instant::now();
+        for batch in loader {
+            let batch = batch?;
+            let out = trainer.step(&batch.x, &batch.y, epoch)?;
+            log.log_batch_loss(Split::Train, out.loss as f64)?;
+            log.log_batch_lr(out.lr_next)?;
+            acc.update(&out.probs.flatten_all()?.to_vec1::<f32>()?, &batch.y_host)?;
+            seen += batch.n;
+            bar.inc(1);
+            bar.set_message(format!(
+                "loss {:.5} | lr {:.3e} | {:.1} windows/s",
+                out.loss,
+                out.lr_used,
+                seen as f64 / train_start.elapsed().as_secs_f64().max(1e-9)
+            ));
+        }
+        bar.finish_and_clear();
+        let train_seconds = train_start.elapsed().as_secs_f64();
+        let train_m = acc.finish();
+        log.log_epoch_metrics(Split::Train, &train_m)?;
+        print_split(Split::Train, &train_m);
+        println!("Training Loss: {}", python_float_repr(train_m.loss));
+
+        // --- validation and test ---
+        let v: Evaluation = evaluate(trainer.model(), val_file.clone(), val_windows.clone(), cfg.batch_size, cfg.loss, &progress, &format!("epoch {}/{} val", epoch + 1, cfg.epochs))?;
+        for l in &v.batch_losses {
+            log.log_batch_loss(Split::Val, *l as f64)?;
+        }
+        log.log_epoch_metrics(Split::Val, &v.metrics)?;
+        print_split(Split::Val, &v.metrics);
+        println!("Validation Loss: {}", python_float_repr(v.metrics.loss));
+        let t: Evaluation = evaluate(trainer.model(), test_file.clone(), test_windows.clone(), cfg.batch_size, cfg.loss, &progress, &format!("epoch {}/{} test", epoch + 1, cfg.epochs))?;
+        for l in &t.batch_losses {
+            log.log_batch_loss(Split::Test, *l as f64)?;
+        }
+        log.log_epoch_metrics(Split::Test, &t.metrics)?;
+        print_split(Split::Test, &t.metrics);
+        println!("Testing Loss: {}", python_float_repr(t.metrics.loss));
+        let lr = trainer.learning_rate();
+        log.log_epoch_lr(lr)?;
+
+        // --- checkpoints ---
+        store.save(trainer.model(), &store.epoch_path(epoch))?;
+        let val_loss = v.metrics.loss;
+        if val_loss < best_val_loss {
+            best_val_loss = val_loss;
+            epochs_without_improvement = 0;
+            store.save(trainer.model(), &store.best_path())?;
+            println!("New best model saved.");
+            summary.best_epoch = Some(epoch);
+            summary.best_model = Some(store.best_path());
+            summary.best_val = Some(SplitScores { loss: val_loss, metrics: v.metrics.clone() });
+            summary.best_test = Some(SplitScores { loss: t.metrics.loss, metrics: t.metrics.clone() });
+        } else {
+            epochs_without_improvement += 1;
+            println!("No improvement in validation loss for {epochs_without_improvement} epochs.");
+        }
+        log.log_jsonl(&EpochRecord::new(epoch as i64, Split::Train, &train_m, Some(lr), train_seconds))?;
+        log.log_jsonl(&EpochRecord::new(epoch as i64, Split::Val, &v.metrics, Some(lr), v.seconds))?;
+        log.log_jsonl(&EpochRecord::new(epoch as i64, Split::Test, &t.metrics, Some(lr), t.seconds))?;
+        log.flush()?;
+        summary.epochs_run = epoch + 1;
+        println!(">> Epoch {}; Final Learning Rate: {}", epoch + 1, python_float_repr(lr));
+        println!("--- {:.2} seconds ---", epoch_start.elapsed().as_secs_f64());
+        if cfg.early_stopping && epochs_without_improvement >= cfg.patience {
+            println!("Early stopping triggered.");
+            summary.stopped_early = true;
+            break;
+        }
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// `test`: scores a checkpoint on a test file; writes LOG/TEST under `output_dir` when given.
+#[allow(clippy::too_many_arguments)]
+pub fn run_test(
+    model_path: &Path,
+    test_dataset: &Path,
+    flank: &'static FlankConfig,
+    output_dir: Option<&Path>,
+    loss: Loss,
+    batch_size: usize,
+    device: &Device,
+    show_progress: bool,
+) -> Result<EpochMetrics, TrainError> {
+    let test_file = open(test_dataset)?;
+    let (model, report) = io::from_checkpoint(flank.flank, model_path, 0, device)?;
+    println!("Loaded {}: {report}", model_path.display());
+    let progress = Progress::new(show_progress);
+    let windows = test_file.all_windows();
+    let t = evaluate(&model, test_file, windows, batch_size, loss, &progress, "test")?;
+    print_split(Split::Test, &t.metrics);
+    println!("Testing Loss: {}", python_float_repr(t.metrics.loss));
+    if let Some(dir) = output_dir {
+        let mut log = RunLog::create(dir)?;
+        for l in &t.batch_losses {
+            log.log_batch_loss(Split::Test, *l as f64)?;
+        }
+        log.log_epoch_metrics(Split::Test, &t.metrics)?;
+        log.log_jsonl(&EpochRecord::new(0, Split::Test, &t.metrics, None, t.seconds))?;
+        log.flush()?;
+        println!("Wrote {}", dir.join("LOG").join("TEST").display());
+    }
+    Ok(t.metrics)
+}

@@ -1,0 +1,106 @@
+//! One optimisation step at a time: forward in train mode, loss, backward, AdamW, the lr schedule.
+
+use std::sync::atomic::Ordering;
+
+use candle_core::{Tensor, Var};
+
+use super::loss::Loss;
+use super::optim::{AdamW, AdamWConfig};
+use super::schedule::Schedule;
+use super::{TrainError, INTERRUPTED};
+use crate::model::{Mode, SpliceAi};
+
+/// What one training batch produced.
+#[derive(Debug)]
+pub struct StepOutput {
+    /// The batch's loss (before the update).
+    pub loss: f32,
+    /// The learning rate the batch was trained with.
+    pub lr_used: f64,
+    /// The learning rate after the scheduler step (what upstream logs per batch).
+    pub lr_next: f64,
+    /// Train-mode probabilities (n, 3, 5000), for the TRAIN metrics as upstream computes them.
+    pub probs: Tensor,
+}
+
+/// The model, its optimiser and schedule, and the global batch counter.
+pub struct Trainer {
+    model: SpliceAi,
+    optimizer: AdamW,
+    schedule: Schedule,
+    loss: Loss,
+    global_batch: usize,
+    batches_per_epoch: usize,
+    n_trainable: usize,
+}
+
+impl Trainer {
+    /// A trainer over the model's trainable variables.
+    pub fn new(
+        model: SpliceAi,
+        vars: Vec<Var>,
+        schedule: Schedule,
+        loss: Loss,
+        batches_per_epoch: usize,
+    ) -> Result<Self, TrainError> {
+        let n_trainable = vars.iter().map(|v| v.elem_count()).sum();
+        let optimizer = AdamW::new(vars, AdamWConfig::with_lr(schedule.base()))?;
+        Ok(Self {
+            model,
+            optimizer,
+            schedule,
+            loss,
+            global_batch: 0,
+            batches_per_epoch,
+            n_trainable,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &SpliceAi {
+        &self.model
+    }
+
+    /// Number of trained scalars.
+    pub fn n_trainable(&self) -> usize {
+        self.n_trainable
+    }
+
+    /// The learning rate the next batch uses.
+    pub fn learning_rate(&self) -> f64 {
+        self.optimizer.learning_rate()
+    }
+
+    /// One batch: `x` (n, 4, 5000+F), `y` (n, 3, 5000). A non-finite loss stops with an error before any
+    /// update; Ctrl-C is honoured after the update.
+    pub fn step(&mut self, x: &Tensor, y: &Tensor, epoch: usize) -> Result<StepOutput, TrainError> {
+        let b = self.global_batch;
+        let lr_used = self.optimizer.learning_rate();
+        let probs = self.model.forward(x, Mode::Train)?;
+        let loss = self.loss.compute(&probs, y)?;
+        let value = loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?;
+        if !value.is_finite() {
+            return Err(TrainError::NonFiniteLoss {
+                epoch,
+                batch: b % self.batches_per_epoch.max(1),
+                value,
+            });
+        }
+        if self.n_trainable > 0 {
+            let grads = loss.backward()?;
+            self.optimizer.step(&grads)?;
+        }
+        self.global_batch += 1;
+        let lr_next = self.schedule.lr_after_batch(b, self.batches_per_epoch);
+        self.optimizer.set_learning_rate(lr_next);
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Err(TrainError::Interrupted);
+        }
+        Ok(StepOutput {
+            loss: value,
+            lr_used,
+            lr_next,
+            probs: probs.detach(),
+        })
+    }
+}
