@@ -1,5 +1,6 @@
 //! openspliceai-rs: train and fine-tune SpliceAI splice-site models (OpenSpliceAI-compatible) on candle.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

@@ -35,6 +35,25 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Eval-mode forward pass of a checkpoint on a safetensors input `x` (N, 4, 5000+F) → `probs` (N, 3, 5000).
     Forward(ForwardArgs),
+    /// Measure speed: eval forward, train steps (-u 2, -A) and each conv shape, beside the matmul ceiling.
+    Bench(BenchArgs),
+}
+
+/// `bench`.
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// Flanking sizes to measure (repeat the flag), default all four.
+    #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
+    pub flanking_size: Vec<usize>,
+    /// Windows per step [default: the flanking size's batch size].
+    #[arg(long = "batch-size")]
+    pub batch_size: Option<usize>,
+    /// Timed repetitions (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
 }
 
 /// Flags shared by `train` and `transfer` (OpenSpliceAI's names, short forms and defaults).
@@ -107,6 +126,11 @@ pub struct TransferArgs {
     /// Train the last N residual units (Skip layers, initial and final convs stay frozen).
     #[arg(short = 'u', long, default_value_t = 1, value_name = "N")]
     pub unfreeze: i64,
+    /// Keep the BatchNorms of frozen layers in eval mode while training: they normalise with the
+    /// pretrained running statistics and never update them (upstream lets them drift, which on new
+    /// species often makes the transferred model worse than the pretrained one).
+    #[arg(long = "freeze-bn")]
+    pub freeze_bn: bool,
 }
 
 /// `train`: OpenSpliceAI's flags.
@@ -241,6 +265,8 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
 fn parse_flank(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(v) if [80, 400, 2000, 10000].contains(&v) => Ok(v),
-        _ => Err(format!("`{s}` is not a flanking size: expected one of 80, 400, 2000, 10000")),
+        _ => Err(format!(
+            "`{s}` is not a flanking size: expected one of 80, 400, 2000, 10000"
+        )),
     }
 }

@@ -14,8 +14,8 @@ use crate::model::{io, FlankConfig, SpliceAi, Trainable};
 use crate::train::{self, RunConfig, RunKind, RunSummary};
 pub use args::{normalize_args, Cli, Command};
 use args::{
-    CommonTrainArgs, ConvertArgs, ExampleDataArgs, ForwardArgs, InspectArgs, QuickstartArgs,
-    TestArgs, TrainArgs, TransferArgs,
+    BenchArgs, CommonTrainArgs, ConvertArgs, ExampleDataArgs, ForwardArgs, InspectArgs,
+    QuickstartArgs, TestArgs, TrainArgs, TransferArgs,
 };
 
 /// Runs one parsed command.
@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect(a),
         Command::Convert(a) => convert(a),
         Command::Forward(a) => forward(a),
+        Command::Bench(a) => bench(a),
     }
 }
 
@@ -70,12 +71,18 @@ fn transfer(a: TransferArgs) -> Result<RunSummary> {
     let trainable = if a.unfreeze_all {
         Trainable::All
     } else if a.unfreeze < 1 {
-        bail!("--unfreeze must be at least 1 (got {}); use --unfreeze-all to train every layer", a.unfreeze);
+        bail!(
+            "--unfreeze must be at least 1 (got {}); use --unfreeze-all to train every layer",
+            a.unfreeze
+        );
     } else {
         Trainable::LastUnits(a.unfreeze as usize)
     };
     if !a.pretrained_model.exists() {
-        bail!("--pretrained-model {}: no such file", a.pretrained_model.display());
+        bail!(
+            "--pretrained-model {}: no such file",
+            a.pretrained_model.display()
+        );
     }
     println!("Running openspliceai-rs in transfer mode.");
     let cfg = run_config(
@@ -83,7 +90,7 @@ fn transfer(a: TransferArgs) -> Result<RunSummary> {
         RunKind::Transfer {
             pretrained: a.pretrained_model.clone(),
             trainable,
-            freeze_bn: false,
+            freeze_bn: a.freeze_bn,
         },
     )?;
     Ok(finish(train::run(&cfg)?))
@@ -119,7 +126,11 @@ fn example_data(a: ExampleDataArgs) -> Result<()> {
         ..ExampleOptions::default()
     };
     let paths = write_example_data(&a.output_dir, &opts)?;
-    println!("wrote {} and {}", paths.train.display(), paths.test.display());
+    println!(
+        "wrote {} and {}",
+        paths.train.display(),
+        paths.test.display()
+    );
     Ok(())
 }
 
@@ -134,7 +145,11 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         ..ExampleOptions::default()
     };
     let paths = write_example_data(&data_dir, &opts)?;
-    println!("Example data: {} and {}", paths.train.display(), paths.test.display());
+    println!(
+        "Example data: {} and {}",
+        paths.train.display(),
+        paths.test.display()
+    );
     let common = |project: &str, epochs: usize| CommonTrainArgs {
         train_dataset: paths.train.clone(),
         test_dataset: paths.test.clone(),
@@ -162,7 +177,10 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         .best_model
         .clone()
         .context("the from-scratch run produced no model_best.pt")?;
-    println!("\n### Step 2/2: transfer from {} with --unfreeze 2 (2 epochs)", best.display());
+    println!(
+        "\n### Step 2/2: transfer from {} with --unfreeze 2 (2 epochs)",
+        best.display()
+    );
     let mut tcommon = common("quickstart_transfer", 2);
     tcommon.scheduler = train::schedule::SchedulerKind::CosineAnnealingWarmRestarts;
     let tr = transfer(TransferArgs {
@@ -170,10 +188,18 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         pretrained_model: best.clone(),
         unfreeze_all: false,
         unfreeze: 2,
+        freeze_bn: false,
     })?;
-    println!("\nQuickstart finished in {:.1} s.", t0.elapsed().as_secs_f64());
+    println!(
+        "\nQuickstart finished in {:.1} s.",
+        t0.elapsed().as_secs_f64()
+    );
     println!("  data:            {}", data_dir.display());
-    println!("  from scratch:    {} (best: {})", scratch.run_dir.display(), best.display());
+    println!(
+        "  from scratch:    {} (best: {})",
+        scratch.run_dir.display(),
+        best.display()
+    );
     println!("  transfer:        {}", tr.run_dir.display());
     if let Some(t) = &tr.best_test {
         println!(
@@ -183,7 +209,9 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
             t.metrics.acceptor.ranking.n_true as f64 / t.metrics.positions.max(1) as f64
         );
     }
-    println!("  logs:            LOG/{{TRAIN,VAL,TEST}}/*.txt and metrics.jsonl in each run directory");
+    println!(
+        "  logs:            LOG/{{TRAIN,VAL,TEST}}/*.txt and metrics.jsonl in each run directory"
+    );
     Ok(())
 }
 
@@ -205,7 +233,12 @@ fn forward(a: ForwardArgs) -> Result<()> {
     let device = select_device(&a.device)?;
     let (model, report) = io::from_checkpoint(flank.flank, &a.model, 0, &device)?;
     log::info!("{}: {report}", a.model.display());
-    let probs = forward_file(&model, &a.input, a.batch_size.unwrap_or(flank.batch_size), &device)?;
+    let probs = forward_file(
+        &model,
+        &a.input,
+        a.batch_size.unwrap_or(flank.batch_size),
+        &device,
+    )?;
     candle_core::safetensors::save(&[("probs", probs)].into_iter().collect(), &a.output)
         .with_context(|| format!("writing {}", a.output.display()))?;
     println!("wrote {} on {}", a.output.display(), describe(&device));
@@ -213,7 +246,12 @@ fn forward(a: ForwardArgs) -> Result<()> {
 }
 
 /// Eval-mode forward over the tensor `x` of a safetensors file, `batch` windows at a time.
-pub fn forward_file(model: &SpliceAi, input: &Path, batch: usize, device: &Device) -> Result<Tensor> {
+pub fn forward_file(
+    model: &SpliceAi,
+    input: &Path,
+    batch: usize,
+    device: &Device,
+) -> Result<Tensor> {
     let tensors = candle_core::safetensors::load(input, &Device::Cpu)
         .with_context(|| format!("{}: not a readable safetensors file", input.display()))?;
     let x = tensors
@@ -239,4 +277,41 @@ pub fn forward_file(model: &SpliceAi, input: &Path, batch: usize, device: &Devic
         i += m;
     }
     Ok(Tensor::cat(&outs, 0)?)
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let device = select_device(&a.device)?;
+    let flanks = if a.flanking_size.is_empty() {
+        vec![80, 400, 2000, 10000]
+    } else {
+        a.flanking_size.clone()
+    };
+    let ceiling = crate::bench::matmul_ceiling(&device, 2048)?;
+    println!(
+        "device: {} | f32 matmul 2048³ ceiling: {ceiling:.1} GFLOP/s",
+        describe(&device)
+    );
+    for f in flanks {
+        let cfg = flank_config(f)?;
+        let batch = a.batch_size.unwrap_or(cfg.batch_size);
+        println!("\nSpliceAI-{f}, batch {batch}:");
+        println!(
+            "{:<28} {:>12} {:>12} {:>10} {:>11}",
+            "workload", "ms/window", "windows/s", "GFLOP/s", "% ceiling"
+        );
+        for r in crate::bench::run(cfg, &device, batch, a.reps)? {
+            println!(
+                "{:<28} {:>12.2} {:>12.2} {:>10.1} {:>10.1}%",
+                r.name,
+                r.ms_per_window,
+                r.windows_per_s,
+                r.gflops,
+                100.0 * r.gflops / ceiling
+            );
+        }
+    }
+    if let Some(rss) = crate::bench::peak_rss_mib() {
+        println!("\npeak RSS: {rss:.0} MiB");
+    }
+    Ok(())
 }

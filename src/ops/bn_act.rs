@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
 /// Where the normalisation statistics come from.
@@ -148,6 +148,16 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]>
     }
 }
 
+/// The f32 slice behind a contiguous CPU tensor's storage guard.
+fn cpu_f32<'a>(s: &'a Storage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    match s {
+        Storage::Cpu(c) => f32_slice(c, l, what),
+        _ => Err(candle_core::Error::Msg(format!(
+            "batchnorm backward: {what} is not on the CPU"
+        ))),
+    }
+}
+
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
 // SAFETY: only used to give each rayon task its own channel's disjoint ranges.
@@ -254,9 +264,13 @@ impl CustomOp3 for BnLeakyRelu {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, l) = x.dims3()?;
         let dev = x.device().clone();
-        let xv = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let yv = res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let gv = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let (x, res, grad) = (x.contiguous()?, res.contiguous()?, grad.contiguous()?);
+        let (xs, xl) = x.storage_and_layout();
+        let (ys, yl) = res.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
+        let xv = cpu_f32(&xs, xl, "input")?;
+        let yv = cpu_f32(&ys, yl, "output")?;
+        let gv = cpu_f32(&gs, gl, "gradient")?;
         let wv = w.to_vec1::<f32>()?;
         let (mean, inv_std): (Vec<f64>, Vec<f64>) = match &self.running {
             Some((rm, rv)) => (

@@ -1,0 +1,174 @@
+//! `openspliceai-rs bench`: speed of the convolution and of whole steps, beside the device's matmul ceiling.
+//!
+//! Reports ms per window, windows/s and achieved GFLOP/s (conv FLOPs = 2·Cin·Cout·K·positions) for the
+//! eval forward, a train step with `--unfreeze 2` and with `--unfreeze-all`, and each conv shape of the
+//! model forward and forward+backward; plus the peak resident memory of the process.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use crate::model::config::{BlockSpec, CHANNELS, IN_CHANNELS, OUT_CLASSES, SEQ_LEN};
+use crate::model::{FlankConfig, Mode, SpliceAi, Trainable};
+use crate::ops::conv::conv1d_same;
+use crate::train::loss::Loss;
+
+/// Conv FLOPs of one forward pass of one window, split per ResidualUnit and the rest.
+#[derive(Debug, Clone)]
+pub struct ModelFlops {
+    /// Forward FLOPs of each ResidualUnit's two convs.
+    pub per_unit: Vec<f64>,
+    /// Forward FLOPs of the 1×1 convs (initial, skips, final).
+    pub pointwise: f64,
+}
+
+impl ModelFlops {
+    /// FLOPs of the model for a flanking size.
+    pub fn new(cfg: &FlankConfig) -> Self {
+        let l = cfg.input_len() as f64;
+        let c = CHANNELS as f64;
+        let mut per_unit = Vec::new();
+        let mut pointwise = 2.0 * IN_CHANNELS as f64 * c * l + 2.0 * c * c * l;
+        for b in cfg.layout() {
+            match b {
+                BlockSpec::Unit { kernel, .. } => {
+                    per_unit.push(2.0 * 2.0 * c * c * kernel as f64 * l)
+                }
+                BlockSpec::Skip => pointwise += 2.0 * c * c * l,
+            }
+        }
+        pointwise += 2.0 * c * OUT_CLASSES as f64 * SEQ_LEN as f64;
+        Self {
+            per_unit,
+            pointwise,
+        }
+    }
+
+    /// Forward FLOPs per window.
+    pub fn forward(&self) -> f64 {
+        self.per_unit.iter().sum::<f64>() + self.pointwise
+    }
+
+    /// FLOPs per window of a train step training the last `n` units (forward, plus input and weight
+    /// gradients of the convs from the first trained unit on; the 1×1 convs are counted as fully tracked).
+    pub fn train_step(&self, n: usize) -> f64 {
+        let n = n.min(self.per_unit.len());
+        let tracked: f64 = self.per_unit[self.per_unit.len() - n..].iter().sum();
+        self.forward() + 2.0 * tracked + 2.0 * self.pointwise
+    }
+}
+
+/// One measured row.
+#[derive(Debug, Clone)]
+pub struct BenchRow {
+    pub name: String,
+    pub ms_per_window: f64,
+    pub windows_per_s: f64,
+    pub gflops: f64,
+}
+
+fn time_best<F: FnMut() -> candle_core::Result<()>>(
+    reps: usize,
+    mut f: F,
+) -> candle_core::Result<f64> {
+    f()?; // warm-up
+    let mut best = f64::INFINITY;
+    for _ in 0..reps {
+        let t = Instant::now();
+        f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+/// GFLOP/s of a large f32 matmul on the device: the ceiling the conv numbers compare with.
+pub fn matmul_ceiling(device: &Device, size: usize) -> candle_core::Result<f64> {
+    let a = Tensor::randn(0f32, 1.0, (size, size), device)?;
+    let b = Tensor::randn(0f32, 1.0, (size, size), device)?;
+    let secs = time_best(3, || {
+        let c = a.matmul(&b)?;
+        c.device().synchronize()?;
+        Ok(())
+    })?;
+    Ok(2.0 * (size as f64).powi(3) / secs / 1e9)
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
+pub fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Benchmarks the model of `cfg` on `device` with `batch` windows per step and `reps` timed repetitions.
+pub fn run(
+    cfg: &'static FlankConfig,
+    device: &Device,
+    batch: usize,
+    reps: usize,
+) -> anyhow::Result<Vec<BenchRow>> {
+    let flops = ModelFlops::new(cfg);
+    let mut rows = Vec::new();
+    let x = Tensor::randn(0f32, 1.0, (batch, IN_CHANNELS, cfg.input_len()), device)?;
+    // Random one-hot-ish labels are not needed for timing: a fixed class-0 target suffices.
+    let y = Tensor::zeros((batch, OUT_CLASSES, SEQ_LEN), DType::F32, device)?;
+    let mut model = SpliceAi::new(cfg, 0, device)?;
+    let per = |secs: f64, f: f64, name: &str| BenchRow {
+        name: name.to_string(),
+        ms_per_window: secs * 1e3 / batch as f64,
+        windows_per_s: batch as f64 / secs,
+        gflops: f * batch as f64 / secs / 1e9,
+    };
+    let secs = time_best(reps, || {
+        let p = model.predict(&x).map_err(candle_core::Error::wrap)?;
+        p.device().synchronize()
+    })?;
+    rows.push(per(secs, flops.forward(), "eval forward"));
+    for (name, which, n) in [
+        ("train step --unfreeze 2", Trainable::LastUnits(2), 2usize),
+        ("train step --unfreeze-all", Trainable::All, cfg.n_units()),
+    ] {
+        model.set_trainable(which)?;
+        let secs = time_best(reps, || {
+            let p = model
+                .forward(&x, Mode::Train)
+                .map_err(candle_core::Error::wrap)?;
+            let loss = Loss::CrossEntropyLoss.compute(&p, &y)?;
+            let g = loss.backward()?;
+            drop(g);
+            x.device().synchronize()
+        })?;
+        rows.push(per(secs, flops.train_step(n), name));
+    }
+    // Each conv shape of the model, forward and forward+backward, at the model's batch and length.
+    let mut seen = Vec::new();
+    for (&k, &d) in cfg.kernel_sizes.iter().zip(cfg.dilations) {
+        if seen.contains(&(k, d)) {
+            continue;
+        }
+        seen.push((k, d));
+        let xin = Var::from_tensor(&Tensor::randn(
+            0f32,
+            1.0,
+            (batch, CHANNELS, cfg.input_len()),
+            device,
+        )?)?;
+        let w = Var::from_tensor(&Tensor::randn(0f32, 0.05, (CHANNELS, CHANNELS, k), device)?)?;
+        let b = Var::from_tensor(&Tensor::zeros(CHANNELS, DType::F32, device)?)?;
+        let f = 2.0 * (CHANNELS * CHANNELS * k * cfg.input_len()) as f64;
+        let secs = time_best(reps, || {
+            let yv = conv1d_same(xin.as_tensor(), w.as_tensor(), b.as_tensor(), d)?;
+            yv.device().synchronize()
+        })?;
+        rows.push(per(secs, f, &format!("conv W{k} AR{d} forward")));
+        let secs = time_best(reps, || {
+            let yv = conv1d_same(xin.as_tensor(), w.as_tensor(), b.as_tensor(), d)?;
+            let g = yv.sum_all()?.backward()?;
+            drop(g);
+            xin.device().synchronize()
+        })?;
+        rows.push(per(secs, 3.0 * f, &format!("conv W{k} AR{d} fwd+bwd")));
+    }
+    Ok(rows)
+}

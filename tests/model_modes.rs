@@ -1,0 +1,124 @@
+//! Train/eval BatchNorm semantics of the model: which running statistics and counters a step touches,
+//! with upstream's behaviour (frozen BatchNorms still train) and with `--freeze-bn`.
+
+use candle_core::{Device, Tensor};
+use openspliceai_rs::model::{FlankConfig, Mode, SpliceAi, Trainable};
+
+fn bn_state(m: &SpliceAi, unit_index: usize, bn: usize) -> (Vec<f32>, Vec<f32>, i64) {
+    let p = format!("residual_units.{unit_index}.batchnorm{bn}");
+    (
+        m.tensor(&format!("{p}.running_mean"))
+            .unwrap()
+            .to_vec1()
+            .unwrap(),
+        m.tensor(&format!("{p}.running_var"))
+            .unwrap()
+            .to_vec1()
+            .unwrap(),
+        m.counter(&format!("{p}.num_batches_tracked")).unwrap(),
+    )
+}
+
+fn model_and_input() -> (SpliceAi, Tensor) {
+    let cfg = FlankConfig::for_flank(80).unwrap();
+    let m = SpliceAi::new(cfg, 3, &Device::Cpu).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (2, 4, cfg.input_len()), &Device::Cpu).unwrap();
+    (m, x)
+}
+
+#[test]
+fn eval_mode_changes_nothing() {
+    let (mut m, x) = model_and_input();
+    let before: Vec<_> = (0..4).map(|u| bn_state(&m, u, 1)).collect();
+    m.forward(&x, Mode::Eval).unwrap();
+    let after: Vec<_> = (0..4).map(|u| bn_state(&m, u, 1)).collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn upstream_train_mode_updates_every_batchnorm_even_frozen_ones() {
+    let (mut m, x) = model_and_input();
+    m.set_trainable(Trainable::LastUnits(2)).unwrap();
+    let before: Vec<_> = (0..4).map(|u| bn_state(&m, u, 2)).collect();
+    m.forward(&x, Mode::Train).unwrap();
+    for (u, b) in before.iter().enumerate() {
+        let a = bn_state(&m, u, 2);
+        assert_ne!(a.0, b.0, "unit {u}: running_mean should move in train mode");
+        assert_ne!(a.1, b.1, "unit {u}: running_var should move in train mode");
+        assert_eq!(a.2, b.2 + 1, "unit {u}: num_batches_tracked + 1");
+    }
+}
+
+#[test]
+fn freeze_bn_keeps_frozen_units_statistics_and_counters() {
+    let (mut m, x) = model_and_input();
+    m.set_trainable(Trainable::LastUnits(2)).unwrap();
+    m.set_freeze_frozen_bn(true);
+    let before: Vec<_> = (0..4)
+        .flat_map(|u| [bn_state(&m, u, 1), bn_state(&m, u, 2)])
+        .collect();
+    for _ in 0..2 {
+        m.forward(&x, Mode::Train).unwrap();
+    }
+    let after: Vec<_> = (0..4)
+        .flat_map(|u| [bn_state(&m, u, 1), bn_state(&m, u, 2)])
+        .collect();
+    // Units 0 and 1 are frozen: untouched. Units 2 and 3 train: statistics move, counters + 2.
+    for i in 0..4 {
+        assert_eq!(
+            after[i],
+            before[i],
+            "frozen unit {} batchnorm{} changed",
+            i / 2,
+            i % 2 + 1
+        );
+    }
+    for i in 4..8 {
+        assert_ne!(
+            after[i].0,
+            before[i].0,
+            "trained unit {} batchnorm{} did not update",
+            i / 2,
+            i % 2 + 1
+        );
+        assert_eq!(after[i].2, before[i].2 + 2);
+    }
+}
+
+#[test]
+fn freeze_bn_frozen_prefix_output_equals_eval_mode() {
+    // With every BatchNorm frozen, a train-mode pass must compute exactly the eval-mode function.
+    let (mut m, x) = model_and_input();
+    m.set_trainable(Trainable::Nothing).unwrap();
+    m.set_freeze_frozen_bn(true);
+    let train = m.forward(&x, Mode::Train).unwrap();
+    let eval = m.predict(&x).unwrap();
+    let d = (train - eval)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap();
+    assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0);
+}
+
+#[test]
+fn unfreeze_selects_the_last_units_and_clamps() {
+    let (mut m, _) = model_and_input();
+    let names =
+        |v: Vec<(String, candle_core::Var)>| v.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    let two = names(m.set_trainable(Trainable::LastUnits(2)).unwrap());
+    assert_eq!(two.len(), 16, "{two:?}");
+    assert!(two
+        .iter()
+        .all(|n| n.starts_with("residual_units.2.") || n.starts_with("residual_units.3.")));
+    let many = names(m.set_trainable(Trainable::LastUnits(99)).unwrap());
+    assert_eq!(many.len(), 32, "clamped to the 4 units: {many:?}");
+    assert!(!many.iter().any(|n| n.contains("residual_units.4.")
+        || n.starts_with("initial")
+        || n.starts_with("final")));
+    let all = names(m.set_trainable(Trainable::All).unwrap());
+    assert_eq!(all.len(), 32 + 6 + 2, "{all:?}");
+}
