@@ -19,7 +19,20 @@ fn main() {
     });
     let cli = Cli::parse_from(normalize_args(std::env::args()));
     if let Err(e) = cli::run(cli) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", render_error(&e));
         std::process::exit(if INTERRUPTED.load(Ordering::SeqCst) { 130 } else { 1 });
     }
+}
+
+/// `{:#}` of an anyhow error, without repeating a cause that the message before it already ends with
+/// (thiserror variants that print their `source` and also expose it).
+fn render_error(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.ends_with(&c) {
+            msg = format!("{msg}: {c}");
+        }
+    }
+    msg
 }

@@ -233,6 +233,17 @@ fn forward(a: ForwardArgs) -> Result<()> {
     let device = select_device(&a.device)?;
     let (model, report) = io::from_checkpoint(flank.flank, &a.model, 0, &device)?;
     log::info!("{}: {report}", a.model.display());
+    if !report.missing.is_empty() {
+        bail!(
+            "{}: the checkpoint lacks {} of the {} tensors of a SpliceAI-{} model (first: `{}`); \
+             is it a checkpoint of another flanking size?",
+            a.model.display(),
+            report.missing.len(),
+            report.loaded.len() + report.missing.len(),
+            flank.flank,
+            report.missing[0]
+        );
+    }
     let probs = forward_file(
         &model,
         &a.input,
@@ -259,6 +270,11 @@ pub fn forward_file(
         .with_context(|| format!("{}: no tensor named `x`", input.display()))?;
     let want = model.config().input_len();
     match x.dims() {
+        [0, 4, _] => bail!(
+            "{}: tensor `x` has shape {:?}: it holds no windows",
+            input.display(),
+            x.dims()
+        ),
         [_, 4, l] if *l == want => {}
         d => bail!(
             "{}: tensor `x` has shape {d:?}, expected (N, 4, {want}) for flanking size {}",
