@@ -122,3 +122,45 @@ fn unfreeze_selects_the_last_units_and_clamps() {
     let all = names(m.set_trainable(Trainable::All).unwrap());
     assert_eq!(all.len(), 32 + 6 + 2, "{all:?}");
 }
+
+#[test]
+fn prefix_then_suffix_equals_the_whole_network() {
+    // 400nt: 8 units, Skips at list indices 4 and 9; train the last 2 units so the cut is at index 7.
+    let cfg = FlankConfig::for_flank(400).unwrap();
+    let mut m = SpliceAi::new(cfg, 5, &Device::Cpu).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (2, 4, cfg.input_len()), &Device::Cpu).unwrap();
+    assert_eq!(
+        m.frozen_prefix_end(),
+        None,
+        "nothing trainable, no freeze-bn: no prefix"
+    );
+    m.set_trainable(Trainable::LastUnits(2)).unwrap();
+    assert_eq!(
+        m.frozen_prefix_end(),
+        None,
+        "without --freeze-bn the prefix is not a fixed function"
+    );
+    m.set_freeze_frozen_bn(true);
+    let cut = m.frozen_prefix_end().expect("a frozen prefix");
+    assert_eq!(cut, 7);
+    let whole = m.predict(&x).unwrap();
+    let state = m.forward_prefix(&x, cut).unwrap();
+    assert_eq!(state.skip.dims(), &[2, 32, 5000]);
+    assert_eq!(state.h.dims(), &[2, 32, cfg.input_len()]);
+    let split = m.clone().forward_suffix(state, cut, Mode::Eval).unwrap();
+    let d = (whole - split)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap();
+    assert!(d.to_scalar::<f32>().unwrap() < 1e-6);
+    m.set_trainable(Trainable::All).unwrap();
+    assert_eq!(
+        m.frozen_prefix_end(),
+        None,
+        "everything trainable: no prefix"
+    );
+}

@@ -131,6 +131,13 @@ pub struct TransferArgs {
     /// species often makes the transferred model worse than the pretrained one).
     #[arg(long = "freeze-bn")]
     pub freeze_bn: bool,
+    /// With --freeze-bn, the frozen layers are a fixed function and their output is computed once per
+    /// window and cached (f16, memory-mapped, in the run directory); this turns the cache off.
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Keep the prefix cache file after the run.
+    #[arg(long = "keep-cache")]
+    pub keep_cache: bool,
 }
 
 /// `train`: OpenSpliceAI's flags.

@@ -37,7 +37,12 @@ fn flank_config(flank: usize) -> Result<&'static FlankConfig> {
     Ok(FlankConfig::for_flank(flank)?)
 }
 
-fn run_config(c: &CommonTrainArgs, kind: RunKind) -> Result<RunConfig> {
+fn run_config(
+    c: &CommonTrainArgs,
+    kind: RunKind,
+    no_cache: bool,
+    keep_cache: bool,
+) -> Result<RunConfig> {
     let flank = flank_config(c.flanking_size)?;
     let device = select_device(&c.device)?;
     Ok(RunConfig {
@@ -59,6 +64,8 @@ fn run_config(c: &CommonTrainArgs, kind: RunKind) -> Result<RunConfig> {
         device,
         overwrite: c.overwrite,
         progress: !c.quiet,
+        no_cache,
+        keep_cache,
     })
 }
 
@@ -92,13 +99,15 @@ fn transfer(a: TransferArgs) -> Result<RunSummary> {
             trainable,
             freeze_bn: a.freeze_bn,
         },
+        a.no_cache,
+        a.keep_cache,
     )?;
     Ok(finish(train::run(&cfg)?))
 }
 
 fn train_cmd(a: TrainArgs) -> Result<RunSummary> {
     println!("Running openspliceai-rs in train mode.");
-    let cfg = run_config(&a.common, RunKind::Train)?;
+    let cfg = run_config(&a.common, RunKind::Train, true, false)?;
     Ok(finish(train::run(&cfg)?))
 }
 
@@ -189,6 +198,8 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         unfreeze_all: false,
         unfreeze: 2,
         freeze_bn: false,
+        no_cache: false,
+        keep_cache: false,
     })?;
     println!(
         "\nQuickstart finished in {:.1} s.",

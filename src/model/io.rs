@@ -61,10 +61,16 @@ pub fn load_state_dict(
         model.set(name, value)?;
     }
     for name in &report.missing {
-        log::debug!("{}: `{name}` not in the checkpoint, keeps its initial value", source.display());
+        log::debug!(
+            "{}: `{name}` not in the checkpoint, keeps its initial value",
+            source.display()
+        );
     }
     for name in &report.ignored {
-        log::debug!("{}: `{name}` ignored (not in the model, or another shape)", source.display());
+        log::debug!(
+            "{}: `{name}` ignored (not in the model, or another shape)",
+            source.display()
+        );
     }
     Ok(report)
 }
@@ -104,7 +110,11 @@ pub fn state_dict(model: &SpliceAi) -> Result<StateDict, ModelError> {
 pub fn all_finite(model: &SpliceAi) -> Result<bool, ModelError> {
     for (_, value) in model.named_values() {
         if let NamedValue::Tensor(t) = value {
-            let bad = t.flatten_all()?.to_vec1::<f32>()?.iter().any(|v| !v.is_finite());
+            let bad = t
+                .flatten_all()?
+                .to_vec1::<f32>()?
+                .iter()
+                .any(|v| !v.is_finite());
             if bad {
                 return Ok(false);
             }

@@ -5,7 +5,7 @@ pub mod io;
 pub mod spliceai;
 
 pub use config::{FlankConfig, UnsupportedFlank, CONFIGS, SEQ_LEN};
-pub use spliceai::{EntryKind, Mode, NamedValue, SpliceAi, Trainable};
+pub use spliceai::{EntryKind, Mode, NamedValue, SpliceAi, Trainable, Trunk};
 
 /// Errors of the model.
 #[derive(Debug, thiserror::Error)]

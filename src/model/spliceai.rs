@@ -88,6 +88,14 @@ enum Block {
     Skip(ConvIdx),
 }
 
+/// The activations at a cut of the `residual_units` list: the trunk `h` (N, 32, 5000 + CL) and the skip
+/// accumulator (N, 32, 5000 + CL, or already cropped to (N, 32, 5000)).
+#[derive(Debug, Clone)]
+pub struct Trunk {
+    pub h: Tensor,
+    pub skip: Tensor,
+}
+
 /// Which parameters are trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trainable {
@@ -520,6 +528,13 @@ impl SpliceAi {
 
     /// The forward pass: `x` (N, 4, 5000 + CL) → probabilities (N, 3, 5000).
     pub fn forward(&mut self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        let state = self.stem(x)?;
+        let state = self.forward_blocks(state, 0..self.blocks.len(), mode)?;
+        self.head(&state)
+    }
+
+    /// `initial_conv` and `initial_skip`: the trunk state before the first block.
+    fn stem(&self, x: &Tensor) -> Result<Trunk, ModelError> {
         let (_, cin, len) = x.dims3()?;
         if cin != IN_CHANNELS || len != self.config.input_len() {
             return Err(ModelError::Input {
@@ -527,9 +542,20 @@ impl SpliceAi {
                 got: x.dims().to_vec(),
             });
         }
-        let mut h = self.conv(self.initial_conv, x)?;
-        let mut skip = self.conv(self.initial_skip, &h)?;
-        for bi in 0..self.blocks.len() {
+        let h = self.conv(self.initial_conv, x)?;
+        let skip = self.conv(self.initial_skip, &h)?;
+        Ok(Trunk { h, skip })
+    }
+
+    /// Runs blocks `range` of the `residual_units` list. The skip accumulator may be full length or
+    /// already cropped to the 5000 output positions (then Skip convs read the matching part of `h`).
+    fn forward_blocks(
+        &mut self,
+        mut state: Trunk,
+        range: std::ops::Range<usize>,
+        mode: Mode,
+    ) -> Result<Trunk, ModelError> {
+        for bi in range {
             match self.blocks[bi] {
                 Block::Unit {
                     bn1,
@@ -537,20 +563,79 @@ impl SpliceAi {
                     bn2,
                     conv2,
                 } => {
-                    let t = self.bn_lrelu(bn1, &h, mode)?;
+                    let t = self.bn_lrelu(bn1, &state.h, mode)?;
                     let t = self.conv(conv1, &t)?;
                     let t = self.bn_lrelu(bn2, &t, mode)?;
                     let t = self.conv(conv2, &t)?;
-                    h = (h + t)?;
+                    state.h = (state.h + t)?;
                 }
                 Block::Skip(c) => {
-                    skip = (skip + self.conv(c, &h)?)?;
+                    let h = if state.skip.dim(2)? == state.h.dim(2)? {
+                        state.h.clone()
+                    } else {
+                        state.h.narrow(2, self.config.flank / 2, SEQ_LEN)?
+                    };
+                    state.skip = (state.skip + self.conv(c, &h)?)?;
                 }
             }
         }
-        let cropped = skip.narrow(2, self.config.flank / 2, SEQ_LEN)?;
+        Ok(state)
+    }
+
+    /// Crop, `final_conv`, softmax over the channels.
+    fn head(&self, state: &Trunk) -> Result<Tensor, ModelError> {
+        let cropped = if state.skip.dim(2)? == SEQ_LEN {
+            state.skip.clone()
+        } else {
+            state.skip.narrow(2, self.config.flank / 2, SEQ_LEN)?
+        };
         let logits = self.conv(self.final_conv, &cropped)?;
         Ok(softmax_channels(&logits)?)
+    }
+
+    /// Index in the `residual_units` list where the frozen prefix ends, when the prefix is a fixed
+    /// function: some (but not all) units are trainable, every parameter before the first trainable unit
+    /// is frozen, and frozen BatchNorms run in eval mode (`--freeze-bn`). `None` otherwise.
+    pub fn frozen_prefix_end(&self) -> Option<usize> {
+        if !self.freeze_frozen_bn {
+            return None;
+        }
+        let first_trainable = self
+            .entries
+            .iter()
+            .position(|e| matches!(e.slot, Slot::Trainable(_)))?;
+        let unit = self.entries[first_trainable].unit?;
+        if unit == 0 {
+            return None;
+        }
+        // The list index of that unit: units before it plus the Skips after every 4th.
+        let index = unit + unit / super::config::UNITS_PER_SKIP;
+        Some(index)
+    }
+
+    /// The frozen prefix on `x`: the trunk activation `h` (full length) and the skip accumulator cropped to
+    /// the 5000 output positions, at list index `cut` (from [`Self::frozen_prefix_end`]). Eval semantics.
+    pub fn forward_prefix(&self, x: &Tensor, cut: usize) -> Result<Trunk, ModelError> {
+        let mut m = self.clone();
+        let state = m.stem(x)?;
+        let mut state = m.forward_blocks(state, 0..cut, Mode::Eval)?;
+        state.skip = state
+            .skip
+            .narrow(2, self.config.flank / 2, SEQ_LEN)?
+            .contiguous()?;
+        Ok(state)
+    }
+
+    /// The rest of the network from a prefix state at list index `cut`.
+    pub fn forward_suffix(
+        &mut self,
+        state: Trunk,
+        cut: usize,
+        mode: Mode,
+    ) -> Result<Tensor, ModelError> {
+        let n = self.blocks.len();
+        let state = self.forward_blocks(state, cut..n, mode)?;
+        self.head(&state)
     }
 
     /// Eval-mode forward without touching the model (convenience for inference).

@@ -13,13 +13,27 @@ pub struct CheckpointStore {
 }
 
 impl CheckpointStore {
-    /// Creates `run_dir/models`.
+    /// Creates `run_dir/models`, removing the temporary files of [`checkpoint::save`]'s atomic write that a
+    /// killed run left there (`.model_best.pt.<pid>.<n>.tmp`).
     pub fn create(run_dir: &Path) -> Result<Self, TrainError> {
         let dir = run_dir.join("models");
         std::fs::create_dir_all(&dir).map_err(|e| TrainError::Io {
             path: dir.clone(),
             source: e,
         })?;
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".model_") && name.ends_with(".tmp") {
+                log::info!(
+                    "removing {}, left by an interrupted checkpoint write",
+                    entry.path().display()
+                );
+                std::fs::remove_file(entry.path()).map_err(|e| TrainError::Io {
+                    path: entry.path(),
+                    source: e,
+                })?;
+            }
+        }
         Ok(Self { dir })
     }
 

@@ -46,6 +46,10 @@ pub struct RunConfig {
     pub overwrite: bool,
     /// Show progress bars (they are hidden anyway when stderr is not a terminal).
     pub progress: bool,
+    /// Never use the frozen-prefix cache (`--no-cache`).
+    pub no_cache: bool,
+    /// Keep the prefix cache file after the run (`--keep-cache`).
+    pub keep_cache: bool,
 }
 
 impl RunConfig {

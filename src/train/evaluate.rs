@@ -5,12 +5,13 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 
+use super::cache::{PrefixCache, Source};
 use super::loss::Loss;
 use super::progress::Progress;
 use super::TrainError;
 use crate::data::{Batch, H5File, Loader, LoaderConfig, Order, WindowRef};
 use crate::metrics::{EpochMetrics, LossKind, MetricsAccumulator, WindowFilter, WINDOW_LEN};
-use crate::model::SpliceAi;
+use crate::model::{Mode, SpliceAi, Trunk};
 
 /// A batch on the compute device.
 pub struct DeviceBatch {
@@ -22,6 +23,32 @@ pub struct DeviceBatch {
     pub y_host: Vec<f32>,
     /// Windows in the batch.
     pub n: usize,
+    /// The windows, in batch order.
+    pub windows: Vec<WindowRef>,
+    /// The frozen prefix's output, when the prefix cache already holds every window of the batch.
+    pub cached: Option<Trunk>,
+}
+
+/// The prefix cache and the source id of a split's windows, when caching is on.
+#[derive(Clone)]
+pub struct CacheUse {
+    pub cache: Arc<PrefixCache>,
+    pub source: Source,
+    /// List index of the first block after the frozen prefix.
+    pub cut: usize,
+}
+
+impl CacheUse {
+    /// The prefix state of a batch: from the cache, or computed now (then stored and read back, so that
+    /// every epoch sees the same f16-rounded values).
+    pub fn state(&self, model: &SpliceAi, batch: &mut DeviceBatch) -> Result<Trunk, TrainError> {
+        if let Some(s) = batch.cached.take() {
+            return Ok(s);
+        }
+        let state = model.forward_prefix(&batch.x, self.cut)?;
+        self.cache.store(self.source, &batch.windows, &state)?;
+        self.cache.load(self.source, &batch.windows, model.device())
+    }
 }
 
 /// A loader whose background thread also moves each batch to `device`.
@@ -32,18 +59,27 @@ pub fn device_loader(
     batch_size: usize,
     order: Order,
     device: &Device,
+    cache: Option<CacheUse>,
 ) -> Result<Loader<DeviceBatch>, TrainError> {
     let device = device.clone();
     let config = LoaderConfig::new(flank, batch_size, order);
     Ok(Loader::new(file, windows, config, move |b: Batch| {
         let len = b.x_len();
+        let cached = match &cache {
+            Some(c) if c.cache.is_filled(c.source, &b.windows) => {
+                Some(c.cache.load(c.source, &b.windows, &device)?)
+            }
+            _ => None,
+        };
         let x = Tensor::from_vec(b.x, (b.n, 4, len), &device)?;
         let y = Tensor::from_slice(&b.y, (b.n, 3, WINDOW_LEN), &device)?;
-        Ok::<_, candle_core::Error>(DeviceBatch {
+        Ok::<_, TrainError>(DeviceBatch {
             x,
             y,
             y_host: b.y,
             n: b.n,
+            windows: b.windows,
+            cached,
         })
     })?)
 }
@@ -79,17 +115,32 @@ pub fn evaluate(
     loss: Loss,
     progress: &Progress,
     label: &str,
+    cache: Option<CacheUse>,
 ) -> Result<Evaluation, TrainError> {
     let start = Instant::now();
     let flank = model.config().flank;
-    let loader = device_loader(file, windows, flank, batch_size, Order::Sequential, model.device())?;
+    let loader = device_loader(
+        file,
+        windows,
+        flank,
+        batch_size,
+        Order::Sequential,
+        model.device(),
+        cache.clone(),
+    )?;
     let bar = progress.bar(loader.batches_per_epoch() as u64, label);
     let mut acc = accumulator(loss);
     let mut batch_losses = Vec::with_capacity(loader.batches_per_epoch());
     let mut seen = 0usize;
     for batch in loader {
-        let batch = batch?;
-        let probs = model.predict(&batch.x)?;
+        let mut batch = batch?;
+        let probs = match &cache {
+            Some(c) => {
+                let state = c.state(model, &mut batch)?;
+                model.clone().forward_suffix(state, c.cut, Mode::Eval)?
+            }
+            None => model.predict(&batch.x)?,
+        };
         let l = loss.compute(&probs, &batch.y)?.to_scalar::<f32>()?;
         batch_losses.push(l);
         let host = probs.flatten_all()?.to_vec1::<f32>()?;

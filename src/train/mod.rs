@@ -1,6 +1,7 @@
 //! Training: the run configuration, losses, AdamW, schedules, the trainer step, evaluation, checkpoints,
 //! the run log, and the epoch loop that ties them together.
 
+pub mod cache;
 pub mod checkpoints;
 pub mod config;
 pub mod evaluate;
@@ -34,7 +35,11 @@ pub enum TrainError {
     #[error("{dir} already holds {count} checkpoint(s); pass --overwrite to write into it, or choose another --output-dir/--project-name/--exp-num")]
     RunDirNotEmpty { dir: PathBuf, count: usize },
     #[error("the loss became {value} at epoch {epoch}, batch {batch}; stopping without saving (the checkpoints of earlier epochs are intact). Try a lower learning rate or check the data")]
-    NonFiniteLoss { epoch: usize, batch: usize, value: f32 },
+    NonFiniteLoss {
+        epoch: usize,
+        batch: usize,
+        value: f32,
+    },
     #[error("refusing to write {path}: the model has non-finite weights")]
     NonFiniteWeights { path: PathBuf },
     #[error("interrupted (Ctrl-C): stopped after the current batch; checkpoints and logs of finished epochs are intact")]

@@ -6,14 +6,15 @@ use std::time::Instant;
 
 use candle_core::Device;
 
+use super::cache::PrefixCache;
 use super::checkpoints::CheckpointStore;
 use super::config::{RunConfig, RunKind};
-use super::evaluate::{accumulator, device_loader, evaluate, Evaluation};
+use super::evaluate::{accumulator, device_loader, evaluate, CacheUse, Evaluation};
 use super::loss::Loss;
 use super::progress::Progress;
 use super::run_log::{console_summary, python_float_repr, EpochRecord, RunLog, Split};
 use super::schedule::Schedule;
-use super::trainer::Trainer;
+use super::trainer::{StepInput, Trainer};
 use super::TrainError;
 use crate::data::{split_train_validation, H5File, Order, WindowRef};
 use crate::metrics::EpochMetrics;
@@ -50,8 +51,17 @@ impl RunSummary {
     /// The closing summary printed at the end of a run.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        s.push_str(&format!("\n{}\nRun summary ({:.1} s, {} epochs{})\n", "=".repeat(60), self.seconds, self.epochs_run,
-            if self.stopped_early { ", stopped early" } else { "" }));
+        s.push_str(&format!(
+            "\n{}\nRun summary ({:.1} s, {} epochs{})\n",
+            "=".repeat(60),
+            self.seconds,
+            self.epochs_run,
+            if self.stopped_early {
+                ", stopped early"
+            } else {
+                ""
+            }
+        ));
         s.push_str(&format!("  run directory: {}\n", self.run_dir.display()));
         let line = |name: &str, v: &SplitScores| {
             format!(
@@ -69,7 +79,13 @@ impl RunSummary {
         }
         match (self.best_epoch, &self.best_val, &self.best_test) {
             (Some(e), Some(v), Some(t)) => {
-                s.push_str(&format!("  best epoch: {e} ({})\n", self.best_model.as_ref().map(|p| p.display().to_string()).unwrap_or_default()));
+                s.push_str(&format!(
+                    "  best epoch: {e} ({})\n",
+                    self.best_model
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ));
                 s.push_str(&line("best validation", v));
                 s.push_str(&line("best test", t));
                 if let (Some(bv), Some(p)) = (&self.baseline_val, &self.pretrained) {
@@ -122,9 +138,20 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
             let vars = model.set_trainable(Trainable::All)?;
             Ok((model, vars.into_iter().map(|(_, v)| v).collect()))
         }
-        RunKind::Transfer { pretrained, trainable, freeze_bn } => {
-            let (mut model, report) = io::from_checkpoint(cfg.flank.flank, pretrained, cfg.random_seed, &cfg.device)?;
+        RunKind::Transfer {
+            pretrained,
+            trainable,
+            freeze_bn,
+        } => {
+            let (mut model, report) =
+                io::from_checkpoint(cfg.flank.flank, pretrained, cfg.random_seed, &cfg.device)?;
             println!("Loaded {}: {report}", pretrained.display());
+            if !io::all_finite(&model)? {
+                return Err(TrainError::Config(format!(
+                    "{}: the checkpoint holds NaN or infinite weights",
+                    pretrained.display()
+                )));
+            }
             if let Trainable::LastUnits(n) = trainable {
                 let units = cfg.flank.n_units();
                 if *n > units {
@@ -134,7 +161,13 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
             }
             let vars = model.set_trainable(*trainable)?;
             model.set_freeze_frozen_bn(*freeze_bn);
-            log::info!("trainable tensors: {}", vars.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
+            log::info!(
+                "trainable tensors: {}",
+                vars.iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             Ok((model, vars.into_iter().map(|(_, v)| v).collect()))
         }
     }
@@ -143,6 +176,29 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
 fn print_split(split: Split, m: &EpochMetrics) {
     println!("{}", split.console_header());
     print!("{}", console_summary(m, false));
+}
+
+/// Removes what an earlier run left in `run_dir`: the checkpoints in `models/`, `LOG/` and `metrics.jsonl`.
+fn clear_previous_run(run_dir: &Path, n_checkpoints: usize) -> Result<(), TrainError> {
+    let io = |path: &Path, source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    for p in CheckpointStore::existing(run_dir) {
+        std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
+    }
+    if n_checkpoints > 0 {
+        println!("--overwrite: removed the {n_checkpoints} checkpoint(s) and the logs of the previous run in {}", run_dir.display());
+    }
+    let log = run_dir.join("LOG");
+    if log.exists() {
+        std::fs::remove_dir_all(&log).map_err(|e| io(&log, e))?;
+    }
+    let jsonl = run_dir.join(super::run_log::METRICS_JSONL);
+    match std::fs::remove_file(&jsonl) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&jsonl, e)),
+        _ => Ok(()),
+    }
 }
 
 /// Runs `train` or `transfer` to the end (or to early stopping) and returns the summary.
@@ -166,7 +222,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
     let train_file = open(&cfg.train_dataset)?;
     let test_file = open(&cfg.test_dataset)?;
     let val_file = cfg.validation_dataset.as_deref().map(open).transpose()?;
-    let (train_windows, val_file, val_windows) = split(&train_file, val_file.as_ref(), cfg.random_seed);
+    let (train_windows, val_file, val_windows) =
+        split(&train_file, val_file.as_ref(), cfg.random_seed);
     if val_windows.is_empty() {
         return Err(TrainError::Config(format!(
             "{}: no validation windows (the file has {} windows; give --validation-dataset)",
@@ -186,8 +243,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
 
     let (model, vars) = build_model(cfg)?;
     println!(
-        "{} on {} | train {} windows ({} batches of {}), validation {}, test {} | {} trainable tensors",
-        cfg.flank,
+        "SpliceAI-{} ({} residual units) on {} | train {} windows ({} batches of {}), validation {}, test {} | {} trainable tensors",
+        cfg.flank.flank,
+        cfg.flank.n_units(),
         crate::device::describe(&cfg.device),
         train_windows.len(),
         batches_per_epoch,
@@ -196,10 +254,52 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
         test_windows.len(),
         vars.len()
     );
-    let schedule = Schedule::new(cfg.scheduler, cfg.base_lr(), cfg.epochs, cfg.milestone_count());
+    let cut = if cfg.no_cache {
+        None
+    } else {
+        model.frozen_prefix_end()
+    };
+    let schedule = Schedule::new(
+        cfg.scheduler,
+        cfg.base_lr(),
+        cfg.epochs,
+        cfg.milestone_count(),
+    );
     let mut trainer = Trainer::new(model, vars, schedule, cfg.loss, batches_per_epoch)?;
 
-    std::fs::create_dir_all(&run_dir).map_err(|e| TrainError::Io { path: run_dir.clone(), source: e })?;
+    std::fs::create_dir_all(&run_dir).map_err(|e| TrainError::Io {
+        path: run_dir.clone(),
+        source: e,
+    })?;
+    // Every input is checked: the run starts from a clean directory. Without checkpoints nothing of value is
+    // there (a run that failed or was killed before its first epoch ended); with them, --overwrite was given.
+    // Otherwise the old run's files mix with this one's: a stale model_7.pt beside a 2-epoch run, LOG/ and
+    // metrics.jsonl lines of both runs, a killed epoch's batch losses before this run's.
+    clear_previous_run(&run_dir, existing.len())?;
+    // The frozen-prefix cache: train, validation and test windows each get a slot.
+    let cache = match cut {
+        Some(_) => Some(Arc::new(PrefixCache::create(
+            &run_dir,
+            cfg.flank,
+            &[(0, &train_windows), (1, &val_windows), (2, &test_windows)],
+            cfg.keep_cache,
+        )?)),
+        None => None,
+    };
+    let use_cache = |source: u8| -> Option<CacheUse> {
+        Some(CacheUse {
+            cache: cache.clone()?,
+            source,
+            cut: cut?,
+        })
+    };
+    if let (Some(c), Some(cut)) = (&cache, cut) {
+        println!(
+            "Frozen-prefix cache: blocks 0..{cut} run once per window ({:.2} MB per window in {})",
+            c.slot_bytes() as f64 / 1e6,
+            c.path().display()
+        );
+    }
     let store = CheckpointStore::create(&run_dir)?;
     let mut log = RunLog::create(&run_dir)?;
     let progress = Progress::new(cfg.progress);
@@ -221,10 +321,40 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
     // Zero-shot baseline of the pretrained model (metrics.jsonl only, epoch -1).
     if let RunKind::Transfer { pretrained, .. } = &cfg.kind {
         summary.pretrained = Some(pretrained.clone());
-        let v = evaluate(trainer.model(), val_file.clone(), val_windows.clone(), cfg.batch_size, cfg.loss, &progress, "zero-shot val")?;
-        let t = evaluate(trainer.model(), test_file.clone(), test_windows.clone(), cfg.batch_size, cfg.loss, &progress, "zero-shot test")?;
-        log.log_jsonl(&EpochRecord::new(-1, Split::Val, &v.metrics, None, v.seconds))?;
-        log.log_jsonl(&EpochRecord::new(-1, Split::Test, &t.metrics, None, t.seconds))?;
+        let v = evaluate(
+            trainer.model(),
+            val_file.clone(),
+            val_windows.clone(),
+            cfg.batch_size,
+            cfg.loss,
+            &progress,
+            "zero-shot val",
+            use_cache(1),
+        )?;
+        let t = evaluate(
+            trainer.model(),
+            test_file.clone(),
+            test_windows.clone(),
+            cfg.batch_size,
+            cfg.loss,
+            &progress,
+            "zero-shot test",
+            use_cache(2),
+        )?;
+        log.log_jsonl(&EpochRecord::new(
+            -1,
+            Split::Val,
+            &v.metrics,
+            None,
+            v.seconds,
+        ))?;
+        log.log_jsonl(&EpochRecord::new(
+            -1,
+            Split::Test,
+            &t.metrics,
+            None,
+            t.seconds,
+        ))?;
         println!(
             "Zero-shot (pretrained model, before training): validation loss {} | test acceptor top-1 {:.4} AUPRC {:.4}, donor top-1 {:.4} AUPRC {:.4}",
             python_float_repr(v.metrics.loss),
@@ -233,8 +363,14 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
             t.metrics.donor.ranking.topk,
             t.metrics.donor.ranking.auprc
         );
-        summary.baseline_val = Some(SplitScores { loss: v.metrics.loss, metrics: v.metrics });
-        summary.baseline_test = Some(SplitScores { loss: t.metrics.loss, metrics: t.metrics });
+        summary.baseline_val = Some(SplitScores {
+            loss: v.metrics.loss,
+            metrics: v.metrics,
+        });
+        summary.baseline_test = Some(SplitScores {
+            loss: t.metrics.loss,
+            metrics: t.metrics,
+        });
     }
 
     let mut best_val_loss = f64::INFINITY;
@@ -249,16 +385,31 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
             train_windows.clone(),
             cfg.flank.flank,
             cfg.batch_size,
-            Order::Shuffled { seed: cfg.random_seed, epoch: epoch as u64 },
+            Order::Shuffled {
+                seed: cfg.random_seed,
+                epoch: epoch as u64,
+            },
             &cfg.device,
+            use_cache(0),
         )?;
-        let bar = progress.bar(loader.batches_per_epoch() as u64, &format!("epoch {}/{} train", epoch + 1, cfg.epochs));
+        let train_cache = use_cache(0);
+        let bar = progress.bar(
+            loader.batches_per_epoch() as u64,
+            &format!("epoch {}/{} train", epoch + 1, cfg.epochs),
+        );
         let mut acc = accumulator(cfg.loss);
         let mut seen = 0usize;
         let train_start = Instant::now();
         for batch in loader {
-            let batch = batch?;
-            let out = trainer.step(&batch.x, &batch.y, epoch)?;
+            let mut batch = batch?;
+            let input = match &train_cache {
+                Some(c) => StepInput::Prefix {
+                    state: c.state(trainer.model(), &mut batch)?,
+                    cut: c.cut,
+                },
+                None => StepInput::Window(&batch.x),
+            };
+            let out = trainer.step(input, &batch.y, epoch)?;
             log.log_batch_loss(Split::Train, out.loss as f64)?;
             log.log_batch_lr(out.lr_next)?;
             acc.update(&out.probs.flatten_all()?.to_vec1::<f32>()?, &batch.y_host)?;
@@ -279,14 +430,32 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
         println!("Training Loss: {}", python_float_repr(train_m.loss));
 
         // --- validation and test ---
-        let v: Evaluation = evaluate(trainer.model(), val_file.clone(), val_windows.clone(), cfg.batch_size, cfg.loss, &progress, &format!("epoch {}/{} val", epoch + 1, cfg.epochs))?;
+        let v: Evaluation = evaluate(
+            trainer.model(),
+            val_file.clone(),
+            val_windows.clone(),
+            cfg.batch_size,
+            cfg.loss,
+            &progress,
+            &format!("epoch {}/{} val", epoch + 1, cfg.epochs),
+            use_cache(1),
+        )?;
         for l in &v.batch_losses {
             log.log_batch_loss(Split::Val, *l as f64)?;
         }
         log.log_epoch_metrics(Split::Val, &v.metrics)?;
         print_split(Split::Val, &v.metrics);
         println!("Validation Loss: {}", python_float_repr(v.metrics.loss));
-        let t: Evaluation = evaluate(trainer.model(), test_file.clone(), test_windows.clone(), cfg.batch_size, cfg.loss, &progress, &format!("epoch {}/{} test", epoch + 1, cfg.epochs))?;
+        let t: Evaluation = evaluate(
+            trainer.model(),
+            test_file.clone(),
+            test_windows.clone(),
+            cfg.batch_size,
+            cfg.loss,
+            &progress,
+            &format!("epoch {}/{} test", epoch + 1, cfg.epochs),
+            use_cache(2),
+        )?;
         for l in &t.batch_losses {
             log.log_batch_loss(Split::Test, *l as f64)?;
         }
@@ -306,18 +475,46 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
             println!("New best model saved.");
             summary.best_epoch = Some(epoch);
             summary.best_model = Some(store.best_path());
-            summary.best_val = Some(SplitScores { loss: val_loss, metrics: v.metrics.clone() });
-            summary.best_test = Some(SplitScores { loss: t.metrics.loss, metrics: t.metrics.clone() });
+            summary.best_val = Some(SplitScores {
+                loss: val_loss,
+                metrics: v.metrics.clone(),
+            });
+            summary.best_test = Some(SplitScores {
+                loss: t.metrics.loss,
+                metrics: t.metrics.clone(),
+            });
         } else {
             epochs_without_improvement += 1;
             println!("No improvement in validation loss for {epochs_without_improvement} epochs.");
         }
-        log.log_jsonl(&EpochRecord::new(epoch as i64, Split::Train, &train_m, Some(lr), train_seconds))?;
-        log.log_jsonl(&EpochRecord::new(epoch as i64, Split::Val, &v.metrics, Some(lr), v.seconds))?;
-        log.log_jsonl(&EpochRecord::new(epoch as i64, Split::Test, &t.metrics, Some(lr), t.seconds))?;
+        log.log_jsonl(&EpochRecord::new(
+            epoch as i64,
+            Split::Train,
+            &train_m,
+            Some(lr),
+            train_seconds,
+        ))?;
+        log.log_jsonl(&EpochRecord::new(
+            epoch as i64,
+            Split::Val,
+            &v.metrics,
+            Some(lr),
+            v.seconds,
+        ))?;
+        log.log_jsonl(&EpochRecord::new(
+            epoch as i64,
+            Split::Test,
+            &t.metrics,
+            Some(lr),
+            t.seconds,
+        ))?;
         log.flush()?;
         summary.epochs_run = epoch + 1;
-        println!(">> Epoch {}; Final Learning Rate: {}", epoch + 1, python_float_repr(lr));
+        println!(
+            ">> Epoch {}; Final Learning Rate: {}",
+            epoch + 1,
+            python_float_repr(lr)
+        );
         println!("--- {:.2} seconds ---", epoch_start.elapsed().as_secs_f64());
         if cfg.early_stopping && epochs_without_improvement >= cfg.patience {
             println!("Early stopping triggered.");
@@ -346,7 +543,9 @@ pub fn run_test(
     println!("Loaded {}: {report}", model_path.display());
     let progress = Progress::new(show_progress);
     let windows = test_file.all_windows();
-    let t = evaluate(&model, test_file, windows, batch_size, loss, &progress, "test")?;
+    let t = evaluate(
+        &model, test_file, windows, batch_size, loss, &progress, "test", None,
+    )?;
     print_split(Split::Test, &t.metrics);
     println!("Testing Loss: {}", python_float_repr(t.metrics.loss));
     if let Some(dir) = output_dir {
@@ -355,7 +554,13 @@ pub fn run_test(
             log.log_batch_loss(Split::Test, *l as f64)?;
         }
         log.log_epoch_metrics(Split::Test, &t.metrics)?;
-        log.log_jsonl(&EpochRecord::new(0, Split::Test, &t.metrics, None, t.seconds))?;
+        log.log_jsonl(&EpochRecord::new(
+            0,
+            Split::Test,
+            &t.metrics,
+            None,
+            t.seconds,
+        ))?;
         log.flush()?;
         println!("Wrote {}", dir.join("LOG").join("TEST").display());
     }

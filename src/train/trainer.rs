@@ -8,7 +8,15 @@ use super::loss::Loss;
 use super::optim::{AdamW, AdamWConfig};
 use super::schedule::Schedule;
 use super::{TrainError, INTERRUPTED};
-use crate::model::{Mode, SpliceAi};
+use crate::model::{Mode, SpliceAi, Trunk};
+
+/// What a training step starts from.
+pub enum StepInput<'a> {
+    /// The input windows (n, 4, 5000 + F).
+    Window(&'a Tensor),
+    /// The frozen prefix's output at list index `cut` (prefix cache).
+    Prefix { state: Trunk, cut: usize },
+}
 
 /// What one training batch produced.
 #[derive(Debug)]
@@ -71,12 +79,22 @@ impl Trainer {
         self.optimizer.learning_rate()
     }
 
-    /// One batch: `x` (n, 4, 5000+F), `y` (n, 3, 5000). A non-finite loss stops with an error before any
-    /// update; Ctrl-C is honoured after the update.
-    pub fn step(&mut self, x: &Tensor, y: &Tensor, epoch: usize) -> Result<StepOutput, TrainError> {
+    /// One batch: `input` (the window or the cached frozen-prefix state), `y` (n, 3, 5000). A non-finite
+    /// loss stops with an error before any update; Ctrl-C is honoured after the update.
+    pub fn step(
+        &mut self,
+        input: StepInput,
+        y: &Tensor,
+        epoch: usize,
+    ) -> Result<StepOutput, TrainError> {
         let b = self.global_batch;
         let lr_used = self.optimizer.learning_rate();
-        let probs = self.model.forward(x, Mode::Train)?;
+        let probs = match input {
+            StepInput::Window(x) => self.model.forward(x, Mode::Train)?,
+            StepInput::Prefix { state, cut } => {
+                self.model.forward_suffix(state, cut, Mode::Train)?
+            }
+        };
         let loss = self.loss.compute(&probs, y)?;
         let value = loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?;
         if !value.is_finite() {
