@@ -149,7 +149,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
     let opts = ExampleOptions {
         train_shards: 4,
         test_shards: 1,
-        windows_per_shard: 40,
+        windows_per_shard: 60,
         seed: 7,
         ..ExampleOptions::default()
     };
@@ -164,7 +164,9 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         test_dataset: paths.test.clone(),
         validation_dataset: None,
         epochs,
-        scheduler: train::schedule::SchedulerKind::MultiStepLR,
+        // Two epochs are too few for MultiStepLR, whose milestones (E-5..E-1) would all have passed:
+        // the cosine schedule starts at the base learning rate.
+        scheduler: train::schedule::SchedulerKind::CosineAnnealingWarmRestarts,
         early_stopping: false,
         patience: 2,
         output_dir: a.dir.join("runs"),
@@ -173,7 +175,8 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         flanking_size: 80,
         random_seed: 42,
         loss: train::loss::Loss::CrossEntropyLoss,
-        batch_size: None,
+        // Smaller batches give the short demo more optimiser steps.
+        batch_size: Some(12),
         device: a.device.clone(),
         overwrite: a.overwrite,
         quiet: false,
@@ -190,8 +193,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         "\n### Step 2/2: transfer from {} with --unfreeze 2 (2 epochs)",
         best.display()
     );
-    let mut tcommon = common("quickstart_transfer", 2);
-    tcommon.scheduler = train::schedule::SchedulerKind::CosineAnnealingWarmRestarts;
+    let tcommon = common("quickstart_transfer", 2);
     let tr = transfer(TransferArgs {
         common: tcommon,
         pretrained_model: best.clone(),

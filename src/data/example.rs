@@ -300,7 +300,15 @@ fn example_file(
             let windows: Vec<(Vec<u8>, Vec<u8>)> = (0..per)
                 .into_par_iter()
                 .map(|w| {
-                    let seed = opts.seed ^ file_salt ^ ((s as u64) << 32) ^ (w as u64);
+                    // Mix the user seed before combining, so seeds differing only in low bits do not
+                    // just permute the same windows (`7 ^ w` and `9 ^ w` cover the same set).
+                    let seed = opts
+                        .seed
+                        .wrapping_mul(0xD6E8_FEB8_6659_FD93)
+                        .rotate_left(32)
+                        ^ file_salt
+                        ^ ((s as u64) << 32)
+                        ^ (w as u64);
                     let seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
                     example_window(seed, opts.sites_per_window)
                 })

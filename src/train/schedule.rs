@@ -1,7 +1,8 @@
 //! Learning-rate schedules with OpenSpliceAI's per-batch fractional-epoch stepping (SPEC.md "Optimisation").
 //!
-//! Upstream calls `scheduler.step(epoch + i / B)` after every batch; batch 0 of a run uses the base lr and
-//! batch b ≥ 1 uses lr(t = (b − 1) / B), b counted from 0 across epochs.
+//! Upstream calls `scheduler.step(b / B)` after every batch (b counted from 0 across epochs); batch b ≥ 1
+//! trains with lr(t = (b − 1) / B) and batch 0 with the lr the scheduler's constructor set
+//! ([`Schedule::initial_lr`]: the base lr, except base·0.5 for a MultiStepLR milestone at epoch 0).
 
 /// Which schedule (`--scheduler`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -68,10 +69,28 @@ impl Schedule {
         }
     }
 
+    /// The lr the scheduler's constructor sets, which batch 0 trains with. PyTorch's constructor steps
+    /// to epoch 0 with the chainable (not the closed) form: MultiStepLR multiplies by γ once per
+    /// milestone *equal to* 0 (negative milestones are not counted, unlike in [`Self::lr_at`]), so a
+    /// `transfer` with E ≤ 4 (`train`: E ≤ 5) starts at base·0.5; the cosine form at T_cur = 0.
+    pub fn initial_lr(&self) -> f64 {
+        match self {
+            Schedule::MultiStep {
+                base,
+                milestones,
+                gamma,
+            } => {
+                let at_zero = milestones.iter().filter(|&&m| m == 0).count();
+                base * gamma.powi(at_zero as i32)
+            }
+            Schedule::CosineWarmRestarts { .. } => self.lr_at(0.0),
+        }
+    }
+
     /// The lr batch `b` (global index from 0) trains with, B batches per epoch.
     pub fn lr_for_batch(&self, b: usize, batches_per_epoch: usize) -> f64 {
         if b == 0 {
-            return self.base();
+            return self.initial_lr();
         }
         self.lr_at((b - 1) as f64 / batches_per_epoch.max(1) as f64)
     }

@@ -52,7 +52,7 @@ impl Trainer {
         batches_per_epoch: usize,
     ) -> Result<Self, TrainError> {
         let n_trainable = vars.iter().map(|v| v.elem_count()).sum();
-        let optimizer = AdamW::new(vars, AdamWConfig::with_lr(schedule.base()))?;
+        let optimizer = AdamW::new(vars, AdamWConfig::with_lr(schedule.initial_lr()))?;
         Ok(Self {
             model,
             optimizer,
