@@ -231,7 +231,13 @@ impl MetricsAccumulator {
         }
         let ranked: Vec<bool> = kept
             .iter()
-            .map(|&w| keeps(self.ranking_filter, wl, &labels[w * stride..(w + 1) * stride]))
+            .map(|&w| {
+                keeps(
+                    self.ranking_filter,
+                    wl,
+                    &labels[w * stride..(w + 1) * stride],
+                )
+            })
             .collect();
         let n_ranked = ranked.iter().filter(|&&r| r).count();
         let base = self.keys[0].len();
@@ -264,9 +270,10 @@ impl MetricsAccumulator {
                 let p = &probs[w * stride..(w + 1) * stride];
                 let y = &labels[w * stride..(w + 1) * stride];
                 match slot {
-                    Some((acc, don, offset)) => {
-                        (window_stats(p, y, wl, loss_kind, Some((acc, don))), Some(offset))
-                    }
+                    Some((acc, don, offset)) => (
+                        window_stats(p, y, wl, loss_kind, Some((acc, don))),
+                        Some(offset),
+                    ),
                     None => (window_stats(p, y, wl, loss_kind, None), None),
                 }
             })

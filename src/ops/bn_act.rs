@@ -169,27 +169,88 @@ impl SendPtr {
     }
 }
 
+/// Σ f(v) over a row in f64 with 8 independent lanes, so the loop vectorises (a single f64 accumulator
+/// forces a sequential chain of adds).
+#[inline]
+pub(crate) fn lane_sum(row: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = row.chunks_exact(8);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for j in 0..8 {
+            acc[j] += f(ch[j]);
+        }
+    }
+    acc.iter().sum::<f64>() + rest.iter().map(|&v| f(v)).sum::<f64>()
+}
+
 /// Mean and 1/sqrt(var + eps) of channel `c` over all windows, in f64 (two passes).
 fn channel_stats(x: &[f32], n: usize, c_total: usize, l: usize, c: usize, eps: f64) -> (f64, f64) {
     let count = (n * l) as f64;
-    let mut sum = 0f64;
-    for b in 0..n {
-        let row = &x[(b * c_total + c) * l..(b * c_total + c + 1) * l];
-        sum += row.iter().map(|&v| v as f64).sum::<f64>();
-    }
+    let row = |b: usize| &x[(b * c_total + c) * l..(b * c_total + c + 1) * l];
+    let sum: f64 = (0..n).map(|b| lane_sum(row(b), |v| v as f64)).sum();
     let mean = sum / count;
-    let mut ss = 0f64;
-    for b in 0..n {
-        let row = &x[(b * c_total + c) * l..(b * c_total + c + 1) * l];
-        ss += row
-            .iter()
-            .map(|&v| {
+    let ss: f64 = (0..n)
+        .map(|b| {
+            lane_sum(row(b), |v| {
                 let d = v as f64 - mean;
                 d * d
             })
-            .sum::<f64>();
-    }
+        })
+        .sum();
     (mean, 1.0 / (ss / count + eps).sqrt())
+}
+
+/// `out = lrelu(x·scale + shift)`.
+#[inline]
+fn affine_lrelu(out: &mut [f32], x: &[f32], scale: f32, shift: f32, slope: f32) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        let z = v * scale + shift;
+        // max(z, slope·z) is LeakyReLU for 0 < slope < 1, and vectorises.
+        *o = z.max(z * slope);
+    }
+}
+
+/// Σ dz and Σ dz·(x − μ) over a row, dz = g·lrelu'(z) read off the output's sign, in f64 lanes.
+#[inline]
+fn bwd_sums(y: &[f32], g: &[f32], x: &[f32], mu: f64, slope: f32) -> (f64, f64) {
+    let (mut a, mut b) = ([0f64; 8], [0f64; 8]);
+    let n8 = y.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        for j in 0..8 {
+            let k = i + j;
+            let dz = (g[k] * if y[k] > 0.0 { 1.0 } else { slope }) as f64;
+            a[j] += dz;
+            b[j] += dz * (x[k] as f64 - mu);
+        }
+    }
+    let (mut sa, mut sb) = (a.iter().sum::<f64>(), b.iter().sum::<f64>());
+    for k in n8..y.len() {
+        let dz = (g[k] * if y[k] > 0.0 { 1.0 } else { slope }) as f64;
+        sa += dz;
+        sb += dz * (x[k] as f64 - mu);
+    }
+    (sa, sb)
+}
+
+/// `dx = a·dz + c1·(x − μ) + c0`, dz = g·lrelu'(z).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn bwd_dx(
+    out: &mut [f32],
+    y: &[f32],
+    g: &[f32],
+    x: &[f32],
+    mu: f32,
+    a: f32,
+    c1: f32,
+    c0: f32,
+    slope: f32,
+) {
+    for k in 0..out.len() {
+        let dz = g[k] * if y[k] > 0.0 { 1.0 } else { slope };
+        out[k] = a * dz + c1 * (x[k] - mu) + c0;
+    }
 }
 
 impl CustomOp3 for BnLeakyRelu {
@@ -237,10 +298,7 @@ impl CustomOp3 for BnLeakyRelu {
                 let off = (bb * c + ch) * l;
                 // SAFETY: channel ch of window bb: a range no other task touches.
                 let out = unsafe { std::slice::from_raw_parts_mut(yp.get().add(off), l) };
-                for (o, &v) in out.iter_mut().zip(&x[off..off + l]) {
-                    let z = v * scale + shift;
-                    *o = if z > 0.0 { z } else { z * slope };
-                }
+                affine_lrelu(out, &x[off..off + l], scale, shift, slope);
             }
         });
         if self.running.is_none() {
@@ -296,30 +354,38 @@ impl CustomOp3 for BnLeakyRelu {
             .into_par_iter()
             .map(|ch| {
                 let (mu, is) = (mean[ch], inv_std[ch]);
-                let (mut sdz, mut sdzx) = (0f64, 0f64);
+                let (mut sdz, mut sdzmu) = (0f64, 0f64);
                 for bb in 0..n {
                     let off = (bb * c + ch) * l;
-                    for i in off..off + l {
-                        let dz = if yv[i] > 0.0 { gv[i] } else { gv[i] * slope } as f64;
-                        sdz += dz;
-                        sdzx += dz * (xv[i] as f64 - mu) * is;
-                    }
+                    let r = off..off + l;
+                    let (a, b) = bwd_sums(&yv[r.clone()], &gv[r.clone()], &xv[r], mu, slope);
+                    sdz += a;
+                    sdzmu += b;
                 }
+                let sdzx = sdzmu * is; // Σ dz·x̂
                 let wis = wv[ch] as f64 * is;
+                // Batch statistics: dx = wis/m·(m·dz − Σdz − x̂·Σdz·x̂); running statistics: dx = wis·dz.
+                let (c1, c0) = if batch {
+                    (-wis * sdzx * is / m, -wis * sdz / m)
+                } else {
+                    (0.0, 0.0)
+                };
                 for bb in 0..n {
                     let off = (bb * c + ch) * l;
                     // SAFETY: channel ch of window bb is written by this task only.
                     let out = unsafe { std::slice::from_raw_parts_mut(dxp.get().add(off), l) };
-                    for (j, o) in out.iter_mut().enumerate() {
-                        let i = off + j;
-                        let dz = if yv[i] > 0.0 { gv[i] } else { gv[i] * slope } as f64;
-                        *o = if batch {
-                            let xhat = (xv[i] as f64 - mu) * is;
-                            (wis / m * (m * dz - sdz - xhat * sdzx)) as f32
-                        } else {
-                            (dz * wis) as f32
-                        };
-                    }
+                    let r = off..off + l;
+                    bwd_dx(
+                        out,
+                        &yv[r.clone()],
+                        &gv[r.clone()],
+                        &xv[r],
+                        mu as f32,
+                        wis as f32,
+                        c1 as f32,
+                        c0 as f32,
+                        slope,
+                    );
                 }
                 (sdz, sdzx)
             })

@@ -275,7 +275,8 @@ pub(crate) fn conv_grad_weight_cpu(
     if l == 0 || n == 0 {
         return vec![0f32; size];
     }
-    let t_len = tile_len(rows, l);
+    // Longer tiles than the forward's: each tile is one gemm whose reduction runs over positions.
+    let t_len = (tile_len(rows, l) * 4).min(l.max(1));
     let n_tiles = l.div_ceil(t_len);
     let n_tasks = n * n_tiles;
     // Split the tasks into one contiguous range per thread, each with its own accumulator.
@@ -354,6 +355,34 @@ fn gemm_nt(
             gemm::Parallelism::None,
         )
     }
+}
+
+/// Σ over windows and positions of each channel of `g` (N, C, L): the bias gradient. candle's
+/// `sum((0, 2))` takes a slow strided path for this reduction.
+fn channel_sums(g: &Tensor) -> Result<Tensor> {
+    let (n, c, l) = g.dims3()?;
+    let g = g.contiguous()?;
+    let (storage, layout) = g.storage_and_layout();
+    let data = match &*storage {
+        candle_core::Storage::Cpu(s) => contiguous_f32(s, layout, "gradient")?,
+        _ => {
+            drop(storage);
+            return g.sum((0, 2));
+        }
+    };
+    let sums: Vec<f32> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            (0..n)
+                .map(|b| {
+                    super::bn_act::lane_sum(&data[(b * c + ch) * l..(b * c + ch + 1) * l], |v| {
+                        v as f64
+                    })
+                })
+                .sum::<f64>() as f32
+        })
+        .collect();
+    Tensor::from_vec(sums, c, g.device())
 }
 
 #[derive(Clone, Copy)]
@@ -481,8 +510,7 @@ impl CustomOp3 for Conv1dSameBias {
             dilation: self.dilation,
         }
         .bwd(x, w, res, grad)?;
-        let gb = grad.sum((0, 2))?;
-        Ok((gx, gw, Some(gb)))
+        Ok((gx, gw, Some(channel_sums(grad)?)))
     }
 }
 
