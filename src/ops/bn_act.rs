@@ -184,21 +184,29 @@ pub(crate) fn lane_sum(row: &[f32], f: impl Fn(f32) -> f64) -> f64 {
     acc.iter().sum::<f64>() + rest.iter().map(|&v| f(v)).sum::<f64>()
 }
 
-/// Mean and 1/sqrt(var + eps) of channel `c` over all windows, in f64 (two passes).
+/// Mean and 1/sqrt(var + eps) of channel `c` over all windows, in one pass: Σx and Σx² in f64 lanes
+/// (f64 keeps E[x²] − E[x]² exact to far below f32 resolution for activations of this network).
 fn channel_stats(x: &[f32], n: usize, c_total: usize, l: usize, c: usize, eps: f64) -> (f64, f64) {
     let count = (n * l) as f64;
-    let row = |b: usize| &x[(b * c_total + c) * l..(b * c_total + c + 1) * l];
-    let sum: f64 = (0..n).map(|b| lane_sum(row(b), |v| v as f64)).sum();
-    let mean = sum / count;
-    let ss: f64 = (0..n)
-        .map(|b| {
-            lane_sum(row(b), |v| {
-                let d = v as f64 - mean;
-                d * d
-            })
-        })
-        .sum();
-    (mean, 1.0 / (ss / count + eps).sqrt())
+    let (mut s1, mut s2) = (0f64, 0f64);
+    for b in 0..n {
+        let row = &x[(b * c_total + c) * l..(b * c_total + c + 1) * l];
+        let (mut a1, mut a2) = ([0f64; 8], [0f64; 8]);
+        let chunks = row.chunks_exact(8);
+        let rest = chunks.remainder();
+        for ch in chunks {
+            for j in 0..8 {
+                let v = ch[j] as f64;
+                a1[j] += v;
+                a2[j] += v * v;
+            }
+        }
+        s1 += a1.iter().sum::<f64>() + rest.iter().map(|&v| v as f64).sum::<f64>();
+        s2 += a2.iter().sum::<f64>() + rest.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
+    }
+    let mean = s1 / count;
+    let var = (s2 / count - mean * mean).max(0.0);
+    (mean, 1.0 / (var + eps).sqrt())
 }
 
 /// `out = lrelu(x·scale + shift)`.

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Side-by-side: one-epoch `transfer` of openspliceai-rs and of OpenSpliceAI 0.0.7 (PyTorch, CPU) on the
+# same data, printing epoch seconds (train + validation + test, as each tool reports it), wall seconds and
+# peak RSS.
+# usage: scripts/compare_pytorch.sh DATA_DIR OUT_DIR "400:-u 2" "400:-A" "10000:-u 2" ...
+# DATA_DIR holds dataset_{train,validation,test}.h5 (upstream reads the sibling validation file; we are
+# given it with --validation-dataset, so both train on the same windows). Needs the PyTorch venv of
+# ../shared/tools/pytorch-baseline.sh and a release build.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+data=$1; out=$2; shift 2
+bin=$here/target/release/openspliceai-rs
+baseline=$here/../shared/tools/pytorch-baseline.sh
+ckpt=$here/../shared/fixtures/openspliceai-mane
+mkdir -p "$out"
+printf '%-8s %-14s %12s %10s %12s\n' tool workload "epoch s" "wall s" "peak RSS MB"
+for w in "$@"; do
+  f=${w%%:*}; flags=${w#*:}; tag=$(echo "$f$flags" | tr -d ' -')
+  m=$ckpt/${f}nt/model_${f}nt_rs10.pt
+  /usr/bin/time -v -o "$out/ours_$tag.time" "$bin" transfer -train "$data/dataset_train.h5" \
+    -test "$data/dataset_test.h5" --validation-dataset "$data/dataset_validation.h5" -m "$m" -f "$f" $flags \
+    -n 1 -p "ours_$tag" -o "$out" --device cpu --quiet --overwrite > "$out/ours_$tag.log" 2>&1
+  /usr/bin/time -v -o "$out/torch_$tag.time" "$baseline" openspliceai transfer -train "$data/dataset_train.h5" \
+    -test "$data/dataset_test.h5" -m "$m" -f "$f" $flags -n 1 -p "torch_$tag" -o "$out" \
+    > "$out/torch_$tag.log" 2>&1
+  for tool in ours torch; do
+    epoch=$(grep -aoE -- '--- [0-9.]+ seconds ---' "$out/${tool}_$tag.log" | tail -1 | awk '{print $2}')
+    wall=$(grep 'Elapsed (wall' "$out/${tool}_$tag.time" | awk '{print $NF}' | awk -F: '{print ($1*60+$2)}')
+    rss=$(grep 'Maximum resident' "$out/${tool}_$tag.time" | awk '{printf "%.0f", $NF/1024}')
+    printf '%-8s %-14s %12s %10s %12s\n' "$tool" "${f}nt $flags" "$epoch" "$wall" "$rss"
+  done
+done
