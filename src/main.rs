@@ -15,12 +15,18 @@ fn main() {
             eprintln!("\nsecond Ctrl-C: exiting now");
             std::process::exit(130);
         }
-        eprintln!("\nCtrl-C: finishing the current batch, then stopping (press again to quit at once)");
+        eprintln!(
+            "\nCtrl-C: finishing the current batch, then stopping (press again to quit at once)"
+        );
     });
     let cli = Cli::parse_from(normalize_args(std::env::args()));
     if let Err(e) = cli::run(cli) {
         eprintln!("error: {}", render_error(&e));
-        std::process::exit(if INTERRUPTED.load(Ordering::SeqCst) { 130 } else { 1 });
+        std::process::exit(if INTERRUPTED.load(Ordering::SeqCst) {
+            130
+        } else {
+            1
+        });
     }
 }
 

@@ -1018,8 +1018,10 @@ fn ranking_filter_scores_only_windows_with_a_site() {
     let wl = 4;
     // Window 0: acceptor at position 1 (score 0.6); window 1: no site, a decoy acceptor score 0.9.
     let probs: Vec<f32> = vec![
-        0.9, 0.4, 0.9, 0.9, /* acc */ 0.05, 0.6, 0.05, 0.05, /* don */ 0.05, 0.0, 0.05, 0.05, //
-        0.1, 0.9, 0.9, 0.9, /* acc */ 0.9, 0.05, 0.05, 0.05, /* don */ 0.0, 0.05, 0.05, 0.05,
+        0.9, 0.4, 0.9, 0.9, /* acc */ 0.05, 0.6, 0.05, 0.05, /* don */ 0.05, 0.0, 0.05,
+        0.05, //
+        0.1, 0.9, 0.9, 0.9, /* acc */ 0.9, 0.05, 0.05, 0.05, /* don */ 0.0, 0.05, 0.05,
+        0.05,
     ];
     let labels: Vec<f32> = vec![
         1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, //
@@ -1039,8 +1041,18 @@ fn ranking_filter_scores_only_windows_with_a_site() {
     assert_eq!(site_only.ranked_windows, 1);
     assert_eq!(upstream.ranked_windows, 2);
     // Over window 0 alone the true acceptor ranks first: AUPRC 1, top-1 hit.
-    assert_close("site-only auprc", site_only.acceptor.ranking.auprc, 1.0, 1e-12);
+    assert_close(
+        "site-only auprc",
+        site_only.acceptor.ranking.auprc,
+        1.0,
+        1e-12,
+    );
     // With the decoy window the acceptor ranks second: AP = 1/2 (sklearn), top-1 misses.
-    assert_close("upstream auprc", upstream.acceptor.ranking.auprc, 0.5, 1e-12);
+    assert_close(
+        "upstream auprc",
+        upstream.acceptor.ranking.auprc,
+        0.5,
+        1e-12,
+    );
     assert!(upstream.acceptor.ranking.topk < 0.5);
 }

@@ -148,6 +148,9 @@ pub struct MetricsAccumulator {
     positives: [Vec<u64>; 2],
 }
 
+/// A ranked window's acceptor and donor key chunks and its offset in the key buffers.
+type KeySlot<'a> = (&'a mut [u32], &'a mut [u32], u64);
+
 /// Per-window partial result.
 struct WindowStats {
     confusion: [[u64; 3]; 3],
@@ -248,7 +251,7 @@ impl MetricsAccumulator {
         let [acc_keys, don_keys] = &mut self.keys;
         let mut acc_rest = &mut acc_keys[base..];
         let mut don_rest = &mut don_keys[base..];
-        let mut slots: Vec<Option<(&mut [u32], &mut [u32], u64)>> = Vec::with_capacity(kept.len());
+        let mut slots: Vec<Option<KeySlot<'_>>> = Vec::with_capacity(kept.len());
         let mut next = base as u64;
         for &r in &ranked {
             if r {
