@@ -1243,3 +1243,50 @@ fn sigkill_never_leaves_a_torn_model_best_or_log() {
         },
     );
 }
+
+/// Ctrl-C (SIGINT) ends the run after the current batch: exit code 130, a message, and every file that
+/// exists is whole (checkpoints load, log lines parse).
+#[test]
+fn ctrl_c_stops_after_the_current_batch_with_nothing_half_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_data(&tmp.path().join("data"));
+    let out = tmp.path().join("runs");
+    let args = train_args(&data, &out, "sigint", 50, 4);
+    let mut child = std::process::Command::new(BIN)
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let run = run_dir(&out, "sigint", 42);
+    let start = std::time::Instant::now();
+    while !run.join("models/model_0.pt").exists() {
+        assert!(start.elapsed().as_secs() < 120, "no model_0.pt after 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "exit status after Ctrl-C; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("interrupted"),
+        "stderr should say the run was interrupted:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for e in epoch_checkpoints(&run) {
+        load_complete(&run.join(format!("models/model_{e}.pt")));
+    }
+    load_complete(&run.join("models/model_best.pt"));
+    for line in read_lines(&log_file(&run, "TRAIN", "loss_every_update")) {
+        line.parse::<f64>()
+            .unwrap_or_else(|_| panic!("torn log line {line:?}"));
+    }
+}
