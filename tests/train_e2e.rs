@@ -1252,7 +1252,7 @@ fn ctrl_c_stops_after_the_current_batch_with_nothing_half_written() {
     let data = small_data(&tmp.path().join("data"));
     let out = tmp.path().join("runs");
     let args = train_args(&data, &out, "sigint", 50, 4);
-    let mut child = std::process::Command::new(BIN)
+    let child = std::process::Command::new(BIN)
         .args(&args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
