@@ -8,8 +8,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
+
+use super::cpu::{f32_slice, storage_f32, SendPtr};
+
+const OP: &str = "bn-leaky-relu";
 use rayon::prelude::*;
 
 /// Where the normalisation statistics come from.
@@ -130,60 +133,6 @@ pub fn batchnorm_leaky_relu_reference(
     Ok(BnOutput { y, batch_stats })
 }
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let data = match s {
-        CpuStorage::F32(v) => v.as_slice(),
-        _ => {
-            return Err(candle_core::Error::Msg(format!(
-                "batchnorm: {what} must be f32, got {:?}",
-                s.dtype()
-            )))
-        }
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::RequiresContiguous {
-            op: "bn-leaky-relu",
-        }),
-    }
-}
-
-/// The f32 slice behind a contiguous CPU tensor's storage guard.
-fn cpu_f32<'a>(s: &'a Storage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    match s {
-        Storage::Cpu(c) => f32_slice(c, l, what),
-        _ => Err(candle_core::Error::Msg(format!(
-            "batchnorm backward: {what} is not on the CPU"
-        ))),
-    }
-}
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: only used to give each rayon task its own channel's disjoint ranges.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-/// Σ f(v) over a row in f64 with 8 independent lanes, so the loop vectorises (a single f64 accumulator
-/// forces a sequential chain of adds).
-#[inline]
-pub(crate) fn lane_sum(row: &[f32], f: impl Fn(f32) -> f64) -> f64 {
-    let mut acc = [0f64; 8];
-    let chunks = row.chunks_exact(8);
-    let rest = chunks.remainder();
-    for ch in chunks {
-        for j in 0..8 {
-            acc[j] += f(ch[j]);
-        }
-    }
-    acc.iter().sum::<f64>() + rest.iter().map(|&v| f(v)).sum::<f64>()
-}
-
 /// Mean and 1/sqrt(var + eps) of channel `c` over all windows, in one pass: Σx and Σx² in f64 lanes
 /// (f64 keeps E[x²] − E[x]² exact to far below f32 resolution for activations of this network).
 fn channel_stats(x: &[f32], n: usize, c_total: usize, l: usize, c: usize, eps: f64) -> (f64, f64) {
@@ -263,7 +212,7 @@ fn bwd_dx(
 
 impl CustomOp3 for BnLeakyRelu {
     fn name(&self) -> &'static str {
-        "bn-leaky-relu"
+        OP
     }
 
     fn cpu_fwd(
@@ -276,9 +225,9 @@ impl CustomOp3 for BnLeakyRelu {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (n, c, l) = l1.shape().dims3()?;
-        let x = f32_slice(s1, l1, "input")?;
-        let w = f32_slice(s2, l2, "weight")?;
-        let b = f32_slice(s3, l3, "bias")?;
+        let x = f32_slice(s1, l1, OP, "input")?;
+        let w = f32_slice(s2, l2, OP, "weight")?;
+        let b = f32_slice(s3, l3, OP, "bias")?;
         if w.len() != c || b.len() != c {
             return Err(candle_core::Error::Msg(format!(
                 "batchnorm: {c} channels but weight/bias have {}/{}",
@@ -334,9 +283,9 @@ impl CustomOp3 for BnLeakyRelu {
         let (xs, xl) = x.storage_and_layout();
         let (ys, yl) = res.storage_and_layout();
         let (gs, gl) = grad.storage_and_layout();
-        let xv = cpu_f32(&xs, xl, "input")?;
-        let yv = cpu_f32(&ys, yl, "output")?;
-        let gv = cpu_f32(&gs, gl, "gradient")?;
+        let xv = storage_f32(&xs, xl, OP, "input")?;
+        let yv = storage_f32(&ys, yl, OP, "output")?;
+        let gv = storage_f32(&gs, gl, OP, "gradient")?;
         let wv = w.to_vec1::<f32>()?;
         let (mean, inv_std): (Vec<f64>, Vec<f64>) = match &self.running {
             Some((rm, rv)) => (

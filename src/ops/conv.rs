@@ -12,8 +12,11 @@
 //! output tile. The input gradient of a same-padded stride-1 conv is the same conv of the output gradient
 //! with the transposed, flipped kernel; the weight gradient is `G · colᵀ` accumulated over tiles.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+
+use super::cpu::{f32_slice, lane_sum, storage_f32, SendPtr};
+
+const OP: &str = "conv1d-same";
 use rayon::prelude::*;
 
 /// The op: `x (N, Cin, L)` ⊛ `w (Cout, Cin, K)` with dilation `d`, same padding (K odd), no bias.
@@ -95,23 +98,6 @@ fn check_odd(k: usize) -> Result<()> {
     }
 }
 
-/// Returns the contiguous f32 slice of a CPU storage described by `layout`.
-fn contiguous_f32<'a>(s: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    let data = match s {
-        CpuStorage::F32(v) => v.as_slice(),
-        _ => {
-            return Err(candle_core::Error::Msg(format!(
-                "conv1d: {what} must be f32, got {:?}",
-                s.dtype()
-            )))
-        }
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => Err(candle_core::Error::RequiresContiguous { op: "conv1d-same" }),
-    }
-}
-
 /// Position-tile length so that the im2col buffer (`rows × T` floats) stays around 512 KiB.
 fn tile_len(rows: usize, l: usize) -> usize {
     let t = (131_072 / rows.max(1)).clamp(64, 2048);
@@ -152,22 +138,29 @@ fn im2col(
     }
 }
 
-/// `dst (m × n, row stride dst_rs) (+)= a (m × k, row-major) · b (k × n, row stride b_rs)`.
+/// `dst (m × n, row stride dst_rs) (+)= a (m × k, row stride a_rs) · b (k × n)`, where element (p, j) of `b`
+/// is `b[p·b_rs + j·b_cs]` (so a transposed `b` is just other strides). One thread; callers parallelise.
 #[allow(clippy::too_many_arguments)]
-fn matmul_into(
+fn gemm_f32(
     dst: &mut [f32],
     dst_rs: usize,
     accumulate: bool,
     a: &[f32],
+    a_rs: usize,
     b: &[f32],
     b_rs: usize,
-    m: usize,
-    n: usize,
-    k: usize,
+    b_cs: usize,
+    (m, n, k): (usize, usize, usize),
 ) {
-    debug_assert!(a.len() >= m * k);
-    debug_assert!(m == 0 || n == 0 || dst.len() >= (m - 1) * dst_rs + n);
-    debug_assert!(k == 0 || n == 0 || b.len() >= (k - 1) * b_rs + n);
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(dst.len() >= (m - 1) * dst_rs + n, "gemm: dst too short");
+    assert!(a.len() >= (m - 1) * a_rs + k, "gemm: lhs too short");
+    assert!(
+        b.len() > (k - 1) * b_rs + (n - 1) * b_cs,
+        "gemm: rhs too short"
+    );
     // SAFETY: the asserts above bound every index gemm touches; dst does not alias a or b.
     unsafe {
         gemm::gemm(
@@ -180,9 +173,9 @@ fn matmul_into(
             accumulate,
             a.as_ptr(),
             1,
-            k as isize,
+            a_rs as isize,
             b.as_ptr(),
-            1,
+            b_cs as isize,
             b_rs as isize,
             1.0f32,
             1.0f32,
@@ -223,7 +216,7 @@ pub(crate) fn conv_forward_cpu(
                         row.fill(bv);
                     }
                 }
-                matmul_into(yn, l, bias.is_some(), w, xn, l, cout, l, cin)
+                gemm_f32(yn, l, bias.is_some(), w, cin, xn, l, 1, (cout, l, cin))
             });
         return y;
     }
@@ -251,7 +244,7 @@ pub(crate) fn conv_forward_cpu(
                     dst[co * l..co * l + t].fill(bv);
                 }
             }
-            matmul_into(dst, l, bias.is_some(), w, col, t, cout, t, rows);
+            gemm_f32(dst, l, bias.is_some(), w, rows, col, t, 1, (cout, t, rows));
         },
     );
     y
@@ -297,11 +290,11 @@ pub(crate) fn conv_grad_weight_cpu(
                     // col is x's tile directly: rows = cin, row stride l.
                     let gb = &g[b * cout * l + p0..];
                     // acc (cout × cin) += g_tile (cout × t) · x_tileᵀ (t × cin)
-                    gemm_nt(&mut acc, gb, l, &xb[p0..], l, cout, cin, t);
+                    gemm_f32(&mut acc, cin, true, gb, l, &xb[p0..], 1, l, (cout, cin, t));
                 } else {
                     im2col(xb, cin, l, k_size, dilation, pad, p0, t, &mut col);
                     let gb = &g[b * cout * l + p0..];
-                    gemm_nt(&mut acc, gb, l, &col, t, cout, rows, t);
+                    gemm_f32(&mut acc, rows, true, gb, l, &col, 1, t, (cout, rows, t));
                 }
             }
             acc
@@ -316,84 +309,25 @@ pub(crate) fn conv_grad_weight_cpu(
     out
 }
 
-/// `acc (m × n, row-major) += a (m × k, row stride a_rs) · bᵀ` where `b` is (n × k, row stride b_rs).
-#[allow(clippy::too_many_arguments)]
-fn gemm_nt(
-    acc: &mut [f32],
-    a: &[f32],
-    a_rs: usize,
-    b: &[f32],
-    b_rs: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-) {
-    debug_assert!(acc.len() >= m * n);
-    debug_assert!(m == 0 || k == 0 || a.len() >= (m - 1) * a_rs + k);
-    debug_assert!(n == 0 || k == 0 || b.len() >= (n - 1) * b_rs + k);
-    // SAFETY: bounds asserted above; rhs is read as bᵀ through (column stride b_rs, row stride 1).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            acc.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            a.as_ptr(),
-            1,
-            a_rs as isize,
-            b.as_ptr(),
-            b_rs as isize,
-            1,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
-
 /// Σ over windows and positions of each channel of `g` (N, C, L): the bias gradient. candle's
 /// `sum((0, 2))` takes a slow strided path for this reduction.
 fn channel_sums(g: &Tensor) -> Result<Tensor> {
     let (n, c, l) = g.dims3()?;
+    if !g.device().is_cpu() {
+        return g.sum((0, 2));
+    }
     let g = g.contiguous()?;
     let (storage, layout) = g.storage_and_layout();
-    let data = match &*storage {
-        candle_core::Storage::Cpu(s) => contiguous_f32(s, layout, "gradient")?,
-        _ => {
-            drop(storage);
-            return g.sum((0, 2));
-        }
-    };
+    let data = storage_f32(&storage, layout, OP, "gradient")?;
     let sums: Vec<f32> = (0..c)
         .into_par_iter()
         .map(|ch| {
             (0..n)
-                .map(|b| {
-                    super::bn_act::lane_sum(&data[(b * c + ch) * l..(b * c + ch + 1) * l], |v| {
-                        v as f64
-                    })
-                })
+                .map(|b| lane_sum(&data[(b * c + ch) * l..(b * c + ch + 1) * l], |v| v as f64))
                 .sum::<f64>() as f32
         })
         .collect();
     Tensor::from_vec(sums, c, g.device())
-}
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only to hand disjoint output ranges to rayon tasks.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// Rearranges w (Cout, Cin, K) into the kernel of the input gradient: w' (Cin, Cout, K), flipped in K.
@@ -429,8 +363,8 @@ impl CustomOp2 for Conv1dSame {
             )));
         }
         check_odd(k)?;
-        let x = contiguous_f32(s1, l1, "input")?;
-        let w = contiguous_f32(s2, l2, "kernel")?;
+        let x = f32_slice(s1, l1, OP, "input")?;
+        let w = f32_slice(s2, l2, OP, "kernel")?;
         let y = conv_forward_cpu(x, w, None, n, cin, cout, l, k, self.dilation);
         Ok((CpuStorage::F32(y), Shape::from((n, cout, l))))
     }
@@ -485,9 +419,9 @@ impl CustomOp3 for Conv1dSameBias {
             )));
         }
         check_odd(k)?;
-        let x = contiguous_f32(s1, l1, "input")?;
-        let w = contiguous_f32(s2, l2, "kernel")?;
-        let b = contiguous_f32(s3, l3, "bias")?;
+        let x = f32_slice(s1, l1, OP, "input")?;
+        let w = f32_slice(s2, l2, OP, "kernel")?;
+        let b = f32_slice(s3, l3, OP, "bias")?;
         if b.len() != cout {
             return Err(candle_core::Error::Msg(format!(
                 "conv1d: bias has {} values, expected {cout}",
@@ -535,8 +469,8 @@ impl CustomOp2 for Conv1dSameGradWeight {
                 l2.shape()
             )));
         }
-        let x = contiguous_f32(s1, l1, "input")?;
-        let g = contiguous_f32(s2, l2, "gradient")?;
+        let x = f32_slice(s1, l1, OP, "input")?;
+        let g = f32_slice(s2, l2, OP, "gradient")?;
         let gw = conv_grad_weight_cpu(x, g, n, cin, cout, l, self.k_size, self.dilation);
         Ok((CpuStorage::F32(gw), Shape::from((cout, cin, self.k_size))))
     }

@@ -3,3 +3,4 @@
 
 pub mod bn_act;
 pub mod conv;
+mod cpu;

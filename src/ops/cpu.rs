@@ -1,0 +1,69 @@
+//! Small helpers the CPU kernels of our ops share: slices behind candle storage, disjoint parallel
+//! writes, and vectorisable f64 sums.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, Layout, Result, Storage};
+
+/// The contiguous f32 slice of a CPU storage described by `layout`; `op` and `what` name it in errors.
+pub(crate) fn f32_slice<'a>(
+    s: &'a CpuStorage,
+    layout: &Layout,
+    op: &'static str,
+    what: &str,
+) -> Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(v) => v.as_slice(),
+        _ => {
+            return Err(candle_core::Error::Msg(format!(
+                "{op}: {what} must be f32, got {:?}",
+                s.dtype()
+            )))
+        }
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => Err(candle_core::Error::RequiresContiguous { op }),
+    }
+}
+
+/// The f32 slice behind a contiguous tensor's storage guard, which must be on the CPU.
+pub(crate) fn storage_f32<'a>(
+    s: &'a Storage,
+    layout: &Layout,
+    op: &'static str,
+    what: &str,
+) -> Result<&'a [f32]> {
+    match s {
+        Storage::Cpu(c) => f32_slice(c, layout, op, what),
+        _ => Err(candle_core::Error::Msg(format!(
+            "{op}: {what} is not on the CPU"
+        ))),
+    }
+}
+
+/// A raw output pointer handed to rayon tasks that each write their own disjoint range of it.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub(crate) *mut f32);
+// SAFETY: only used to give each rayon task its own disjoint ranges of one buffer.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Σ f(v) over a row in f64 with 8 independent lanes, so the loop vectorises (a single f64 accumulator
+/// forces a sequential chain of adds).
+#[inline]
+pub(crate) fn lane_sum(row: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = row.chunks_exact(8);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for j in 0..8 {
+            acc[j] += f(ch[j]);
+        }
+    }
+    acc.iter().sum::<f64>() + rest.iter().map(|&v| f(v)).sum::<f64>()
+}
