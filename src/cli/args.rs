@@ -181,7 +181,7 @@ pub struct TestArgs {
     pub quiet: bool,
 }
 
-/// `quickstart`.
+/// `quickstart` (it starts DIR's runs afresh each time).
 #[derive(Debug, Args, Clone)]
 pub struct QuickstartArgs {
     /// Where data and runs go.
@@ -190,9 +190,6 @@ pub struct QuickstartArgs {
     /// Compute device.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Start again even if DIR already holds a quickstart run.
-    #[arg(long, default_value_t = true)]
-    pub overwrite: bool,
 }
 
 /// `example-data`.

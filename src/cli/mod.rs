@@ -178,7 +178,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         // Smaller batches give the short demo more optimiser steps.
         batch_size: Some(12),
         device: a.device.clone(),
-        overwrite: a.overwrite,
+        overwrite: true,
         quiet: false,
     };
     println!("\n### Step 1/2: train an 80nt SpliceAI from scratch (2 epochs)");
