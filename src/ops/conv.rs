@@ -343,6 +343,38 @@ fn flip_transpose(w: &[f32], cout: usize, cin: usize, k_size: usize) -> Vec<f32>
     out
 }
 
+/// The CPU forward shared by [`Conv1dSame`] and [`Conv1dSameBias`]: checks shapes, then runs the kernel.
+fn conv_cpu_fwd(
+    dilation: usize,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    bias: Option<(&CpuStorage, &Layout)>,
+) -> Result<(CpuStorage, Shape)> {
+    let (n, cin, l) = l1.shape().dims3()?;
+    let (cout, cin_w, k) = l2.shape().dims3()?;
+    if cin != cin_w {
+        return Err(candle_core::Error::Msg(format!(
+            "conv1d: input has {cin} channels, kernel expects {cin_w}"
+        )));
+    }
+    check_odd(k)?;
+    let x = f32_slice(s1, l1, OP, "input")?;
+    let w = f32_slice(s2, l2, OP, "kernel")?;
+    let b = bias
+        .map(|(s3, l3)| f32_slice(s3, l3, OP, "bias"))
+        .transpose()?;
+    if let Some(b) = b {
+        if b.len() != cout {
+            return Err(candle_core::Error::Msg(format!(
+                "conv1d: bias has {} values, expected {cout}",
+                b.len()
+            )));
+        }
+    }
+    let y = conv_forward_cpu(x, w, b, n, cin, cout, l, k, dilation);
+    Ok((CpuStorage::F32(y), Shape::from((n, cout, l))))
+}
+
 impl CustomOp2 for Conv1dSame {
     fn name(&self) -> &'static str {
         "conv1d-same"
@@ -355,18 +387,7 @@ impl CustomOp2 for Conv1dSame {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, cin, l) = l1.shape().dims3()?;
-        let (cout, cin_w, k) = l2.shape().dims3()?;
-        if cin != cin_w {
-            return Err(candle_core::Error::Msg(format!(
-                "conv1d: input has {cin} channels, kernel expects {cin_w}"
-            )));
-        }
-        check_odd(k)?;
-        let x = f32_slice(s1, l1, OP, "input")?;
-        let w = f32_slice(s2, l2, OP, "kernel")?;
-        let y = conv_forward_cpu(x, w, None, n, cin, cout, l, k, self.dilation);
-        Ok((CpuStorage::F32(y), Shape::from((n, cout, l))))
+        conv_cpu_fwd(self.dilation, (s1, l1), (s2, l2), None)
     }
 
     fn bwd(
@@ -411,25 +432,7 @@ impl CustomOp3 for Conv1dSameBias {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, cin, l) = l1.shape().dims3()?;
-        let (cout, cin_w, k) = l2.shape().dims3()?;
-        if cin != cin_w {
-            return Err(candle_core::Error::Msg(format!(
-                "conv1d: input has {cin} channels, kernel expects {cin_w}"
-            )));
-        }
-        check_odd(k)?;
-        let x = f32_slice(s1, l1, OP, "input")?;
-        let w = f32_slice(s2, l2, OP, "kernel")?;
-        let b = f32_slice(s3, l3, OP, "bias")?;
-        if b.len() != cout {
-            return Err(candle_core::Error::Msg(format!(
-                "conv1d: bias has {} values, expected {cout}",
-                b.len()
-            )));
-        }
-        let y = conv_forward_cpu(x, w, Some(b), n, cin, cout, l, k, self.dilation);
-        Ok((CpuStorage::F32(y), Shape::from((n, cout, l))))
+        conv_cpu_fwd(self.dilation, (s1, l1), (s2, l2), Some((s3, l3)))
     }
 
     fn bwd(
