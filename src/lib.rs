@@ -15,3 +15,23 @@ pub mod train;
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "mimalloc")]
+extern "C" {
+    // mimalloc's C API (linked in through the `mimalloc` crate); `option` is an `mi_option_t`.
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// Tells the allocator to keep freed memory committed instead of returning it to the OS after 10 ms
+/// (mimalloc's default). A training step frees and reallocates the same ~25 MB activation buffers every
+/// batch; returned pages come back zero-filled through page faults, which cost ~7% of a 400nt step.
+/// `MIMALLOC_PURGE_DELAY` in the environment still wins. Peak RSS is unchanged (the buffers are reused).
+pub fn keep_freed_memory() {
+    #[cfg(feature = "mimalloc")]
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        /// `mi_option_purge_delay` in mimalloc v3's `mi_option_e`.
+        const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+        // SAFETY: setting an option is thread-safe in mimalloc and takes plain integers.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    }
+}

@@ -7,6 +7,7 @@ use openspliceai_rs::cli::{self, normalize_args, Cli};
 use openspliceai_rs::train::INTERRUPTED;
 
 fn main() {
+    openspliceai_rs::keep_freed_memory();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp_secs()
         .init();
