@@ -213,3 +213,53 @@ fn even_kernels_are_rejected() {
     let err = conv1d_same(&x, &w, &b, 1).unwrap_err().to_string();
     assert!(err.contains("odd kernel"), "{err}");
 }
+
+/// The direct AVX-512 kernels (where the CPU has them) against the im2col + gemm kernels and the f64
+/// reference, at the model's channel counts and at odd ones (channel blocks past the end), for every
+/// (W, AR) and lengths shorter and longer than one task's tile.
+#[test]
+fn direct_kernels_match_gemm_kernels_and_f64_reference() {
+    use openspliceai_rs::ops::conv::kernels;
+    let mut rng = StdRng::seed_from_u64(3);
+    let probe = kernels::forward_direct(&[0.0; 4], &[0.0; 1], None, (1, 1, 1, 4, 1, 1));
+    if probe.is_none() {
+        eprintln!("skipping: the direct kernels need AVX-512F, which this CPU lacks");
+        return;
+    }
+    let mut cases = Vec::new();
+    for (k, d) in shapes() {
+        cases.push((2usize, 32usize, 32usize, 1000usize, k, d));
+        cases.push((3, 5, 7, 157, k, d));
+    }
+    // Longer than the forward (960) and weight-gradient (1920) tiles, with tails.
+    cases.push((2, 32, 32, 5401, 11, 4));
+    cases.push((1, 4, 32, 2049, 1, 1));
+    cases.push((1, 32, 3, 1999, 1, 1));
+    for (n, cin, cout, l, k, d) in cases {
+        let x = rand_vec(&mut rng, n * cin * l);
+        let w = rand_vec(&mut rng, cout * cin * k);
+        let b = rand_vec(&mut rng, cout);
+        let g = rand_vec(&mut rng, n * cout * l);
+        let dims = (n, cin, cout, l, k, d);
+        let (y_ref, _, gw_ref) = reference(&x, &w, &g, dims);
+        let y_direct = kernels::forward_direct(&x, &w, Some(&b), dims).unwrap();
+        let y_gemm = kernels::forward_gemm(&x, &w, Some(&b), dims);
+        let scale = y_ref.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (i, ((&yd, &yg), &yr)) in y_direct.iter().zip(&y_gemm).zip(&y_ref).enumerate() {
+            let want = yr + b[(i / l) % cout] as f64;
+            assert!(
+                (yd as f64 - want).abs() < 1e-5 * scale && (yd - yg).abs() < 1e-5 * scale as f32,
+                "{dims:?} y[{i}]: direct {yd}, gemm {yg}, f64 {want}"
+            );
+        }
+        let gw_direct = kernels::grad_weight_direct(&x, &g, dims).unwrap();
+        let gw_gemm = kernels::grad_weight_gemm(&x, &g, dims);
+        let scale = gw_ref.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (i, ((&a, &b), &r)) in gw_direct.iter().zip(&gw_gemm).zip(&gw_ref).enumerate() {
+            assert!(
+                (a as f64 - r).abs() < 1e-5 * scale && (a - b).abs() < 1e-5 * scale as f32,
+                "{dims:?} gw[{i}]: direct {a}, gemm {b}, f64 {r}"
+            );
+        }
+    }
+}

@@ -200,6 +200,26 @@ pub(crate) fn conv_forward_cpu(
     k_size: usize,
     dilation: usize,
 ) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(y) = super::conv_direct::forward(x, w, bias, n, cin, cout, l, k_size, dilation) {
+        return y;
+    }
+    conv_forward_gemm(x, w, bias, n, cin, cout, l, k_size, dilation)
+}
+
+/// The im2col + gemm forward (every CPU; the direct kernels replace it where AVX-512F is present).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_forward_gemm(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    n: usize,
+    cin: usize,
+    cout: usize,
+    l: usize,
+    k_size: usize,
+    dilation: usize,
+) -> Vec<f32> {
     let pad = (k_size - 1) * dilation / 2;
     let rows = cin * k_size;
     let mut y = vec![0f32; n * cout * l];
@@ -253,6 +273,25 @@ pub(crate) fn conv_forward_cpu(
 /// Weight-gradient kernel: x (N, Cin, L), g (N, Cout, L) → gw (Cout, Cin·K).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_grad_weight_cpu(
+    x: &[f32],
+    g: &[f32],
+    n: usize,
+    cin: usize,
+    cout: usize,
+    l: usize,
+    k_size: usize,
+    dilation: usize,
+) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(gw) = super::conv_direct::grad_weight(x, g, n, cin, cout, l, k_size, dilation) {
+        return gw;
+    }
+    conv_grad_weight_gemm(x, g, n, cin, cout, l, k_size, dilation)
+}
+
+/// The im2col + gemm weight gradient (every CPU; see [`conv_forward_gemm`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_grad_weight_gemm(
     x: &[f32],
     g: &[f32],
     n: usize,
@@ -476,6 +515,70 @@ impl CustomOp2 for Conv1dSameGradWeight {
         let g = f32_slice(s2, l2, OP, "gradient")?;
         let gw = conv_grad_weight_cpu(x, g, n, cin, cout, l, self.k_size, self.dilation);
         Ok((CpuStorage::F32(gw), Shape::from((cout, cin, self.k_size))))
+    }
+}
+
+/// Which CPU kernel the conv op runs on this machine: `"direct-avx512"` or `"im2col-gemm"`.
+pub fn cpu_kernel_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if super::conv_direct::available() {
+        return "direct-avx512";
+    }
+    "im2col-gemm"
+}
+
+/// The CPU kernels on plain slices, for tests that hold them against each other. Not a stable API.
+#[doc(hidden)]
+pub mod kernels {
+    /// (N, Cin, L) ⊛ (Cout, Cin, K) through im2col + gemm.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_gemm(
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        (n, cin, cout, l, k, d): (usize, usize, usize, usize, usize, usize),
+    ) -> Vec<f32> {
+        super::conv_forward_gemm(x, w, bias, n, cin, cout, l, k, d)
+    }
+
+    /// The same through the direct AVX-512 kernel; `None` where it does not run.
+    pub fn forward_direct(
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        (n, cin, cout, l, k, d): (usize, usize, usize, usize, usize, usize),
+    ) -> Option<Vec<f32>> {
+        #[cfg(target_arch = "x86_64")]
+        return super::super::conv_direct::forward(x, w, bias, n, cin, cout, l, k, d);
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (x, w, bias, n, cin, cout, l, k, d);
+            None
+        }
+    }
+
+    /// Weight gradient (Cout, Cin, K) from x (N, Cin, L) and g (N, Cout, L) through im2col + gemm.
+    pub fn grad_weight_gemm(
+        x: &[f32],
+        g: &[f32],
+        (n, cin, cout, l, k, d): (usize, usize, usize, usize, usize, usize),
+    ) -> Vec<f32> {
+        super::conv_grad_weight_gemm(x, g, n, cin, cout, l, k, d)
+    }
+
+    /// The same through the direct AVX-512 kernel; `None` where it does not run.
+    pub fn grad_weight_direct(
+        x: &[f32],
+        g: &[f32],
+        (n, cin, cout, l, k, d): (usize, usize, usize, usize, usize, usize),
+    ) -> Option<Vec<f32>> {
+        #[cfg(target_arch = "x86_64")]
+        return super::super::conv_direct::grad_weight(x, g, n, cin, cout, l, k, d);
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (x, g, n, cin, cout, l, k, d);
+            None
+        }
     }
 }
 

@@ -3,4 +3,6 @@
 
 pub mod bn_act;
 pub mod conv;
+#[cfg(target_arch = "x86_64")]
+mod conv_direct;
 mod cpu;

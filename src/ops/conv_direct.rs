@@ -1,0 +1,347 @@
+//! Direct AVX-512 kernels of the same-padded dilated Conv1d (x86_64 CPUs with AVX-512F).
+//!
+//! The im2col + gemm path of [`super::conv`] copies each input K times into a column buffer, and `gemm`
+//! packs that buffer once more, for an output of only 32 rows: the copies, not the multiply-adds, bound it
+//! at ~80% of the matmul ceiling forward and ~70% backward. These kernels read the input straight from a
+//! zero-padded slab (one copy per task, `Cin × (T + 2·pad)` floats) with unaligned vector loads, because a
+//! tap `k` of a stride-1 conv is the same row shifted by `k·d`:
+//!
+//! - forward (and the input gradient, which is the same conv with the flipped, transposed kernel): a
+//!   micro-tile of 8 output channels × 48 positions lives in 24 registers; for each `(ci, k)` it loads three
+//!   16-float vectors of the slab and broadcasts 8 weights (24 FMAs per 11 loads);
+//! - weight gradient: a micro-tile of 4 output channels × 4 `(ci, k)` rows keeps 16 registers of partial
+//!   sums over positions (16 FMAs per 8 loads) and reduces them once per tile.
+//!
+//! Any channel count works: channel blocks past the end use zero weights (forward) or repeat a valid row
+//! whose result is discarded (weight gradient). Other CPUs use the gemm path.
+
+use std::arch::x86_64::*;
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
+use super::cpu::SendPtr;
+
+/// Output channels per forward micro-tile.
+const MR: usize = 8;
+/// 16-float vectors of positions per forward micro-tile.
+const NV: usize = 3;
+/// Positions per forward micro-tile.
+const NR: usize = NV * 16;
+/// Positions per forward task (a multiple of `NR`): the slab stays in L2 even for the 10000nt model's
+/// widest dilation (pad 500): 32 × (960 + 1000) floats = 250 KB.
+const TILE: usize = 20 * NR;
+/// Output channels × `(ci, k)` rows per weight-gradient micro-tile.
+const GW_MR: usize = 4;
+const GW_NR: usize = 4;
+/// Positions per weight-gradient task (a multiple of 16).
+const GW_TILE: usize = 1920;
+
+/// Whether these kernels run here: the CPU has AVX-512F and `OSAI_CONV_KERNEL` is not `gemm` (that
+/// setting selects the im2col + gemm path, for comparisons).
+pub(crate) fn available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        std::is_x86_feature_detected!("avx512f")
+            && std::env::var("OSAI_CONV_KERNEL").map_or(true, |v| v != "gemm")
+    })
+}
+
+/// Copies `x[ci, p0 − pad .. p0 − pad + sl]` of one window into slab rows of length `sl`, zero outside
+/// `[0, l)`.
+fn fill_slab(x: &[f32], cin: usize, l: usize, p0: usize, pad: usize, sl: usize, slab: &mut [f32]) {
+    let start = p0 as isize - pad as isize; // sequence position of slab column 0
+    let lo = (-start).clamp(0, sl as isize) as usize;
+    let hi = (l as isize - start).clamp(0, sl as isize) as usize;
+    for ci in 0..cin {
+        let dst = &mut slab[ci * sl..(ci + 1) * sl];
+        if lo >= hi {
+            dst.fill(0.0);
+            continue;
+        }
+        let src = (start + lo as isize) as usize + ci * l;
+        dst[..lo].fill(0.0);
+        dst[lo..hi].copy_from_slice(&x[src..src + (hi - lo)]);
+        dst[hi..].fill(0.0);
+    }
+}
+
+/// `y (N, Cout, L) = conv(x (N, Cin, L), w (Cout, Cin, K)) (+ bias)`; `None` when the CPU lacks AVX-512F.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    n: usize,
+    cin: usize,
+    cout: usize,
+    l: usize,
+    k_size: usize,
+    dilation: usize,
+) -> Option<Vec<f32>> {
+    if !available() {
+        return None;
+    }
+    assert_eq!(x.len(), n * cin * l, "conv forward: input size");
+    assert_eq!(w.len(), cout * cin * k_size, "conv forward: kernel size");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), cout, "conv forward: bias size");
+    }
+    let total = n * cout * l;
+    if total == 0 {
+        return Some(Vec::new());
+    }
+    let pad = (k_size - 1) * dilation / 2;
+    let rows = cin * k_size;
+    let blocks = cout.div_ceil(MR);
+    // Packed kernel [block][ci][k][i] = w[block·MR + i, ci, k]; rows past Cout stay zero.
+    let mut wp = vec![0f32; blocks * rows * MR];
+    for co in 0..cout {
+        for r in 0..rows {
+            wp[((co / MR) * rows + r) * MR + co % MR] = w[co * rows + r];
+        }
+    }
+    let mut bp = vec![0f32; blocks * MR];
+    if let Some(b) = bias {
+        bp[..cout].copy_from_slice(b);
+    }
+    let t_len = TILE.min(l.div_ceil(NR) * NR);
+    let n_tiles = l.div_ceil(t_len);
+    let sl = t_len + 2 * pad;
+    let mut y: Vec<f32> = Vec::with_capacity(total);
+    let y_ptr = SendPtr(y.as_mut_ptr());
+    (0..n * n_tiles).into_par_iter().for_each_init(
+        || vec![0f32; cin * sl],
+        |slab, task| {
+            let (b, tile) = (task / n_tiles, task % n_tiles);
+            let p0 = tile * t_len;
+            let t = t_len.min(l - p0);
+            fill_slab(
+                &x[b * cin * l..(b + 1) * cin * l],
+                cin,
+                l,
+                p0,
+                pad,
+                sl,
+                slab,
+            );
+            // SAFETY: AVX-512F was detected; the task writes rows 0..cout, columns p0..p0+t of window b,
+            // disjoint from every other task and inside y's allocation; slab reads stay inside the slab
+            // (t_len is a multiple of NR, and sl adds the 2·pad halo).
+            unsafe {
+                forward_tile(
+                    slab,
+                    sl,
+                    &wp,
+                    &bp,
+                    (cin, cout, k_size, dilation),
+                    t,
+                    y_ptr.get().add(b * cout * l + p0),
+                    l,
+                )
+            };
+        },
+    );
+    // SAFETY: the tasks above wrote every element of y (each (window, tile) covers all channels and its
+    // positions), and f32 has no invalid bit patterns.
+    unsafe { y.set_len(total) };
+    Some(y)
+}
+
+/// One task of the forward: every channel block and micro-tile of positions `0..t` of a slab.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn forward_tile(
+    slab: &[f32],
+    sl: usize,
+    wp: &[f32],
+    bp: &[f32],
+    (cin, cout, k_size, dilation): (usize, usize, usize, usize),
+    t: usize,
+    y: *mut f32,
+    y_rs: usize,
+) {
+    let rows = cin * k_size;
+    debug_assert!(slab.len() >= cin * sl);
+    debug_assert!(t.div_ceil(NR) * NR + (k_size - 1) * dilation <= sl);
+    for j0 in (0..t).step_by(NR) {
+        let remain = t - j0;
+        for blk in 0..cout.div_ceil(MR) {
+            let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+            for (i, row) in acc.iter_mut().enumerate() {
+                let bv = _mm512_set1_ps(bp[blk * MR + i]);
+                for a in row.iter_mut() {
+                    *a = bv;
+                }
+            }
+            let wblk = wp.as_ptr().add(blk * rows * MR);
+            for ci in 0..cin {
+                let xrow = slab.as_ptr().add(ci * sl + j0);
+                let wrow = wblk.add(ci * k_size * MR);
+                for kk in 0..k_size {
+                    let xp = xrow.add(kk * dilation);
+                    let xv = [
+                        _mm512_loadu_ps(xp),
+                        _mm512_loadu_ps(xp.add(16)),
+                        _mm512_loadu_ps(xp.add(32)),
+                    ];
+                    let wr = wrow.add(kk * MR);
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        let wv = _mm512_set1_ps(*wr.add(i));
+                        for (a, &xq) in row.iter_mut().zip(&xv) {
+                            *a = _mm512_fmadd_ps(wv, xq, *a);
+                        }
+                    }
+                }
+            }
+            for (i, row) in acc.iter().enumerate() {
+                let co = blk * MR + i;
+                if co >= cout {
+                    break;
+                }
+                let dst = y.add(co * y_rs + j0);
+                for (v, &a) in row.iter().enumerate() {
+                    let off = v * 16;
+                    if off + 16 <= remain {
+                        _mm512_storeu_ps(dst.add(off), a);
+                    } else if off < remain {
+                        let mask = ((1u32 << (remain - off)) - 1) as __mmask16;
+                        _mm512_mask_storeu_ps(dst.add(off), mask, a);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `gw (Cout, Cin, K) = Σ_n Σ_p g[n, co, p] · x[n, ci, p + k·d − pad]`; `None` without AVX-512F.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn grad_weight(
+    x: &[f32],
+    g: &[f32],
+    n: usize,
+    cin: usize,
+    cout: usize,
+    l: usize,
+    k_size: usize,
+    dilation: usize,
+) -> Option<Vec<f32>> {
+    if !available() {
+        return None;
+    }
+    assert_eq!(x.len(), n * cin * l, "conv grad-weight: input size");
+    assert_eq!(g.len(), n * cout * l, "conv grad-weight: gradient size");
+    let pad = (k_size - 1) * dilation / 2;
+    let rows = cin * k_size;
+    let size = cout * rows;
+    if n == 0 || l == 0 || size == 0 {
+        return Some(vec![0f32; size]);
+    }
+    let t_len = GW_TILE.min(l.div_ceil(16) * 16);
+    let n_tiles = l.div_ceil(t_len);
+    let sl = t_len + 2 * pad;
+    let n_tasks = n * n_tiles;
+    // One contiguous range of tasks per thread, each with its own accumulator.
+    let n_chunks = rayon::current_num_threads().clamp(1, n_tasks);
+    let partials: Vec<Vec<f32>> = (0..n_chunks)
+        .into_par_iter()
+        .map(|c| {
+            let mut acc = vec![0f32; size];
+            let mut slab = vec![0f32; cin * sl];
+            for task in c * n_tasks / n_chunks..(c + 1) * n_tasks / n_chunks {
+                let (b, tile) = (task / n_tiles, task % n_tiles);
+                let p0 = tile * t_len;
+                let t = t_len.min(l - p0);
+                fill_slab(
+                    &x[b * cin * l..(b + 1) * cin * l],
+                    cin,
+                    l,
+                    p0,
+                    pad,
+                    sl,
+                    &mut slab,
+                );
+                let gb = &g[b * cout * l + p0..(b + 1) * cout * l];
+                // SAFETY: AVX-512F was detected; g reads are masked to the t valid positions of each row
+                // (row stride l, inside gb), slab reads stay inside the slab (t_len is a multiple of 16).
+                unsafe {
+                    grad_weight_tile(&slab, sl, gb, l, t, (cin, cout, k_size, dilation), &mut acc)
+                };
+            }
+            acc
+        })
+        .collect();
+    let mut out = vec![0f32; size];
+    for p in partials {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+    Some(out)
+}
+
+/// One task of the weight gradient: adds the contributions of positions `0..t` of a slab to `acc`.
+#[target_feature(enable = "avx512f")]
+unsafe fn grad_weight_tile(
+    slab: &[f32],
+    sl: usize,
+    g: &[f32],
+    g_rs: usize,
+    t: usize,
+    (cin, cout, k_size, dilation): (usize, usize, usize, usize),
+    acc: &mut [f32],
+) {
+    let rows = cin * k_size;
+    debug_assert!(g.len() >= (cout - 1) * g_rs + t);
+    debug_assert!(t.div_ceil(16) * 16 + (k_size - 1) * dilation <= sl);
+    let full = t / 16;
+    let rem = t % 16;
+    let tail = ((1u32 << rem) - 1) as __mmask16;
+    for blk in 0..cout.div_ceil(GW_MR) {
+        // Rows past Cout repeat the last channel; their sums are dropped below.
+        let grow: [*const f32; GW_MR] =
+            std::array::from_fn(|i| g.as_ptr().add((blk * GW_MR + i).min(cout - 1) * g_rs));
+        for rb in 0..rows.div_ceil(GW_NR) {
+            let xrow: [*const f32; GW_NR] = std::array::from_fn(|j| {
+                let r = (rb * GW_NR + j).min(rows - 1);
+                slab.as_ptr()
+                    .add((r / k_size) * sl + (r % k_size) * dilation)
+            });
+            let mut a = [[_mm512_setzero_ps(); GW_NR]; GW_MR];
+            for s in 0..full {
+                let p = s * 16;
+                let gv: [__m512; GW_MR] = std::array::from_fn(|i| _mm512_loadu_ps(grow[i].add(p)));
+                let xv: [__m512; GW_NR] = std::array::from_fn(|j| _mm512_loadu_ps(xrow[j].add(p)));
+                for (ai, &gq) in a.iter_mut().zip(&gv) {
+                    for (aij, &xq) in ai.iter_mut().zip(&xv) {
+                        *aij = _mm512_fmadd_ps(gq, xq, *aij);
+                    }
+                }
+            }
+            if rem > 0 {
+                let p = full * 16;
+                // Positions past t read zeros of g (masked); the slab there holds finite values.
+                let gv: [__m512; GW_MR] =
+                    std::array::from_fn(|i| _mm512_maskz_loadu_ps(tail, grow[i].add(p)));
+                let xv: [__m512; GW_NR] = std::array::from_fn(|j| _mm512_loadu_ps(xrow[j].add(p)));
+                for (ai, &gq) in a.iter_mut().zip(&gv) {
+                    for (aij, &xq) in ai.iter_mut().zip(&xv) {
+                        *aij = _mm512_fmadd_ps(gq, xq, *aij);
+                    }
+                }
+            }
+            for (i, ai) in a.iter().enumerate() {
+                let co = blk * GW_MR + i;
+                if co >= cout {
+                    break;
+                }
+                for (j, &aij) in ai.iter().enumerate() {
+                    let r = rb * GW_NR + j;
+                    if r < rows {
+                        acc[co * rows + r] += _mm512_reduce_add_ps(aij);
+                    }
+                }
+            }
+        }
+    }
+}
