@@ -263,3 +263,71 @@ fn direct_kernels_match_gemm_kernels_and_f64_reference() {
         }
     }
 }
+
+/// The fused conv (input map, output map, residual, output sums) against the same steps composed from
+/// stock candle ops, where the fused kernel runs.
+#[test]
+fn fused_conv_matches_composed_ops() {
+    use openspliceai_rs::ops::conv::{conv1d_same_fused, fused_available, ChannelMap, Fusion};
+    let dev = Device::Cpu;
+    if !fused_available(&dev) {
+        eprintln!("skipping: the fused conv needs AVX-512F, which this CPU lacks");
+        return;
+    }
+    let mut rng = StdRng::seed_from_u64(4);
+    let map = |rng: &mut StdRng, c: usize| ChannelMap {
+        scale: rand_vec(rng, c).iter().map(|v| 0.5 + v.abs()).collect(),
+        shift: rand_vec(rng, c),
+        slope: 0.1,
+    };
+    let apply = |t: &Tensor, m: &ChannelMap| -> Tensor {
+        let c = m.scale.len();
+        let s = Tensor::from_vec(m.scale.clone(), (1, c, 1), &dev).unwrap();
+        let h = Tensor::from_vec(m.shift.clone(), (1, c, 1), &dev).unwrap();
+        let z = t.broadcast_mul(&s).unwrap().broadcast_add(&h).unwrap();
+        z.maximum(&(&z * m.slope as f64).unwrap()).unwrap()
+    };
+    for &(n, cin, cout, l, k, d) in &[
+        (2usize, 32usize, 32usize, 1000usize, 11usize, 4usize),
+        (3, 5, 7, 157, 11, 1),
+        (1, 32, 32, 2001, 1, 1),
+    ] {
+        let x = Tensor::from_vec(rand_vec(&mut rng, n * cin * l), (n, cin, l), &dev).unwrap();
+        let w = Tensor::from_vec(rand_vec(&mut rng, cout * cin * k), (cout, cin, k), &dev).unwrap();
+        let b = Tensor::from_vec(rand_vec(&mut rng, cout), cout, &dev).unwrap();
+        let r = Tensor::from_vec(rand_vec(&mut rng, n * cout * l), (n, cout, l), &dev).unwrap();
+        let (pre, post) = (map(&mut rng, cin), map(&mut rng, cout));
+        let fusion = Fusion {
+            pre: Some(&pre),
+            post: Some(&post),
+            residual: Some(&r),
+            sums: true,
+        };
+        let (y, sums) = conv1d_same_fused(&x, &w, &b, d, fusion).unwrap().unwrap();
+        let want = (apply(&conv1d_same(&apply(&x, &pre), &w, &b, d).unwrap(), &post) + &r).unwrap();
+        let diff = max_abs_diff(&y, &want);
+        assert!(
+            diff < 1e-4,
+            "{n}x{cin}->{cout} l={l} k={k}: max |fused - composed| = {diff}"
+        );
+        let yv = want.to_vec3::<f32>().unwrap();
+        for (co, &(s1, s2)) in sums.unwrap().iter().enumerate() {
+            let vals = yv.iter().flat_map(|win| win[co].iter().map(|&v| v as f64));
+            let (w1, w2) = vals.fold((0.0, 0.0), |(a, b), v| (a + v, b + v * v));
+            assert!(
+                (s1 - w1).abs() < 1e-3 * (1.0 + w1.abs()),
+                "Σy[{co}]: {s1} vs {w1}"
+            );
+            assert!(
+                (s2 - w2).abs() < 1e-3 * (1.0 + w2.abs()),
+                "Σy²[{co}]: {s2} vs {w2}"
+            );
+        }
+        // Without maps or residual it is the plain conv.
+        let (plain, none) = conv1d_same_fused(&x, &w, &b, d, Fusion::default())
+            .unwrap()
+            .unwrap();
+        assert!(none.is_none());
+        assert!(max_abs_diff(&plain, &conv1d_same(&x, &w, &b, d).unwrap()) < 1e-5);
+    }
+}

@@ -38,4 +38,7 @@ pub enum ModelError {
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// A broken invariant of the model code itself (a bug, not bad input).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }

@@ -12,8 +12,12 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::config::{BlockSpec, FlankConfig, CHANNELS, IN_CHANNELS, OUT_CLASSES, SEQ_LEN};
 use super::ModelError;
-use crate::ops::bn_act::{batchnorm_leaky_relu, BnStats};
-use crate::ops::conv::conv1d_same;
+use crate::ops::bn_act::{
+    batch_moments, batchnorm_leaky_relu, bn_channel_map, channel_moment_sums, BnStats,
+};
+use crate::ops::conv::{
+    conv1d_same, conv1d_same_fused, fused_available, ChannelMap, FusedOutput, Fusion,
+};
 
 /// BatchNorm1d epsilon (PyTorch default).
 pub const BN_EPS: f64 = 1e-5;
@@ -477,9 +481,7 @@ impl SpliceAi {
     /// BatchNorm followed by LeakyReLU (one fused op); in batch-statistics mode it also updates the running
     /// statistics (unbiased variance, momentum 0.1) and `num_batches_tracked`, as PyTorch's `train()` does.
     fn bn_lrelu(&mut self, bn: BnIdx, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
-        let frozen = !self.is_trainable(bn.weight) && !self.is_trainable(bn.bias);
-        let use_batch_stats = mode == Mode::Train && !(self.freeze_frozen_bn && frozen);
-        let stats = if use_batch_stats {
+        let stats = if self.uses_batch_stats(bn, mode) {
             BnStats::Batch
         } else {
             BnStats::Running {
@@ -497,33 +499,177 @@ impl SpliceAi {
         )?;
         if let Some((mean, var)) = out.batch_stats {
             let (n, _, l) = x.dims3()?;
-            let count = (n * l) as f64;
-            let unbias = if count > 1.0 {
-                count / (count - 1.0)
-            } else {
-                1.0
-            };
-            let m = BN_MOMENTUM;
-            let old_mean = self.t(bn.mean).to_vec1::<f32>()?;
-            let old_var = self.t(bn.var).to_vec1::<f32>()?;
-            let new_mean: Vec<f32> = old_mean
-                .iter()
-                .zip(&mean)
-                .map(|(&o, &b)| ((1.0 - m) * o as f64 + m * b) as f32)
-                .collect();
-            let new_var: Vec<f32> = old_var
-                .iter()
-                .zip(&var)
-                .map(|(&o, &v)| ((1.0 - m) * o as f64 + m * v * unbias) as f32)
-                .collect();
-            let c = new_mean.len();
-            self.entries[bn.mean].slot = Slot::Frozen(Tensor::from_vec(new_mean, c, &self.device)?);
-            self.entries[bn.var].slot = Slot::Frozen(Tensor::from_vec(new_var, c, &self.device)?);
-            if let Slot::Counter(k) = &mut self.entries[bn.count].slot {
-                *k += 1;
-            }
+            self.update_running(bn, &mean, &var, n * l)?;
         }
         Ok(out.y)
+    }
+
+    /// Whether BatchNorm `bn` normalises with batch statistics in `mode` (PyTorch `train()`), rather than
+    /// with its running statistics.
+    fn uses_batch_stats(&self, bn: BnIdx, mode: Mode) -> bool {
+        let frozen = !self.is_trainable(bn.weight) && !self.is_trainable(bn.bias);
+        mode == Mode::Train && !(self.freeze_frozen_bn && frozen)
+    }
+
+    /// Folds a batch mean and biased variance (over `count` values) into the running statistics as PyTorch
+    /// does (unbiased variance, momentum 0.1) and counts the batch.
+    fn update_running(
+        &mut self,
+        bn: BnIdx,
+        mean: &[f64],
+        var: &[f64],
+        count: usize,
+    ) -> Result<(), ModelError> {
+        let count = count as f64;
+        let unbias = if count > 1.0 {
+            count / (count - 1.0)
+        } else {
+            1.0
+        };
+        let m = BN_MOMENTUM;
+        let old_mean = self.t(bn.mean).to_vec1::<f32>()?;
+        let old_var = self.t(bn.var).to_vec1::<f32>()?;
+        let new_mean: Vec<f32> = old_mean
+            .iter()
+            .zip(mean)
+            .map(|(&o, &b)| ((1.0 - m) * o as f64 + m * b) as f32)
+            .collect();
+        let new_var: Vec<f32> = old_var
+            .iter()
+            .zip(var)
+            .map(|(&o, &v)| ((1.0 - m) * o as f64 + m * v * unbias) as f32)
+            .collect();
+        let c = new_mean.len();
+        self.entries[bn.mean].slot = Slot::Frozen(Tensor::from_vec(new_mean, c, &self.device)?);
+        self.entries[bn.var].slot = Slot::Frozen(Tensor::from_vec(new_var, c, &self.device)?);
+        if let Slot::Counter(k) = &mut self.entries[bn.count].slot {
+            *k += 1;
+        }
+        Ok(())
+    }
+
+    /// BatchNorm `bn` + LeakyReLU as a per-channel map for the fused kernels: from the running statistics,
+    /// or, in batch-statistics mode, from the input's sums (Σ, Σ² over `count` values per channel), in
+    /// which case the running statistics are updated as [`Self::bn_lrelu`] does.
+    fn bn_map(
+        &mut self,
+        bn: BnIdx,
+        mode: Mode,
+        sums: impl FnOnce() -> Result<(Vec<(f64, f64)>, usize), ModelError>,
+    ) -> Result<ChannelMap, ModelError> {
+        let w = self.t(bn.weight).to_vec1::<f32>()?;
+        let b = self.t(bn.bias).to_vec1::<f32>()?;
+        let (mean, var) = if self.uses_batch_stats(bn, mode) {
+            let (sums, count) = sums()?;
+            let (mean, var) = batch_moments(&sums, count);
+            self.update_running(bn, &mean, &var, count)?;
+            (mean, var)
+        } else {
+            let f64s = |t: &Tensor| -> Result<Vec<f64>, ModelError> {
+                Ok(t.to_vec1::<f32>()?.iter().map(|&v| v as f64).collect())
+            };
+            (f64s(self.t(bn.mean))?, f64s(self.t(bn.var))?)
+        };
+        Ok(bn_channel_map(&w, &b, &mean, &var, BN_EPS, LEAKY_SLOPE))
+    }
+
+    /// List index of the first block holding a trained parameter (0 when a stem parameter is trained, the
+    /// number of blocks when nothing is). Blocks before it get no gradient.
+    fn first_trained_block(&self) -> usize {
+        match self
+            .entries
+            .iter()
+            .find(|e| matches!(e.slot, Slot::Trainable(_)))
+        {
+            None => self.blocks.len(),
+            Some(e) => match e.unit {
+                Some(u) => u + u / super::config::UNITS_PER_SKIP,
+                None => 0,
+            },
+        }
+    }
+
+    /// Runs block `bi` through the fused kernels (no autograd: only for blocks no gradient reaches).
+    /// `h_sums` carries Σ, Σ² of `state.h` per channel when known. `Ok(false)` where no fused kernel runs.
+    fn fused_block(
+        &mut self,
+        bi: usize,
+        state: &mut Trunk,
+        h_sums: &mut Option<Vec<(f64, f64)>>,
+        mode: Mode,
+    ) -> Result<bool, ModelError> {
+        if !fused_available(&self.device) {
+            return Ok(false);
+        }
+        let (n, _, l) = state.h.dims3()?;
+        match self.blocks[bi] {
+            Block::Unit {
+                bn1,
+                conv1,
+                bn2,
+                conv2,
+            } => {
+                let h = state.h.clone();
+                let known = h_sums.take();
+                let pre1 = self.bn_map(bn1, mode, || {
+                    let sums = match known {
+                        Some(s) => s,
+                        None => channel_moment_sums(&h)?,
+                    };
+                    Ok((sums, n * l))
+                })?;
+                let batch2 = self.uses_batch_stats(bn2, mode);
+                // Running statistics: BN2 folds into conv1's epilogue. Batch statistics: conv1's output
+                // sums come out of the same pass and BN2 is applied while conv2 reads its input.
+                let post1 = if batch2 {
+                    None
+                } else {
+                    Some(self.bn_map(bn2, mode, || Err(ModelError::Internal("BN2 statistics")))?)
+                };
+                let fusion = Fusion {
+                    pre: Some(&pre1),
+                    post: post1.as_ref(),
+                    residual: None,
+                    sums: batch2,
+                };
+                let (t, t_sums) = self.fused_conv(conv1, &h, fusion)?;
+                let pre2 = match t_sums {
+                    Some(s) => Some(self.bn_map(bn2, mode, || Ok((s, n * l)))?),
+                    None => None,
+                };
+                let fusion = Fusion {
+                    pre: pre2.as_ref(),
+                    post: None,
+                    residual: Some(&h),
+                    sums: mode == Mode::Train,
+                };
+                let (h2, sums2) = self.fused_conv(conv2, &t, fusion)?;
+                state.h = h2;
+                *h_sums = sums2;
+            }
+            Block::Skip(c) => {
+                if state.skip.dims() != state.h.dims() {
+                    return Ok(false);
+                }
+                let fusion = Fusion {
+                    residual: Some(&state.skip),
+                    ..Fusion::default()
+                };
+                let (skip, _) = self.fused_conv(c, &state.h, fusion)?;
+                state.skip = skip;
+            }
+        }
+        Ok(true)
+    }
+
+    fn fused_conv(
+        &self,
+        c: ConvIdx,
+        x: &Tensor,
+        fusion: Fusion,
+    ) -> Result<FusedOutput, ModelError> {
+        conv1d_same_fused(x, self.t(c.w), self.t(c.b), c.dilation, fusion)?
+            .ok_or(ModelError::Internal("fused conv kernel unavailable"))
     }
 
     /// The forward pass: `x` (N, 4, 5000 + CL) → probabilities (N, 3, 5000).
@@ -555,7 +701,17 @@ impl SpliceAi {
         range: std::ops::Range<usize>,
         mode: Mode,
     ) -> Result<Trunk, ModelError> {
+        // Blocks that no gradient reaches run through the fused kernels where they exist (CPU).
+        let fused_end = match mode {
+            Mode::Eval => self.blocks.len(),
+            Mode::Train => self.first_trained_block(),
+        };
+        let mut h_sums = None;
         for bi in range {
+            if bi < fused_end && self.fused_block(bi, &mut state, &mut h_sums, mode)? {
+                continue;
+            }
+            h_sums = None;
             match self.blocks[bi] {
                 Block::Unit {
                     bn1,

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
+use super::conv::ChannelMap;
 use super::cpu::{f32_slice, storage_f32, SendPtr};
 
 const OP: &str = "bn-leaky-relu";
@@ -133,10 +134,9 @@ pub fn batchnorm_leaky_relu_reference(
     Ok(BnOutput { y, batch_stats })
 }
 
-/// Mean and 1/sqrt(var + eps) of channel `c` over all windows, in one pass: Σx and Σx² in f64 lanes
-/// (f64 keeps E[x²] − E[x]² exact to far below f32 resolution for activations of this network).
-fn channel_stats(x: &[f32], n: usize, c_total: usize, l: usize, c: usize, eps: f64) -> (f64, f64) {
-    let count = (n * l) as f64;
+/// Σx and Σx² of channel `c` over all windows, in f64 lanes (f64 keeps E[x²] − E[x]² exact to far below
+/// f32 resolution for activations of this network).
+fn channel_sums(x: &[f32], n: usize, c_total: usize, l: usize, c: usize) -> (f64, f64) {
     let (mut s1, mut s2) = (0f64, 0f64);
     for b in 0..n {
         let row = &x[(b * c_total + c) * l..(b * c_total + c + 1) * l];
@@ -153,9 +153,65 @@ fn channel_stats(x: &[f32], n: usize, c_total: usize, l: usize, c: usize, eps: f
         s1 += a1.iter().sum::<f64>() + rest.iter().map(|&v| v as f64).sum::<f64>();
         s2 += a2.iter().sum::<f64>() + rest.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
     }
+    (s1, s2)
+}
+
+/// Mean and biased variance from Σx, Σx² over `count` values.
+fn moments((s1, s2): (f64, f64), count: f64) -> (f64, f64) {
     let mean = s1 / count;
-    let var = (s2 / count - mean * mean).max(0.0);
+    (mean, (s2 / count - mean * mean).max(0.0))
+}
+
+/// Mean and 1/sqrt(var + eps) of channel `c` over all windows, in one pass.
+fn channel_stats(x: &[f32], n: usize, c_total: usize, l: usize, c: usize, eps: f64) -> (f64, f64) {
+    let (mean, var) = moments(channel_sums(x, n, c_total, l, c), (n * l) as f64);
     (mean, 1.0 / (var + eps).sqrt())
+}
+
+/// Per-channel Σx and Σx² (f64) of `x` (N, C, L) on the CPU, parallel over channels.
+pub fn channel_moment_sums(x: &Tensor) -> Result<Vec<(f64, f64)>> {
+    let (n, c, l) = x.dims3()?;
+    let x = x.contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let data = storage_f32(&storage, layout, OP, "input")?;
+    Ok((0..c)
+        .into_par_iter()
+        .map(|ch| channel_sums(data, n, c, l, ch))
+        .collect())
+}
+
+/// Batch mean and biased variance per channel from [`channel_moment_sums`]-style sums over `count` values.
+pub fn batch_moments(sums: &[(f64, f64)], count: usize) -> (Vec<f64>, Vec<f64>) {
+    sums.iter().map(|&s| moments(s, count as f64)).unzip()
+}
+
+/// The BatchNorm (affine `w`, `b`, statistics `mean`, `var`) and the LeakyReLU after it as one per-channel
+/// map `v ↦ lrelu(v·scale + shift)`, folded in f64 exactly as the fused op's forward does.
+pub fn bn_channel_map(
+    w: &[f32],
+    b: &[f32],
+    mean: &[f64],
+    var: &[f64],
+    eps: f64,
+    slope: f64,
+) -> ChannelMap {
+    let (scale, shift) = w
+        .iter()
+        .zip(b)
+        .zip(mean.iter().zip(var))
+        .map(|((&w, &b), (&m, &v))| {
+            let inv_std = 1.0 / (v + eps).sqrt();
+            (
+                (w as f64 * inv_std) as f32,
+                (b as f64 - m * w as f64 * inv_std) as f32,
+            )
+        })
+        .unzip();
+    ChannelMap {
+        scale,
+        shift,
+        slope: slope as f32,
+    }
 }
 
 /// `out = lrelu(x·scale + shift)`.

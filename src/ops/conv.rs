@@ -518,6 +518,125 @@ impl CustomOp2 for Conv1dSameGradWeight {
     }
 }
 
+/// A per-channel map `v ↦ lrelu(v·scale + shift)`: a BatchNorm with known statistics and its LeakyReLU.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelMap {
+    pub scale: Vec<f32>,
+    pub shift: Vec<f32>,
+    pub slope: f32,
+}
+
+/// What [`conv1d_same_fused`] does around the convolution.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fusion<'a> {
+    /// Applied to the input (its real positions; the zero padding stays zero).
+    pub pre: Option<&'a ChannelMap>,
+    /// Applied to `conv + bias`.
+    pub post: Option<&'a ChannelMap>,
+    /// Added last, (N, Cout, L).
+    pub residual: Option<&'a Tensor>,
+    /// Also return per-channel Σy and Σy² (f64) of the output.
+    pub sums: bool,
+}
+
+/// The output of [`conv1d_same_fused`] and, when asked for, its per-channel Σy and Σy².
+pub type FusedOutput = (Tensor, Option<Vec<(f64, f64)>>);
+
+/// Whether [`conv1d_same_fused`] runs on `device` (the CPU, with AVX-512F).
+pub fn fused_available(device: &candle_core::Device) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if device.is_cpu() {
+        return super::conv_direct::available();
+    }
+    let _ = device;
+    false
+}
+
+/// `y = post(conv(pre(x)) + b) + residual` in one pass per tile, without autograd: for evaluation and for
+/// frozen layers whose inputs carry no gradient. `Ok(None)` where no fused kernel runs (devices other
+/// than the CPU, CPUs without AVX-512F); callers then compose the stock ops.
+pub fn conv1d_same_fused(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    dilation: usize,
+    fusion: Fusion,
+) -> Result<Option<FusedOutput>> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !x.device().is_cpu() || !super::conv_direct::available() {
+            return Ok(None);
+        }
+        let (n, cin, l) = x.dims3()?;
+        let (cout, cin_w, k) = w.dims3()?;
+        if cin != cin_w {
+            return Err(candle_core::Error::Msg(format!(
+                "conv1d: input has {cin} channels, kernel expects {cin_w}"
+            )));
+        }
+        check_odd(k)?;
+        let check_map = |m: Option<&ChannelMap>, c: usize, what: &str| match m {
+            Some(m) if m.scale.len() != c || m.shift.len() != c => {
+                Err(candle_core::Error::Msg(format!(
+                    "conv1d: {what} map has {} channels, expected {c}",
+                    m.scale.len()
+                )))
+            }
+            _ => Ok(()),
+        };
+        check_map(fusion.pre, cin, "input")?;
+        check_map(fusion.post, cout, "output")?;
+        let wv = w.flatten_all()?.to_vec1::<f32>()?;
+        let bv = b.to_vec1::<f32>()?;
+        let x = x.contiguous()?;
+        let residual = match fusion.residual {
+            Some(r) if r.dims() != [n, cout, l] => {
+                return Err(candle_core::Error::Msg(format!(
+                    "conv1d: residual {:?}, expected ({n}, {cout}, {l})",
+                    r.dims()
+                )))
+            }
+            Some(r) => Some(r.contiguous()?),
+            None => None,
+        };
+        let (xs, xl) = x.storage_and_layout();
+        let xv = storage_f32(&xs, xl, OP, "input")?;
+        let guard = residual.as_ref().map(|r| r.storage_and_layout());
+        let rv = match &guard {
+            Some((s, l)) => Some(storage_f32(s, l, OP, "residual")?),
+            None => None,
+        };
+        fn map(m: Option<&ChannelMap>) -> Option<super::conv_direct::AffineLrelu<'_>> {
+            m.map(|m| super::conv_direct::AffineLrelu {
+                scale: &m.scale,
+                shift: &m.shift,
+                slope: m.slope,
+            })
+        }
+        let fuse = super::conv_direct::Fuse {
+            pre: map(fusion.pre),
+            post: map(fusion.post),
+            residual: rv,
+            sums: fusion.sums,
+        };
+        let Some((y, sums)) = super::conv_direct::forward_fused(
+            xv,
+            &wv,
+            Some(&bv),
+            (n, cin, cout, l, k, dilation),
+            fuse,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some((Tensor::from_vec(y, (n, cout, l), x.device())?, sums)))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, w, b, dilation, fusion);
+        Ok(None)
+    }
+}
+
 /// Which CPU kernel the conv op runs on this machine: `"direct-avx512"` or `"im2col-gemm"`.
 pub fn cpu_kernel_name() -> &'static str {
     #[cfg(target_arch = "x86_64")]
