@@ -93,6 +93,52 @@ pub fn matmul_ceiling(device: &Device, size: usize) -> candle_core::Result<f64> 
     Ok(2.0 * (size as f64).powi(3) / secs / 1e9)
 }
 
+/// GFLOP/s of f32 FMAs that never touch memory (24 independent AVX-512 accumulators on every rayon
+/// thread): the CPU's arithmetic peak, which a matmul through the `gemm` crate (AVX2 on this code path)
+/// does not reach on every CPU. `None` off x86_64 or without AVX-512F.
+pub fn cpu_fma_peak() -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::is_x86_feature_detected!("avx512f") {
+            return None;
+        }
+        const ITERS: usize = 4_000_000;
+        let threads = rayon::current_num_threads();
+        let run = || {
+            let t = Instant::now();
+            rayon::broadcast(|_| {
+                // SAFETY: AVX-512F was detected above.
+                std::hint::black_box(unsafe { fma_loop(ITERS) })
+            });
+            t.elapsed().as_secs_f64()
+        };
+        run(); // warm-up (clock ramp)
+        let secs = (0..3).map(|_| run()).fold(f64::INFINITY, f64::min);
+        Some((threads * ITERS * 24 * 32) as f64 / secs / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_set1_ps(1.0); 24];
+    let a = _mm512_set1_ps(0.999_999);
+    let b = _mm512_set1_ps(1e-7);
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm512_fmadd_ps(*v, a, b);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for v in acc {
+        s = _mm512_add_ps(s, v);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
 /// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
 pub fn peak_rss_mib() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;

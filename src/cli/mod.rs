@@ -316,26 +316,38 @@ fn bench(a: BenchArgs) -> Result<()> {
         a.flanking_size.clone()
     };
     let ceiling = crate::bench::matmul_ceiling(&device, 2048)?;
+    let fma_peak = if device.is_cpu() {
+        crate::bench::cpu_fma_peak()
+    } else {
+        None
+    };
     println!(
-        "device: {} | f32 matmul 2048³ ceiling: {ceiling:.1} GFLOP/s",
-        describe(&device)
+        "device: {} | f32 matmul 2048³ ceiling: {ceiling:.1} GFLOP/s{}",
+        describe(&device),
+        fma_peak.map_or(String::new(), |p| format!(
+            " | FMA peak (AVX-512, registers only): {p:.1} GFLOP/s"
+        ))
     );
+    if device.is_cpu() {
+        println!("conv kernel: {}", crate::ops::conv::cpu_kernel_name());
+    }
     for f in flanks {
         let cfg = flank_config(f)?;
         let batch = a.batch_size.unwrap_or(cfg.batch_size);
         println!("\nSpliceAI-{f}, batch {batch}:");
         println!(
-            "{:<28} {:>12} {:>12} {:>10} {:>11}",
-            "workload", "ms/window", "windows/s", "GFLOP/s", "% ceiling"
+            "{:<28} {:>12} {:>12} {:>10} {:>11} {:>8}",
+            "workload", "ms/window", "windows/s", "GFLOP/s", "% ceiling", "% peak"
         );
         for r in crate::bench::run(cfg, &device, batch, a.reps)? {
             println!(
-                "{:<28} {:>12.2} {:>12.2} {:>10.1} {:>10.1}%",
+                "{:<28} {:>12.2} {:>12.2} {:>10.1} {:>10.1}% {:>8}",
                 r.name,
                 r.ms_per_window,
                 r.windows_per_s,
                 r.gflops,
-                100.0 * r.gflops / ceiling
+                100.0 * r.gflops / ceiling,
+                fma_peak.map_or("-".into(), |p| format!("{:.1}%", 100.0 * r.gflops / p))
             );
         }
     }
