@@ -335,6 +335,8 @@ impl CustomOp3 for BnLeakyRelu {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, l) = x.dims3()?;
         let dev = x.device().clone();
+        // No input gradient when nothing before x is trained (the first trained unit's input).
+        let want_dx = x.track_op();
         let (x, res, grad) = (x.contiguous()?, res.contiguous()?, grad.contiguous()?);
         let (xs, xl) = x.storage_and_layout();
         let (ys, yl) = res.storage_and_layout();
@@ -361,7 +363,7 @@ impl CustomOp3 for BnLeakyRelu {
         let batch = self.running.is_none();
         let slope = self.slope;
         let m = (n * l) as f64;
-        let mut dx = vec![0f32; xv.len()];
+        let mut dx = vec![0f32; if want_dx { xv.len() } else { 0 }];
         let dxp = SendPtr(dx.as_mut_ptr());
         let sums: Vec<(f64, f64)> = (0..c)
             .into_par_iter()
@@ -383,7 +385,7 @@ impl CustomOp3 for BnLeakyRelu {
                 } else {
                     (0.0, 0.0)
                 };
-                for bb in 0..n {
+                for bb in (0..n).filter(|_| want_dx) {
                     let off = (bb * c + ch) * l;
                     // SAFETY: channel ch of window bb is written by this task only.
                     let out = unsafe { std::slice::from_raw_parts_mut(dxp.get().add(off), l) };
@@ -405,8 +407,13 @@ impl CustomOp3 for BnLeakyRelu {
             .collect();
         let db: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
         let dw: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
+        let dx = if want_dx {
+            Some(Tensor::from_vec(dx, (n, c, l), &dev)?)
+        } else {
+            None
+        };
         Ok((
-            Some(Tensor::from_vec(dx, (n, c, l), &dev)?),
+            dx,
             Some(Tensor::from_vec(dw, c, &dev)?),
             Some(Tensor::from_vec(db, c, &dev)?),
         ))

@@ -438,22 +438,31 @@ impl CustomOp2 for Conv1dSame {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (cout, cin, k) = w.dims3()?;
         let grad = grad.contiguous()?;
-        // grad_x: the same conv of grad with the transposed, flipped kernel.
-        let w_vec = w.flatten_all()?.to_vec1::<f32>()?;
-        let wt = Tensor::from_vec(
-            flip_transpose(&w_vec, cout, cin, k),
-            (cin, cout, k),
-            w.device(),
-        )?;
-        let grad_x = grad.apply_op2_no_bwd(&wt, self)?;
-        let grad_w = x.apply_op2_no_bwd(
-            &grad,
-            &Conv1dSameGradWeight {
-                dilation: self.dilation,
-                k_size: k,
-            },
-        )?;
-        Ok((Some(grad_x), Some(grad_w)))
+        // grad_x: the same conv of grad with the transposed, flipped kernel; skipped when no gradient
+        // flows further back from x (the input data, or a frozen layer's output).
+        let grad_x = if x.track_op() {
+            let w_vec = w.flatten_all()?.to_vec1::<f32>()?;
+            let wt = Tensor::from_vec(
+                flip_transpose(&w_vec, cout, cin, k),
+                (cin, cout, k),
+                w.device(),
+            )?;
+            Some(grad.apply_op2_no_bwd(&wt, self)?)
+        } else {
+            None
+        };
+        let grad_w = if w.track_op() {
+            Some(x.apply_op2_no_bwd(
+                &grad,
+                &Conv1dSameGradWeight {
+                    dilation: self.dilation,
+                    k_size: k,
+                },
+            )?)
+        } else {
+            None
+        };
+        Ok((grad_x, grad_w))
     }
 }
 
@@ -478,15 +487,21 @@ impl CustomOp3 for Conv1dSameBias {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _b: &Tensor,
+        b: &Tensor,
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
         let (gx, gw) = Conv1dSame {
             dilation: self.dilation,
         }
-        .bwd(x, w, res, grad)?;
-        Ok((gx, gw, Some(channel_sums(grad)?)))
+        .bwd(x, w, res, &grad)?;
+        let gb = if b.track_op() {
+            Some(channel_sums(&grad)?)
+        } else {
+            None
+        };
+        Ok((gx, gw, gb))
     }
 }
 
