@@ -114,7 +114,9 @@ pub enum Trainable {
 /// Forward mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// BatchNorm from running statistics; nothing is updated.
+    /// BatchNorm from running statistics; nothing is updated. For inference only: on CPUs with the fused
+    /// kernels the blocks run without autograd, so a backward pass through an eval forward yields no
+    /// parameter gradients.
     Eval,
     /// BatchNorm from batch statistics; running statistics and counters are updated (PyTorch `train()`).
     Train,

@@ -138,6 +138,11 @@ pub(crate) fn forward_fused(
     if !available() {
         return None;
     }
+    // The slab's halo is (K−1)·d/2 on each side: an even kernel would read one float past it.
+    assert!(
+        k_size % 2 == 1,
+        "conv forward: kernel size {k_size} is not odd"
+    );
     assert_eq!(x.len(), n * cin * l, "conv forward: input size");
     assert_eq!(w.len(), cout * cin * k_size, "conv forward: kernel size");
     if let Some(b) = bias {
@@ -373,6 +378,10 @@ pub(crate) fn grad_weight(
     if !available() {
         return None;
     }
+    assert!(
+        k_size % 2 == 1,
+        "conv grad-weight: kernel size {k_size} is not odd"
+    );
     assert_eq!(x.len(), n * cin * l, "conv grad-weight: input size");
     assert_eq!(g.len(), n * cout * l, "conv grad-weight: gradient size");
     let pad = (k_size - 1) * dilation / 2;

@@ -739,6 +739,31 @@ impl GradStore {
                 *entry.get_mut() = sum;
             }
             Entry::Vacant(entry) => {
+                // The checks `zeros_like(tensor).add(grad)` made.
+                if grad.shape() != tensor.shape() {
+                    Err(Error::ShapeMismatchBinaryOp {
+                        lhs: tensor.shape().clone(),
+                        rhs: grad.shape().clone(),
+                        op: "accumulate-grad",
+                    }
+                    .bt())?
+                }
+                if grad.dtype() != tensor.dtype() {
+                    Err(Error::DTypeMismatchBinaryOp {
+                        lhs: tensor.dtype(),
+                        rhs: grad.dtype(),
+                        op: "accumulate-grad",
+                    }
+                    .bt())?
+                }
+                if !grad.device().same_device(tensor.device()) {
+                    Err(Error::DeviceMismatchBinaryOp {
+                        lhs: tensor.device().location(),
+                        rhs: grad.device().location(),
+                        op: "accumulate-grad",
+                    }
+                    .bt())?
+                }
                 // Stored gradients stay contiguous, as `zeros + grad` made them (some backward ops,
                 // index_add for one, require it); for a contiguous grad this is a cheap clone.
                 entry.insert(grad.contiguous()?);
