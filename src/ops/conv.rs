@@ -7,10 +7,13 @@
 //! is wrong on CPU (see `shared/CANDLE-BUGS.md`). On other devices it runs [`conv1d_same_reference`], a sum
 //! of per-tap matmuls made of stock candle ops whose backward candle gets right.
 //!
-//! The CPU kernel is an implicit GEMM over position tiles: for each (window, tile) an im2col buffer of
-//! `Cin·K × T` is filled and one `Cout × Cin·K` by `Cin·K × T` matrix product (the `gemm` crate) writes the
-//! output tile. The input gradient of a same-padded stride-1 conv is the same conv of the output gradient
-//! with the transposed, flipped kernel; the weight gradient is `G · colᵀ` accumulated over tiles.
+//! CPU kernels: on x86-64 with AVX-512F the direct kernels of `ops/conv_direct.rs` (shifted vector loads
+//! from a zero-padded slab, no im2col); elsewhere, or with `OSAI_CONV_KERNEL=gemm`, an implicit GEMM over
+//! position tiles: for each (window, tile) an im2col buffer of `Cin·K × T` is filled and one `Cout × Cin·K`
+//! by `Cin·K × T` matrix product (the `gemm` crate) writes the output tile. Either way the input gradient of
+//! a same-padded stride-1 conv is the same conv of the output gradient with the transposed, flipped kernel,
+//! and the weight gradient is `Σ G · colᵀ` over tiles. [`conv1d_same_fused`] adds BatchNorm-style maps and
+//! a residual around the direct kernel for layers that need no gradient.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
