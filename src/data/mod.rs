@@ -9,7 +9,7 @@
 //! thread and decoding with rayon.
 //!
 //! The default build reads HDF5 with the pure-Rust `hdf5-reader` crate; the `libhdf5` feature adds
-//! [`Backend::LibHdf5`], which reads through the official HDF5 C library.
+//! `Backend::LibHdf5`, which reads through the official HDF5 C library.
 
 mod decode;
 mod error;
