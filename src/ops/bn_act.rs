@@ -185,6 +185,12 @@ pub fn batch_moments(sums: &[(f64, f64)], count: usize) -> (Vec<f64>, Vec<f64>) 
     sums.iter().map(|&s| moments(s, count as f64)).unzip()
 }
 
+/// BatchNorm with affine `w`, `b` and statistics `mean`, `inv_std` as `x·scale + shift`, folded in f64.
+fn fold(w: f32, b: f32, mean: f64, inv_std: f64) -> (f32, f32) {
+    let w = w as f64;
+    ((w * inv_std) as f32, (b as f64 - mean * w * inv_std) as f32)
+}
+
 /// The BatchNorm (affine `w`, `b`, statistics `mean`, `var`) and the LeakyReLU after it as one per-channel
 /// map `v ↦ lrelu(v·scale + shift)`, folded in f64 exactly as the fused op's forward does.
 pub fn bn_channel_map(
@@ -199,13 +205,7 @@ pub fn bn_channel_map(
         .iter()
         .zip(b)
         .zip(mean.iter().zip(var))
-        .map(|((&w, &b), (&m, &v))| {
-            let inv_std = 1.0 / (v + eps).sqrt();
-            (
-                (w as f64 * inv_std) as f32,
-                (b as f64 - m * w as f64 * inv_std) as f32,
-            )
-        })
+        .map(|((&w, &b), (&m, &v))| fold(w, b, m, 1.0 / (v + eps).sqrt()))
         .unzip();
     ChannelMap {
         scale,
@@ -305,8 +305,7 @@ impl CustomOp3 for BnLeakyRelu {
         let slope = self.slope;
         (0..c).into_par_iter().for_each(|ch| {
             let (mean, inv_std) = stats[ch];
-            let scale = (w[ch] as f64 * inv_std) as f32;
-            let shift = (b[ch] as f64 - mean * w[ch] as f64 * inv_std) as f32;
+            let (scale, shift) = fold(w[ch], b[ch], mean, inv_std);
             for bb in 0..n {
                 let off = (bb * c + ch) * l;
                 // SAFETY: channel ch of window bb: a range no other task touches.

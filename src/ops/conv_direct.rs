@@ -189,7 +189,7 @@ pub(crate) fn forward_fused(
     let y_ptr = SendPtr(y.as_mut_ptr());
     // Each task's channel sums, reduced in task order below (deterministic whatever the scheduling).
     let mut task_sums = vec![0f64; if fuse.sums { n_tasks * 2 * cout } else { 0 }];
-    let sums_ptr = SendPtrF64(task_sums.as_mut_ptr());
+    let sums_ptr = SendPtr(task_sums.as_mut_ptr());
     (0..n_tasks).into_par_iter().for_each_init(
         || vec![0f32; cin * sl],
         |slab, task| {
@@ -231,18 +231,6 @@ pub(crate) fn forward_fused(
         s
     });
     Some((y, sums))
-}
-
-/// A raw f64 pointer handed to rayon tasks that each write their own disjoint range of it.
-#[derive(Clone, Copy)]
-struct SendPtrF64(*mut f64);
-// SAFETY: only used to give each rayon task its own disjoint range of one buffer.
-unsafe impl Send for SendPtrF64 {}
-unsafe impl Sync for SendPtrF64 {}
-impl SendPtrF64 {
-    fn get(self) -> *mut f64 {
-        self.0
-    }
 }
 
 /// Where one forward task puts its output tile, and what it does on the way.
