@@ -591,6 +591,14 @@ impl SpliceAi {
         }
     }
 
+    /// Whether the first residual unit after block `bi` normalises its input with batch statistics.
+    fn next_bn1_uses_batch_stats(&self, bi: usize, mode: Mode) -> bool {
+        self.blocks[bi + 1..].iter().find_map(|b| match b {
+            Block::Unit { bn1, .. } => Some(self.uses_batch_stats(*bn1, mode)),
+            Block::Skip(_) => None,
+        }) == Some(true)
+    }
+
     /// Runs block `bi` through the fused kernels (no autograd: only for blocks no gradient reaches).
     /// `h_sums` carries Σ, Σ² of `state.h` per channel when known. `Ok(false)` where no fused kernel runs.
     fn fused_block(
@@ -643,7 +651,8 @@ impl SpliceAi {
                     pre: pre2.as_ref(),
                     post: None,
                     residual: Some(&h),
-                    sums: mode == Mode::Train,
+                    // Σ, Σ² of the new h only when the next unit's BN1 normalises with batch statistics.
+                    sums: self.next_bn1_uses_batch_stats(bi, mode),
                 };
                 let (h2, sums2) = self.fused_conv(conv2, &t, fusion)?;
                 state.h = h2;
