@@ -5,9 +5,11 @@ pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod device;
+pub mod infer;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod predict;
 pub mod train;
 
 /// mimalloc keeps freed pages for reuse: with the system allocator every large tensor is a fresh mmap whose

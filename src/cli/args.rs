@@ -37,6 +37,8 @@ pub enum Command {
     Forward(ForwardArgs),
     /// Measure speed: eval forward, train steps (-u 2, -A) and each conv shape, beside the matmul ceiling.
     Bench(BenchArgs),
+    /// Splice-site BED files for a FASTA or the genes of a GFF (OpenSpliceAI `predict`).
+    Predict(super::infer::PredictArgs),
 }
 
 /// `bench`.
@@ -266,7 +268,7 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
 }
 
 /// Parses a flanking size: one of 80, 400, 2000, 10000.
-fn parse_flank(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_flank(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(v) if [80, 400, 2000, 10000].contains(&v) => Ok(v),
         _ => Err(format!(

@@ -1,6 +1,7 @@
 //! The command line: parse, build the library's configuration, call the library, print.
 
 pub mod args;
+pub mod infer;
 
 use std::path::Path;
 
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Convert(a) => convert(a),
         Command::Forward(a) => forward(a),
         Command::Bench(a) => bench(a),
+        Command::Predict(a) => infer::predict(a),
     }
 }
 
