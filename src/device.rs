@@ -1,7 +1,7 @@
 //! `--device auto|cpu|cuda[:N]|metal`: picks the candle device (auto: CUDA, then Metal, then CPU, like
 //! OpenSpliceAI's `setup_device`).
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 
 /// A device the user asked for that this binary cannot provide.
 #[derive(Debug, thiserror::Error)]
@@ -29,19 +29,7 @@ pub fn select_device(spec: &str) -> Result<Device, DeviceError> {
     };
     match s.as_str() {
         "cpu" => Ok(Device::Cpu),
-        "auto" => {
-            if cfg!(feature = "cuda") {
-                if let Ok(d) = Device::new_cuda(0) {
-                    return Ok(d);
-                }
-            }
-            if cfg!(feature = "metal") {
-                if let Ok(d) = Device::new_metal(0) {
-                    return Ok(d);
-                }
-            }
-            Ok(Device::Cpu)
-        }
+        "auto" => Ok(auto()),
         "metal" => {
             if !cfg!(feature = "metal") {
                 return Err(DeviceError::NotBuilt(spec.to_string(), "metal"));
@@ -62,6 +50,43 @@ pub fn select_device(spec: &str) -> Result<Device, DeviceError> {
         }
         _ => Err(DeviceError::Unknown(spec.to_string())),
     }
+}
+
+/// `--device auto`: CUDA, then Metal, then the CPU; says (warn) why a built-in GPU backend did not open.
+fn auto() -> Device {
+    type Open = fn() -> candle_core::Result<Device>;
+    let tries: [(&str, bool, Open); 2] = [
+        ("cuda", cfg!(feature = "cuda"), || Device::new_cuda(0)),
+        ("metal", cfg!(feature = "metal"), || Device::new_metal(0)),
+    ];
+    for (name, built, open) in tries {
+        if !built {
+            continue;
+        }
+        match open() {
+            Ok(d) => return d,
+            Err(e) => {
+                log::warn!("--device auto: {name} did not open ({e}); trying the next device")
+            }
+        }
+    }
+    Device::Cpu
+}
+
+/// Rows `start..start + len` (dim 0) of the host tensor `x`, as a new tensor on `device` holding only
+/// those rows (`narrow(..).to_device(..)` would copy the whole storage and keep the offset).
+pub fn upload_rows(
+    x: &Tensor,
+    start: usize,
+    len: usize,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    let rows = x.narrow(0, start, len)?;
+    if device.same_device(x.device()) {
+        return Ok(rows);
+    }
+    // force_contiguous copies just these rows into a storage of their own (`copy` keeps the whole one).
+    rows.force_contiguous()?.to_device(device)
 }
 
 /// A short human name for a device.
