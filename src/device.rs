@@ -97,3 +97,38 @@ pub fn describe(device: &Device) -> String {
         Device::Metal(_) => "metal".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_rows_holds_only_those_rows() {
+        let x = Tensor::arange(0f32, 24.0, &Device::Cpu)
+            .unwrap()
+            .reshape((4, 2, 3))
+            .unwrap();
+        let r = upload_rows(&x, 1, 2, &Device::Cpu).unwrap();
+        assert_eq!(r.dims(), [2, 2, 3]);
+        let v = r.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(v, (6..18).map(|i| i as f32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn devices_this_binary_lacks_are_clear_errors() {
+        assert!(matches!(select_device("cpu"), Ok(Device::Cpu)));
+        let e = select_device("tpu").unwrap_err().to_string();
+        assert!(e.contains("unknown device `tpu`"), "{e}");
+        if !cfg!(feature = "cuda") {
+            let e = select_device("cuda:1").unwrap_err().to_string();
+            assert!(e.contains("built without the `cuda` feature"), "{e}");
+        }
+        if !cfg!(feature = "metal") {
+            let e = select_device("metal").unwrap_err().to_string();
+            assert!(e.contains("built without the `metal` feature"), "{e}");
+        }
+        if !cfg!(feature = "cuda") && !cfg!(feature = "metal") {
+            assert!(matches!(select_device("auto"), Ok(Device::Cpu)));
+        }
+    }
+}
