@@ -96,8 +96,8 @@ pub fn batchnorm_leaky_relu(
 
 /// The same computation from stock candle ops in f32: the path on CUDA/Metal and on `OSAI_OPS=reference`,
 /// and the tests' reference. No f64 (Metal has none): the batch statistics are two-pass and centred (a
-/// corrected mean, then the mean of the centred squares; [`ChannelGrid::centre`]) and every per-channel
-/// reduction, forward and backward, runs in two levels ([`ChannelGrid`]), so that f32 matches PyTorch's
+/// corrected mean, then the mean of the centred squares; `ChannelGrid::centre`) and every per-channel
+/// reduction, forward and backward, runs in two levels (`ChannelGrid`), so that f32 matches PyTorch's
 /// f64-accumulated CPU BatchNorm within the fixtures' tolerances.
 pub fn batchnorm_leaky_relu_reference(
     x: &Tensor,
