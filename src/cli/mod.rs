@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 
 use crate::checkpoint;
 use crate::data::example::{write_example_data, ExampleOptions};
-use crate::device::{describe, select_device};
+use crate::device::{describe, select_device, upload_rows};
 use crate::model::{io, FlankConfig, SpliceAi, Trainable};
 use crate::train::{self, RunConfig, RunKind, RunSummary};
 pub use args::{normalize_args, Cli, Command};
@@ -20,6 +20,9 @@ use args::{
 
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<()> {
+    if crate::ops::path::ops_path()? == crate::ops::path::OpsPath::Reference {
+        log::info!("OSAI_OPS=reference: the CPU runs the stock-op graph of CUDA and Metal");
+    }
     match cli.command {
         Command::Transfer(a) => transfer(a).map(|_| ()),
         Command::Train(a) => train_cmd(a).map(|_| ()),
@@ -302,7 +305,7 @@ pub fn forward_file(
     let mut i = 0;
     while i < n {
         let m = batch.max(1).min(n - i);
-        let xb = x.narrow(0, i, m)?.to_device(device)?;
+        let xb = upload_rows(&x, i, m, device)?;
         outs.push(model.predict(&xb)?.to_device(&Device::Cpu)?);
         i += m;
     }

@@ -73,6 +73,10 @@ pub fn device_loader(
         };
         let x = Tensor::from_vec(b.x, (b.n, 4, len), &device)?;
         let y = Tensor::from_slice(&b.y, (b.n, 3, WINDOW_LEN), &device)?;
+        // The batch must be on the device before the consuming thread reads it: a host-to-device copy
+        // may be queued asynchronously. candle 0.11 has one stream per device, so the consumer's kernels
+        // should be ordered after it anyway; this makes it hold for every backend without relying on that.
+        device.synchronize()?;
         Ok::<_, TrainError>(DeviceBatch {
             x,
             y,

@@ -105,6 +105,7 @@ impl Trainer {
             });
         }
         if self.n_trainable > 0 {
+            crate::ops::path::check_graph_no_f64(&loss)?;
             let grads = loss.backward()?;
             self.optimizer.step(&grads)?;
         }
