@@ -250,6 +250,47 @@ fn aare_seed42_split_identical_to_upstream() {
 }
 
 #[test]
+fn aare_seed42_paralogs_identical_to_upstream() {
+    check_identity("aare_seed42_paralogs", |c| c.remove_paralogs = true);
+}
+
+#[test]
+fn remove_paralogs_works_on_empty_sets_and_leaves_no_temp_files() {
+    let Some(data) = data_dir() else { return };
+    // One chromosome: empty train and validation (upstream: ZeroDivisionError). Then split-ratio 1: empty test.
+    for (run, ratio) in [
+        ("fly_remove_paralogs", 0.8),
+        ("edge_paralogs_empty_test", 1.0),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = config(&data, run, tmp.path());
+        c.remove_paralogs = true;
+        c.split_ratio = ratio;
+        let s = cd::run(&c).unwrap();
+        assert_eq!(s.paralogs_removed.len(), 2, "{run}");
+        let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert!(
+            names.iter().all(|n| !n.starts_with('.')),
+            "{run}: temporary files left: {names:?}"
+        );
+        assert!(
+            names.contains(&"removed_paralogs_test.txt".to_string()),
+            "{names:?}"
+        );
+        let up = data.join("upstream").join(run);
+        let expected = gunzip(&up.join("removed_paralogs_test.txt.gz"));
+        assert_eq!(
+            std::fs::read(tmp.path().join("removed_paralogs_test.txt")).unwrap(),
+            expected
+        );
+    }
+}
+
+#[test]
 fn aare_human_split_identical_to_upstream() {
     check_identity("aare_human_split", |c| {
         c.split_method = cd::SplitMethod::Human
