@@ -585,7 +585,7 @@ impl SpliceAi {
         {
             None => self.blocks.len(),
             Some(e) => match e.unit {
-                Some(u) => u + u / super::config::UNITS_PER_SKIP,
+                Some(u) => FlankConfig::block_index_of_unit(u),
                 None => 0,
             },
         }
@@ -775,9 +775,7 @@ impl SpliceAi {
         if unit == 0 {
             return None;
         }
-        // The list index of that unit: units before it plus the Skips after every 4th.
-        let index = unit + unit / super::config::UNITS_PER_SKIP;
-        Some(index)
+        Some(FlankConfig::block_index_of_unit(unit))
     }
 
     /// The frozen prefix on `x`: the trunk activation `h` (full length) and the skip accumulator cropped to
