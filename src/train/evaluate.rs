@@ -12,7 +12,7 @@ use super::TrainError;
 use crate::data::{Batch, H5File, Loader, LoaderConfig, Order, WindowRef};
 use crate::metrics::{EpochMetrics, MetricsAccumulator, WindowFilter};
 use crate::model::config::{OUT_CLASSES, SEQ_LEN};
-use crate::model::{Mode, SpliceAi, Trunk};
+use crate::model::{SpliceAi, Trunk};
 
 /// A batch on the compute device.
 pub struct DeviceBatch {
@@ -139,7 +139,7 @@ pub fn evaluate(
         let probs = match &cache {
             Some(c) => {
                 let state = c.state(model, &mut batch)?;
-                model.clone().forward_suffix(state, c.cut, Mode::Eval)?
+                model.predict_suffix(state, c.cut)?
             }
             None => model.predict(&batch.x)?,
         };
