@@ -3,8 +3,10 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
+pub mod create_data;
 pub mod data;
 pub mod device;
+pub mod genome;
 pub mod metrics;
 pub mod model;
 pub mod ops;

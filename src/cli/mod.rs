@@ -15,8 +15,8 @@ use crate::model::{io, FlankConfig, SpliceAi, Trainable, CONFIGS};
 use crate::train::{self, RunConfig, RunKind, RunSummary};
 pub use args::{normalize_args, Cli, Command};
 use args::{
-    BenchArgs, CommonTrainArgs, ConvertArgs, ExampleDataArgs, ForwardArgs, InspectArgs,
-    QuickstartArgs, TestArgs, TrainArgs, TransferArgs,
+    BenchArgs, CommonTrainArgs, ConvertArgs, CreateDataArgs, ExampleDataArgs, ForwardArgs,
+    InspectArgs, QuickstartArgs, TestArgs, TrainArgs, TransferArgs,
 };
 
 /// Runs one parsed command.
@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Convert(a) => convert(a),
         Command::Forward(a) => forward(a),
         Command::Bench(a) => bench(a),
+        Command::CreateData(a) => create_data(a),
     }
 }
 
@@ -346,6 +347,32 @@ fn bench(a: BenchArgs) -> Result<()> {
     }
     if let Some(rss) = crate::bench::peak_rss_mib() {
         println!("\npeak RSS: {rss:.0} MiB");
+    }
+    Ok(())
+}
+
+fn create_data(a: CreateDataArgs) -> Result<()> {
+    use crate::create_data::{self as cd, CreateDataConfig};
+    let mut cfg = CreateDataConfig::new(a.annotation_gff, a.genome_fasta, a.output_dir.clone());
+    cfg.parse_type = a.parse_type;
+    cfg.biotype = a.biotype;
+    cfg.chr_split = a.chr_split;
+    cfg.split_method = a.split_method;
+    cfg.val_split_ratio = a.val_split_ratio;
+    cfg.split_ratio = a.split_ratio;
+    cfg.canonical_only = a.canonical_only;
+    cfg.remove_paralogs = a.remove_paralogs;
+    cfg.min_identity = a.min_identity;
+    cfg.min_coverage = a.min_coverage;
+    cfg.write_fasta = a.write_fasta;
+    cfg.random_seed = a.random_seed;
+    cfg.upstream_bugs = a.upstream_bugs;
+    cfg.gene_split = !a.no_gene_split;
+    cfg.progress = !a.quiet;
+    let summary = cd::run(&cfg).context("create-data failed")?;
+    print!("{summary}");
+    if a.verify_h5 {
+        cd::verify(&a.output_dir)?;
     }
     Ok(())
 }
