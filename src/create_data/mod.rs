@@ -7,6 +7,7 @@ mod error;
 pub mod extract;
 pub mod h5;
 mod output;
+pub mod paralogs;
 pub mod pyrandom;
 pub mod split;
 mod summary;
@@ -227,7 +228,22 @@ pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
             validation: Vec::new(),
         },
         ChrSplit::TrainTest => {
-            let (train, validation) = split::split_train_val(train, cfg.val_split_ratio, &mut rng);
+            let mut test = test;
+            if cfg.remove_paralogs {
+                test = filter_paralogs(&mut staged, cfg, "test", &train, test, &mut summary)?;
+            }
+            let (train, mut validation) =
+                split::split_train_val(train, cfg.val_split_ratio, &mut rng);
+            if cfg.remove_paralogs {
+                validation = filter_paralogs(
+                    &mut staged,
+                    cfg,
+                    "validation",
+                    &train,
+                    validation,
+                    &mut summary,
+                )?;
+            }
             Splits {
                 train,
                 test,
@@ -238,6 +254,28 @@ pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
     write_all(&mut staged, cfg, &splits, &mut summary)?;
     staged.commit()?;
     Ok(summary)
+}
+
+fn filter_paralogs(
+    staged: &mut Staged,
+    cfg: &CreateDataConfig,
+    split: &str,
+    train: &[Record],
+    query: Vec<Record>,
+    summary: &mut Summary,
+) -> Result<Vec<Record>, CreateDataError> {
+    let n = query.len();
+    let (kept, removed) = paralogs::remove_paralogs(
+        staged,
+        split,
+        train,
+        query,
+        cfg.min_identity,
+        cfg.min_coverage,
+    )?;
+    log::info!("paralogs: {} of {n} {split} records removed", removed.len());
+    summary.paralogs_removed.insert(split.to_string(), removed);
+    Ok(kept)
 }
 
 fn side_outputs(

@@ -69,8 +69,8 @@ pub struct Summary {
     /// Whether the gene-level fallback split was used.
     pub gene_split: bool,
     pub splits: BTreeMap<String, SplitSummary>,
-    /// Records removed as paralogs, per split.
-    pub paralogs_removed: BTreeMap<String, usize>,
+    /// Names of the records removed as paralogs, per split.
+    pub paralogs_removed: BTreeMap<String, Vec<String>>,
 }
 
 impl Summary {
@@ -117,8 +117,11 @@ impl fmt::Display for Summary {
                 top(&s.acceptor_motifs)
             )?;
         }
-        for (name, n) in &self.paralogs_removed {
-            writeln!(f, "paralogs removed from {name}: {n}")?;
+        for (name, removed) in &self.paralogs_removed {
+            writeln!(f, "paralogs removed from {name}: {}", removed.len())?;
+            for r in removed {
+                writeln!(f, "  {r}")?;
+            }
         }
         Ok(())
     }
