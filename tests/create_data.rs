@@ -480,3 +480,200 @@ fn unwritable_output_directory_is_an_error() {
     let err = cd::run(&c).unwrap_err().to_string();
     assert!(err.contains("file/out") || err.contains("file"), "{err}");
 }
+
+/// The LABEL strings of `datafile_{split}.h5`.
+fn labels(dir: &Path, split: &str) -> Vec<String> {
+    let f = Hdf5File::open(dir.join(format!("datafile_{split}.h5"))).unwrap();
+    f.dataset("LABEL").unwrap().read_strings().unwrap()
+}
+
+#[test]
+fn all_isoforms_labels_are_per_transcript_unless_upstream_bugs() {
+    let Some(data) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |upstream: bool, out: &str| {
+        let mut c = config(&data, "fly_all_isoforms", &tmp.path().join(out));
+        c.parse_type = ParseType::AllIsoforms;
+        c.upstream_bugs = upstream;
+        c.gene_split = false;
+        cd::run(&c).unwrap();
+        labels(&tmp.path().join(out), "test")
+    };
+    let (fixed, cumulative) = (run(false, "fixed"), run(true, "upstream"));
+    assert_eq!(fixed.len(), cumulative.len());
+    let mut differ = 0;
+    for (f, c) in fixed.iter().zip(&cumulative) {
+        // Each transcript's own sites are a subset of upstream's cumulative ones.
+        for (a, b) in f.bytes().zip(c.bytes()) {
+            assert!(
+                a == b'0' || a == b,
+                "a fixed label must also be set upstream"
+            );
+        }
+        differ += (f != c) as usize;
+    }
+    assert!(differ > 100, "only {differ} records differ");
+}
+
+#[test]
+fn one_sequence_genome_gets_a_seeded_gene_split() {
+    let Some(data) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(&data, "fly_default", tmp.path());
+    c.upstream_bugs = false;
+    let s = cd::run(&c).unwrap();
+    assert!(s.gene_split);
+    let n = |k: &str| s.splits[k].records;
+    assert_eq!(n("train") + n("validation") + n("test"), 2816);
+    assert!(
+        n("train") > 1500 && n("test") > 300 && n("validation") > 100,
+        "{s}"
+    );
+    // --no-gene-split keeps upstream's empty train.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let mut c = config(&data, "fly_default", tmp2.path());
+    c.upstream_bugs = false;
+    c.gene_split = false;
+    let s = cd::run(&c).unwrap();
+    assert_eq!(
+        (s.splits["train"].records, s.splits["test"].records),
+        (0, 2816)
+    );
+}
+
+/// Rewrites an NCBI-style GFF3 (gene → mRNA → exon) as GTF, with or without gene/transcript lines.
+fn gff3_to_gtf(gff: &Path, explicit: bool) -> String {
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(gff).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    let mut biotype: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let attr = |k: &str| {
+            cols[8]
+                .split(';')
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .map(str::to_string)
+        };
+        let (Some(id), kind) = (attr("ID"), cols[2]) else {
+            continue;
+        };
+        let head = cols[..8].join("\t");
+        match kind {
+            "gene" => {
+                let b = attr("gene_biotype").unwrap_or_default();
+                biotype.insert(id.clone(), b.clone());
+                if explicit {
+                    out += &format!("{head}\tgene_id \"{id}\"; gene_biotype \"{b}\";\n");
+                }
+            }
+            "mRNA" => {
+                let g = attr("Parent").unwrap();
+                parent.insert(id.clone(), g.clone());
+                if explicit {
+                    let head = head.replace("\tmRNA\t", "\ttranscript\t");
+                    out += &format!("{head}\tgene_id \"{g}\"; transcript_id \"{id}\";\n");
+                }
+            }
+            "exon" => {
+                let t = attr("Parent").unwrap();
+                let Some(g) = parent.get(&t) else { continue };
+                let b = &biotype[g];
+                out += &format!(
+                    "{head}\tgene_id \"{g}\"; transcript_id \"{t}\"; gene_biotype \"{b}\";\n"
+                );
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn gtf_and_gff3_of_one_annotation_give_the_same_files() {
+    let Some(data) = data_dir() else { return };
+    let (gff, fa) = inputs(&data, "aare_seed42");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |annotation: PathBuf, out: &str| {
+        let mut c = CreateDataConfig::new(annotation, fa.clone(), tmp.path().join(out));
+        c.parse_type = ParseType::AllIsoforms;
+        cd::run(&c).unwrap();
+        let mut files = read_all(&tmp.path().join(out));
+        files.retain(|k, _| k.ends_with(".h5"));
+        files
+    };
+    let reference = run(gff.clone(), "gff3");
+    assert_eq!(reference.len(), 6);
+    for explicit in [true, false] {
+        let gtf = tmp.path().join(format!("a{explicit}.gtf"));
+        std::fs::write(&gtf, gff3_to_gtf(&gff, explicit)).unwrap();
+        assert!(
+            run(gtf, &format!("gtf{explicit}")) == reference,
+            "GTF (gene/transcript lines: {explicit})"
+        );
+    }
+}
+
+#[test]
+fn biotype_is_read_from_ensembl_and_gencode_keys_and_genes_without_one_are_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut gff = String::from("##gff-version 3\n");
+    for (i, attr) in [
+        "gene_biotype=protein_coding",
+        "biotype=protein_coding",
+        "gene_type=protein_coding",
+        "Name=x",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (s, e) = (i * 100 + 1, i * 100 + 60);
+        gff += &format!(
+            "chr1\tt\tgene\t{s}\t{e}\t.\t+\t.\tID=g{i};{attr}\n\
+             chr1\tt\tmRNA\t{s}\t{e}\t.\t+\t.\tID=t{i};Parent=g{i}\n\
+             chr1\tt\texon\t{s}\t{}\t.\t+\t.\tID=e{i}a;Parent=t{i}\n\
+             chr1\tt\texon\t{}\t{e}\t.\t+\t.\tID=e{i}b;Parent=t{i}\n",
+            s + 9,
+            s + 29
+        );
+    }
+    let (g, f) = (tmp.path().join("a.gff3"), tmp.path().join("g.fa"));
+    std::fs::write(&g, gff).unwrap();
+    std::fs::write(&f, format!(">chr1\n{}\n", "ACGT".repeat(100))).unwrap();
+    let mut c = CreateDataConfig::new(g.clone(), f.clone(), tmp.path().join("out"));
+    c.gene_split = false;
+    let s = cd::run(&c).unwrap();
+    assert_eq!(s.genes_kept, 3, "{s}");
+    assert_eq!(s.skipped.values().sum::<usize>(), 1, "{s}");
+    assert!(s.to_string().contains("no biotype attribute"), "{s}");
+    // Upstream reads gene_biotype only and dies on the first gene without it.
+    c.upstream_bugs = true;
+    c.output_dir = tmp.path().join("up");
+    let err = cd::run(&c).unwrap_err().to_string();
+    assert!(
+        err.contains("line 6") && err.contains("`g1`") && err.contains("gene_biotype"),
+        "{err}"
+    );
+}
+
+#[test]
+fn non_coding_and_all_biotypes_run_to_the_end() {
+    let Some(data) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(&data, "edge_noncoding", &tmp.path().join("nc"));
+    c.biotype = cd::Biotype::NonCoding;
+    let s = cd::run(&c).unwrap();
+    assert_eq!(s.genes_kept, 1, "{s}"); // gF, the lncRNA
+    assert!(tmp.path().join("nc/dataset_test.h5").exists());
+    let mut c = config(&data, "edge_biotype_all", &tmp.path().join("all"));
+    c.biotype = cd::Biotype::All;
+    let s = cd::run(&c).unwrap();
+    let up = gunzip(&data.join("upstream/edge_default/test_stats.txt.gz"));
+    assert_eq!(
+        s.splits["test"].records,
+        up.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() + 1
+    );
+}

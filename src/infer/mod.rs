@@ -24,15 +24,15 @@ pub enum InferError {
     },
     #[error("{}: the directory holds no model (*.pt, *.pth, *.safetensors)", .0.display())]
     EmptyDir(PathBuf),
-    #[error("{}: not a complete SpliceAI-{flank} model: {missing} of its tensors are missing (first: `{first}`) and {ignored} checkpoint tensors unused; was it trained with another flanking size (-f)?", path.display())]
-    Incomplete {
+    #[error("{}: {ignored} tensors are not part of a SpliceAI-{flank} model (first: `{first}`); was it trained with another flanking size (-f)?", path.display())]
+    Extra {
         path: PathBuf,
         flank: usize,
-        missing: usize,
         ignored: usize,
         first: String,
     },
-    #[error("{}: {source}", path.display())]
+    /// The model's own errors name the file.
+    #[error("{source}")]
     Load {
         path: PathBuf,
         #[source]
@@ -81,27 +81,21 @@ pub fn model_files(path: &Path) -> Result<Vec<PathBuf>, InferError> {
     Ok(files)
 }
 
-/// Loads one checkpoint for `flank`, refusing a checkpoint that does not fill every tensor of the model
-/// or holds tensors the model lacks (PyTorch's strict `load_state_dict`).
+/// Loads one checkpoint for `flank`: every tensor of the model must be there
+/// ([`io::load_complete`]) and, as PyTorch's strict `load_state_dict`, no tensor may be left over (a
+/// 10000nt checkpoint holds every tensor of a 400nt model and more).
 pub fn load_strict(path: &Path, flank: usize, device: &Device) -> Result<SpliceAi, InferError> {
     let (model, report) =
-        io::from_checkpoint(flank, path, 0, device).map_err(|source| InferError::Load {
+        io::load_complete(flank, path, device).map_err(|source| InferError::Load {
             path: path.to_path_buf(),
             source,
         })?;
-    if !report.missing.is_empty() || !report.ignored.is_empty() {
-        let first = report
-            .missing
-            .first()
-            .or(report.ignored.first())
-            .cloned()
-            .unwrap_or_default();
-        return Err(InferError::Incomplete {
+    if let Some(first) = report.ignored.first() {
+        return Err(InferError::Extra {
             path: path.to_path_buf(),
             flank,
-            missing: report.missing.len(),
             ignored: report.ignored.len(),
-            first,
+            first: first.clone(),
         });
     }
     Ok(model)
