@@ -10,7 +10,8 @@ use candle_core::{Device, Tensor};
 use crate::checkpoint;
 use crate::data::example::{write_example_data, ExampleOptions};
 use crate::device::{describe, select_device, upload_rows};
-use crate::model::{io, FlankConfig, SpliceAi, Trainable};
+use crate::model::config::IN_CHANNELS;
+use crate::model::{io, FlankConfig, SpliceAi, Trainable, CONFIGS};
 use crate::train::{self, RunConfig, RunKind, RunSummary};
 pub use args::{normalize_args, Cli, Command};
 use args::{
@@ -248,19 +249,8 @@ fn convert(a: ConvertArgs) -> Result<()> {
 fn forward(a: ForwardArgs) -> Result<()> {
     let flank = flank_config(a.flanking_size)?;
     let device = select_device(&a.device)?;
-    let (model, report) = io::from_checkpoint(flank.flank, &a.model, 0, &device)?;
+    let (model, report) = io::load_complete(flank.flank, &a.model, &device)?;
     log::info!("{}: {report}", a.model.display());
-    if !report.missing.is_empty() {
-        bail!(
-            "{}: the checkpoint lacks {} of the {} tensors of a SpliceAI-{} model (first: `{}`); \
-             is it a checkpoint of another flanking size?",
-            a.model.display(),
-            report.missing.len(),
-            report.loaded.len() + report.missing.len(),
-            flank.flank,
-            report.missing[0]
-        );
-    }
     let probs = forward_file(
         &model,
         &a.input,
@@ -287,14 +277,14 @@ pub fn forward_file(
         .with_context(|| format!("{}: no tensor named `x`", input.display()))?;
     let want = model.config().input_len();
     match x.dims() {
-        [0, 4, _] => bail!(
+        [0, IN_CHANNELS, _] => bail!(
             "{}: tensor `x` has shape {:?}: it holds no windows",
             input.display(),
             x.dims()
         ),
-        [_, 4, l] if *l == want => {}
+        [_, IN_CHANNELS, l] if *l == want => {}
         d => bail!(
-            "{}: tensor `x` has shape {d:?}, expected (N, 4, {want}) for flanking size {}",
+            "{}: tensor `x` has shape {d:?}, expected (N, {IN_CHANNELS}, {want}) for flanking size {}",
             input.display(),
             model.config().flank
         ),
@@ -315,7 +305,7 @@ pub fn forward_file(
 fn bench(a: BenchArgs) -> Result<()> {
     let device = select_device(&a.device)?;
     let flanks = if a.flanking_size.is_empty() {
-        vec![80, 400, 2000, 10000]
+        CONFIGS.iter().map(|c| c.flank).collect()
     } else {
         a.flanking_size.clone()
     };
