@@ -131,11 +131,11 @@ mod tests {
         let r = track(&[0.1, 0.5, 0.1], &[0.0, 0.0, 0.9]);
         let a = track(&[0.6, 0.5, 0.1], &[0.0, 0.0, 0.2]);
         let d = deltas(&r, &a, 1, 1, 3);
-        assert_eq!(d.dp, [-1, 0, 0, 1]);
+        assert_eq!(d.dp, [-1, 0, -1, 1]);
         assert!((d.ds[0] - 0.5).abs() < 1e-6 && (d.ds[3] - 0.7).abs() < 1e-6);
         let m = d.masked(-1);
         assert_eq!(m.ds[0], 0.0);
-        assert_eq!(d.entry("A", "g", 2), "A|g|0.50|0.00|0.00|0.70|-1|0|0|1");
+        assert_eq!(d.entry("A", "g", 2), "A|g|0.50|0.00|0.00|0.70|-1|0|-1|1");
     }
 
     #[test]
