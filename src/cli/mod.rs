@@ -15,7 +15,7 @@ use crate::train::{self, RunConfig, RunKind, RunSummary};
 pub use args::{normalize_args, Cli, Command};
 use args::{
     BenchArgs, CommonTrainArgs, ConvertArgs, ExampleDataArgs, ForwardArgs, InspectArgs,
-    QuickstartArgs, TestArgs, TrainArgs, TransferArgs,
+    QuickstartArgs, ReportArgs, TestArgs, TrainArgs, TransferArgs,
 };
 
 /// Runs one parsed command.
@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Convert(a) => convert(a),
         Command::Forward(a) => forward(a),
         Command::Bench(a) => bench(a),
+        Command::Report(a) => report(a),
     }
 }
 
@@ -225,6 +226,20 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
     println!(
         "  logs:            LOG/{{TRAIN,VAL,TEST}}/*.txt and metrics.jsonl in each run directory"
     );
+    Ok(())
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    let written = crate::report::write_report(
+        &a.run_dirs,
+        &crate::report::ReportOptions {
+            output: a.output,
+            chart_format: a.format,
+        },
+    )?;
+    for p in written {
+        println!("wrote {}", p.display());
+    }
     Ok(())
 }
 
