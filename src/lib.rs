@@ -3,11 +3,15 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
+pub mod create_data;
 pub mod data;
 pub mod device;
+pub mod genome;
+pub mod infer;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod predict;
 pub mod report;
 pub mod train;
 

@@ -1,10 +1,8 @@
 //! `openspliceai-rs`: a thin entry point over the library's CLI module.
 
-use std::sync::atomic::Ordering;
-
 use clap::Parser;
 use openspliceai_rs::cli::{self, normalize_args, Cli};
-use openspliceai_rs::train::INTERRUPTED;
+use openspliceai_rs::train;
 
 fn main() {
     openspliceai_rs::keep_freed_memory();
@@ -12,7 +10,7 @@ fn main() {
         .format_timestamp_secs()
         .init();
     let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        if train::request_interrupt() {
             eprintln!("\nsecond Ctrl-C: exiting now");
             std::process::exit(130);
         }
@@ -23,11 +21,7 @@ fn main() {
     let cli = Cli::parse_from(normalize_args(std::env::args()));
     if let Err(e) = cli::run(cli) {
         eprintln!("error: {}", render_error(&e));
-        std::process::exit(if INTERRUPTED.load(Ordering::SeqCst) {
-            130
-        } else {
-            1
-        });
+        std::process::exit(if train::interrupted() { 130 } else { 1 });
     }
 }
 

@@ -386,3 +386,49 @@ fn forward_rejects_an_input_without_windows() {
         &["window", "shape", "empty"],
     );
 }
+
+/// An 80nt checkpoint for a 400nt `forward`: refused by the completeness rule, naming the file; the
+/// library's `load_complete` gives the same typed error, and accepts the checkpoint at its own size.
+#[test]
+fn forward_refuses_a_checkpoint_of_a_smaller_flanking_size() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ckpt = dir.path().join("fresh_80nt.safetensors");
+    let model =
+        SpliceAi::new(FlankConfig::for_flank(80).expect("80"), 1, &Device::Cpu).expect("model");
+    checkpoint::save(&ckpt, &io::state_dict(&model).expect("state dict"))
+        .expect("write checkpoint");
+    let input = dir.path().join("x.safetensors");
+    save_tensors(&input, &[("x", zeros(&[1, 4, 5400]))]);
+    let output = dir.path().join("probs.safetensors");
+    let mut args = forward_args(&ckpt, &input, &output);
+    args[4] = "400".as_ref();
+    let out = run(&args);
+    assert_clean_failure(
+        "forward -f 400 with an 80nt checkpoint",
+        &out,
+        &ckpt,
+        &["lacks 58 of the 122 tensors of a SpliceAI-400 model"],
+    );
+    assert!(
+        !output.exists(),
+        "a refused forward wrote {}",
+        output.display()
+    );
+
+    match io::load_complete(400, &ckpt, &Device::Cpu) {
+        Err(openspliceai_rs::model::ModelError::Incomplete {
+            flank,
+            missing,
+            total,
+            first,
+            ..
+        }) => assert_eq!(
+            (flank, missing, total, first.as_str()),
+            (400, 58, 122, "residual_units.5.batchnorm1.weight")
+        ),
+        Err(e) => panic!("expected ModelError::Incomplete, got {e}"),
+        Ok((_, report)) => panic!("an 80nt checkpoint passed as a full 400nt model: {report}"),
+    }
+    let (_, report) = io::load_complete(80, &ckpt, &Device::Cpu).expect("complete at 80nt");
+    assert!(report.missing.is_empty(), "{report}");
+}

@@ -14,9 +14,10 @@ use std::fs;
 use std::path::Path;
 
 use openspliceai_rs::metrics::{
-    class_metrics, ranking_metrics, score_key, ClassMetrics, EpochMetrics, LossKind,
-    MetricsAccumulator, MetricsError, RankingMetrics, SiteClassMetrics, WindowFilter,
+    class_metrics, ranking_metrics, score_key, ClassMetrics, EpochMetrics, MetricsAccumulator,
+    MetricsError, RankingMetrics, SiteClassMetrics, WindowFilter,
 };
+use openspliceai_rs::train::loss::Loss;
 use openspliceai_rs::train::run_log::{
     console_summary, python_float_repr, python_format_4f, topk_all_line, upstream_run_dir,
     EpochRecord, RunLog, Split, LOG_FILES,
@@ -171,7 +172,7 @@ fn case_a_splice_site_filter_focal() {
     let (probs, labels) = case_a();
     let mut acc = MetricsAccumulator::new(8)
         .with_window_filter(WindowFilter::SpliceSite)
-        .with_loss(LossKind::Focal);
+        .with_loss(Loss::FocalLoss);
     acc.update(&probs, &labels).unwrap();
     let m = acc.finish();
     assert_eq!((m.windows, m.kept_windows), (4, 2));
@@ -283,8 +284,8 @@ fn case_d_generated_with_ties_any_batching() {
     let stride = 3 * 50;
     for batch in [40usize, 7, 1] {
         for (kind, loss) in [
-            (LossKind::CrossEntropy, 0.3817473738934757),
-            (LossKind::Focal, 0.11891412760241207),
+            (Loss::CrossEntropyLoss, 0.3817473738934757),
+            (Loss::FocalLoss, 0.11891412760241207),
         ] {
             let mut acc = MetricsAccumulator::new(50).with_loss(kind);
             for (p, y) in probs

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
-use openspliceai_rs::checkpoint::{self, RawTensor};
+use openspliceai_rs::checkpoint::{self, RawTensor, StateDict};
 use openspliceai_rs::data::example::{write_create_data_file, write_example_data, ExampleOptions};
 use openspliceai_rs::data::{SEQ_LEN, X_LEN};
 use openspliceai_rs::model::{io, FlankConfig, SpliceAi};
@@ -1289,4 +1289,51 @@ fn ctrl_c_stops_after_the_current_batch_with_nothing_half_written() {
         line.parse::<f64>()
             .unwrap_or_else(|_| panic!("torn log line {line:?}"));
     }
+}
+
+/// A fresh 80nt checkpoint without `final_conv.bias`: `test` refuses it with the completeness error,
+/// `transfer` keeps upstream's partial-loading rule and reports the tensor as missing.
+#[test]
+fn test_refuses_an_incomplete_checkpoint_and_transfer_loads_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_data(&tmp.path().join("data"));
+    let out = tmp.path().join("runs");
+    let full = tmp.path().join("full.pt");
+    fresh_checkpoint(&full, 3, false);
+    let sd = checkpoint::load(&full).expect("fresh checkpoint");
+    let mut partial = StateDict::new();
+    for name in sd.names().into_iter().filter(|n| *n != "final_conv.bias") {
+        partial.insert(name, sd.get(name).expect("listed name").clone());
+    }
+    let pre = tmp.path().join("partial.pt");
+    checkpoint::save(&pre, &partial).expect("saving the partial checkpoint");
+
+    let test_out = tmp.path().join("test_out");
+    let mut a = strs(&["test", "-m"]);
+    a.push(s(&pre));
+    a.push("-test".into());
+    a.push(s(&data.test));
+    a.extend(strs(&["-f", "80", "-o"]));
+    a.push(s(&test_out));
+    a.extend(strs(&["--device", "cpu", "--quiet"]));
+    let err = cli_err(&a);
+    assert!(
+        err.contains("partial.pt")
+            && err.contains("lacks 1 of the 64 tensors of a SpliceAI-80 model")
+            && err.contains("`final_conv.bias`"),
+        "`test` should refuse the incomplete checkpoint, naming it and the missing tensor:\n{err}"
+    );
+    assert!(
+        !test_out.exists(),
+        "a refused `test` wrote {}",
+        test_out.display()
+    );
+
+    let out_transfer = cli_ok(&transfer_args(&data, &out, "partial", 1, 4, &pre));
+    let stdout = String::from_utf8_lossy(&out_transfer.stdout);
+    assert!(
+        stdout.contains("loaded 63 tensors, 1 missing, 0 ignored")
+            && stdout.contains("missing: final_conv.bias"),
+        "`transfer` should load the 63 tensors and report the missing one:\n{stdout}"
+    );
 }

@@ -188,3 +188,13 @@ pub enum CheckpointError {
         message: String,
     },
 }
+
+impl From<super::atomic::ReplaceError> for CheckpointError {
+    fn from(e: super::atomic::ReplaceError) -> Self {
+        CheckpointError::Io {
+            path: e.path,
+            action: e.action,
+            source: e.source,
+        }
+    }
+}

@@ -229,78 +229,155 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Pickle opcode values (CPython `Lib/pickle.py`), named once for the reader, the writer and error messages.
+mod opcode {
+    pub const MARK: u8 = b'(';
+    pub const STOP: u8 = b'.';
+    pub const POP: u8 = b'0';
+    pub const POP_MARK: u8 = b'1';
+    pub const DUP: u8 = b'2';
+    pub const FLOAT: u8 = b'F';
+    pub const INT: u8 = b'I';
+    pub const BININT: u8 = b'J';
+    pub const BININT1: u8 = b'K';
+    pub const LONG: u8 = b'L';
+    pub const BININT2: u8 = b'M';
+    pub const NONE: u8 = b'N';
+    pub const PERSID: u8 = b'P';
+    pub const BINPERSID: u8 = b'Q';
+    pub const REDUCE: u8 = b'R';
+    pub const STRING: u8 = b'S';
+    pub const BINSTRING: u8 = b'T';
+    pub const SHORT_BINSTRING: u8 = b'U';
+    pub const UNICODE: u8 = b'V';
+    pub const BINUNICODE: u8 = b'X';
+    pub const APPEND: u8 = b'a';
+    pub const BUILD: u8 = b'b';
+    pub const GLOBAL: u8 = b'c';
+    pub const DICT: u8 = b'd';
+    pub const EMPTY_DICT: u8 = b'}';
+    pub const APPENDS: u8 = b'e';
+    pub const GET: u8 = b'g';
+    pub const BINGET: u8 = b'h';
+    pub const INST: u8 = b'i';
+    pub const LONG_BINGET: u8 = b'j';
+    pub const LIST: u8 = b'l';
+    pub const EMPTY_LIST: u8 = b']';
+    pub const OBJ: u8 = b'o';
+    pub const PUT: u8 = b'p';
+    pub const BINPUT: u8 = b'q';
+    pub const LONG_BINPUT: u8 = b'r';
+    pub const SETITEM: u8 = b's';
+    pub const TUPLE: u8 = b't';
+    pub const EMPTY_TUPLE: u8 = b')';
+    pub const SETITEMS: u8 = b'u';
+    pub const BINFLOAT: u8 = b'G';
+    pub const PROTO: u8 = 0x80;
+    pub const NEWOBJ: u8 = 0x81;
+    pub const EXT1: u8 = 0x82;
+    pub const EXT2: u8 = 0x83;
+    pub const EXT4: u8 = 0x84;
+    pub const TUPLE1: u8 = 0x85;
+    pub const TUPLE2: u8 = 0x86;
+    pub const TUPLE3: u8 = 0x87;
+    pub const NEWTRUE: u8 = 0x88;
+    pub const NEWFALSE: u8 = 0x89;
+    pub const LONG1: u8 = 0x8a;
+    pub const LONG4: u8 = 0x8b;
+    pub const BINBYTES: u8 = b'B';
+    pub const SHORT_BINBYTES: u8 = b'C';
+    pub const SHORT_BINUNICODE: u8 = 0x8c;
+    pub const BINUNICODE8: u8 = 0x8d;
+    pub const BINBYTES8: u8 = 0x8e;
+    pub const EMPTY_SET: u8 = 0x8f;
+    pub const ADDITEMS: u8 = 0x90;
+    pub const FROZENSET: u8 = 0x91;
+    pub const NEWOBJ_EX: u8 = 0x92;
+    pub const STACK_GLOBAL: u8 = 0x93;
+    pub const MEMOIZE: u8 = 0x94;
+    pub const FRAME: u8 = 0x95;
+    pub const BYTEARRAY8: u8 = 0x96;
+    pub const NEXT_BUFFER: u8 = 0x97;
+    pub const READONLY_BUFFER: u8 = 0x98;
+
+    /// Every opcode with its name, for error messages.
+    pub const NAMES: [(u8, &str); 68] = [
+        (MARK, "MARK"),
+        (STOP, "STOP"),
+        (POP, "POP"),
+        (POP_MARK, "POP_MARK"),
+        (DUP, "DUP"),
+        (FLOAT, "FLOAT"),
+        (INT, "INT"),
+        (BININT, "BININT"),
+        (BININT1, "BININT1"),
+        (LONG, "LONG"),
+        (BININT2, "BININT2"),
+        (NONE, "NONE"),
+        (PERSID, "PERSID"),
+        (BINPERSID, "BINPERSID"),
+        (REDUCE, "REDUCE"),
+        (STRING, "STRING"),
+        (BINSTRING, "BINSTRING"),
+        (SHORT_BINSTRING, "SHORT_BINSTRING"),
+        (UNICODE, "UNICODE"),
+        (BINUNICODE, "BINUNICODE"),
+        (APPEND, "APPEND"),
+        (BUILD, "BUILD"),
+        (GLOBAL, "GLOBAL"),
+        (DICT, "DICT"),
+        (EMPTY_DICT, "EMPTY_DICT"),
+        (APPENDS, "APPENDS"),
+        (GET, "GET"),
+        (BINGET, "BINGET"),
+        (INST, "INST"),
+        (LONG_BINGET, "LONG_BINGET"),
+        (LIST, "LIST"),
+        (EMPTY_LIST, "EMPTY_LIST"),
+        (OBJ, "OBJ"),
+        (PUT, "PUT"),
+        (BINPUT, "BINPUT"),
+        (LONG_BINPUT, "LONG_BINPUT"),
+        (SETITEM, "SETITEM"),
+        (TUPLE, "TUPLE"),
+        (EMPTY_TUPLE, "EMPTY_TUPLE"),
+        (SETITEMS, "SETITEMS"),
+        (BINFLOAT, "BINFLOAT"),
+        (PROTO, "PROTO"),
+        (NEWOBJ, "NEWOBJ"),
+        (EXT1, "EXT1"),
+        (EXT2, "EXT2"),
+        (EXT4, "EXT4"),
+        (TUPLE1, "TUPLE1"),
+        (TUPLE2, "TUPLE2"),
+        (TUPLE3, "TUPLE3"),
+        (NEWTRUE, "NEWTRUE"),
+        (NEWFALSE, "NEWFALSE"),
+        (LONG1, "LONG1"),
+        (LONG4, "LONG4"),
+        (BINBYTES, "BINBYTES"),
+        (SHORT_BINBYTES, "SHORT_BINBYTES"),
+        (SHORT_BINUNICODE, "SHORT_BINUNICODE"),
+        (BINUNICODE8, "BINUNICODE8"),
+        (BINBYTES8, "BINBYTES8"),
+        (EMPTY_SET, "EMPTY_SET"),
+        (ADDITEMS, "ADDITEMS"),
+        (FROZENSET, "FROZENSET"),
+        (NEWOBJ_EX, "NEWOBJ_EX"),
+        (STACK_GLOBAL, "STACK_GLOBAL"),
+        (MEMOIZE, "MEMOIZE"),
+        (FRAME, "FRAME"),
+        (BYTEARRAY8, "BYTEARRAY8"),
+        (NEXT_BUFFER, "NEXT_BUFFER"),
+        (READONLY_BUFFER, "READONLY_BUFFER"),
+    ];
+}
+
 fn opcode_name(op: u8) -> &'static str {
-    match op {
-        b'(' => "MARK",
-        b'.' => "STOP",
-        b'0' => "POP",
-        b'1' => "POP_MARK",
-        b'2' => "DUP",
-        b'F' => "FLOAT",
-        b'I' => "INT",
-        b'J' => "BININT",
-        b'K' => "BININT1",
-        b'L' => "LONG",
-        b'M' => "BININT2",
-        b'N' => "NONE",
-        b'P' => "PERSID",
-        b'Q' => "BINPERSID",
-        b'R' => "REDUCE",
-        b'S' => "STRING",
-        b'T' => "BINSTRING",
-        b'U' => "SHORT_BINSTRING",
-        b'V' => "UNICODE",
-        b'X' => "BINUNICODE",
-        b'a' => "APPEND",
-        b'b' => "BUILD",
-        b'c' => "GLOBAL",
-        b'd' => "DICT",
-        b'}' => "EMPTY_DICT",
-        b'e' => "APPENDS",
-        b'g' => "GET",
-        b'h' => "BINGET",
-        b'i' => "INST",
-        b'j' => "LONG_BINGET",
-        b'l' => "LIST",
-        b']' => "EMPTY_LIST",
-        b'o' => "OBJ",
-        b'p' => "PUT",
-        b'q' => "BINPUT",
-        b'r' => "LONG_BINPUT",
-        b's' => "SETITEM",
-        b't' => "TUPLE",
-        b')' => "EMPTY_TUPLE",
-        b'u' => "SETITEMS",
-        b'G' => "BINFLOAT",
-        0x80 => "PROTO",
-        0x81 => "NEWOBJ",
-        0x82 => "EXT1",
-        0x83 => "EXT2",
-        0x84 => "EXT4",
-        0x85 => "TUPLE1",
-        0x86 => "TUPLE2",
-        0x87 => "TUPLE3",
-        0x88 => "NEWTRUE",
-        0x89 => "NEWFALSE",
-        0x8a => "LONG1",
-        0x8b => "LONG4",
-        b'B' => "BINBYTES",
-        b'C' => "SHORT_BINBYTES",
-        0x8c => "SHORT_BINUNICODE",
-        0x8d => "BINUNICODE8",
-        0x8e => "BINBYTES8",
-        0x8f => "EMPTY_SET",
-        0x90 => "ADDITEMS",
-        0x91 => "FROZENSET",
-        0x92 => "NEWOBJ_EX",
-        0x93 => "STACK_GLOBAL",
-        0x94 => "MEMOIZE",
-        0x95 => "FRAME",
-        0x96 => "BYTEARRAY8",
-        0x97 => "NEXT_BUFFER",
-        0x98 => "READONLY_BUFFER",
-        _ => "unknown",
-    }
+    opcode::NAMES
+        .iter()
+        .find(|(b, _)| *b == op)
+        .map_or("unknown", |(_, name)| name)
 }
 
 /// Decodes a little-endian two's-complement integer (LONG1/LONG4 payload).
@@ -643,48 +720,48 @@ impl<'a> Machine<'a> {
             }
             let op = self.r.u8()?;
             match op {
-                0x80 => {
+                opcode::PROTO => {
                     let p = self.r.u8()?;
                     if p > 5 {
                         return Err(self.r.err(format!("unsupported pickle protocol {p}")));
                     }
                 }
-                0x95 => {
+                opcode::FRAME => {
                     let n = self.r.u64()?;
                     self.r.len_checked(n)?;
                 }
-                b'.' => {
+                opcode::STOP => {
                     let v = self.pop()?;
                     return Ok((self.g, v));
                 }
-                b'(' => self.marks.push(self.stack.len()),
-                b'0' => {
+                opcode::MARK => self.marks.push(self.stack.len()),
+                opcode::POP => {
                     self.pop()?;
                 }
-                b'1' => {
+                opcode::POP_MARK => {
                     self.pop_mark()?;
                 }
-                b'2' => {
+                opcode::DUP => {
                     let v = self.top()?.clone();
                     self.stack.push(v);
                 }
-                b'N' => self.stack.push(Val::None),
-                0x88 => self.stack.push(Val::Bool(true)),
-                0x89 => self.stack.push(Val::Bool(false)),
-                b'J' => {
+                opcode::NONE => self.stack.push(Val::None),
+                opcode::NEWTRUE => self.stack.push(Val::Bool(true)),
+                opcode::NEWFALSE => self.stack.push(Val::Bool(false)),
+                opcode::BININT => {
                     let v = self.r.u32()? as i32;
                     self.stack.push(Val::Int(v as i64));
                 }
-                b'K' => {
+                opcode::BININT1 => {
                     let v = self.r.u8()?;
                     self.stack.push(Val::Int(v as i64));
                 }
-                b'M' => {
+                opcode::BININT2 => {
                     let v = self.r.u16()?;
                     self.stack.push(Val::Int(v as i64));
                 }
-                0x8a | 0x8b => {
-                    let n = if op == 0x8a {
+                opcode::LONG1 | opcode::LONG4 => {
+                    let n = if op == opcode::LONG1 {
                         self.r.u8()? as u64
                     } else {
                         self.r.u32()? as u64
@@ -696,14 +773,14 @@ impl<'a> Machine<'a> {
                         None => self.push_obj(Obj::BigInt),
                     }
                 }
-                b'I' | b'L' => {
+                opcode::INT | opcode::LONG => {
                     let line = self.r.line()?;
                     let text =
                         std::str::from_utf8(line).map_err(|_| self.r.err("bad INT/LONG text"))?;
                     let text = text.trim_end_matches('L');
                     match text {
                         "00" => self.stack.push(Val::Bool(false)),
-                        "01" if op == b'I' => self.stack.push(Val::Bool(true)),
+                        "01" if op == opcode::INT => self.stack.push(Val::Bool(true)),
                         _ => match text.parse::<i64>() {
                             Ok(v) => self.stack.push(Val::Int(v)),
                             Err(_)
@@ -721,13 +798,13 @@ impl<'a> Machine<'a> {
                         },
                     }
                 }
-                b'G' => {
+                opcode::BINFLOAT => {
                     let b = self.r.take(8)?;
                     let mut a = [0u8; 8];
                     a.copy_from_slice(b);
                     self.stack.push(Val::Float(f64::from_be_bytes(a)));
                 }
-                b'F' => {
+                opcode::FLOAT => {
                     let line = self.r.line()?;
                     let v = std::str::from_utf8(line)
                         .ok()
@@ -735,10 +812,10 @@ impl<'a> Machine<'a> {
                         .ok_or_else(|| self.r.err("bad FLOAT literal"))?;
                     self.stack.push(Val::Float(v));
                 }
-                b'X' | 0x8c | 0x8d => {
+                opcode::BINUNICODE | opcode::SHORT_BINUNICODE | opcode::BINUNICODE8 => {
                     let n = match op {
-                        b'X' => self.r.u32()? as u64,
-                        0x8c => self.r.u8()? as u64,
+                        opcode::BINUNICODE => self.r.u32()? as u64,
+                        opcode::SHORT_BINUNICODE => self.r.u8()? as u64,
                         _ => self.r.u64()?,
                     };
                     let n = self.r.len_checked(n)?;
@@ -746,9 +823,9 @@ impl<'a> Machine<'a> {
                     let s = self.r.utf8(b)?;
                     self.push_obj(Obj::Str(s));
                 }
-                b'U' | b'T' => {
+                opcode::SHORT_BINSTRING | opcode::BINSTRING => {
                     // Python 2 byte strings: decoded as latin-1 text, as torch.load does for old checkpoints.
-                    let n = if op == b'U' {
+                    let n = if op == opcode::SHORT_BINSTRING {
                         self.r.u8()? as u64
                     } else {
                         self.r.u32()? as u64
@@ -758,19 +835,22 @@ impl<'a> Machine<'a> {
                     let s: String = b.iter().map(|&c| c as char).collect();
                     self.push_obj(Obj::Str(s));
                 }
-                b'B' | b'C' | 0x8e | 0x96 => {
+                opcode::BINBYTES
+                | opcode::SHORT_BINBYTES
+                | opcode::BINBYTES8
+                | opcode::BYTEARRAY8 => {
                     let n = match op {
-                        b'B' => self.r.u32()? as u64,
-                        b'C' => self.r.u8()? as u64,
+                        opcode::BINBYTES => self.r.u32()? as u64,
+                        opcode::SHORT_BINBYTES => self.r.u8()? as u64,
                         _ => self.r.u64()?,
                     };
                     let n = self.r.len_checked(n)?;
                     let b = self.r.take(n)?.to_vec();
                     self.push_obj(Obj::Bytes(b));
                 }
-                b')' => self.push_obj(Obj::Tuple(Vec::new())),
-                0x85..=0x87 => {
-                    let n = (op - 0x84) as usize;
+                opcode::EMPTY_TUPLE => self.push_obj(Obj::Tuple(Vec::new())),
+                opcode::TUPLE1..=opcode::TUPLE3 => {
+                    let n = (op - opcode::TUPLE1) as usize + 1;
                     let mut items = Vec::with_capacity(n);
                     for _ in 0..n {
                         items.push(self.pop()?);
@@ -778,17 +858,17 @@ impl<'a> Machine<'a> {
                     items.reverse();
                     self.push_obj(Obj::Tuple(items));
                 }
-                b't' => {
+                opcode::TUPLE => {
                     let items = self.pop_mark()?;
                     self.push_obj(Obj::Tuple(items));
                 }
-                b']' => self.push_obj(Obj::List(Vec::new())),
-                b'l' => {
+                opcode::EMPTY_LIST => self.push_obj(Obj::List(Vec::new())),
+                opcode::LIST => {
                     let items = self.pop_mark()?;
                     self.push_obj(Obj::List(items));
                 }
-                b'}' => self.push_obj(Obj::Dict(Vec::new())),
-                b'd' => {
+                opcode::EMPTY_DICT => self.push_obj(Obj::Dict(Vec::new())),
+                opcode::DICT => {
                     let items = self.pop_mark()?;
                     if items.len() % 2 != 0 {
                         return Err(self.r.err("DICT needs an even number of items"));
@@ -799,12 +879,12 @@ impl<'a> Machine<'a> {
                         .collect();
                     self.push_obj(Obj::Dict(pairs));
                 }
-                0x8f => self.push_obj(Obj::Set(Vec::new())),
-                0x91 => {
+                opcode::EMPTY_SET => self.push_obj(Obj::Set(Vec::new())),
+                opcode::FROZENSET => {
                     let items = self.pop_mark()?;
                     self.push_obj(Obj::Set(items));
                 }
-                0x90 => {
+                opcode::ADDITEMS => {
                     let items = self.pop_mark()?;
                     let target = self.top()?.clone();
                     match &target {
@@ -815,8 +895,8 @@ impl<'a> Machine<'a> {
                         _ => return Err(self.r.err("ADDITEMS target is not a set")),
                     }
                 }
-                b'a' | b'e' => {
-                    let items = if op == b'a' {
+                opcode::APPEND | opcode::APPENDS => {
+                    let items = if op == opcode::APPEND {
                         vec![self.pop()?]
                     } else {
                         self.pop_mark()?
@@ -839,8 +919,8 @@ impl<'a> Machine<'a> {
                             .err(format!("APPEND target must be a list, found {k}")));
                     }
                 }
-                b's' | b'u' => {
-                    let items = if op == b's' {
+                opcode::SETITEM | opcode::SETITEMS => {
+                    let items = if op == opcode::SETITEM {
                         let v = self.pop()?;
                         let k = self.pop()?;
                         vec![k, v]
@@ -870,19 +950,19 @@ impl<'a> Machine<'a> {
                             .err(format!("SETITEM target must be a dict, found {k}")));
                     }
                 }
-                b'q' => {
+                opcode::BINPUT => {
                     let i = self.r.u8()? as u64;
                     self.memo_put(i)?;
                 }
-                b'r' => {
+                opcode::LONG_BINPUT => {
                     let i = self.r.u32()? as u64;
                     self.memo_put(i)?;
                 }
-                0x94 => {
+                opcode::MEMOIZE => {
                     let i = self.memo.len() as u64;
                     self.memo_put(i)?;
                 }
-                b'p' => {
+                opcode::PUT => {
                     let line = self.r.line()?;
                     let i = std::str::from_utf8(line)
                         .ok()
@@ -890,15 +970,15 @@ impl<'a> Machine<'a> {
                         .ok_or_else(|| self.r.err("bad PUT index"))?;
                     self.memo_put(i)?;
                 }
-                b'h' => {
+                opcode::BINGET => {
                     let i = self.r.u8()? as u64;
                     self.memo_get(i)?;
                 }
-                b'j' => {
+                opcode::LONG_BINGET => {
                     let i = self.r.u32()? as u64;
                     self.memo_get(i)?;
                 }
-                b'g' => {
+                opcode::GET => {
                     let line = self.r.line()?;
                     let i = std::str::from_utf8(line)
                         .ok()
@@ -906,14 +986,14 @@ impl<'a> Machine<'a> {
                         .ok_or_else(|| self.r.err("bad GET index"))?;
                     self.memo_get(i)?;
                 }
-                b'c' => {
+                opcode::GLOBAL => {
                     let module = self.r.line()?;
                     let module = self.r.utf8(module)?;
                     let name = self.r.line()?;
                     let name = self.r.utf8(name)?;
                     self.global(&module, &name)?;
                 }
-                0x93 => {
+                opcode::STACK_GLOBAL => {
                     let name = self.pop()?;
                     let module = self.pop()?;
                     let (Some(m), Some(n)) = (self.g.str(&module), self.g.str(&name)) else {
@@ -922,14 +1002,14 @@ impl<'a> Machine<'a> {
                     let (m, n) = (m.to_string(), n.to_string());
                     self.global(&m, &n)?;
                 }
-                b'R' => {
+                opcode::REDUCE => {
                     let args = self.pop()?;
                     let func = self.pop()?;
                     let v = self.reduce(func, args)?;
                     self.stack.push(v);
                 }
-                0x81 | 0x92 => {
-                    if op == 0x92 {
+                opcode::NEWOBJ | opcode::NEWOBJ_EX => {
+                    if op == opcode::NEWOBJ_EX {
                         self.pop()?; // kwargs
                     }
                     let args = self.pop()?;
@@ -945,13 +1025,13 @@ impl<'a> Machine<'a> {
                         }
                     }
                 }
-                b'b' => {
+                opcode::BUILD => {
                     // The state is applied by Python to the object (e.g. an OrderedDict's `_metadata`, a
                     // parameter's attributes); none of it matters for the tensors, so it is dropped.
                     self.pop()?;
                     self.top()?;
                 }
-                b'Q' => {
+                opcode::BINPERSID => {
                     let pid = self.pop()?;
                     let v = self.persistent_load(pid)?;
                     self.stack.push(v);
@@ -1005,9 +1085,9 @@ impl Writer {
     fn put(&mut self) -> u32 {
         let i = self.next_memo;
         if i < 256 {
-            self.out.extend_from_slice(&[b'q', i as u8]);
+            self.out.extend_from_slice(&[opcode::BINPUT, i as u8]);
         } else {
-            self.out.push(b'r');
+            self.out.push(opcode::LONG_BINPUT);
             self.out.extend_from_slice(&i.to_le_bytes());
         }
         self.next_memo += 1;
@@ -1016,15 +1096,15 @@ impl Writer {
 
     fn get(&mut self, i: u32) {
         if i < 256 {
-            self.out.extend_from_slice(&[b'h', i as u8]);
+            self.out.extend_from_slice(&[opcode::BINGET, i as u8]);
         } else {
-            self.out.push(b'j');
+            self.out.push(opcode::LONG_BINGET);
             self.out.extend_from_slice(&i.to_le_bytes());
         }
     }
 
     fn global(&mut self, module: &str, name: &str) -> u32 {
-        self.out.push(b'c');
+        self.out.push(opcode::GLOBAL);
         self.out.extend_from_slice(module.as_bytes());
         self.out.push(b'\n');
         self.out.extend_from_slice(name.as_bytes());
@@ -1033,7 +1113,7 @@ impl Writer {
     }
 
     fn str(&mut self, s: &str) -> u32 {
-        self.out.push(b'X');
+        self.out.push(opcode::BINUNICODE);
         self.out.extend_from_slice(&(s.len() as u32).to_le_bytes());
         self.out.extend_from_slice(s.as_bytes());
         self.put()
@@ -1041,12 +1121,12 @@ impl Writer {
 
     fn int(&mut self, v: i64) {
         if (0..256).contains(&v) {
-            self.out.extend_from_slice(&[b'K', v as u8]);
+            self.out.extend_from_slice(&[opcode::BININT1, v as u8]);
         } else if (0..65536).contains(&v) {
-            self.out.push(b'M');
+            self.out.push(opcode::BININT2);
             self.out.extend_from_slice(&(v as u16).to_le_bytes());
         } else if (i32::MIN as i64..=i32::MAX as i64).contains(&v) {
-            self.out.push(b'J');
+            self.out.push(opcode::BININT);
             self.out.extend_from_slice(&(v as i32).to_le_bytes());
         } else {
             // LONG1 with the minimal two's-complement encoding, as CPython writes it.
@@ -1061,7 +1141,7 @@ impl Writer {
                     break;
                 }
             }
-            self.out.extend_from_slice(&[0x8a, n as u8]);
+            self.out.extend_from_slice(&[opcode::LONG1, n as u8]);
             self.out.extend_from_slice(&bytes[..n]);
         }
     }
@@ -1070,21 +1150,21 @@ impl Writer {
     fn int_tuple(&mut self, items: &[usize]) {
         match items.len() {
             0 => {
-                self.out.push(b')');
+                self.out.push(opcode::EMPTY_TUPLE);
                 return;
             }
             1..=3 => {
                 for &i in items {
                     self.int(i as i64);
                 }
-                self.out.push(0x84 + items.len() as u8);
+                self.out.push(opcode::TUPLE1 - 1 + items.len() as u8);
             }
             _ => {
-                self.out.push(b'(');
+                self.out.push(opcode::MARK);
                 for &i in items {
                     self.int(i as i64);
                 }
-                self.out.push(b't');
+                self.out.push(opcode::TUPLE);
             }
         }
         self.put();
@@ -1110,7 +1190,7 @@ pub(crate) fn pickle_state_dict(entries: &[PickleEntry<'_>]) -> Vec<u8> {
         out: Vec::with_capacity(64 + entries.len() * 160),
         next_memo: 0,
     };
-    w.out.extend_from_slice(&[0x80, 2]);
+    w.out.extend_from_slice(&[opcode::PROTO, 2]);
     let od = w.global("collections", "OrderedDict");
     w.out.extend_from_slice(b")R");
     w.put();
@@ -1120,7 +1200,7 @@ pub(crate) fn pickle_state_dict(entries: &[PickleEntry<'_>]) -> Vec<u8> {
     let mut storage_types: HashMap<DType, u32> = HashMap::new();
     for batch in entries.chunks(1000) {
         if batch.len() > 1 {
-            w.out.push(b'(');
+            w.out.push(opcode::MARK);
         }
         for e in batch {
             w.str(e.name);
@@ -1128,8 +1208,8 @@ pub(crate) fn pickle_state_dict(entries: &[PickleEntry<'_>]) -> Vec<u8> {
                 Some(i) => w.get(i),
                 None => rebuild = Some(w.global("torch._utils", "_rebuild_tensor_v2")),
             }
-            w.out.push(b'('); // args tuple
-            w.out.push(b'('); // persistent id tuple
+            w.out.push(opcode::MARK); // args tuple
+            w.out.push(opcode::MARK); // persistent id tuple
             match storage_str {
                 Some(i) => w.get(i),
                 None => storage_str = Some(w.str("storage")),
@@ -1148,24 +1228,28 @@ pub(crate) fn pickle_state_dict(entries: &[PickleEntry<'_>]) -> Vec<u8> {
                 None => cpu_str = Some(w.str("cpu")),
             }
             w.int(e.numel as i64);
-            w.out.push(b't');
+            w.out.push(opcode::TUPLE);
             w.put();
-            w.out.push(b'Q');
+            w.out.push(opcode::BINPERSID);
             w.int(0); // storage offset
             w.int_tuple(e.shape);
             w.int_tuple(&contiguous_strides(e.shape));
-            w.out.push(0x89); // requires_grad = False
+            w.out.push(opcode::NEWFALSE); // requires_grad = False
             w.get(od);
             w.out.extend_from_slice(b")R"); // backward_hooks = OrderedDict()
             w.put();
-            w.out.push(b't');
+            w.out.push(opcode::TUPLE);
             w.put();
-            w.out.push(b'R');
+            w.out.push(opcode::REDUCE);
             w.put();
         }
-        w.out.push(if batch.len() > 1 { b'u' } else { b's' });
+        w.out.push(if batch.len() > 1 {
+            opcode::SETITEMS
+        } else {
+            opcode::SETITEM
+        });
     }
-    w.out.push(b'.');
+    w.out.push(opcode::STOP);
     w.out
 }
 

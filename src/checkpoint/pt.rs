@@ -556,7 +556,7 @@ pub fn encode_pt(
 /// [`super::save`]). The archive prefix is the file stem of `path`, as `torch.save` chooses it.
 pub fn write_pt(path: &Path, sd: &StateDict) -> Result<(), CheckpointError> {
     let bytes = encode_pt(path, &archive_name(path), sd)?;
-    atomic::write_atomic(path, &bytes)
+    Ok(atomic::replace(path, &bytes)?)
 }
 
 #[cfg(test)]

@@ -170,5 +170,5 @@ pub fn encode_safetensors(path: &Path, sd: &StateDict) -> Result<Vec<u8>, Checkp
 /// Writes `sd` as a safetensors file, atomically (see [`super::save`]).
 pub fn write_safetensors(path: &Path, sd: &StateDict) -> Result<(), CheckpointError> {
     let bytes = encode_safetensors(path, sd)?;
-    atomic::write_atomic(path, &bytes)
+    Ok(atomic::replace(path, &bytes)?)
 }

@@ -39,6 +39,79 @@ pub enum Command {
     Bench(BenchArgs),
     /// Training curves of one or more run directories as one self-contained HTML file (inline SVG).
     Report(ReportArgs),
+    /// Genome FASTA + GFF3/GTF annotation to training HDF5 files (OpenSpliceAI `create-data`).
+    CreateData(CreateDataArgs),
+    /// Splice-site BED files for a FASTA or the genes of a GFF (OpenSpliceAI `predict`).
+    Predict(super::infer::PredictArgs),
+}
+
+/// `create-data`: OpenSpliceAI's flags and defaults, plus `--random-seed`, `--upstream-bugs`, `--no-gene-split`.
+#[derive(Debug, Args, Clone)]
+pub struct CreateDataArgs {
+    /// GFF3 or GTF annotation (plain, gzip or bgzip).
+    #[arg(long = "annotation-gff")]
+    pub annotation_gff: PathBuf,
+    /// Genome FASTA (plain, gzip or bgzip).
+    #[arg(long = "genome-fasta")]
+    pub genome_fasta: PathBuf,
+    /// Directory for the outputs (created if missing).
+    #[arg(long = "output-dir")]
+    pub output_dir: PathBuf,
+    /// Transcripts per gene: the longest (canonical) or every one.
+    #[arg(long = "parse-type", value_enum, default_value = "canonical")]
+    pub parse_type: crate::create_data::ParseType,
+    /// Genes to use.
+    #[arg(long, value_enum, default_value = "protein-coding")]
+    pub biotype: crate::create_data::Biotype,
+    /// Write train and test, or test only.
+    #[arg(long = "chr-split", value_enum, default_value = "train-test")]
+    pub chr_split: crate::create_data::ChrSplit,
+    /// How chromosomes are split into train and test.
+    #[arg(long = "split-method", value_enum, default_value = "random")]
+    pub split_method: crate::create_data::SplitMethod,
+    /// Share of train records moved to validation.
+    #[arg(
+        long = "val_split_ratio",
+        visible_alias = "val-split-ratio",
+        default_value_t = 0.1
+    )]
+    pub val_split_ratio: f64,
+    /// Train share of the total genome length in the random split.
+    #[arg(long = "split-ratio", default_value_t = 0.8)]
+    pub split_ratio: f64,
+    /// Label an intron only if its motifs are GT-AG, GC-AG or AT-AC.
+    #[arg(long = "canonical-only")]
+    pub canonical_only: bool,
+    /// Accepted for compatibility and ignored, as upstream does: every output carries 5000 + 5000 context.
+    #[arg(long = "flanking-size", default_value_t = 80)]
+    pub flanking_size: usize,
+    /// Read the written datasets back and print their shapes.
+    #[arg(long = "verify-h5")]
+    pub verify_h5: bool,
+    /// Remove test and validation records that map onto train records (minimap2, map-ont).
+    #[arg(long = "remove-paralogs")]
+    pub remove_paralogs: bool,
+    /// Paralog threshold: matching bases / alignment length.
+    #[arg(long = "min-identity", default_value_t = 0.8)]
+    pub min_identity: f64,
+    /// Paralog threshold: alignment length / query length.
+    #[arg(long = "min-coverage", default_value_t = 0.5)]
+    pub min_coverage: f64,
+    /// Also write train.fa and test.fa.
+    #[arg(long = "write-fasta")]
+    pub write_fasta: bool,
+    /// Seed of both shuffles (CPython's generator: seed 42 reproduces `random.seed(42)` runs of upstream).
+    #[arg(long = "random-seed", default_value_t = 42)]
+    pub random_seed: i64,
+    /// Reproduce OpenSpliceAI 0.0.7's data bugs for byte-identical outputs (see the README).
+    #[arg(long = "upstream-bugs")]
+    pub upstream_bugs: bool,
+    /// Keep upstream's empty train when one chromosome group holds every gene (no gene-level split).
+    #[arg(long = "no-gene-split")]
+    pub no_gene_split: bool,
+    /// No progress bars.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 /// `report`.
@@ -287,7 +360,7 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
 }
 
 /// Parses a flanking size: one of 80, 400, 2000, 10000.
-fn parse_flank(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_flank(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(v) if [80, 400, 2000, 10000].contains(&v) => Ok(v),
         _ => Err(format!(

@@ -1,6 +1,7 @@
 //! The command line: parse, build the library's configuration, call the library, print.
 
 pub mod args;
+pub mod infer;
 
 use std::path::Path;
 
@@ -9,17 +10,21 @@ use candle_core::{Device, Tensor};
 
 use crate::checkpoint;
 use crate::data::example::{write_example_data, ExampleOptions};
-use crate::device::{describe, select_device};
-use crate::model::{io, FlankConfig, SpliceAi, Trainable};
+use crate::device::{describe, select_device, upload_rows};
+use crate::model::config::IN_CHANNELS;
+use crate::model::{io, FlankConfig, SpliceAi, Trainable, CONFIGS};
 use crate::train::{self, RunConfig, RunKind, RunSummary};
 pub use args::{normalize_args, Cli, Command};
 use args::{
-    BenchArgs, CommonTrainArgs, ConvertArgs, ExampleDataArgs, ForwardArgs, InspectArgs,
-    QuickstartArgs, ReportArgs, TestArgs, TrainArgs, TransferArgs,
+    BenchArgs, CommonTrainArgs, ConvertArgs, CreateDataArgs, ExampleDataArgs, ForwardArgs,
+    InspectArgs, QuickstartArgs, ReportArgs, TestArgs, TrainArgs, TransferArgs,
 };
 
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<()> {
+    if crate::ops::path::ops_path()? == crate::ops::path::OpsPath::Reference {
+        log::info!("OSAI_OPS=reference: the CPU runs the stock-op graph of CUDA and Metal");
+    }
     match cli.command {
         Command::Transfer(a) => transfer(a).map(|_| ()),
         Command::Train(a) => train_cmd(a).map(|_| ()),
@@ -30,6 +35,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Convert(a) => convert(a),
         Command::Forward(a) => forward(a),
         Command::Bench(a) => bench(a),
+        Command::CreateData(a) => create_data(a),
+        Command::Predict(a) => infer::predict(a),
         Command::Report(a) => report(a),
     }
 }
@@ -259,19 +266,8 @@ fn convert(a: ConvertArgs) -> Result<()> {
 fn forward(a: ForwardArgs) -> Result<()> {
     let flank = flank_config(a.flanking_size)?;
     let device = select_device(&a.device)?;
-    let (model, report) = io::from_checkpoint(flank.flank, &a.model, 0, &device)?;
+    let (model, report) = io::load_complete(flank.flank, &a.model, &device)?;
     log::info!("{}: {report}", a.model.display());
-    if !report.missing.is_empty() {
-        bail!(
-            "{}: the checkpoint lacks {} of the {} tensors of a SpliceAI-{} model (first: `{}`); \
-             is it a checkpoint of another flanking size?",
-            a.model.display(),
-            report.missing.len(),
-            report.loaded.len() + report.missing.len(),
-            flank.flank,
-            report.missing[0]
-        );
-    }
     let probs = forward_file(
         &model,
         &a.input,
@@ -298,14 +294,14 @@ pub fn forward_file(
         .with_context(|| format!("{}: no tensor named `x`", input.display()))?;
     let want = model.config().input_len();
     match x.dims() {
-        [0, 4, _] => bail!(
+        [0, IN_CHANNELS, _] => bail!(
             "{}: tensor `x` has shape {:?}: it holds no windows",
             input.display(),
             x.dims()
         ),
-        [_, 4, l] if *l == want => {}
+        [_, IN_CHANNELS, l] if *l == want => {}
         d => bail!(
-            "{}: tensor `x` has shape {d:?}, expected (N, 4, {want}) for flanking size {}",
+            "{}: tensor `x` has shape {d:?}, expected (N, {IN_CHANNELS}, {want}) for flanking size {}",
             input.display(),
             model.config().flank
         ),
@@ -316,7 +312,7 @@ pub fn forward_file(
     let mut i = 0;
     while i < n {
         let m = batch.max(1).min(n - i);
-        let xb = x.narrow(0, i, m)?.to_device(device)?;
+        let xb = upload_rows(&x, i, m, device)?;
         outs.push(model.predict(&xb)?.to_device(&Device::Cpu)?);
         i += m;
     }
@@ -326,7 +322,7 @@ pub fn forward_file(
 fn bench(a: BenchArgs) -> Result<()> {
     let device = select_device(&a.device)?;
     let flanks = if a.flanking_size.is_empty() {
-        vec![80, 400, 2000, 10000]
+        CONFIGS.iter().map(|c| c.flank).collect()
     } else {
         a.flanking_size.clone()
     };
@@ -368,6 +364,32 @@ fn bench(a: BenchArgs) -> Result<()> {
     }
     if let Some(rss) = crate::bench::peak_rss_mib() {
         println!("\npeak RSS: {rss:.0} MiB");
+    }
+    Ok(())
+}
+
+fn create_data(a: CreateDataArgs) -> Result<()> {
+    use crate::create_data::{self as cd, CreateDataConfig};
+    let mut cfg = CreateDataConfig::new(a.annotation_gff, a.genome_fasta, a.output_dir.clone());
+    cfg.parse_type = a.parse_type;
+    cfg.biotype = a.biotype;
+    cfg.chr_split = a.chr_split;
+    cfg.split_method = a.split_method;
+    cfg.val_split_ratio = a.val_split_ratio;
+    cfg.split_ratio = a.split_ratio;
+    cfg.canonical_only = a.canonical_only;
+    cfg.remove_paralogs = a.remove_paralogs;
+    cfg.min_identity = a.min_identity;
+    cfg.min_coverage = a.min_coverage;
+    cfg.write_fasta = a.write_fasta;
+    cfg.random_seed = a.random_seed;
+    cfg.upstream_bugs = a.upstream_bugs;
+    cfg.gene_split = !a.no_gene_split;
+    cfg.progress = !a.quiet;
+    let summary = cd::run(&cfg).context("create-data failed")?;
+    print!("{summary}");
+    if a.verify_h5 {
+        cd::verify(&a.output_dir)?;
     }
     Ok(())
 }

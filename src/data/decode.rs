@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{Batch, DataError, WindowRef, MAX_FLANK, SEQ_LEN, X_CHANNELS, X_LEN, Y_CHANNELS};
+use super::{Batch, DataError, WindowRef, MAX_FLANK, SEQ_LEN, X_LEN};
+use crate::model::config::{IN_CHANNELS, OUT_CLASSES};
 
-const X_WINDOW: usize = X_LEN * X_CHANNELS;
-const Y_WINDOW: usize = SEQ_LEN * Y_CHANNELS;
+const X_WINDOW: usize = X_LEN * IN_CHANNELS;
+const Y_WINDOW: usize = SEQ_LEN * OUT_CLASSES;
 
 /// One shard read whole from the file: `X{index}` and `Y{index}` as element codes (0/1 for valid
 /// one-hot values; see [`super::H5File::read_shard`]).
@@ -109,7 +110,7 @@ fn check_x(w: &[u8]) -> Option<usize> {
         u32::from_ne_bytes([0, 0, 1, 0]),
         u32::from_ne_bytes([0, 0, 0, 1]),
     ];
-    w.chunks_exact(X_CHANNELS).position(|r| {
+    w.chunks_exact(IN_CHANNELS).position(|r| {
         let v = u32::from_ne_bytes([r[0], r[1], r[2], r[3]]);
         !VALID.contains(&v)
     })
@@ -118,7 +119,7 @@ fn check_x(w: &[u8]) -> Option<usize> {
 /// Checks every row of a Y window: one-hot, or all-zero where `create-data` pads past a gene's
 /// end (real files hold many such rows). Returns the first bad row.
 fn check_y(w: &[u8]) -> Option<usize> {
-    w.chunks_exact(Y_CHANNELS).position(|r| {
+    w.chunks_exact(OUT_CLASSES).position(|r| {
         !matches!(
             (r[0], r[1], r[2]),
             (0, 0, 0) | (1, 0, 0) | (0, 1, 0) | (0, 0, 1)
@@ -141,18 +142,28 @@ fn decode_one(
         .y_window(i)
         .ok_or_else(|| shard.window_out_of_range(i))?;
     if let Some(row) = check_x(xw) {
-        return Err(shard.bad_value(true, i, row, &xw[row * X_CHANNELS..(row + 1) * X_CHANNELS]));
+        return Err(shard.bad_value(
+            true,
+            i,
+            row,
+            &xw[row * IN_CHANNELS..(row + 1) * IN_CHANNELS],
+        ));
     }
     if let Some(row) = check_y(yw) {
-        return Err(shard.bad_value(false, i, row, &yw[row * Y_CHANNELS..(row + 1) * Y_CHANNELS]));
+        return Err(shard.bad_value(
+            false,
+            i,
+            row,
+            &yw[row * OUT_CLASSES..(row + 1) * OUT_CLASSES],
+        ));
     }
     let len = SEQ_LEN + flank;
     let off = (MAX_FLANK - flank) / 2;
-    let src = &xw[off * X_CHANNELS..(off + len) * X_CHANNELS];
+    let src = &xw[off * IN_CHANNELS..(off + len) * IN_CHANNELS];
     let (a, rest) = xo.split_at_mut(len);
     let (c, rest) = rest.split_at_mut(len);
     let (g, t) = rest.split_at_mut(len);
-    for ((((row, a), c), g), t) in src.chunks_exact(X_CHANNELS).zip(a).zip(c).zip(g).zip(t) {
+    for ((((row, a), c), g), t) in src.chunks_exact(IN_CHANNELS).zip(a).zip(c).zip(g).zip(t) {
         *a = f32::from(row[0]);
         *c = f32::from(row[1]);
         *g = f32::from(row[2]);
@@ -160,7 +171,7 @@ fn decode_one(
     }
     let (n, rest) = yo.split_at_mut(SEQ_LEN);
     let (acc, don) = rest.split_at_mut(SEQ_LEN);
-    for (((row, n), acc), don) in yw.chunks_exact(Y_CHANNELS).zip(n).zip(acc).zip(don) {
+    for (((row, n), acc), don) in yw.chunks_exact(OUT_CLASSES).zip(n).zip(acc).zip(don) {
         *n = f32::from(row[0]);
         *acc = f32::from(row[1]);
         *don = f32::from(row[2]);
@@ -181,8 +192,8 @@ pub fn decode_batch(
 ) -> Result<Batch, DataError> {
     super::check_flank(flank)?;
     let n = parts.len();
-    let xl = X_CHANNELS * (SEQ_LEN + flank);
-    let yl = Y_CHANNELS * SEQ_LEN;
+    let xl = IN_CHANNELS * (SEQ_LEN + flank);
+    let yl = OUT_CLASSES * SEQ_LEN;
     let mut x = vec![0f32; n * xl];
     let mut y = vec![0f32; n * yl];
     type Job<'a, 'b> = ((&'a mut [f32], &'a mut [f32]), &'a (&'b RawShard, usize));

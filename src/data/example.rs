@@ -19,7 +19,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use super::{DataError, MAX_FLANK, SEQ_LEN, X_CHANNELS, X_LEN, Y_CHANNELS};
+use super::{DataError, MAX_FLANK, SEQ_LEN, X_LEN};
+use crate::model::config::{IN_CHANNELS, OUT_CLASSES};
 
 /// Element type of a dataset to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,12 +161,12 @@ pub fn write_create_data_file(
             [
                 DatasetSpec::int8(
                     format!("X{i}"),
-                    vec![n, X_LEN as u64, X_CHANNELS as u64],
+                    vec![n, X_LEN as u64, IN_CHANNELS as u64],
                     x.clone(),
                 ),
                 DatasetSpec::int8(
                     format!("Y{i}"),
-                    vec![1, n, SEQ_LEN as u64, Y_CHANNELS as u64],
+                    vec![1, n, SEQ_LEN as u64, OUT_CLASSES as u64],
                     y.clone(),
                 ),
             ]
@@ -275,14 +276,14 @@ fn example_window(seed: u64, sites: (usize, usize)) -> (Vec<u8>, Vec<u8>) {
             *b = N;
         }
     }
-    let mut x = vec![0u8; X_LEN * X_CHANNELS];
-    for (row, &b) in x.chunks_exact_mut(X_CHANNELS).zip(&seq) {
+    let mut x = vec![0u8; X_LEN * IN_CHANNELS];
+    for (row, &b) in x.chunks_exact_mut(IN_CHANNELS).zip(&seq) {
         if b < 4 {
             row[b as usize] = 1;
         }
     }
-    let mut y = vec![0u8; SEQ_LEN * Y_CHANNELS];
-    for (row, &l) in y.chunks_exact_mut(Y_CHANNELS).zip(&label) {
+    let mut y = vec![0u8; SEQ_LEN * OUT_CLASSES];
+    for (row, &l) in y.chunks_exact_mut(OUT_CLASSES).zip(&label) {
         row[l as usize] = 1;
     }
     (x, y)
@@ -313,8 +314,8 @@ fn example_file(
                     example_window(seed, opts.sites_per_window)
                 })
                 .collect();
-            let mut x = Vec::with_capacity(per * X_LEN * X_CHANNELS);
-            let mut y = Vec::with_capacity(per * SEQ_LEN * Y_CHANNELS);
+            let mut x = Vec::with_capacity(per * X_LEN * IN_CHANNELS);
+            let mut y = Vec::with_capacity(per * SEQ_LEN * OUT_CLASSES);
             for (wx, wy) in windows {
                 x.extend_from_slice(&wx);
                 y.extend_from_slice(&wy);

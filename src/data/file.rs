@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::decode::RawShard;
-use super::{DataError, WindowRef, SEQ_LEN, X_CHANNELS, X_LEN, Y_CHANNELS};
+use super::{DataError, WindowRef, SEQ_LEN, X_LEN};
+use crate::model::config::{IN_CHANNELS, OUT_CLASSES};
 
 /// Which HDF5 implementation reads the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -232,17 +233,17 @@ impl H5File {
                 found: found.to_vec(),
                 expected,
             };
-            if xshape.len() != 3 || xshape[1] != X_LEN as u64 || xshape[2] != X_CHANNELS as u64 {
+            if xshape.len() != 3 || xshape[1] != X_LEN as u64 || xshape[2] != IN_CHANNELS as u64 {
                 return Err(bad_shape(
                     &xn,
                     &xshape,
-                    format!("(n, {X_LEN}, {X_CHANNELS})"),
+                    format!("(n, {X_LEN}, {IN_CHANNELS})"),
                 ));
             }
             let n = xshape[0];
             let y_ok = match yshape.as_slice() {
                 [1, yn_, l, c] | [yn_, l, c] => {
-                    *yn_ == n && *l == SEQ_LEN as u64 && *c == Y_CHANNELS as u64
+                    *yn_ == n && *l == SEQ_LEN as u64 && *c == OUT_CLASSES as u64
                 }
                 _ => false,
             };
@@ -250,7 +251,7 @@ impl H5File {
                 return Err(bad_shape(
                     &yn,
                     &yshape,
-                    format!("(1, {n}, {SEQ_LEN}, {Y_CHANNELS}) to match {xn} {xshape:?}"),
+                    format!("(1, {n}, {SEQ_LEN}, {OUT_CLASSES}) to match {xn} {xshape:?}"),
                 ));
             }
             if n == 0 {
@@ -376,8 +377,8 @@ impl H5File {
             Ok(codes)
         };
         let n = info.n_windows;
-        let x = read(format!("X{shard}"), meta.x_type, n * X_LEN * X_CHANNELS)?;
-        let y = read(format!("Y{shard}"), meta.y_type, n * SEQ_LEN * Y_CHANNELS)?;
+        let x = read(format!("X{shard}"), meta.x_type, n * X_LEN * IN_CHANNELS)?;
+        let y = read(format!("Y{shard}"), meta.y_type, n * SEQ_LEN * OUT_CLASSES)?;
         Ok(RawShard::new(self.path.clone(), shard, n, x, y))
     }
 }

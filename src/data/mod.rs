@@ -24,16 +24,13 @@ pub use file::{Backend, ElementType, H5File, ShardInfo};
 pub use loader::{epoch_plan, Loader, LoaderConfig, Order, DEFAULT_PREFETCH};
 pub use split::{split_train_validation, train_validation_windows, VALIDATION_FRACTION};
 
-/// Positions labelled per window (the model's output length).
-pub const SEQ_LEN: usize = 5000;
+/// Positions labelled per window, the model's output length (defined in [`crate::model::config`]).
+pub use crate::model::config::SEQ_LEN;
+
 /// Positions stored per window in `X{i}`: `SEQ_LEN` plus the largest flank (10000).
 pub const X_LEN: usize = 15000;
 /// The largest flanking context a file provides (`X_LEN - SEQ_LEN`).
 pub const MAX_FLANK: usize = X_LEN - SEQ_LEN;
-/// Channels of `X`: A, C, G, T.
-pub const X_CHANNELS: usize = 4;
-/// Channels of `Y`: non-splice, acceptor, donor.
-pub const Y_CHANNELS: usize = 3;
 
 /// One window of a file: row `index` of shard `X{shard}` / `Y{shard}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -20,10 +20,9 @@ pub use ranking::{key_score, ranking_metrics, score_key, RankingMetrics, TOPK_FA
 use rayon::prelude::*;
 use serde::Serialize;
 
-/// Number of output channels: 0 non-splice, 1 acceptor, 2 donor.
-pub const N_CLASSES: usize = 3;
-/// The model's output length per window.
-pub const WINDOW_LEN: usize = 5000;
+use crate::model::config::OUT_CLASSES;
+use crate::train::loss::Loss;
+
 /// The class names as upstream prints them (`ss_types`).
 pub const CLASS_NAMES: [&str; 3] = ["Non-splice", "acceptor", "donor"];
 
@@ -56,17 +55,6 @@ pub enum WindowFilter {
     AnyLabel,
     /// Windows holding at least one acceptor or donor site (label exactly 1 in channel 1 or 2).
     SpliceSite,
-}
-
-/// The loss accumulated over the kept windows (upstream writes it to `loss_batch.txt` and uses the validation
-/// value for `model_best.pt` / early stopping).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LossKind {
-    /// `-mean(Σc y_c·ln(p_c + 1e-10))`.
-    #[default]
-    CrossEntropy,
-    /// `-mean(Σc y_c·ln(p_c + 1e-10)·(1 − p_c)²)`.
-    Focal,
 }
 
 /// Precision/recall metrics of one class from the argmax confusion counts.
@@ -138,7 +126,7 @@ pub struct MetricsAccumulator {
     window_len: usize,
     filter: WindowFilter,
     ranking_filter: WindowFilter,
-    loss_kind: LossKind,
+    loss: Loss,
     windows: u64,
     ranked_windows: u64,
     kept_windows: u64,
@@ -159,7 +147,7 @@ struct WindowStats {
 }
 
 impl MetricsAccumulator {
-    /// An empty accumulator for windows of `window_len` positions ([`WINDOW_LEN`] for SpliceAI), with upstream's
+    /// An empty accumulator for windows of `window_len` positions ([`SEQ_LEN`](crate::model::config::SEQ_LEN) for SpliceAI), with upstream's
     /// window filter and cross-entropy loss.
     pub fn new(window_len: usize) -> Self {
         assert!(window_len > 0, "window_len must be positive");
@@ -167,7 +155,7 @@ impl MetricsAccumulator {
             window_len,
             filter: WindowFilter::default(),
             ranking_filter: WindowFilter::default(),
-            loss_kind: LossKind::default(),
+            loss: Loss::CrossEntropyLoss,
             windows: 0,
             ranked_windows: 0,
             kept_windows: 0,
@@ -193,8 +181,8 @@ impl MetricsAccumulator {
     }
 
     /// Sets the loss accumulated into [`EpochMetrics::loss`].
-    pub fn with_loss(mut self, loss_kind: LossKind) -> Self {
-        self.loss_kind = loss_kind;
+    pub fn with_loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
         self
     }
 
@@ -217,7 +205,7 @@ impl MetricsAccumulator {
             });
         }
         let wl = self.window_len;
-        let stride = N_CLASSES * wl;
+        let stride = OUT_CLASSES * wl;
         if !probs.len().is_multiple_of(stride) {
             return Err(MetricsError::NotWholeWindows {
                 len: probs.len(),
@@ -265,7 +253,7 @@ impl MetricsAccumulator {
                 slots.push(None);
             }
         }
-        let loss_kind = self.loss_kind;
+        let loss = self.loss;
         let stats: Vec<(WindowStats, Option<u64>)> = kept
             .par_iter()
             .zip(slots.into_par_iter())
@@ -273,11 +261,10 @@ impl MetricsAccumulator {
                 let p = &probs[w * stride..(w + 1) * stride];
                 let y = &labels[w * stride..(w + 1) * stride];
                 match slot {
-                    Some((acc, don, offset)) => (
-                        window_stats(p, y, wl, loss_kind, Some((acc, don))),
-                        Some(offset),
-                    ),
-                    None => (window_stats(p, y, wl, loss_kind, None), None),
+                    Some((acc, don, offset)) => {
+                        (window_stats(p, y, wl, loss, Some((acc, don))), Some(offset))
+                    }
+                    None => (window_stats(p, y, wl, loss, None), None),
                 }
             })
             .collect();
@@ -369,11 +356,11 @@ fn window_stats(
     p: &[f32],
     y: &[f32],
     wl: usize,
-    loss_kind: LossKind,
+    loss: Loss,
     mut keys: Option<(&mut [u32], &mut [u32])>,
 ) -> WindowStats {
     let mut confusion = [[0u64; 3]; 3];
-    let mut loss = 0.0f64;
+    let mut loss_sum = 0.0f64;
     let mut positives = [Vec::new(), Vec::new()];
     for j in 0..wl {
         let (p0, p1, p2) = (p[j], p[wl + j], p[2 * wl + j]);
@@ -382,15 +369,10 @@ fn window_stats(
         let mut pos_loss = 0.0f64;
         for (yc, pc) in [(y0, p0), (y1, p1), (y2, p2)] {
             if yc != 0.0 {
-                let pc = pc as f64;
-                let mut term = yc as f64 * (pc + 1e-10).ln();
-                if loss_kind == LossKind::Focal {
-                    term *= (1.0 - pc) * (1.0 - pc);
-                }
-                pos_loss += term;
+                pos_loss += loss.term(yc as f64, pc as f64);
             }
         }
-        loss -= pos_loss;
+        loss_sum -= pos_loss;
         if let Some((acc, don)) = keys.as_mut() {
             acc[j] = score_key(p1);
             don[j] = score_key(p2);
@@ -404,7 +386,7 @@ fn window_stats(
     }
     WindowStats {
         confusion,
-        loss,
+        loss: loss_sum,
         positives,
     }
 }

@@ -95,6 +95,12 @@ impl FlankConfig {
         SEQ_LEN + self.flank
     }
 
+    /// The index in [`layout`](Self::layout) of the `unit`-th ResidualUnit: the units before it plus the
+    /// Skips after every [`UNITS_PER_SKIP`]-th of them.
+    pub fn block_index_of_unit(unit: usize) -> usize {
+        unit + unit / UNITS_PER_SKIP
+    }
+
     /// The `residual_units` list in PyTorch order: a unit per (W, AR) and a Skip after every 4th unit.
     pub fn layout(&self) -> Vec<BlockSpec> {
         let mut out = Vec::with_capacity(self.n_units() + self.n_units() / UNITS_PER_SKIP);
@@ -135,4 +141,25 @@ pub enum BlockSpec {
     },
     /// A 1×1 skip convolution added to the skip accumulator.
     Skip,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_index_of_unit_agrees_with_the_layout() {
+        for cfg in CONFIGS {
+            for (index, block) in cfg.layout().iter().enumerate() {
+                if let BlockSpec::Unit { unit, .. } = block {
+                    assert_eq!(
+                        FlankConfig::block_index_of_unit(*unit),
+                        index,
+                        "SpliceAI-{}: unit {unit}",
+                        cfg.flank
+                    );
+                }
+            }
+        }
+    }
 }

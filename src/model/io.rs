@@ -89,6 +89,35 @@ pub fn from_checkpoint(
     Ok((model, report))
 }
 
+/// Fails with [`ModelError::Incomplete`] unless the checkpoint at `path` gave the model every tensor.
+///
+/// The one completeness rule for commands that only evaluate (`forward`, `test`, `predict`, `variant`):
+/// a partly loaded model would be scored with seeded random weights in the missing places. `transfer`
+/// keeps upstream's partial-loading rule and does not call this.
+pub fn require_complete(path: &Path, flank: usize, report: &LoadReport) -> Result<(), ModelError> {
+    match report.missing.first() {
+        None => Ok(()),
+        Some(first) => Err(ModelError::Incomplete {
+            path: path.to_path_buf(),
+            flank,
+            missing: report.missing.len(),
+            total: report.loaded.len() + report.missing.len(),
+            first: first.clone(),
+        }),
+    }
+}
+
+/// A model for `flank` loaded from a checkpoint that must hold every tensor ([`require_complete`]).
+pub fn load_complete(
+    flank: usize,
+    path: &Path,
+    device: &Device,
+) -> Result<(SpliceAi, LoadReport), ModelError> {
+    let (model, report) = from_checkpoint(flank, path, 0, device)?;
+    require_complete(path, flank, &report)?;
+    Ok((model, report))
+}
+
 /// The model's state dict: every tensor in PyTorch order, f32 on the CPU, `num_batches_tracked` as int64.
 pub fn state_dict(model: &SpliceAi) -> Result<StateDict, ModelError> {
     let mut sd = StateDict::new();

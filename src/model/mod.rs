@@ -28,6 +28,16 @@ pub enum ModelError {
         flank: usize,
         found: usize,
     },
+    /// An evaluation-only command got a checkpoint without every tensor of the model (see
+    /// [`io::require_complete`]).
+    #[error("{}: the checkpoint lacks {missing} of the {total} tensors of a SpliceAI-{flank} model (first: `{first}`); is it a checkpoint of another flanking size?", path.display())]
+    Incomplete {
+        path: std::path::PathBuf,
+        flank: usize,
+        missing: usize,
+        total: usize,
+        first: String,
+    },
     #[error("tensor `{name}`: {source}")]
     Tensor {
         name: String,

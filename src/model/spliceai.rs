@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use super::config::{BlockSpec, FlankConfig, CHANNELS, IN_CHANNELS, OUT_CLASSES, SEQ_LEN};
+use super::config::{BlockSpec, FlankConfig, CHANNELS, IN_CHANNELS, OUT_CLASSES};
 use super::ModelError;
 use crate::ops::bn_act::{
     batch_moments, batchnorm_leaky_relu, bn_channel_map, channel_moment_sums, BnStats,
@@ -70,6 +70,34 @@ struct ConvIdx {
     w: usize,
     b: usize,
     dilation: usize,
+}
+
+/// The BatchNorm running-statistics updates of one pass, recorded while the pass runs on `&self` and
+/// applied after it by the `&mut self` entry points ([`SpliceAi::forward`], [`SpliceAi::forward_suffix`]).
+/// An eval pass records none.
+#[derive(Debug, Default)]
+struct RunningUpdate {
+    batches: Vec<BatchMoments>,
+}
+
+/// One BatchNorm's batch mean and biased variance over `count` values.
+#[derive(Debug)]
+struct BatchMoments {
+    bn: BnIdx,
+    mean: Vec<f64>,
+    var: Vec<f64>,
+    count: usize,
+}
+
+impl RunningUpdate {
+    fn record(&mut self, bn: BnIdx, mean: Vec<f64>, var: Vec<f64>, count: usize) {
+        self.batches.push(BatchMoments {
+            bn,
+            mean,
+            var,
+            count,
+        });
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -482,7 +510,13 @@ impl SpliceAi {
 
     /// BatchNorm followed by LeakyReLU (one fused op); in batch-statistics mode it also updates the running
     /// statistics (unbiased variance, momentum 0.1) and `num_batches_tracked`, as PyTorch's `train()` does.
-    fn bn_lrelu(&mut self, bn: BnIdx, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+    fn bn_lrelu(
+        &self,
+        bn: BnIdx,
+        x: &Tensor,
+        mode: Mode,
+        updates: &mut RunningUpdate,
+    ) -> Result<Tensor, ModelError> {
         let stats = if self.uses_batch_stats(bn, mode) {
             BnStats::Batch
         } else {
@@ -501,7 +535,7 @@ impl SpliceAi {
         )?;
         if let Some((mean, var)) = out.batch_stats {
             let (n, _, l) = x.dims3()?;
-            self.update_running(bn, &mean, &var, n * l)?;
+            updates.record(bn, mean, var, n * l);
         }
         Ok(out.y)
     }
@@ -511,6 +545,15 @@ impl SpliceAi {
     fn uses_batch_stats(&self, bn: BnIdx, mode: Mode) -> bool {
         let frozen = !self.is_trainable(bn.weight) && !self.is_trainable(bn.bias);
         mode == Mode::Train && !(self.freeze_frozen_bn && frozen)
+    }
+
+    /// Applies the running-statistics updates a pass recorded (each BatchNorm runs once per pass, so
+    /// applying them after it gives what PyTorch's in-place updates give).
+    fn apply_running(&mut self, updates: RunningUpdate) -> Result<(), ModelError> {
+        for u in updates.batches {
+            self.update_running(u.bn, &u.mean, &u.var, u.count)?;
+        }
+        Ok(())
     }
 
     /// Folds a batch mean and biased variance (over `count` values) into the running statistics as PyTorch
@@ -552,11 +595,12 @@ impl SpliceAi {
 
     /// BatchNorm `bn` + LeakyReLU as a per-channel map for the fused kernels: from the running statistics,
     /// or, in batch-statistics mode, from the input's sums (Σ, Σ² over `count` values per channel), in
-    /// which case the running statistics are updated as [`Self::bn_lrelu`] does.
+    /// which case the running-statistics update is recorded as [`Self::bn_lrelu`] does.
     fn bn_map(
-        &mut self,
+        &self,
         bn: BnIdx,
         mode: Mode,
+        updates: &mut RunningUpdate,
         sums: impl FnOnce() -> Result<(Vec<(f64, f64)>, usize), ModelError>,
     ) -> Result<ChannelMap, ModelError> {
         let w = self.t(bn.weight).to_vec1::<f32>()?;
@@ -564,7 +608,7 @@ impl SpliceAi {
         let (mean, var) = if self.uses_batch_stats(bn, mode) {
             let (sums, count) = sums()?;
             let (mean, var) = batch_moments(&sums, count);
-            self.update_running(bn, &mean, &var, count)?;
+            updates.record(bn, mean.clone(), var.clone(), count);
             (mean, var)
         } else {
             let f64s = |t: &Tensor| -> Result<Vec<f64>, ModelError> {
@@ -585,7 +629,7 @@ impl SpliceAi {
         {
             None => self.blocks.len(),
             Some(e) => match e.unit {
-                Some(u) => u + u / super::config::UNITS_PER_SKIP,
+                Some(u) => FlankConfig::block_index_of_unit(u),
                 None => 0,
             },
         }
@@ -602,11 +646,12 @@ impl SpliceAi {
     /// Runs block `bi` through the fused kernels (no autograd: only for blocks no gradient reaches).
     /// `h_sums` carries Σ, Σ² of `state.h` per channel when known. `Ok(false)` where no fused kernel runs.
     fn fused_block(
-        &mut self,
+        &self,
         bi: usize,
         state: &mut Trunk,
         h_sums: &mut Option<Vec<(f64, f64)>>,
         mode: Mode,
+        updates: &mut RunningUpdate,
     ) -> Result<bool, ModelError> {
         if !fused_available(&self.device) {
             return Ok(false);
@@ -621,7 +666,7 @@ impl SpliceAi {
             } => {
                 let h = state.h.clone();
                 let known = h_sums.take();
-                let pre1 = self.bn_map(bn1, mode, || {
+                let pre1 = self.bn_map(bn1, mode, updates, || {
                     let sums = match known {
                         Some(s) => s,
                         None => channel_moment_sums(&h)?,
@@ -634,7 +679,9 @@ impl SpliceAi {
                 let post1 = if batch2 {
                     None
                 } else {
-                    Some(self.bn_map(bn2, mode, || Err(ModelError::Internal("BN2 statistics")))?)
+                    Some(self.bn_map(bn2, mode, updates, || {
+                        Err(ModelError::Internal("BN2 statistics"))
+                    })?)
                 };
                 let fusion = Fusion {
                     pre: Some(&pre1),
@@ -644,7 +691,7 @@ impl SpliceAi {
                 };
                 let (t, t_sums) = self.fused_conv(conv1, &h, fusion)?;
                 let pre2 = match t_sums {
-                    Some(s) => Some(self.bn_map(bn2, mode, || Ok((s, n * l)))?),
+                    Some(s) => Some(self.bn_map(bn2, mode, updates, || Ok((s, n * l)))?),
                     None => None,
                 };
                 let fusion = Fusion {
@@ -683,19 +730,26 @@ impl SpliceAi {
             .ok_or(ModelError::Internal("fused conv kernel unavailable"))
     }
 
-    /// The forward pass: `x` (N, 4, 5000 + CL) → probabilities (N, 3, 5000).
+    /// The forward pass: `x` (N, 4, 5000 + CL) → probabilities (N, 3, 5000). In [`Mode::Train`] it also
+    /// updates the running statistics of the BatchNorms that use batch statistics; [`Self::predict`] is
+    /// the same pass in [`Mode::Eval`] on `&self`.
     pub fn forward(&mut self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        let mut updates = RunningUpdate::default();
         let state = self.stem(x)?;
-        let state = self.forward_blocks(state, 0..self.blocks.len(), mode)?;
-        self.head(&state)
+        let state = self.forward_blocks(state, 0..self.blocks.len(), mode, &mut updates)?;
+        let probs = self.head(&state)?;
+        self.apply_running(updates)?;
+        Ok(probs)
     }
 
     /// `initial_conv` and `initial_skip`: the trunk state before the first block.
     fn stem(&self, x: &Tensor) -> Result<Trunk, ModelError> {
         let (_, cin, len) = x.dims3()?;
-        if cin != IN_CHANNELS || len != self.config.input_len() {
+        // Any length past the context works (the output is `len - CL` positions); training and the
+        // 5000-position windows use `input_len()`, `variant` uses `CL + 2D + 1`.
+        if cin != IN_CHANNELS || len <= self.config.flank {
             return Err(ModelError::Input {
-                expected: format!("(N, {IN_CHANNELS}, {})", self.config.input_len()),
+                expected: format!("(N, {IN_CHANNELS}, L > {})", self.config.flank),
                 got: x.dims().to_vec(),
             });
         }
@@ -707,10 +761,11 @@ impl SpliceAi {
     /// Runs blocks `range` of the `residual_units` list. The skip accumulator may be full length or
     /// already cropped to the 5000 output positions (then Skip convs read the matching part of `h`).
     fn forward_blocks(
-        &mut self,
+        &self,
         mut state: Trunk,
         range: std::ops::Range<usize>,
         mode: Mode,
+        updates: &mut RunningUpdate,
     ) -> Result<Trunk, ModelError> {
         // Blocks that no gradient reaches run through the fused kernels where they exist (CPU).
         let fused_end = match mode {
@@ -719,7 +774,7 @@ impl SpliceAi {
         };
         let mut h_sums = None;
         for bi in range {
-            if bi < fused_end && self.fused_block(bi, &mut state, &mut h_sums, mode)? {
+            if bi < fused_end && self.fused_block(bi, &mut state, &mut h_sums, mode, updates)? {
                 continue;
             }
             h_sums = None;
@@ -730,9 +785,9 @@ impl SpliceAi {
                     bn2,
                     conv2,
                 } => {
-                    let t = self.bn_lrelu(bn1, &state.h, mode)?;
+                    let t = self.bn_lrelu(bn1, &state.h, mode, updates)?;
                     let t = self.conv(conv1, &t)?;
-                    let t = self.bn_lrelu(bn2, &t, mode)?;
+                    let t = self.bn_lrelu(bn2, &t, mode, updates)?;
                     let t = self.conv(conv2, &t)?;
                     state.h = (state.h + t)?;
                 }
@@ -740,7 +795,9 @@ impl SpliceAi {
                     let h = if state.skip.dim(2)? == state.h.dim(2)? {
                         state.h.clone()
                     } else {
-                        state.h.narrow(2, self.config.flank / 2, SEQ_LEN)?
+                        state
+                            .h
+                            .narrow(2, self.config.flank / 2, state.skip.dim(2)?)?
                     };
                     state.skip = (state.skip + self.conv(c, &h)?)?;
                 }
@@ -751,10 +808,11 @@ impl SpliceAi {
 
     /// Crop, `final_conv`, softmax over the channels.
     fn head(&self, state: &Trunk) -> Result<Tensor, ModelError> {
-        let cropped = if state.skip.dim(2)? == SEQ_LEN {
+        let out_len = state.h.dim(2)? - self.config.flank;
+        let cropped = if state.skip.dim(2)? == out_len {
             state.skip.clone()
         } else {
-            state.skip.narrow(2, self.config.flank / 2, SEQ_LEN)?
+            state.skip.narrow(2, self.config.flank / 2, out_len)?
         };
         let logits = self.conv(self.final_conv, &cropped)?;
         Ok(softmax_channels(&logits)?)
@@ -775,41 +833,58 @@ impl SpliceAi {
         if unit == 0 {
             return None;
         }
-        // The list index of that unit: units before it plus the Skips after every 4th.
-        let index = unit + unit / super::config::UNITS_PER_SKIP;
-        Some(index)
+        Some(FlankConfig::block_index_of_unit(unit))
     }
 
     /// The frozen prefix on `x`: the trunk activation `h` (full length) and the skip accumulator cropped to
     /// the 5000 output positions, at list index `cut` (from [`Self::frozen_prefix_end`]). Eval semantics.
     pub fn forward_prefix(&self, x: &Tensor, cut: usize) -> Result<Trunk, ModelError> {
-        let mut m = self.clone();
-        let state = m.stem(x)?;
-        let mut state = m.forward_blocks(state, 0..cut, Mode::Eval)?;
+        let state = self.stem(x)?;
+        let mut state =
+            self.forward_blocks(state, 0..cut, Mode::Eval, &mut RunningUpdate::default())?;
+        let out_len = state.skip.dim(2)? - self.config.flank;
         state.skip = state
             .skip
-            .narrow(2, self.config.flank / 2, SEQ_LEN)?
+            .narrow(2, self.config.flank / 2, out_len)?
             .contiguous()?;
         Ok(state)
     }
 
-    /// The rest of the network from a prefix state at list index `cut`.
+    /// The rest of the network from a prefix state at list index `cut`; updates running statistics as
+    /// [`Self::forward`] does.
     pub fn forward_suffix(
         &mut self,
         state: Trunk,
         cut: usize,
         mode: Mode,
     ) -> Result<Tensor, ModelError> {
+        let mut updates = RunningUpdate::default();
         let n = self.blocks.len();
-        let state = self.forward_blocks(state, cut..n, mode)?;
+        let state = self.forward_blocks(state, cut..n, mode, &mut updates)?;
+        let probs = self.head(&state)?;
+        self.apply_running(updates)?;
+        Ok(probs)
+    }
+
+    /// Eval-mode [`Self::forward_suffix`] on `&self`.
+    pub fn predict_suffix(&self, state: Trunk, cut: usize) -> Result<Tensor, ModelError> {
+        let n = self.blocks.len();
+        let state =
+            self.forward_blocks(state, cut..n, Mode::Eval, &mut RunningUpdate::default())?;
         self.head(&state)
     }
 
-    /// Eval-mode forward without touching the model (convenience for inference).
+    /// Eval-mode forward on `&self`: the model is never changed, so one loaded model can serve several
+    /// threads at once.
     pub fn predict(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        // Eval mode never mutates; a clone of the entry table is cheap (tensors are reference-counted).
-        let mut m = self.clone();
-        m.forward(x, Mode::Eval)
+        let state = self.stem(x)?;
+        let state = self.forward_blocks(
+            state,
+            0..self.blocks.len(),
+            Mode::Eval,
+            &mut RunningUpdate::default(),
+        )?;
+        self.head(&state)
     }
 }
 

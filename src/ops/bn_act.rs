@@ -4,7 +4,8 @@
 //! CPU cost several times the convolutions. The fused CPU op makes two passes forward (statistics in f64,
 //! then the normalised output) and two backward, parallel over channels. Batch statistics are returned so
 //! the model can update its running statistics exactly as PyTorch (unbiased variance, momentum 0.1).
-//! On CUDA and Metal the same maths runs as stock candle ops ([`batchnorm_leaky_relu_reference`]).
+//! On CUDA and Metal, and on the CPU with `OSAI_OPS=reference`, the same maths runs as stock candle ops in
+//! f32 ([`batchnorm_leaky_relu_reference`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +13,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::conv::ChannelMap;
 use super::cpu::{f32_slice, storage_f32, SendPtr};
+use super::path::{check_no_f64, native_kernels};
 
 const OP: &str = "bn-leaky-relu";
 use rayon::prelude::*;
@@ -59,7 +61,7 @@ pub fn batchnorm_leaky_relu(
     eps: f64,
     slope: f64,
 ) -> Result<BnOutput> {
-    if !x.device().is_cpu() {
+    if !native_kernels(x.device())? {
         return batchnorm_leaky_relu_reference(x, w, b, stats, eps, slope);
     }
     let running = match stats {
@@ -92,7 +94,11 @@ pub fn batchnorm_leaky_relu(
     Ok(BnOutput { y, batch_stats })
 }
 
-/// The same computation from stock candle ops (the path on CUDA/Metal, and the tests' reference).
+/// The same computation from stock candle ops in f32: the path on CUDA/Metal and on `OSAI_OPS=reference`,
+/// and the tests' reference. No f64 (Metal has none): the batch statistics are two-pass and centred (a
+/// corrected mean, then the mean of the centred squares; `ChannelGrid::centre`) and every per-channel
+/// reduction, forward and backward, runs in two levels (`ChannelGrid`), so that f32 matches PyTorch's
+/// f64-accumulated CPU BatchNorm within the fixtures' tolerances.
 pub fn batchnorm_leaky_relu_reference(
     x: &Tensor,
     w: &Tensor,
@@ -101,37 +107,109 @@ pub fn batchnorm_leaky_relu_reference(
     eps: f64,
     slope: f64,
 ) -> Result<BnOutput> {
-    let c = x.dim(1)?;
-    let w3 = w.reshape((1, c, 1))?;
-    let b3 = b.reshape((1, c, 1))?;
+    for (t, what) in [
+        (x, "batchnorm input"),
+        (w, "batchnorm weight"),
+        (b, "batchnorm bias"),
+    ] {
+        check_no_f64(t, what)?;
+    }
+    let (n, c, l) = x.dims3()?;
+    let grid = ChannelGrid::new(n, c, l);
+    let x4 = grid.split(x)?;
     let (z, batch_stats) = match stats {
         BnStats::Running { mean, var } => {
+            check_no_f64(mean, "batchnorm running mean")?;
+            check_no_f64(var, "batchnorm running variance")?;
             let scale = (w / (var + eps)?.sqrt()?)?;
             let shift = (b - (mean * &scale)?)?;
-            let z = x
-                .broadcast_mul(&scale.reshape((1, c, 1))?)?
-                .broadcast_add(&shift.reshape((1, c, 1))?)?;
+            let z = x4
+                .broadcast_mul(&grid.spread(&scale)?)?
+                .broadcast_add(&grid.spread(&shift)?)?;
             (z, None)
         }
         BnStats::Batch => {
-            let x64 = x.to_dtype(DType::F64)?;
-            let mean64 = x64.mean_keepdim((0, 2))?;
-            let var64 = x64.broadcast_sub(&mean64)?.sqr()?.mean_keepdim((0, 2))?;
-            let inv_std = (var64.clone() + eps)?
-                .sqrt()?
-                .recip()?
-                .to_dtype(DType::F32)?;
-            let xc = x.broadcast_sub(&mean64.to_dtype(DType::F32)?)?;
+            let count = (n * l) as f64;
+            let ((mean1, corr), xc) = grid.centre(&x4, count)?;
+            let var = (grid.sum(&xc.sqr()?)? / count)?;
+            let inv_std = (var.clone() + eps)?.sqrt()?.recip()?;
+            let scale = (inv_std * w.reshape((1, c, 1, 1))?)?;
             let z = xc
-                .broadcast_mul(&inv_std.broadcast_mul(&w3)?)?
-                .broadcast_add(&b3)?;
-            let m = mean64.detach().flatten_all()?.to_vec1::<f64>()?;
-            let v = var64.detach().flatten_all()?.to_vec1::<f64>()?;
-            (z, Some((m, v)))
+                .broadcast_mul(&grid.spread(&scale)?)?
+                .broadcast_add(&grid.spread(b)?)?;
+            let host = |t: &Tensor| -> Result<Vec<f64>> {
+                let v = t.flatten_all()?.to_vec1::<f32>()?;
+                Ok(v.into_iter().map(f64::from).collect())
+            };
+            // μ₁ + c added on the host in f64 (for the running mean), as the CPU op's f64 mean.
+            let mean: Vec<f64> = host(&mean1)?
+                .iter()
+                .zip(host(&corr)?)
+                .map(|(a, b)| a + b)
+                .collect();
+            (z, Some((mean, host(&var.detach())?)))
         }
     };
-    let y = z.maximum(&(&z * slope)?)?;
+    let y = leaky_relu_reference(&z, slope)?.reshape((n, c, l))?;
     Ok(BnOutput { y, batch_stats })
+}
+
+/// LeakyReLU from stock ops with PyTorch's gradient: `g` where z > 0, `slope·g` elsewhere, exactly 0
+/// included (candle's `maximum(z, slope·z)` splits a tie 0.5/0.5 and would give 0.55·g at z = 0).
+pub fn leaky_relu_reference(z: &Tensor, slope: f64) -> Result<Tensor> {
+    z.gt(0f64)?.where_cond(z, &(z * slope)?)
+}
+
+/// (N, C, L) seen as (N, C, M, K) with L = M·K, K the largest divisor of L up to [`Self::MAX_K`]. A
+/// per-channel sum runs over (N, K) into (1, C, M, 1), then over M; and a per-channel value enters the
+/// graph through (1, C, M, 1), so that the sums candle's backward makes of it are two-level too.
+struct ChannelGrid {
+    n: usize,
+    c: usize,
+    m: usize,
+    k: usize,
+}
+
+impl ChannelGrid {
+    const MAX_K: usize = 256;
+
+    fn new(n: usize, c: usize, l: usize) -> Self {
+        let k = (1..=Self::MAX_K.min(l.max(1)))
+            .rev()
+            .find(|k| l.is_multiple_of(*k))
+            .unwrap_or(1);
+        Self { n, c, m: l / k, k }
+    }
+
+    /// `x` (N, C, L) as (N, C, M, K).
+    fn split(&self, x: &Tensor) -> Result<Tensor> {
+        x.reshape((self.n, self.c, self.m, self.k))
+    }
+
+    /// Per-channel sum of `t` (N, C, M, K) as (1, C, 1, 1), in two levels.
+    fn sum(&self, t: &Tensor) -> Result<Tensor> {
+        t.sum_keepdim((0, 3))?.sum_keepdim(2)
+    }
+
+    /// The per-channel mean of `x4` (N, C, M, K) over `count` values as μ₁ + c, and `x4` centred on it, in f32 to
+    /// about the precision of f64 statistics: a first mean μ₁ = Σx/m, then the mean c = Σ(x − μ₁)/m of
+    /// the residuals (the classic corrected two-pass), so the centring carries no rounding error of order
+    /// eps·|μ| (which would shift whole channels). c is detached: ∂c/∂x = 0 in exact maths, and in f32
+    /// its gradient would only add rounding noise.
+    fn centre(&self, x4: &Tensor, count: f64) -> Result<((Tensor, Tensor), Tensor)> {
+        let mean1 = (self.sum(x4)? / count)?;
+        let d = x4.broadcast_sub(&self.spread(&mean1)?)?;
+        let c = (self.sum(&d.detach())? / count)?;
+        let xc = d.broadcast_sub(&self.spread(&c)?)?;
+        Ok(((mean1.detach(), c), xc))
+    }
+
+    /// A per-channel value (C elements) as (1, C, M, 1), ready to broadcast against (N, C, M, K).
+    fn spread(&self, v: &Tensor) -> Result<Tensor> {
+        v.reshape((1, self.c, 1, 1))?
+            .broadcast_as((1, self.c, self.m, 1))?
+            .contiguous()
+    }
 }
 
 /// Σx and Σx² of channel `c` over all windows, in f64 lanes (f64 keeps E[x²] − E[x]² exact to far below

@@ -4,8 +4,9 @@
 //!
 //! On CPU it runs our own kernel ([`Conv1dSame`], a candle `CustomOp2` with its own backward); this avoids
 //! candle 0.11's conv1d backward, whose weight gradient is wrong for batch ≥ 2 and whose 1×1 input gradient
-//! is wrong on CPU (see `shared/CANDLE-BUGS.md`). On other devices it runs [`conv1d_same_reference`], a sum
-//! of per-tap matmuls made of stock candle ops whose backward candle gets right.
+//! is wrong on CPU (see `shared/CANDLE-BUGS.md`). On other devices, and on the CPU with `OSAI_OPS=reference`
+//! (`ops/path.rs`), it runs [`conv1d_same_reference`], a sum of per-tap matmuls made of stock candle ops
+//! whose backward candle gets right.
 //!
 //! CPU kernels: on x86-64 with AVX-512F the direct kernels of `ops/conv_direct.rs` (shifted vector loads
 //! from a zero-padded slab, no im2col); elsewhere, or with `OSAI_CONV_KERNEL=gemm`, an implicit GEMM over
@@ -18,6 +19,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::cpu::{f32_slice, lane_sum, storage_f32, SendPtr};
+use super::path::{check_no_f64, native_kernels};
 
 const OP: &str = "conv1d-same";
 use rayon::prelude::*;
@@ -45,7 +47,7 @@ struct Conv1dSameGradWeight {
 ///
 /// `x`: (N, Cin, L); `w`: (Cout, Cin, K) with K odd; `b`: (Cout). Output (N, Cout, L).
 pub fn conv1d_same(x: &Tensor, w: &Tensor, b: &Tensor, dilation: usize) -> Result<Tensor> {
-    if x.device().is_cpu() {
+    if native_kernels(x.device())? {
         x.contiguous()?.apply_op3(
             &w.contiguous()?,
             &b.contiguous()?,
@@ -57,13 +59,16 @@ pub fn conv1d_same(x: &Tensor, w: &Tensor, b: &Tensor, dilation: usize) -> Resul
 }
 
 /// The same convolution built from stock candle ops (a matmul per kernel tap); the reference the CPU
-/// kernel is tested against, and the path used on CUDA and Metal.
+/// kernel is tested against, and the path used on CUDA and Metal (and on the CPU with `OSAI_OPS=reference`).
 pub fn conv1d_same_reference(
     x: &Tensor,
     w: &Tensor,
     b: &Tensor,
     dilation: usize,
 ) -> Result<Tensor> {
+    for (t, what) in [(x, "conv input"), (w, "conv weight"), (b, "conv bias")] {
+        check_no_f64(t, what)?;
+    }
     let y = conv1d_same_nobias_reference(x, w, dilation)?;
     y.broadcast_add(&b.reshape((1, b.elem_count(), 1))?)
 }
@@ -560,10 +565,11 @@ pub struct Fusion<'a> {
 /// The output of [`conv1d_same_fused`] and, when asked for, its per-channel Σy and Σy².
 pub type FusedOutput = (Tensor, Option<Vec<(f64, f64)>>);
 
-/// Whether [`conv1d_same_fused`] runs on `device` (the CPU, with AVX-512F).
+/// Whether [`conv1d_same_fused`] runs on `device` (the CPU with AVX-512F, on the native ops path; a bad
+/// `OSAI_OPS` reads as no, and fails in [`conv1d_same`]).
 pub fn fused_available(device: &candle_core::Device) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if device.is_cpu() {
+    if native_kernels(device).unwrap_or(false) {
         return super::conv_direct::available();
     }
     let _ = device;
@@ -582,7 +588,7 @@ pub fn conv1d_same_fused(
 ) -> Result<Option<FusedOutput>> {
     #[cfg(target_arch = "x86_64")]
     {
-        if !x.device().is_cpu() || !super::conv_direct::available() {
+        if !native_kernels(x.device())? || !super::conv_direct::available() {
             return Ok(None);
         }
         let (n, cin, l) = x.dims3()?;

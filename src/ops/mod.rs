@@ -6,3 +6,4 @@ pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_direct;
 mod cpu;
+pub mod path;

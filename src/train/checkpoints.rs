@@ -23,7 +23,7 @@ impl CheckpointStore {
         })?;
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".model_") && name.ends_with(".tmp") {
+            if crate::checkpoint::atomic::is_temp_name(&name) {
                 log::info!(
                     "removing {}, left by an interrupted checkpoint write",
                     entry.path().display()

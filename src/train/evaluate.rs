@@ -10,8 +10,9 @@ use super::loss::Loss;
 use super::progress::Progress;
 use super::TrainError;
 use crate::data::{Batch, H5File, Loader, LoaderConfig, Order, WindowRef};
-use crate::metrics::{EpochMetrics, LossKind, MetricsAccumulator, WindowFilter, WINDOW_LEN};
-use crate::model::{Mode, SpliceAi, Trunk};
+use crate::metrics::{EpochMetrics, MetricsAccumulator, WindowFilter};
+use crate::model::config::{OUT_CLASSES, SEQ_LEN};
+use crate::model::{SpliceAi, Trunk};
 
 /// A batch on the compute device.
 pub struct DeviceBatch {
@@ -72,7 +73,11 @@ pub fn device_loader(
             _ => None,
         };
         let x = Tensor::from_vec(b.x, (b.n, 4, len), &device)?;
-        let y = Tensor::from_slice(&b.y, (b.n, 3, WINDOW_LEN), &device)?;
+        let y = Tensor::from_slice(&b.y, (b.n, OUT_CLASSES, SEQ_LEN), &device)?;
+        // The batch must be on the device before the consuming thread reads it: a host-to-device copy
+        // may be queued asynchronously. candle 0.11 has one stream per device, so the consumer's kernels
+        // should be ordered after it anyway; this makes it hold for every backend without relying on that.
+        device.synchronize()?;
         Ok::<_, TrainError>(DeviceBatch {
             x,
             y,
@@ -87,11 +92,8 @@ pub fn device_loader(
 /// A metrics accumulator set up as the trainer scores every split: confusion counts and loss over every
 /// labelled window (upstream), top-k and AUPRC over windows that hold a splice site (SPEC.md).
 pub fn accumulator(loss: Loss) -> MetricsAccumulator {
-    MetricsAccumulator::new(WINDOW_LEN)
-        .with_loss(match loss {
-            Loss::CrossEntropyLoss => LossKind::CrossEntropy,
-            Loss::FocalLoss => LossKind::Focal,
-        })
+    MetricsAccumulator::new(SEQ_LEN)
+        .with_loss(loss)
         .with_window_filter(WindowFilter::AnyLabel)
         .with_ranking_filter(WindowFilter::SpliceSite)
 }
@@ -137,7 +139,7 @@ pub fn evaluate(
         let probs = match &cache {
             Some(c) => {
                 let state = c.state(model, &mut batch)?;
-                model.clone().forward_suffix(state, c.cut, Mode::Eval)?
+                model.predict_suffix(state, c.cut)?
             }
             None => model.predict(&batch.x)?,
         };

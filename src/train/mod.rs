@@ -21,10 +21,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use config::{RunConfig, RunKind};
 pub use runner::{run, run_test, RunSummary};
 
-/// Set by the Ctrl-C handler; the loop stops after the current batch, with nothing half-written.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Set by the Ctrl-C handler through [`request_interrupt`]; the loop stops after the current batch, with
+/// nothing half-written.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// True once Ctrl-C was pressed.
+/// Asks the running loop to stop after the current batch (the Ctrl-C handler calls this). Returns true when
+/// a stop had already been asked for (a second Ctrl-C).
+pub fn request_interrupt() -> bool {
+    INTERRUPTED.swap(true, Ordering::SeqCst)
+}
+
+/// True once a stop was asked for ([`request_interrupt`]).
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }

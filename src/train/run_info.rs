@@ -97,8 +97,12 @@ impl RunInfo {
     /// Writes `run_dir/run.json` atomically.
     pub fn write(&self, run_dir: &Path) -> Result<(), super::TrainError> {
         let json = serde_json::to_string_pretty(self).expect("RunInfo always serialises");
-        crate::checkpoint::atomic::write_atomic(&run_dir.join(RUN_JSON), json.as_bytes())?;
-        Ok(())
+        crate::checkpoint::atomic::replace(&run_dir.join(RUN_JSON), json.as_bytes()).map_err(|e| {
+            super::TrainError::Io {
+                path: e.path,
+                source: e.source,
+            }
+        })
     }
 }
 

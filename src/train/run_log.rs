@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::checkpoint::atomic;
 use crate::metrics::{ClassMetrics, EpochMetrics, RankingMetrics, SiteClassMetrics, CLASS_NAMES};
 
 /// The files upstream creates in each of `LOG/TRAIN`, `LOG/VAL`, `LOG/TEST` (`create_metric_files` order),
@@ -540,33 +541,22 @@ impl RunLog {
     }
 }
 
-/// Appends `line\n` to `path` by writing the whole new content to a temporary file in the same directory,
-/// fsyncing it, renaming it over `path` and fsyncing the directory.
+/// Appends `line\n` to `path` by replacing the file with its content plus the line
+/// ([`atomic::replace`]).
 pub fn append_atomic(path: &Path, line: &str) -> Result<(), RunLogError> {
-    let werr = |p: &Path, source| RunLogError::Write {
-        path: p.to_path_buf(),
-        source,
-    };
     let mut content = match fs::read(path) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(werr(path, e)),
+        Err(source) => {
+            return Err(RunLogError::Write {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
     content.extend_from_slice(line.as_bytes());
     content.push(b'\n');
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    {
-        let mut f = File::create(&tmp).map_err(|e| werr(&tmp, e))?;
-        f.write_all(&content).map_err(|e| werr(&tmp, e))?;
-        f.sync_all().map_err(|e| werr(&tmp, e))?;
-    }
-    fs::rename(&tmp, path).map_err(|e| werr(path, e))?;
-    sync_dir(dir)
+    Ok(atomic::replace(path, &content)?)
 }
 
 /// Creates an empty file if missing; otherwise cuts a partial last line.
@@ -599,7 +589,7 @@ fn prepare_file(path: &Path) -> Result<(), RunLogError> {
     Ok(())
 }
 
-/// Removes `.*.tmp` files left by an interrupted [`append_atomic`].
+/// Removes the temporary files an interrupted [`append_atomic`] left ([`atomic::is_temp_name`]).
 fn remove_stale_temps(dir: &Path) -> Result<(), RunLogError> {
     let entries = fs::read_dir(dir).map_err(|source| RunLogError::Write {
         path: dir.to_path_buf(),
@@ -607,7 +597,7 @@ fn remove_stale_temps(dir: &Path) -> Result<(), RunLogError> {
     })?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.ends_with(".tmp") {
+        if atomic::is_temp_name(&name) {
             fs::remove_file(entry.path()).map_err(|source| RunLogError::Write {
                 path: entry.path(),
                 source,
@@ -617,12 +607,15 @@ fn remove_stale_temps(dir: &Path) -> Result<(), RunLogError> {
     Ok(())
 }
 
-/// fsyncs a directory so that a rename or creation in it is durable.
 fn sync_dir(dir: &Path) -> Result<(), RunLogError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| RunLogError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })
+    Ok(atomic::sync_dir(dir)?)
+}
+
+impl From<atomic::ReplaceError> for RunLogError {
+    fn from(e: atomic::ReplaceError) -> Self {
+        RunLogError::Write {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }

@@ -16,7 +16,7 @@ use super::run_log::{console_summary, python_float_repr, EpochRecord, RunLog, Sp
 use super::schedule::Schedule;
 use super::trainer::{StepInput, Trainer};
 use super::TrainError;
-use crate::data::{split_train_validation, H5File, Order, WindowRef};
+use crate::data::{train_validation_windows, H5File, Order};
 use crate::metrics::EpochMetrics;
 use crate::model::{io, FlankConfig, SpliceAi, Trainable};
 
@@ -114,22 +114,6 @@ fn open(path: &Path) -> Result<Arc<H5File>, TrainError> {
     Ok(Arc::new(H5File::open(path)?))
 }
 
-/// Training and validation windows: a seeded 90:10 split of the training file, or all of it when a
-/// validation file is given.
-fn split(
-    train: &Arc<H5File>,
-    validation: Option<&Arc<H5File>>,
-    seed: u64,
-) -> (Vec<WindowRef>, Arc<H5File>, Vec<WindowRef>) {
-    match validation {
-        Some(v) => (train.all_windows(), v.clone(), v.all_windows()),
-        None => {
-            let (t, v) = split_train_validation(train, seed);
-            (t, train.clone(), v)
-        }
-    }
-}
-
 /// Builds the model a run starts from, with its trainable subset chosen.
 fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), TrainError> {
     match &cfg.kind {
@@ -222,8 +206,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
     let train_file = open(&cfg.train_dataset)?;
     let test_file = open(&cfg.test_dataset)?;
     let val_file = cfg.validation_dataset.as_deref().map(open).transpose()?;
-    let (train_windows, val_file, val_windows) =
-        split(&train_file, val_file.as_ref(), cfg.random_seed);
+    let (train_windows, val_windows) =
+        train_validation_windows(&train_file, val_file.as_deref(), cfg.random_seed);
+    let val_file = val_file.unwrap_or_else(|| train_file.clone());
     if val_windows.is_empty() {
         return Err(TrainError::Config(format!(
             "{}: no validation windows (the file has {} windows; give --validation-dataset)",
@@ -540,7 +525,7 @@ pub fn run_test(
     show_progress: bool,
 ) -> Result<EpochMetrics, TrainError> {
     let test_file = open(test_dataset)?;
-    let (model, report) = io::from_checkpoint(flank.flank, model_path, 0, device)?;
+    let (model, report) = io::load_complete(flank.flank, model_path, device)?;
     println!("Loaded {}: {report}", model_path.display());
     let progress = Progress::new(show_progress);
     let windows = test_file.all_windows();

@@ -1,13 +1,11 @@
 //! One optimisation step at a time: forward in train mode, loss, backward, AdamW, the lr schedule.
 
-use std::sync::atomic::Ordering;
-
 use candle_core::{Tensor, Var};
 
 use super::loss::Loss;
 use super::optim::{AdamW, AdamWConfig};
 use super::schedule::Schedule;
-use super::{TrainError, INTERRUPTED};
+use super::{interrupted, TrainError};
 use crate::model::{Mode, SpliceAi, Trunk};
 
 /// What a training step starts from.
@@ -105,13 +103,14 @@ impl Trainer {
             });
         }
         if self.n_trainable > 0 {
+            crate::ops::path::check_graph_no_f64(&loss)?;
             let grads = loss.backward()?;
             self.optimizer.step(&grads)?;
         }
         self.global_batch += 1;
         let lr_next = self.schedule.lr_after_batch(b, self.batches_per_epoch);
         self.optimizer.set_learning_rate(lr_next);
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if interrupted() {
             return Err(TrainError::Interrupted);
         }
         Ok(StepOutput {

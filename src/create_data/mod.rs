@@ -1,0 +1,315 @@
+//! `create-data`: a genome FASTA and a GFF3/GTF annotation to OpenSpliceAI's training files
+//! (`datafile_{train,validation,test}.h5`, `dataset_{train,validation,test}.h5`), identical to OpenSpliceAI
+//! 0.0.7's wherever it is deterministic. `../shared/CREATE-DATA.md` is the behavioural reference.
+
+pub mod config;
+mod error;
+pub mod extract;
+pub mod h5;
+mod output;
+pub mod paralogs;
+pub mod pyrandom;
+pub mod split;
+mod summary;
+mod verify;
+mod write;
+
+use std::collections::{BTreeMap, HashMap};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+pub use config::{Biotype, ChrSplit, CreateDataConfig, ParseType, SplitMethod};
+pub use error::CreateDataError;
+use extract::{build_records, plan_gene, GeneOutcome, GenePlan, Record, SkipReason};
+use output::Staged;
+use pyrandom::PyRandom;
+pub use summary::{SplitSummary, Summary};
+pub use verify::verify;
+
+use crate::genome::{Annotation, FastaReader};
+
+/// Genes after the annotation pass, and the records extracted once the FASTA was read.
+struct Extraction {
+    plans: Vec<GenePlan>,
+    /// Records per plan (None: the gene's sequence is not in the FASTA).
+    records: Vec<Option<Vec<Record>>>,
+    /// (seqid, reason) of genes skipped by the annotation filters.
+    skipped: Vec<(String, SkipReason)>,
+    /// Upstream-mode genes without `gene_biotype` (seqid, line, id).
+    missing_biotype: Vec<(String, usize, String)>,
+    /// FASTA records in file order with their lengths.
+    chroms: Vec<(String, usize)>,
+}
+
+fn plan_genes(cfg: &CreateDataConfig) -> Result<Extraction, CreateDataError> {
+    let ann = Annotation::read(&cfg.annotation)?;
+    let genes = ann.genes();
+    let outcomes: Vec<GeneOutcome> = genes.par_iter().map(|&g| plan_gene(&ann, g, cfg)).collect();
+    let mut ex = Extraction {
+        plans: Vec::new(),
+        records: Vec::new(),
+        skipped: Vec::new(),
+        missing_biotype: Vec::new(),
+        chroms: Vec::new(),
+    };
+    for o in outcomes {
+        match o {
+            GeneOutcome::Kept(p) => ex.plans.push(p),
+            GeneOutcome::Skipped { seqid, reason } => ex.skipped.push((seqid, reason)),
+            GeneOutcome::MissingGeneBiotype { seqid, line, id } => {
+                ex.missing_biotype.push((seqid, line, id))
+            }
+        }
+    }
+    ex.records = vec![None; ex.plans.len()];
+    Ok(ex)
+}
+
+fn gene_bar(cfg: &CreateDataConfig, n: usize) -> ProgressBar {
+    if !cfg.progress {
+        return ProgressBar::hidden();
+    }
+    ProgressBar::new(n as u64).with_style(
+        ProgressStyle::with_template("extracting genes [{bar:30}] {pos}/{len} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
+}
+
+/// Streams the FASTA one sequence at a time and builds the records of the genes on it (in parallel).
+fn extract(cfg: &CreateDataConfig, ex: &mut Extraction) -> Result<(), CreateDataError> {
+    let mut by_seq: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, p) in ex.plans.iter().enumerate() {
+        by_seq.entry(p.seqid.as_str()).or_default().push(i);
+    }
+    let bar = gene_bar(cfg, ex.plans.len());
+    let mut reader = FastaReader::open(&cfg.genome)?;
+    let mut results: Vec<(usize, Result<Vec<Record>, CreateDataError>)> = Vec::new();
+    while let Some(rec) = reader.next_record()? {
+        ex.chroms.push((rec.id.clone(), rec.seq.len()));
+        let Some(idx) = by_seq.get(rec.id.as_str()) else {
+            continue;
+        };
+        bar.set_message(rec.id.clone());
+        let seq = &rec.seq;
+        let plans = &ex.plans;
+        let out: Vec<(usize, Result<Vec<Record>, CreateDataError>)> = idx
+            .par_iter()
+            .map(|&i| {
+                let r = build_records(&plans[i], seq, cfg);
+                bar.inc(1);
+                (i, r)
+            })
+            .collect();
+        results.extend(out);
+    }
+    bar.finish_and_clear();
+    results.sort_by_key(|(i, _)| *i);
+    for (i, r) in results {
+        ex.records[i] = Some(r?);
+    }
+    Ok(())
+}
+
+/// The records of each split, in the order they are written.
+struct Splits {
+    train: Vec<Record>,
+    test: Vec<Record>,
+    validation: Vec<Record>,
+}
+
+/// Chromosome groups, the gene-level fallback, and the routing of records (gene order within a group).
+fn route(
+    cfg: &CreateDataConfig,
+    ex: &mut Extraction,
+    rng: &mut PyRandom,
+    summary: &mut Summary,
+) -> Result<(Vec<Record>, Vec<Record>), CreateDataError> {
+    let groups = split::split_chromosomes(&ex.chroms, cfg.split_method, cfg.split_ratio, rng);
+    let in_run = |s: &str| {
+        groups.test.contains(s)
+            || (cfg.chr_split == ChrSplit::TrainTest && groups.train.contains(s))
+    };
+    if let Some((_, line, id)) = ex.missing_biotype.iter().find(|(s, _, _)| in_run(s)) {
+        return Err(CreateDataError::Annotation {
+            path: cfg.annotation.clone(),
+            line: *line,
+            message: format!(
+                "gene `{id}` has no `gene_biotype` attribute (required with --upstream-bugs, as in OpenSpliceAI; \
+                 without that flag `biotype` and `gene_type` are read too)"
+            ),
+        });
+    }
+    for (seqid, reason) in &ex.skipped {
+        summary.skip(seqid, *reason);
+    }
+    let mut train_genes: Vec<Vec<Record>> = Vec::new();
+    let mut test_genes: Vec<Vec<Record>> = Vec::new();
+    for (plan, recs) in ex.plans.iter().zip(std::mem::take(&mut ex.records)) {
+        let Some(recs) = recs else {
+            summary.skip(&plan.seqid, SkipReason::MissingSequence);
+            continue;
+        };
+        if groups.test.contains(&plan.seqid) {
+            test_genes.push(recs);
+        } else if cfg.chr_split == ChrSplit::TrainTest && groups.train.contains(&plan.seqid) {
+            train_genes.push(recs);
+        } else {
+            summary.skip(&plan.seqid, SkipReason::NotInSplit);
+        }
+    }
+    let fallback = cfg.gene_split
+        && !cfg.upstream_bugs
+        && cfg.chr_split == ChrSplit::TrainTest
+        && train_genes.is_empty()
+        && test_genes.len() >= 2;
+    if fallback {
+        let spans: Vec<u64> = test_genes
+            .iter()
+            .map(|r| {
+                r.first()
+                    .map_or(0, |r| r.tx_end.saturating_sub(r.tx_start) + 1)
+            })
+            .collect();
+        let to_train = split::split_genes(&spans, cfg.split_ratio, rng);
+        let mut test = Vec::new();
+        for (recs, t) in test_genes.into_iter().zip(to_train) {
+            if t {
+                train_genes.push(recs);
+            } else {
+                test.push(recs);
+            }
+        }
+        test_genes = test;
+        summary.gene_split = true;
+        log::warn!(
+            "the chromosome split left train empty (one chromosome group); genes were split instead \
+             (seeded, {} train / {} test genes). Use --no-gene-split for upstream's behaviour",
+            train_genes.len(),
+            test_genes.len()
+        );
+    }
+    summary.genes_kept = train_genes.len() + test_genes.len();
+    Ok((
+        train_genes.into_iter().flatten().collect(),
+        test_genes.into_iter().flatten().collect(),
+    ))
+}
+
+/// Runs create-data and returns what it did.
+pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
+    if !(cfg.val_split_ratio >= 0.0 && cfg.split_ratio >= 0.0) {
+        return Err(CreateDataError::Option(
+            "--val-split-ratio and --split-ratio must be non-negative numbers".into(),
+        ));
+    }
+    let mut staged = Staged::new(&cfg.output_dir)?;
+    let mut ex = plan_genes(cfg)?;
+    extract(cfg, &mut ex)?;
+    let mut summary = Summary {
+        genes_seen: ex.plans.len() + ex.skipped.len() + ex.missing_biotype.len(),
+        ..Summary::default()
+    };
+    let mut rng = PyRandom::new(cfg.random_seed);
+    let (train, test) = route(cfg, &mut ex, &mut rng, &mut summary)?;
+    if train.is_empty() && test.is_empty() && !cfg.upstream_bugs {
+        return Err(CreateDataError::Empty {
+            filters: cfg.describe_filters(),
+        });
+    }
+    if cfg.chr_split == ChrSplit::TrainTest {
+        side_outputs(&mut staged, cfg, "train", &train)?;
+    }
+    side_outputs(&mut staged, cfg, "test", &test)?;
+    let splits = match cfg.chr_split {
+        ChrSplit::Test => Splits {
+            train: Vec::new(),
+            test,
+            validation: Vec::new(),
+        },
+        ChrSplit::TrainTest => {
+            let mut test = test;
+            if cfg.remove_paralogs {
+                test = filter_paralogs(&mut staged, cfg, "test", &train, test, &mut summary)?;
+            }
+            let (train, mut validation) =
+                split::split_train_val(train, cfg.val_split_ratio, &mut rng);
+            if cfg.remove_paralogs {
+                validation = filter_paralogs(
+                    &mut staged,
+                    cfg,
+                    "validation",
+                    &train,
+                    validation,
+                    &mut summary,
+                )?;
+            }
+            Splits {
+                train,
+                test,
+                validation,
+            }
+        }
+    };
+    write_all(&mut staged, cfg, &splits, &mut summary)?;
+    staged.commit()?;
+    Ok(summary)
+}
+
+fn filter_paralogs(
+    staged: &mut Staged,
+    cfg: &CreateDataConfig,
+    split: &str,
+    train: &[Record],
+    query: Vec<Record>,
+    summary: &mut Summary,
+) -> Result<Vec<Record>, CreateDataError> {
+    let n = query.len();
+    let (kept, removed) = paralogs::remove_paralogs(
+        staged,
+        split,
+        train,
+        query,
+        cfg.min_identity,
+        cfg.min_coverage,
+    )?;
+    log::info!("paralogs: {} of {n} {split} records removed", removed.len());
+    summary.paralogs_removed.insert(split.to_string(), removed);
+    Ok(kept)
+}
+
+fn side_outputs(
+    staged: &mut Staged,
+    cfg: &CreateDataConfig,
+    split: &str,
+    records: &[Record],
+) -> Result<(), CreateDataError> {
+    let refs: Vec<&Record> = records.iter().collect();
+    write::write_stats(staged, split, &refs)?;
+    if cfg.write_fasta {
+        write::write_fasta(staged, split, &refs)?;
+    }
+    Ok(())
+}
+
+fn write_all(
+    staged: &mut Staged,
+    cfg: &CreateDataConfig,
+    splits: &Splits,
+    summary: &mut Summary,
+) -> Result<(), CreateDataError> {
+    let mut list: Vec<(&str, &Vec<Record>)> = vec![("test", &splits.test)];
+    if cfg.chr_split == ChrSplit::TrainTest {
+        list.push(("train", &splits.train));
+        list.push(("validation", &splits.validation));
+    }
+    let mut per_split = BTreeMap::new();
+    for (name, records) in list {
+        let refs: Vec<&Record> = records.iter().collect();
+        write::write_datafile(staged, name, &refs)?;
+        write::write_dataset(staged, name, &refs, cfg.progress)?;
+        per_split.insert(name.to_string(), SplitSummary::of(records));
+    }
+    summary.splits = per_split;
+    Ok(())
+}

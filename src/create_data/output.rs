@@ -1,0 +1,73 @@
+//! Staged outputs: every file is written under a temporary name in the output directory and renamed into place
+//! only when the whole run succeeded, so a failed run leaves no partial file behind.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::error::io_err;
+use super::CreateDataError;
+
+/// Output files written so far, still under their temporary names.
+pub struct Staged {
+    dir: PathBuf,
+    files: Vec<(PathBuf, PathBuf)>,
+    committed: bool,
+}
+
+impl Staged {
+    /// Creates the output directory (like `os.makedirs(exist_ok=True)`) and checks that it is writable.
+    pub fn new(dir: &Path) -> Result<Self, CreateDataError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let probe = dir.join(format!(".create-data-probe-{}", std::process::id()));
+        File::create(&probe).map_err(|e| CreateDataError::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                e.kind(),
+                format!("the output directory is not writable: {e}"),
+            ),
+        })?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            files: Vec::new(),
+            committed: false,
+        })
+    }
+
+    /// Opens a new temporary file that will become `name`.
+    pub fn create(&mut self, name: &str) -> Result<File, CreateDataError> {
+        let tmp = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        self.files.push((tmp, self.dir.join(name)));
+        Ok(file)
+    }
+
+    /// The final path of `name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Syncs and renames every staged file into place.
+    pub fn commit(mut self) -> Result<(), CreateDataError> {
+        for (tmp, _) in &self.files {
+            File::open(tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(tmp))?;
+        }
+        for (tmp, dest) in &self.files {
+            std::fs::rename(tmp, dest).map_err(io_err(dest))?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            for (tmp, _) in &self.files {
+                let _ = std::fs::remove_file(tmp);
+            }
+        }
+    }
+}
