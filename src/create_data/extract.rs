@@ -186,7 +186,7 @@ pub struct Record {
     pub strand: char,
     pub tx_start: u64,
     pub tx_end: u64,
-    pub seq: Vec<u8>,
+    pub seq: std::sync::Arc<Vec<u8>>,
     /// One label per base of `seq`: 0 none, 1 acceptor, 2 donor.
     pub labels: Vec<u8>,
     pub donors: usize,
@@ -269,7 +269,7 @@ pub fn build_records(
             ),
         ));
     }
-    let seq = gene_sequence(plan, chrom);
+    let seq = std::sync::Arc::new(gene_sequence(plan, chrom));
     let len = seq.len();
     let mut labels = vec![0u8; len];
     let mut out = Vec::with_capacity(plan.transcripts.len());
@@ -295,7 +295,10 @@ pub fn build_records(
                     ))
                 }
             };
-            let ok = is_canonical(py_slice(&seq, d + 1, d + 3), py_slice(&seq, a - 2, a));
+            let ok = is_canonical(
+                py_slice(&seq[..], d + 1, d + 3),
+                py_slice(&seq[..], a - 2, a),
+            );
             introns += 1;
             canonical += ok as usize;
             if !cfg.canonical_only || ok {

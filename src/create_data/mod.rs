@@ -205,7 +205,9 @@ pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
     }
     let mut staged = Staged::new(&cfg.output_dir)?;
     let mut ex = plan_genes(cfg)?;
+    hwm("plan");
     extract(cfg, &mut ex)?;
+    hwm("extract");
     let mut summary = Summary {
         genes_seen: ex.plans.len() + ex.skipped.len() + ex.missing_biotype.len(),
         ..Summary::default()
@@ -251,7 +253,9 @@ pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
             }
         }
     };
+    hwm("split");
     write_all(&mut staged, cfg, &splits, &mut summary)?;
+    hwm("write");
     staged.commit()?;
     Ok(summary)
 }
@@ -312,4 +316,18 @@ fn write_all(
     }
     summary.splits = per_split;
     Ok(())
+}
+
+/// Logs (debug) the peak resident memory so far, where /proc says it (Linux).
+fn hwm(stage: &str) {
+    if !log::log_enabled!(log::Level::Debug) {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(l) = status.lines().find(|l| l.starts_with("VmHWM")) {
+        log::debug!(
+            "after {stage}: peak {}",
+            l.trim_start_matches("VmHWM:").trim()
+        );
+    }
 }

@@ -93,7 +93,7 @@ pub fn write_datafile(
             ("STRAND", |r| r.strand.to_string().into_bytes()),
             ("TX_START", |r| r.tx_start.to_string().into_bytes()),
             ("TX_END", |r| r.tx_end.to_string().into_bytes()),
-            ("SEQ", |r| r.seq.clone()),
+            ("SEQ", |r| r.seq.to_vec()),
             ("LABEL", |r| label_string(&r.labels)),
         ];
         for (field, get) in fields {
@@ -124,12 +124,11 @@ pub fn windows(r: &Record) -> usize {
     r.seq.len().div_ceil(SL)
 }
 
-/// The record's windows: X (W, 15000, 4) and Y (W, 5000, 3), C-ordered int8 bytes.
-fn encode_record(r: &Record) -> (Vec<u8>, Vec<u8>) {
+/// The record's windows as X rows: (W, 15000, 4), C-ordered int8 bytes.
+fn encode_x(r: &Record) -> Vec<u8> {
     let n = windows(r);
     let len = r.seq.len() as i64;
     let mut x = vec![0u8; n * WINDOW * 4];
-    let mut y = vec![0u8; n * SL * 3];
     for w in 0..n {
         let base0 = (w * SL) as i64 - CL_HALF as i64;
         let xs = &mut x[w * WINDOW * 4..(w + 1) * WINDOW * 4];
@@ -139,13 +138,39 @@ fn encode_record(r: &Record) -> (Vec<u8>, Vec<u8>) {
             let b = r.seq[(base0 + p as i64) as usize];
             xs[p * 4..p * 4 + 4].copy_from_slice(&base_row(b));
         }
-        let ys = &mut y[w * SL * 3..(w + 1) * SL * 3];
-        let end = (r.labels.len() - w * SL).min(SL);
-        for (p, &l) in r.labels[w * SL..w * SL + end].iter().enumerate() {
-            ys[p * 3 + l as usize] = 1;
+    }
+    x
+}
+
+/// The record's labels as Y rows: (W, 5000, 3), one-hot, all zero past the end.
+fn encode_y(r: &Record) -> Vec<u8> {
+    let n = windows(r);
+    let mut y = vec![0u8; n * SL * 3];
+    for (p, &l) in r.labels.iter().enumerate() {
+        y[p * 3 + l as usize] = 1;
+    }
+    y
+}
+
+/// Records encoded in parallel this many at a time, then written in order: memory stays at a few records'
+/// windows, not a whole shard's.
+const ENCODE_BATCH: usize = 16;
+
+fn write_rows(
+    h5: &mut H5Writer,
+    name: String,
+    shape: Vec<u64>,
+    shard: &[&Record],
+    encode: fn(&Record) -> Vec<u8>,
+) -> std::io::Result<()> {
+    h5.begin_i8(&name, shape)?;
+    for batch in shard.chunks(ENCODE_BATCH) {
+        let parts: Vec<Vec<u8>> = batch.par_iter().map(|r| encode(r)).collect();
+        for p in parts {
+            h5.append(&p)?;
         }
     }
-    (x, y)
+    h5.end_i8()
 }
 
 /// `dataset_{split}.h5`: shard i holds records [100 i, 100 i + 100) as `X{i}` (W, 15000, 4) and `Y{i}`
@@ -172,15 +197,7 @@ pub fn write_dataset(
     (|| {
         let mut h5 = H5Writer::create(file)?;
         for (i, shard) in records.chunks(CHUNK_SIZE).enumerate() {
-            let parts: Vec<(Vec<u8>, Vec<u8>)> =
-                shard.par_iter().map(|r| encode_record(r)).collect();
             let w: usize = shard.iter().map(|r| windows(r)).sum();
-            let mut x = Vec::with_capacity(w * WINDOW * 4);
-            let mut y = Vec::with_capacity(w * SL * 3);
-            for (px, py) in parts {
-                x.extend_from_slice(&px);
-                y.extend_from_slice(&py);
-            }
             let (xs, ys) = if w == 0 {
                 (vec![0], vec![1, 0])
             } else {
@@ -189,8 +206,8 @@ pub fn write_dataset(
                     vec![1, w as u64, SL as u64, 3],
                 )
             };
-            h5.write_i8(&format!("X{i}"), xs, &x)?;
-            h5.write_i8(&format!("Y{i}"), ys, &y)?;
+            write_rows(&mut h5, format!("X{i}"), xs, shard, encode_x)?;
+            write_rows(&mut h5, format!("Y{i}"), ys, shard, encode_y)?;
             bar.inc(1);
         }
         h5.finish().map(|_| ())
