@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod predict;
+pub mod report;
 pub mod train;
 pub mod variant;
 
