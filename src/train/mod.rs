@@ -4,10 +4,12 @@
 pub mod cache;
 pub mod checkpoints;
 pub mod config;
+pub mod console;
 pub mod evaluate;
 pub mod loss;
 pub mod optim;
 pub mod progress;
+pub mod run_info;
 pub mod run_log;
 pub mod runner;
 pub mod schedule;

@@ -261,6 +261,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
     // Otherwise the old run's files mix with this one's: a stale model_7.pt beside a 2-epoch run, LOG/ and
     // metrics.jsonl lines of both runs, a killed epoch's batch losses before this run's.
     clear_previous_run(&run_dir, existing.len())?;
+    super::run_info::RunInfo::new(cfg).write(&run_dir)?;
     // The frozen-prefix cache: train, validation and test windows each get a slot.
     let cache = match cut {
         Some(_) => Some(Arc::new(PrefixCache::create(
