@@ -7,9 +7,11 @@ pub mod create_data;
 pub mod data;
 pub mod device;
 pub mod genome;
+pub mod infer;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod predict;
 pub mod train;
 
 /// mimalloc keeps freed pages for reuse: with the system allocator every large tensor is a fresh mmap whose

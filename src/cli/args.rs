@@ -39,6 +39,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Genome FASTA + GFF3/GTF annotation to training HDF5 files (OpenSpliceAI `create-data`).
     CreateData(CreateDataArgs),
+    /// Splice-site BED files for a FASTA or the genes of a GFF (OpenSpliceAI `predict`).
+    Predict(super::infer::PredictArgs),
 }
 
 /// `create-data`: OpenSpliceAI's flags and defaults, plus `--random-seed`, `--upstream-bugs`, `--no-gene-split`.
@@ -337,7 +339,7 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
 }
 
 /// Parses a flanking size: one of 80, 400, 2000, 10000.
-fn parse_flank(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_flank(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(v) if [80, 400, 2000, 10000].contains(&v) => Ok(v),
         _ => Err(format!(

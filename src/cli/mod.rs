@@ -1,6 +1,7 @@
 //! The command line: parse, build the library's configuration, call the library, print.
 
 pub mod args;
+pub mod infer;
 
 use std::path::Path;
 
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Forward(a) => forward(a),
         Command::Bench(a) => bench(a),
         Command::CreateData(a) => create_data(a),
+        Command::Predict(a) => infer::predict(a),
     }
 }
 

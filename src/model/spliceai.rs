@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use super::config::{BlockSpec, FlankConfig, CHANNELS, IN_CHANNELS, OUT_CLASSES, SEQ_LEN};
+use super::config::{BlockSpec, FlankConfig, CHANNELS, IN_CHANNELS, OUT_CLASSES};
 use super::ModelError;
 use crate::ops::bn_act::{
     batch_moments, batchnorm_leaky_relu, bn_channel_map, channel_moment_sums, BnStats,
@@ -745,9 +745,11 @@ impl SpliceAi {
     /// `initial_conv` and `initial_skip`: the trunk state before the first block.
     fn stem(&self, x: &Tensor) -> Result<Trunk, ModelError> {
         let (_, cin, len) = x.dims3()?;
-        if cin != IN_CHANNELS || len != self.config.input_len() {
+        // Any length past the context works (the output is `len - CL` positions); training and the
+        // 5000-position windows use `input_len()`, `variant` uses `CL + 2D + 1`.
+        if cin != IN_CHANNELS || len <= self.config.flank {
             return Err(ModelError::Input {
-                expected: format!("(N, {IN_CHANNELS}, {})", self.config.input_len()),
+                expected: format!("(N, {IN_CHANNELS}, L > {})", self.config.flank),
                 got: x.dims().to_vec(),
             });
         }
@@ -793,7 +795,9 @@ impl SpliceAi {
                     let h = if state.skip.dim(2)? == state.h.dim(2)? {
                         state.h.clone()
                     } else {
-                        state.h.narrow(2, self.config.flank / 2, SEQ_LEN)?
+                        state
+                            .h
+                            .narrow(2, self.config.flank / 2, state.skip.dim(2)?)?
                     };
                     state.skip = (state.skip + self.conv(c, &h)?)?;
                 }
@@ -804,10 +808,11 @@ impl SpliceAi {
 
     /// Crop, `final_conv`, softmax over the channels.
     fn head(&self, state: &Trunk) -> Result<Tensor, ModelError> {
-        let cropped = if state.skip.dim(2)? == SEQ_LEN {
+        let out_len = state.h.dim(2)? - self.config.flank;
+        let cropped = if state.skip.dim(2)? == out_len {
             state.skip.clone()
         } else {
-            state.skip.narrow(2, self.config.flank / 2, SEQ_LEN)?
+            state.skip.narrow(2, self.config.flank / 2, out_len)?
         };
         let logits = self.conv(self.final_conv, &cropped)?;
         Ok(softmax_channels(&logits)?)
@@ -837,9 +842,10 @@ impl SpliceAi {
         let state = self.stem(x)?;
         let mut state =
             self.forward_blocks(state, 0..cut, Mode::Eval, &mut RunningUpdate::default())?;
+        let out_len = state.skip.dim(2)? - self.config.flank;
         state.skip = state
             .skip
-            .narrow(2, self.config.flank / 2, SEQ_LEN)?
+            .narrow(2, self.config.flank / 2, out_len)?
             .contiguous()?;
         Ok(state)
     }

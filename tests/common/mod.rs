@@ -55,3 +55,41 @@ pub fn mane_checkpoint(flank: usize) -> Option<PathBuf> {
         "openspliceai-mane/{flank}nt/model_{flank}nt_rs10.pt"
     ))
 }
+
+/// The shared `predict`/`variant` data: `$OSAI_PV_DATA`, else `../shared/data/predict-variant` beside the
+/// project. Same skip/fail rule as [`fixtures_dir`].
+pub fn pv_data() -> Option<PathBuf> {
+    let candidate = match std::env::var_os("OSAI_PV_DATA") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/predict-variant"),
+    };
+    if candidate.is_dir() {
+        return Some(candidate);
+    }
+    if under_ci() {
+        panic!(
+            "predict/variant data not found at {} (set OSAI_PV_DATA); required under CI=true",
+            candidate.display()
+        );
+    }
+    eprintln!(
+        "SKIP: predict/variant data not found at {} (set OSAI_PV_DATA)",
+        candidate.display()
+    );
+    None
+}
+
+/// A text file, gunzipped when its name ends in `.gz`.
+pub fn read_text(path: &std::path::Path) -> String {
+    use std::io::Read;
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut s = String::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_string(&mut s)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        s
+    } else {
+        String::from_utf8(bytes).unwrap()
+    }
+}

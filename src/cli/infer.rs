@@ -1,0 +1,111 @@
+//! `predict` and `variant`: OpenSpliceAI's flags (same short and long forms, same defaults), parsed here
+//! and handed to `crate::predict` / `crate::variant`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use super::args::parse_flank;
+use crate::device::{describe, select_device};
+use crate::infer::Ensemble;
+use crate::predict::{self, PredictOptions};
+
+/// `predict`.
+#[derive(Debug, Args, Clone)]
+pub struct PredictArgs {
+    /// FASTA to score (every record, on its given strand).
+    #[arg(short = 'i', long = "input-sequence", value_name = "FASTA")]
+    pub input_sequence: PathBuf,
+    /// A `.pt`/`.pth`/`.safetensors` checkpoint, or a directory of them (their outputs are averaged).
+    #[arg(short = 'm', long)]
+    pub model: PathBuf,
+    /// Flanking sequence length of the model: 80, 400, 2000 or 10000.
+    #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
+    pub flanking_size: usize,
+    /// Output directory; files go to `<DIR>/SpliceAI_5000_<F>/`.
+    #[arg(
+        short = 'o',
+        long = "output-dir",
+        default_value = "./predict_out",
+        value_name = "DIR"
+    )]
+    pub output_dir: PathBuf,
+    /// GFF3/GTF: score each `gene` (with `--gene-flank` bases each side) instead of whole records.
+    #[arg(short = 'a', long = "annotation-file", value_name = "GFF")]
+    pub annotation_file: Option<PathBuf>,
+    /// Bases added each side of a gene with `-a`; negative means F/2.
+    #[arg(long = "gene-flank", default_value_t = -1, allow_hyphen_values = true)]
+    pub gene_flank: i64,
+    /// A BED line is written for scores strictly above this.
+    #[arg(short = 't', long, default_value_t = 1e-6)]
+    pub threshold: f64,
+    /// Also write every position's scores (not supported yet: refused).
+    #[arg(short = 'p', long = "predict-all")]
+    pub predict_all: bool,
+    /// More log output (same as RUST_LOG=debug).
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+    /// Accepted for compatibility; no intermediate files are written.
+    #[arg(long = "hdf-threshold", default_value_t = 0)]
+    pub hdf_threshold: u64,
+    /// Accepted for compatibility; BED lines are written as windows are scored.
+    #[arg(long = "flush-threshold", default_value_t = 500)]
+    pub flush_threshold: u64,
+    /// Accepted for compatibility; records are never split (windows stream), see the README.
+    #[arg(long = "split-threshold", default_value_t = 1_500_000)]
+    pub split_threshold: u64,
+    /// Accepted for compatibility; no HDF5 shards are written.
+    #[arg(long = "chunk-size", default_value_t = 100)]
+    pub chunk_size: u64,
+    /// Windows per forward pass [default: 36, 36, 24, 12 by flanking size, as upstream].
+    #[arg(long = "batch-size")]
+    pub batch_size: Option<usize>,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Hide progress bars.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+fn debug_logging(on: bool) {
+    if on {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+}
+
+/// Runs `predict`.
+pub fn predict(a: PredictArgs) -> Result<()> {
+    debug_logging(a.debug);
+    if a.predict_all {
+        bail!("--predict-all is not supported yet (OpenSpliceAI 0.0.7 crashes on it too)");
+    }
+    let device = select_device(&a.device)?;
+    let ens = Ensemble::load(&a.model, a.flanking_size, &device)?;
+    eprintln!(
+        "predict: {} model(s) of SpliceAI-{} on {}",
+        ens.paths().len(),
+        a.flanking_size,
+        describe(&device)
+    );
+    let opts = PredictOptions {
+        input: a.input_sequence,
+        annotation: a.annotation_file,
+        gene_flank: a.gene_flank,
+        threshold: a.threshold as f32,
+        output_dir: a.output_dir,
+        batch_size: a.batch_size.unwrap_or(ens.config().batch_size),
+        progress: !a.quiet,
+    };
+    let summary = predict::run(&opts, &ens)?;
+    eprintln!("{summary}");
+    peak_rss();
+    Ok(())
+}
+
+fn peak_rss() {
+    if let Some(rss) = crate::bench::peak_rss_mib() {
+        eprintln!("peak RSS: {rss:.0} MiB");
+    }
+}

@@ -1,0 +1,129 @@
+//! BED lines as OpenSpliceAI 0.0.7 `predict` writes them (`predict.py:write_batch_to_bed`): names of the
+//! form `…chrX:START-END(STRAND)…` map positions onto the genome (6 columns), any other name gives
+//! record-relative coordinates with the `absolute_coordinates` tag (7 columns).
+
+use std::io::Write;
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// How the positions of one record become BED lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Naming {
+    /// The name matched upstream's pattern: genomic coordinates on `chrom`.
+    Genomic {
+        chrom: String,
+        /// 1-based start and end of the interval the record holds.
+        start: u64,
+        end: u64,
+        minus: bool,
+        /// The name without the trailing `:+`.
+        name: String,
+    },
+    /// No match: coordinates relative to the record, the whole name as chromosome.
+    Relative { name: String },
+    /// Matched with strand `.` and nothing after it: upstream drops the record (`Undefined strand None`).
+    Dropped,
+}
+
+fn pattern() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"^.*(chr[a-zA-Z0-9_]*):(\d+)-(\d+)\(([-+.])\)([-+])?.*").expect("valid regex")
+    })
+}
+
+impl Naming {
+    /// The naming for a record called `name` (the header plus upstream's `:+` suffix).
+    pub fn parse(name: &str) -> Self {
+        let Some(c) = pattern().captures(name) else {
+            return Naming::Relative {
+                name: name.to_string(),
+            };
+        };
+        let strand = match &c[4] {
+            "." => match c.get(5) {
+                Some(s) => s.as_str().to_string(),
+                None => return Naming::Dropped,
+            },
+            s => s.to_string(),
+        };
+        let (Ok(start), Ok(end)) = (c[2].parse::<u64>(), c[3].parse::<u64>()) else {
+            return Naming::Relative {
+                name: name.to_string(),
+            };
+        };
+        Naming::Genomic {
+            chrom: c[1].to_string(),
+            start,
+            end,
+            minus: strand == "-",
+            name: name[..name.len().saturating_sub(2)].to_string(),
+        }
+    }
+
+    /// Writes one line for the interval `[s, e)` (record coordinates), `label` Acceptor or Donor.
+    pub fn write_line<W: Write>(
+        &self,
+        out: &mut W,
+        s: u64,
+        e: u64,
+        label: &str,
+        score: f32,
+    ) -> std::io::Result<()> {
+        match self {
+            Naming::Genomic {
+                chrom,
+                start,
+                end,
+                minus,
+                name,
+            } => {
+                let (cs, ce, strand) = if *minus {
+                    (*end as i64 - e as i64, *end as i64 - s as i64, '-')
+                } else {
+                    (
+                        *start as i64 - 1 + s as i64,
+                        *start as i64 - 1 + e as i64,
+                        '+',
+                    )
+                };
+                writeln!(
+                    out,
+                    "{chrom}\t{cs}\t{ce}\t{name}_{label}\t{:.6}\t{strand}",
+                    score as f64
+                )
+            }
+            Naming::Relative { name } => writeln!(
+                out,
+                "{name}\t{s}\t{e}\t{name}_{label}\t{:.6}\t+\tabsolute_coordinates",
+                score as f64
+            ),
+            Naming::Dropped => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_as_upstream() {
+        let n = Naming::parse("FBgn0050489 chr2R_7000001_7200000:7410-9553(-):+");
+        let mut v = Vec::new();
+        n.write_line(&mut v, 65, 66, "Acceptor", 5e-6).unwrap();
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            "chr2R_7000001_7200000\t9487\t9488\tFBgn0050489 chr2R_7000001_7200000:7410-9553(-)_Acceptor\t0.000005\t-\n"
+        );
+        let r = Naming::parse("chr2R_7000001_7200000:+");
+        let mut v = Vec::new();
+        r.write_line(&mut v, 81, 82, "Acceptor", 4.1e-5).unwrap();
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            "chr2R_7000001_7200000:+\t81\t82\tchr2R_7000001_7200000:+_Acceptor\t0.000041\t+\tabsolute_coordinates\n"
+        );
+        assert_eq!(Naming::parse("chr1:1-100(.):+"), Naming::Dropped);
+    }
+}

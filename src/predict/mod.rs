@@ -1,0 +1,304 @@
+//! `predict`: splice-site scores of every position of a FASTA (or of the genes of a GFF) as
+//! OpenSpliceAI 0.0.7's BED files. Records stream in one at a time; windows of 5000 positions are
+//! scored in batches and their lines written at once, so memory is bounded by one record and a batch.
+
+pub mod bed;
+pub mod fasta;
+pub mod genes;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::infer::onehot::encode_into;
+use crate::infer::output::AtomicOutput;
+use crate::infer::{Ensemble, InferError};
+use crate::model::SEQ_LEN;
+use bed::Naming;
+use fasta::{FastaError, FastaReader};
+
+/// Errors of `predict`.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    #[error(transparent)]
+    Fasta(#[from] FastaError),
+    #[error(transparent)]
+    Genes(#[from] genes::GffError),
+    #[error(transparent)]
+    Infer(Box<InferError>),
+    #[error("{}: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("interrupted: no output written")]
+    Interrupted,
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+impl From<InferError> for PredictError {
+    fn from(e: InferError) -> Self {
+        PredictError::Infer(Box::new(e))
+    }
+}
+
+/// What to predict and where.
+#[derive(Debug, Clone)]
+pub struct PredictOptions {
+    pub input: PathBuf,
+    pub annotation: Option<PathBuf>,
+    /// Bases added each side of a gene with an annotation; negative ⇒ F/2.
+    pub gene_flank: i64,
+    /// A BED line is written iff score > threshold (as f32).
+    pub threshold: f32,
+    /// `<output_dir>/SpliceAI_5000_<F>/` receives the files.
+    pub output_dir: PathBuf,
+    pub batch_size: usize,
+    pub progress: bool,
+}
+
+/// Counts for the closing summary.
+#[derive(Debug, Default, Clone)]
+pub struct PredictSummary {
+    pub records: usize,
+    pub windows: usize,
+    pub acceptor_sites: usize,
+    pub donor_sites: usize,
+    /// Records dropped for an undefined strand (upstream's `[ERR] Undefined strand`).
+    pub dropped_records: usize,
+    /// Genes skipped because their sequence is not in the FASTA.
+    pub skipped_genes: usize,
+    pub acceptor_bed: PathBuf,
+    pub donor_bed: PathBuf,
+}
+
+impl std::fmt::Display for PredictSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} records, {} windows: {} acceptor and {} donor sites above the threshold",
+            self.records, self.windows, self.acceptor_sites, self.donor_sites
+        )?;
+        if self.dropped_records > 0 {
+            write!(f, "; {} records dropped (strand '.')", self.dropped_records)?;
+        }
+        if self.skipped_genes > 0 {
+            write!(
+                f,
+                "; {} genes skipped (sequence not in the FASTA)",
+                self.skipped_genes
+            )?;
+        }
+        write!(
+            f,
+            "\n  {}\n  {}",
+            self.acceptor_bed.display(),
+            self.donor_bed.display()
+        )
+    }
+}
+
+/// One window waiting in the batch.
+struct WindowMeta {
+    naming: Arc<Naming>,
+    index: usize,
+}
+
+/// Batches windows, runs the ensemble, writes BED lines in input order.
+pub(crate) struct Scorer<'a> {
+    ens: &'a Ensemble,
+    batch: usize,
+    width: usize,
+    x: Vec<f32>,
+    metas: Vec<WindowMeta>,
+    acceptor: AtomicOutput,
+    donor: AtomicOutput,
+    threshold: f32,
+    bar: ProgressBar,
+    pub(crate) summary: PredictSummary,
+}
+
+fn output_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
+    move |source| PredictError::Output {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl<'a> Scorer<'a> {
+    fn new(
+        ens: &'a Ensemble,
+        dir: &Path,
+        threshold: f32,
+        batch: usize,
+        bar: ProgressBar,
+    ) -> Result<Self, PredictError> {
+        std::fs::create_dir_all(dir).map_err(output_err(dir))?;
+        let acc = dir.join("acceptor_predictions.bed");
+        let don = dir.join("donor_predictions.bed");
+        let width = ens.config().input_len();
+        let batch = batch.max(1);
+        Ok(Self {
+            ens,
+            batch,
+            width,
+            x: vec![0.0; batch * 4 * width],
+            metas: Vec::with_capacity(batch),
+            acceptor: AtomicOutput::create(&acc).map_err(output_err(&acc))?,
+            donor: AtomicOutput::create(&don).map_err(output_err(&don))?,
+            threshold,
+            bar,
+            summary: PredictSummary {
+                acceptor_bed: acc,
+                donor_bed: don,
+                ..PredictSummary::default()
+            },
+        })
+    }
+
+    /// Queues every window of record `name` (upstream's name: header + `:+`).
+    fn push_record(&mut self, name: &str, seq: &[u8]) -> Result<(), PredictError> {
+        self.summary.records += 1;
+        let naming = Naming::parse(name);
+        if naming == Naming::Dropped {
+            eprintln!("[ERR] Undefined strand None. Skipping {name}.");
+            self.summary.dropped_records += 1;
+            return Ok(());
+        }
+        let flank = self.ens.config().flank;
+        if seq.len() < flank {
+            log::warn!(
+                "record `{name}` ({} bases) is shorter than the flanking size {flank}",
+                seq.len()
+            );
+        }
+        self.bar.set_message(name.to_string());
+        let naming = Arc::new(naming);
+        let half = flank / 2;
+        for j in 0..seq.len().div_ceil(SEQ_LEN) {
+            // Window j covers padded[5000j, 5000j + 5000 + F) with F/2 N each side of the record.
+            let lo = (SEQ_LEN * j).saturating_sub(half);
+            let hi = (SEQ_LEN * (j + 1) + half).min(seq.len());
+            let offset = lo + half - SEQ_LEN * j;
+            let slot = self.metas.len();
+            let w = self.width;
+            let buf = &mut self.x[slot * 4 * w..(slot + 1) * 4 * w];
+            encode_into(&seq[lo..hi], buf, w, offset);
+            self.metas.push(WindowMeta {
+                naming: naming.clone(),
+                index: j,
+            });
+            if self.metas.len() == self.batch {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Scores the queued windows and writes their lines.
+    fn flush(&mut self) -> Result<(), PredictError> {
+        let m = self.metas.len();
+        if m == 0 {
+            return Ok(());
+        }
+        if crate::train::interrupted() {
+            return Err(PredictError::Interrupted);
+        }
+        let w = self.width;
+        let x = Tensor::from_slice(&self.x[..m * 4 * w], (m, 4, w), &Device::Cpu)?;
+        let y = self.ens.forward(&x)?.flatten_all()?.to_vec1::<f32>()?;
+        for (b, meta) in self.metas.iter().enumerate() {
+            let base = b * 3 * SEQ_LEN;
+            let acc = &y[base + SEQ_LEN..base + 2 * SEQ_LEN];
+            let don = &y[base + 2 * SEQ_LEN..base + 3 * SEQ_LEN];
+            for k in 0..SEQ_LEN {
+                let pos = (meta.index * SEQ_LEN + k) as u64;
+                if acc[k] > self.threshold && pos > 0 {
+                    meta.naming
+                        .write_line(&mut self.acceptor, pos - 1, pos, "Acceptor", acc[k])
+                        .map_err(output_err(&self.summary.acceptor_bed))?;
+                    self.summary.acceptor_sites += 1;
+                }
+                if don[k] > self.threshold {
+                    meta.naming
+                        .write_line(&mut self.donor, pos, pos + 1, "Donor", don[k])
+                        .map_err(output_err(&self.summary.donor_bed))?;
+                    self.summary.donor_sites += 1;
+                }
+            }
+        }
+        self.summary.windows += m;
+        self.bar.inc(m as u64);
+        self.metas.clear();
+        self.x[..m * 4 * w].fill(0.0);
+        Ok(())
+    }
+
+    /// Scores what is left and puts both BED files in place.
+    fn finish(mut self) -> Result<PredictSummary, PredictError> {
+        self.flush()?;
+        self.bar.finish_and_clear();
+        let acc = self.summary.acceptor_bed.clone();
+        let don = self.summary.donor_bed.clone();
+        self.acceptor.commit().map_err(output_err(&acc))?;
+        self.donor.commit().map_err(output_err(&don))?;
+        Ok(self.summary)
+    }
+}
+
+fn window_bar(enabled: bool) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} windows {elapsed_precise} {per_sec} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar
+}
+
+/// The directory OpenSpliceAI writes into: `<output_dir>/SpliceAI_5000_<F>`.
+pub fn run_dir(output_dir: &Path, flank: usize) -> PathBuf {
+    output_dir.join(format!("SpliceAI_5000_{flank}"))
+}
+
+/// Runs `predict` with a loaded ensemble.
+pub fn run(opts: &PredictOptions, ens: &Ensemble) -> Result<PredictSummary, PredictError> {
+    let flank = ens.config().flank;
+    let dir = run_dir(&opts.output_dir, flank);
+    let mut scorer = Scorer::new(
+        ens,
+        &dir,
+        opts.threshold,
+        opts.batch_size,
+        window_bar(opts.progress),
+    )?;
+    match &opts.annotation {
+        None => {
+            let mut reader = FastaReader::open(&opts.input)?;
+            while let Some(rec) = reader.next_record()? {
+                scorer.push_record(&format!("{}:+", rec.header), &rec.seq)?;
+            }
+        }
+        Some(gff) => {
+            let gene_flank = if opts.gene_flank < 0 {
+                flank / 2
+            } else {
+                opts.gene_flank as usize
+            };
+            let stem = opts
+                .input
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "input".into());
+            let genes_fa = dir.join(format!("{stem}_genes.fa"));
+            genes::score_genes(&opts.input, gff, gene_flank, &genes_fa, &mut scorer)?;
+        }
+    }
+    scorer.finish()
+}
