@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod predict;
+pub mod report;
 pub mod train;
 
 /// mimalloc keeps freed pages for reuse: with the system allocator every large tensor is a fresh mmap whose

@@ -37,6 +37,8 @@ pub enum Command {
     Forward(ForwardArgs),
     /// Measure speed: eval forward, train steps (-u 2, -A) and each conv shape, beside the matmul ceiling.
     Bench(BenchArgs),
+    /// Training curves of one or more run directories as one self-contained HTML file (inline SVG).
+    Report(ReportArgs),
     /// Genome FASTA + GFF3/GTF annotation to training HDF5 files (OpenSpliceAI `create-data`).
     CreateData(CreateDataArgs),
     /// Splice-site BED files for a FASTA or the genes of a GFF (OpenSpliceAI `predict`).
@@ -110,6 +112,25 @@ pub struct CreateDataArgs {
     /// No progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// `report`.
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// Run directories (each holding metrics.jsonl, as written by `train`/`transfer`), overlaid in one report.
+    #[arg(value_name = "RUN_DIR", required = true)]
+    pub run_dirs: Vec<PathBuf>,
+    /// The HTML file to write.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "HTML",
+        default_value = "report.html"
+    )]
+    pub output: PathBuf,
+    /// Also write each chart as its own file beside the HTML (`{stem}-{chart}.png|svg`).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<crate::report::ChartFormat>,
 }
 
 /// `bench`.

@@ -17,7 +17,7 @@ use crate::train::{self, RunConfig, RunKind, RunSummary};
 pub use args::{normalize_args, Cli, Command};
 use args::{
     BenchArgs, CommonTrainArgs, ConvertArgs, CreateDataArgs, ExampleDataArgs, ForwardArgs,
-    InspectArgs, QuickstartArgs, TestArgs, TrainArgs, TransferArgs,
+    InspectArgs, QuickstartArgs, ReportArgs, TestArgs, TrainArgs, TransferArgs,
 };
 
 /// Runs one parsed command.
@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench(a),
         Command::CreateData(a) => create_data(a),
         Command::Predict(a) => infer::predict(a),
+        Command::Report(a) => report(a),
     }
 }
 
@@ -232,6 +233,20 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
     println!(
         "  logs:            LOG/{{TRAIN,VAL,TEST}}/*.txt and metrics.jsonl in each run directory"
     );
+    Ok(())
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    let written = crate::report::write_report(
+        &a.run_dirs,
+        &crate::report::ReportOptions {
+            output: a.output,
+            chart_format: a.format,
+        },
+    )?;
+    for p in written {
+        println!("wrote {}", p.display());
+    }
     Ok(())
 }
 

@@ -55,6 +55,7 @@ pub struct H5Writer {
     heap: Vec<u8>,
     heap_objects: usize,
     collections: Vec<u64>,
+    open_start: Option<u64>,
 }
 
 impl H5Writer {
@@ -69,6 +70,7 @@ impl H5Writer {
             heap: Vec::new(),
             heap_objects: 0,
             collections: Vec::new(),
+            open_start: None,
         })
     }
 
@@ -154,10 +156,39 @@ impl H5Writer {
         self.raw_dataset(name, Kind::VlenUtf8, shape, &data)
     }
 
-    /// Writes an int8 dataset of `shape` from its C-ordered bytes.
-    pub fn write_i8(&mut self, name: &str, shape: Vec<u64>, data: &[u8]) -> std::io::Result<()> {
-        debug_assert_eq!(shape.iter().product::<u64>(), data.len() as u64);
-        self.raw_dataset(name, Kind::Int8, shape, data)
+    /// Starts an int8 dataset of `shape` whose bytes follow through [`H5Writer::append`]; ended by
+    /// [`H5Writer::end_i8`]. Nothing else may be written in between.
+    pub fn begin_i8(&mut self, name: &str, shape: Vec<u64>) -> std::io::Result<()> {
+        self.flush_heap()?;
+        let size = shape.iter().product::<u64>();
+        self.datasets.push(DatasetMeta {
+            name: name.to_string(),
+            kind: Kind::Int8,
+            shape,
+            address: if size == 0 { UNDEF } else { self.pos },
+            size,
+        });
+        self.open_start = Some(self.pos);
+        Ok(())
+    }
+
+    /// Appends bytes to the dataset begun by [`H5Writer::begin_i8`].
+    pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        debug_assert!(self.open_start.is_some());
+        self.write(bytes)
+    }
+
+    /// Ends the dataset begun by [`H5Writer::begin_i8`], checking that its bytes match its shape.
+    pub fn end_i8(&mut self) -> std::io::Result<()> {
+        let start = self.open_start.take().unwrap_or(self.pos);
+        let expected = self.datasets.last().map_or(0, |d| d.size);
+        if self.pos - start != expected {
+            return Err(std::io::Error::other(format!(
+                "dataset data is {} bytes, its shape needs {expected}",
+                self.pos - start
+            )));
+        }
+        Ok(())
     }
 
     fn raw_dataset(

@@ -63,6 +63,11 @@ pub const LOG_FILES: [&str; 19] = [
 /// Name of the JSON-lines metrics file in the run directory.
 pub const METRICS_JSONL: &str = "metrics.jsonl";
 
+/// Version of the `metrics.jsonl` record layout ([`EpochRecord`], documented in the README), written in every
+/// line as `schema_version`. Raised whenever a field is renamed, removed or changes meaning; adding a field
+/// keeps the version.
+pub const METRICS_SCHEMA_VERSION: u32 = 1;
+
 /// Errors of the run logger, each naming the file involved.
 #[derive(Debug, thiserror::Error)]
 pub enum RunLogError {
@@ -291,6 +296,8 @@ pub fn console_summary(m: &EpochMetrics, color: bool) -> String {
 /// Non-finite numbers are written as `null`.
 #[derive(Debug, Clone, Serialize)]
 pub struct EpochRecord {
+    /// [`METRICS_SCHEMA_VERSION`].
+    pub schema_version: u32,
     /// Epoch from 0 (−1: before training).
     pub epoch: i64,
     /// The split.
@@ -321,6 +328,7 @@ impl EpochRecord {
     /// Builds the record of `split` at `epoch` from its metrics, the lr and the pass's duration.
     pub fn new(epoch: i64, split: Split, m: &EpochMetrics, lr: Option<f64>, seconds: f64) -> Self {
         Self {
+            schema_version: METRICS_SCHEMA_VERSION,
             epoch,
             split,
             loss: m.loss,

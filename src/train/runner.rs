@@ -383,6 +383,7 @@ impl<'a> Run<'a> {
         // beside a 2-epoch run, LOG/ and metrics.jsonl lines of both runs, a killed epoch's batch losses
         // before this run's.
         clear_previous_run(&dir, existing)?;
+        super::run_info::RunInfo::new(cfg).write(&dir)?;
         let cache = match cut {
             Some(cut) => Some((Self::create_cache(cfg, &dir, &inputs, cut)?, cut)),
             None => None,
