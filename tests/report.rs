@@ -356,11 +356,23 @@ fn runs_write_their_own_report() {
 fn console_table_labels_every_column_and_marks_the_best_epoch() {
     let r = runs();
     let stdout = std::fs::read_to_string(r._dir.path().join("transfer.stdout")).unwrap();
-    for label in ["loss", "lr", "acc top1", "acc AUPRC", "don AUPRC", "don F1", "seconds", "windows/s"] {
+    for label in [
+        "loss",
+        "lr",
+        "acc top1",
+        "acc AUPRC",
+        "don AUPRC",
+        "don F1",
+        "seconds",
+        "windows/s",
+    ] {
         assert!(stdout.contains(label), "no `{label}` column:\n{stdout}");
     }
     assert!(stdout.contains("Zero-shot"), "{stdout}");
-    assert!(stdout.contains("  zero-shot "), "no zero-shot row beside validation/test:\n{stdout}");
+    assert!(
+        stdout.contains("  zero-shot "),
+        "no zero-shot row beside validation/test:\n{stdout}"
+    );
     assert!(stdout.contains("* best"), "{stdout}");
     assert!(!stdout.contains("Validationing"), "{stdout}");
     assert!(!stdout.contains("Class Non-splice"), "{stdout}");
@@ -379,9 +391,27 @@ fn console_upstream_keeps_the_dump_and_no_report_skips_the_page() {
     let data = write_example_data(&dir.path().join("data"), &opts).unwrap();
     let out = dir.path().join("runs");
     let stdout = run_ok(&[
-        "train", "-train", data.train.to_str().unwrap(), "-test", data.test.to_str().unwrap(),
-        "-o", out.to_str().unwrap(), "-p", "up", "-n", "1", "-f", "80", "--batch-size", "4",
-        "--device", "cpu", "--quiet", "--console", "upstream", "--no-report",
+        "train",
+        "-train",
+        data.train.to_str().unwrap(),
+        "-test",
+        data.test.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-p",
+        "up",
+        "-n",
+        "1",
+        "-f",
+        "80",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--console",
+        "upstream",
+        "--no-report",
     ]);
     assert!(stdout.contains("Validationing model..."), "{stdout}");
     assert!(stdout.contains("Class Non-splice"), "{stdout}");

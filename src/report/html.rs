@@ -120,11 +120,9 @@ training.</p>\n<table>\n<tr><th class=\"l\">run</th><th>epoch</th><th>validation
     let mut zero_shots_shown: Vec<String> = Vec::new();
     for r in runs {
         // Runs from the same pretrained model on the same data share one zero-shot row.
-        let zero = r
-            .zero_shot("test")
-            .filter(|z| !zero_shots_shown.contains(&format!("{:?}{z:?}", r.zero_shot("val"))));
-        if let Some(z) = zero {
-            zero_shots_shown.push(format!("{:?}{z:?}", r.zero_shot("val")));
+        let key = r.zero_shot_key().filter(|k| !zero_shots_shown.contains(k));
+        if let (Some(key), Some(z)) = (key, r.zero_shot("test")) {
+            zero_shots_shown.push(key);
             let name = match r.info.as_ref().and_then(|i| i.pretrained_model.as_ref()) {
                 Some(p) => format!(
                     "zero-shot: {}",
