@@ -9,6 +9,7 @@ use candle_core::Device;
 use super::cache::PrefixCache;
 use super::checkpoints::CheckpointStore;
 use super::config::{RunConfig, RunKind};
+use super::console::Console;
 use super::evaluate::{accumulator, device_loader, evaluate, CacheUse, Evaluation};
 use super::loss::Loss;
 use super::progress::Progress;
@@ -289,6 +290,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
     let store = CheckpointStore::create(&run_dir)?;
     let mut log = RunLog::create(&run_dir)?;
     let progress = Progress::new(cfg.progress);
+    let mut console = Console::new(cfg.console);
 
     let mut summary = RunSummary {
         run_dir: run_dir.clone(),
@@ -341,14 +343,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
             None,
             t.seconds,
         ))?;
-        println!(
-            "Zero-shot (pretrained model, before training): validation loss {} | test acceptor top-1 {:.4} AUPRC {:.4}, donor top-1 {:.4} AUPRC {:.4}",
-            python_float_repr(v.metrics.loss),
-            t.metrics.acceptor.ranking.topk,
-            t.metrics.acceptor.ranking.auprc,
-            t.metrics.donor.ranking.topk,
-            t.metrics.donor.ranking.auprc
-        );
+        console.zero_shot(&v.metrics, &t.metrics);
         summary.baseline_val = Some(SplitScores {
             loss: v.metrics.loss,
             metrics: v.metrics,
@@ -363,8 +358,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
     let mut epochs_without_improvement = 0usize;
     for epoch in 0..cfg.epochs {
         let epoch_start = Instant::now();
-        println!("\n{}", "=".repeat(60));
-        println!("Epoch {}/{}: training model...", epoch + 1, cfg.epochs);
+        console.epoch_start(epoch, cfg.epochs);
         // --- train ---
         let loader = device_loader(
             train_file.clone(),
@@ -412,8 +406,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
         let train_seconds = train_start.elapsed().as_secs_f64();
         let train_m = acc.finish();
         log.log_epoch_metrics(Split::Train, &train_m)?;
-        print_split(Split::Train, &train_m);
-        println!("Training Loss: {}", python_float_repr(train_m.loss));
+        let lr_now = Some(trainer.learning_rate());
+        console.split(Split::Train, &train_m, lr_now, train_seconds);
 
         // --- validation and test ---
         let v: Evaluation = evaluate(
@@ -430,8 +424,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
             log.log_batch_loss(Split::Val, *l as f64)?;
         }
         log.log_epoch_metrics(Split::Val, &v.metrics)?;
-        print_split(Split::Val, &v.metrics);
-        println!("Validation Loss: {}", python_float_repr(v.metrics.loss));
+        console.split(Split::Val, &v.metrics, lr_now, v.seconds);
         let t: Evaluation = evaluate(
             trainer.model(),
             test_file.clone(),
@@ -446,8 +439,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
             log.log_batch_loss(Split::Test, *l as f64)?;
         }
         log.log_epoch_metrics(Split::Test, &t.metrics)?;
-        print_split(Split::Test, &t.metrics);
-        println!("Testing Loss: {}", python_float_repr(t.metrics.loss));
+        console.split(Split::Test, &t.metrics, lr_now, t.seconds);
         let lr = trainer.learning_rate();
         log.log_epoch_lr(lr)?;
 
@@ -458,7 +450,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
             best_val_loss = val_loss;
             epochs_without_improvement = 0;
             store.save(trainer.model(), &store.best_path())?;
-            println!("New best model saved.");
+            console.upstream_only("New best model saved.");
             summary.best_epoch = Some(epoch);
             summary.best_model = Some(store.best_path());
             summary.best_val = Some(SplitScores {
@@ -471,7 +463,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
             });
         } else {
             epochs_without_improvement += 1;
-            println!("No improvement in validation loss for {epochs_without_improvement} epochs.");
+            console.upstream_only(&format!(
+                "No improvement in validation loss for {epochs_without_improvement} epochs."
+            ));
         }
         log.log_jsonl(&EpochRecord::new(
             epoch as i64,
@@ -496,12 +490,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
         ))?;
         log.flush()?;
         summary.epochs_run = epoch + 1;
-        println!(
-            ">> Epoch {}; Final Learning Rate: {}",
+        console.upstream_only(&format!(
+            ">> Epoch {}; Final Learning Rate: {}\n--- {:.2} seconds ---",
             epoch + 1,
-            python_float_repr(lr)
-        );
-        println!("--- {:.2} seconds ---", epoch_start.elapsed().as_secs_f64());
+            python_float_repr(lr),
+            epoch_start.elapsed().as_secs_f64()
+        ));
         if cfg.early_stopping && epochs_without_improvement >= cfg.patience {
             println!("Early stopping triggered.");
             summary.stopped_early = true;
