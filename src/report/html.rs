@@ -115,7 +115,7 @@ fn best_table(runs: &[RunData]) -> String {
 <code>models/model_best.pt</code>). Scores on the test set; zero-shot: the pretrained model before \
 training.</p>\n<table>\n<tr><th class=\"l\">run</th><th>epoch</th><th>validation loss</th>\
 <th>test loss</th><th>acceptor top-1</th><th>acceptor AUPRC</th><th>donor top-1</th>\
-<th>donor AUPRC</th></tr>\n",
+<th>donor AUPRC</th><th>validation loss vs zero-shot</th></tr>\n",
     );
     let mut zero_shots_shown: Vec<String> = Vec::new();
     for r in runs {
@@ -132,7 +132,7 @@ training.</p>\n<table>\n<tr><th class=\"l\">run</th><th>epoch</th><th>validation
                 None => format!("{} (zero-shot)", r.label),
             };
             h.push_str(&format!(
-                "<tr><td class=\"l n\">{}</td><td>–</td><td>{}</td>{}</tr>\n",
+                "<tr><td class=\"l n\">{}</td><td>–</td><td>{}</td>{}<td>–</td></tr>\n",
                 escape(&name),
                 r.zero_shot("val")
                     .and_then(|v| v.loss)
@@ -145,12 +145,28 @@ training.</p>\n<table>\n<tr><th class=\"l\">run</th><th>epoch</th><th>validation
             .and_then(|e| r.at("val", e))
             .and_then(|v| v.loss)
             .map_or("–".into(), |l| format!("{l:.3e}"));
+        let vs_zero = match (
+            best.and_then(|e| r.at("val", e)).and_then(|v| v.loss),
+            r.zero_shot("val").and_then(|z| z.loss),
+        ) {
+            (Some(b), Some(z)) if z > 0.0 => {
+                let pct = 100.0 * (b - z) / z;
+                let verdict = if b < z {
+                    "better"
+                } else {
+                    "worse: keep the pretrained model"
+                };
+                format!("{pct:+.1}% ({verdict})")
+            }
+            _ => "–".into(),
+        };
         h.push_str(&format!(
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td>{}</tr>\n",
+            "<tr><td class=\"l n\">{}</td><td>{}</td><td>{}</td>{}<td class=\"l\">{}</td></tr>\n",
             escape(&r.label),
             best.map_or("–".into(), |e| e.to_string()),
             val_loss,
-            cells(best.and_then(|e| r.at("test", e)))
+            cells(best.and_then(|e| r.at("test", e))),
+            vs_zero
         ));
     }
     h.push_str("</table>\n");
