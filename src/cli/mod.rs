@@ -177,23 +177,36 @@ fn example_data(a: ExampleDataArgs) -> Result<()> {
 fn quickstart(a: QuickstartArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let data_dir = a.dir.join("data");
-    let opts = ExampleOptions {
-        train_shards: 4,
-        test_shards: 1,
-        windows_per_shard: 60,
-        seed: 7,
-        ..ExampleOptions::default()
+    println!("### Step 1/3: create-data on a small synthetic genome (6 sequences, 270 genes)");
+    let genome = crate::create_data::example::write_example_genome(&a.dir.join("genome"), 6, 45, 7)
+        .context("cannot write the example genome")?;
+    let mut cfg = crate::create_data::CreateDataConfig::new(
+        genome.gff3.clone(),
+        genome.fasta.clone(),
+        data_dir.clone(),
+    );
+    cfg.progress = true;
+    // One sequence of six for test.
+    cfg.split_ratio = 0.85;
+    let summary = crate::create_data::run(&cfg).context("create-data failed")?;
+    print!("{summary}");
+    let paths = ExamplePaths {
+        train: data_dir.join("dataset_train.h5"),
+        test: data_dir.join("dataset_test.h5"),
     };
-    let paths = write_example_data(&data_dir, &opts)?;
+    let validation = data_dir.join("dataset_validation.h5");
     println!(
-        "Example data: {} and {}",
+        "Genome: {} and {}\nData: {}, {} and {}",
+        genome.fasta.display(),
+        genome.gff3.display(),
         paths.train.display(),
+        validation.display(),
         paths.test.display()
     );
     let common = |project: &str, epochs: usize| CommonTrainArgs {
         train_dataset: paths.train.clone(),
         test_dataset: paths.test.clone(),
-        validation_dataset: None,
+        validation_dataset: Some(validation.clone()),
         epochs,
         // Two epochs are too few for MultiStepLR, whose milestones (E-5..E-1) would all have passed:
         // the cosine schedule starts at the base learning rate.
@@ -214,7 +227,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         console: train::console::ConsoleMode::Table,
         no_report: false,
     };
-    println!("\n### Step 1/2: train an 80nt SpliceAI from scratch (2 epochs)");
+    println!("\n### Step 2/3: train an 80nt SpliceAI from scratch (2 epochs)");
     let scratch = train_cmd(TrainArgs {
         common: common("quickstart_scratch", 2),
     })?;
@@ -223,7 +236,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         .clone()
         .context("the from-scratch run produced no model_best.pt")?;
     println!(
-        "\n### Step 2/2: transfer from {} with --unfreeze 2 (2 epochs)",
+        "\n### Step 3/3: transfer from {} with --unfreeze 2 (2 epochs)",
         best.display()
     );
     let tcommon = common("quickstart_transfer", 2);
@@ -240,6 +253,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         "\nQuickstart finished in {:.1} s.",
         t0.elapsed().as_secs_f64()
     );
+    println!("  genome:          {}", genome.fasta.display());
     println!("  data:            {}", data_dir.display());
     println!(
         "  from scratch:    {} (best: {})",
@@ -423,4 +437,10 @@ fn create_data(a: CreateDataArgs) -> Result<()> {
         cd::verify(&a.output_dir)?;
     }
     Ok(())
+}
+
+/// The quickstart's training and test files.
+struct ExamplePaths {
+    train: std::path::PathBuf,
+    test: std::path::PathBuf,
 }

@@ -4,6 +4,7 @@
 
 pub mod config;
 mod error;
+pub mod example;
 pub mod extract;
 pub mod h5;
 mod output;
