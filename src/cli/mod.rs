@@ -75,12 +75,34 @@ fn run_config(
         progress: !c.quiet,
         no_cache,
         keep_cache,
+        console: c.console,
+        report: !c.no_report,
     })
 }
 
-fn finish(summary: RunSummary) -> RunSummary {
+fn finish(summary: RunSummary, cfg: &RunConfig) -> RunSummary {
     println!("{}", summary.render());
+    if cfg.report {
+        let path = summary.run_dir.join("report.html");
+        // The run's checkpoints and logs are written; a chart that cannot be drawn must not fail it.
+        match write_html_report(std::slice::from_ref(&summary.run_dir), &path) {
+            Ok(()) => println!("  training curves: {}", path.display()),
+            Err(e) => log::warn!("could not write {}: {e:#}", path.display()),
+        }
+    }
     summary
+}
+
+/// `report` of `run_dirs` into `output` (HTML only).
+fn write_html_report(run_dirs: &[std::path::PathBuf], output: &Path) -> Result<()> {
+    crate::report::write_report(
+        run_dirs,
+        &crate::report::ReportOptions {
+            output: output.to_path_buf(),
+            chart_format: None,
+        },
+    )?;
+    Ok(())
 }
 
 fn transfer(a: TransferArgs) -> Result<RunSummary> {
@@ -111,13 +133,13 @@ fn transfer(a: TransferArgs) -> Result<RunSummary> {
         a.no_cache,
         a.keep_cache,
     )?;
-    Ok(finish(train::run(&cfg)?))
+    Ok(finish(train::run(&cfg)?, &cfg))
 }
 
 fn train_cmd(a: TrainArgs) -> Result<RunSummary> {
     println!("Running openspliceai-rs in train mode.");
     let cfg = run_config(&a.common, RunKind::Train, true, false)?;
-    Ok(finish(train::run(&cfg)?))
+    Ok(finish(train::run(&cfg)?, &cfg))
 }
 
 fn test_cmd(a: TestArgs) -> Result<()> {
@@ -202,6 +224,8 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         device: a.device.clone(),
         overwrite: true,
         quiet: false,
+        console: train::console::ConsoleMode::Table,
+        no_report: false,
     };
     println!("\n### Step 2/3: train an 80nt SpliceAI from scratch (2 epochs)");
     let scratch = train_cmd(TrainArgs {
@@ -247,6 +271,12 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
     }
     println!(
         "  logs:            LOG/{{TRAIN,VAL,TEST}}/*.txt and metrics.jsonl in each run directory"
+    );
+    let report = a.dir.join("report.html");
+    write_html_report(&[scratch.run_dir.clone(), tr.run_dir.clone()], &report)?;
+    println!(
+        "  report:          {} (both runs' curves; open it in a browser)",
+        report.display()
     );
     Ok(())
 }
