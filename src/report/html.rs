@@ -7,7 +7,7 @@ use super::ReportError;
 
 const STYLE: &str = "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1000px}\
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;font-size:13px}\
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td.l,th.l{text-align:left}td.n{white-space:nowrap}\
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td.l,th.l{text-align:left}td{white-space:nowrap}td.w{white-space:normal}\
 th{background:#f3f3f3}.chart svg{max-width:100%;height:auto;display:block;margin:12px 0}\
 p.note{font-size:13px;color:#555}code{font-size:12px}";
 
@@ -77,7 +77,7 @@ fn runs_table(runs: &[RunData]) -> String {
             None => "(no run.json)".into(),
         };
         h.push_str(&format!(
-            "<tr><td class=\"l n\"><span style=\"color:rgb({},{},{})\">&#9632;</span> {}</td><td class=\"l\"><code>{}</code></td><td>{}</td><td class=\"l\">{}</td></tr>\n",
+            "<tr><td class=\"l n\"><span style=\"color:rgb({},{},{})\">&#9632;</span> {}</td><td class=\"l w\"><code>{}</code></td><td>{}</td><td class=\"l w\">{}</td></tr>\n",
             c.0,
             c.1,
             c.2,
@@ -161,7 +161,7 @@ training.</p>\n<table>\n<tr><th class=\"l\">run</th><th>epoch</th><th>validation
             _ => "–".into(),
         };
         h.push_str(&format!(
-            "<tr><td class=\"l n\">{}</td><td>{}</td><td>{}</td>{}<td class=\"l\">{}</td></tr>\n",
+            "<tr><td class=\"l n\">{}</td><td>{}</td><td>{}</td>{}<td class=\"l w\">{}</td></tr>\n",
             escape(&r.label),
             best.map_or("–".into(), |e| e.to_string()),
             val_loss,
