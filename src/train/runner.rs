@@ -166,7 +166,7 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
                 }
             }
             let vars = model.set_trainable(*trainable)?;
-            model.set_freeze_frozen_bn(*freeze_bn);
+            model.set_freeze_bn(*freeze_bn);
             log::info!(
                 "trainable tensors: {}",
                 vars.iter()
