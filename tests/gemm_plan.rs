@@ -29,6 +29,7 @@ fn model_shapes() -> Vec<(usize, usize)> {
 
 /// f64 reference: y = conv(x, w) + bias, and the gradients of Σ y·g with respect to x and w.
 #[allow(clippy::type_complexity)]
+#[allow(clippy::needless_range_loop)]
 fn reference(
     x: &[f32],
     w: &[f32],

@@ -84,7 +84,7 @@ impl ConvShape {
 
     /// An error unless the kernel is odd and positive (same padding) and the dilation positive.
     pub fn check(&self) -> Result<()> {
-        if self.k % 2 == 0 || self.dilation == 0 {
+        if self.k.is_multiple_of(2) || self.dilation == 0 {
             return Err(candle_core::Error::Msg(format!(
                 "same-padded conv1d needs an odd kernel size and a positive dilation, got K={} d={}",
                 self.k, self.dilation
