@@ -14,6 +14,7 @@ pub mod ops;
 pub mod predict;
 pub mod report;
 pub mod train;
+pub mod variant;
 
 /// mimalloc keeps freed pages for reuse: with the system allocator every large tensor is a fresh mmap whose
 /// pages fault in on first touch, which cost a third of a CPU forward pass.

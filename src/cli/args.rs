@@ -43,6 +43,8 @@ pub enum Command {
     CreateData(CreateDataArgs),
     /// Splice-site BED files for a FASTA or the genes of a GFF (OpenSpliceAI `predict`).
     Predict(super::infer::PredictArgs),
+    /// Delta scores for the variants of a VCF (OpenSpliceAI / SpliceAI `variant`).
+    Variant(super::infer::VariantArgs),
 }
 
 /// `create-data`: OpenSpliceAI's flags and defaults, plus `--random-seed`, `--upstream-bugs`, `--no-gene-split`.

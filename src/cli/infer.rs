@@ -10,6 +10,7 @@ use super::args::parse_flank;
 use crate::device::{describe, select_device};
 use crate::infer::Ensemble;
 use crate::predict::{self, PredictOptions};
+use crate::variant::{self, VariantOptions};
 
 /// `predict`.
 #[derive(Debug, Args, Clone)]
@@ -108,4 +109,89 @@ fn peak_rss() {
     if let Some(rss) = crate::bench::peak_rss_mib() {
         eprintln!("peak RSS: {rss:.0} MiB");
     }
+}
+
+/// `variant`.
+#[derive(Debug, Args, Clone)]
+pub struct VariantArgs {
+    /// Reference genome FASTA.
+    #[arg(short = 'R', long = "ref-genome", value_name = "FASTA")]
+    pub ref_genome: PathBuf,
+    /// SpliceAI gene table (`#NAME CHROM STRAND TX_START TX_END EXON_START EXON_END`), or a GFF3/GTF
+    /// (`.gff`, `.gff3`, `.gtf`: one row per gene from its canonical or longest transcript).
+    #[arg(short = 'A', long = "annotation")]
+    pub annotation: String,
+    /// Input VCF, plain or bgzip [default: stdin].
+    #[arg(short = 'I', long = "input-vcf", value_name = "VCF")]
+    pub input_vcf: Option<PathBuf>,
+    /// Output VCF [default: stdout].
+    #[arg(short = 'O', long = "output-vcf", value_name = "VCF")]
+    pub output_vcf: Option<PathBuf>,
+    /// Scores cover POS ± D bases (0 to 4999).
+    #[arg(short = 'D', long = "distance", default_value_t = 50,
+          value_parser = clap::value_parser!(u16).range(0..=4999))]
+    pub distance: u16,
+    /// 1: mask gains at annotated boundaries and losses elsewhere (SpliceAI's -M).
+    #[arg(short = 'M', long = "mask", default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub mask: u8,
+    /// A `.pt`/`.pth`/`.safetensors` checkpoint or a directory of them (averaged).
+    #[arg(short = 'm', long = "model", default_value = "SpliceAI")]
+    pub model: String,
+    /// Flanking size of the model: 80, 400, 2000 or 10000 [default: 80, as upstream].
+    #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
+    pub flanking_size: Option<usize>,
+    /// Model type: only `pytorch` checkpoints are read.
+    #[arg(short = 't', long = "model-type", default_value = "pytorch")]
+    pub model_type: String,
+    /// Decimals of the delta scores.
+    #[arg(short = 'p', long = "precision", default_value_t = 2)]
+    pub precision: usize,
+    /// Accepted for compatibility: windows are always batched (results do not depend on it).
+    #[arg(short = 'b', long = "batch-size", default_value_t = 1)]
+    pub batch_size: usize,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Hide progress bars.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// Runs `variant`.
+pub fn variant(a: VariantArgs) -> Result<()> {
+    if a.model_type != "pytorch" {
+        bail!(
+            "--model-type {}: only pytorch checkpoints are supported",
+            a.model_type
+        );
+    }
+    if a.model == "SpliceAI" {
+        bail!("-m/--model: give an OpenSpliceAI checkpoint or a directory of them (SpliceAI's Keras models are not supported)");
+    }
+    let flank = a.flanking_size.unwrap_or_else(|| {
+        log::warn!("no -f/--flanking-size: using 80 as OpenSpliceAI does; it must match the model");
+        80
+    });
+    let device = select_device(&a.device)?;
+    let ens = Ensemble::load(std::path::Path::new(&a.model), flank, &device)?;
+    eprintln!(
+        "variant: {} model(s) of SpliceAI-{flank} on {}",
+        ens.paths().len(),
+        describe(&device)
+    );
+    let opts = VariantOptions {
+        reference: a.ref_genome,
+        annotation: a.annotation,
+        input: a.input_vcf,
+        output: a.output_vcf,
+        distance: a.distance as usize,
+        mask: a.mask == 1,
+        precision: a.precision,
+        progress: !a.quiet,
+    };
+    let summary = variant::run(&opts, &ens)?;
+    eprintln!("{summary}");
+    peak_rss();
+    Ok(())
 }

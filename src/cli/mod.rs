@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench(a),
         Command::CreateData(a) => create_data(a),
         Command::Predict(a) => infer::predict(a),
+        Command::Variant(a) => infer::variant(a),
         Command::Report(a) => report(a),
     }
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::config::{Biotype, CreateDataConfig, ParseType};
+use super::seqstore::SeqRef;
 use super::CreateDataError;
 use crate::genome::seq::{py_slice, reverse_complement};
 use crate::genome::{Annotation, FeatureId};
@@ -178,7 +179,18 @@ pub fn plan_gene(ann: &Annotation, gene: FeatureId, cfg: &CreateDataConfig) -> G
     })
 }
 
-/// One record of the datafile: a gene (and, with all isoforms, one of its transcripts).
+/// A labelled base: its position in the record, 1 (acceptor) or 2 (donor), and the motif beside it (the first
+/// two intron bases for a donor, the last two for an acceptor; shorter at a sequence end).
+#[derive(Clone, Copy, Debug)]
+pub struct Site {
+    pub pos: u32,
+    pub label: u8,
+    pub motif: [u8; 2],
+    pub motif_len: u8,
+}
+
+/// One record of the datafile: a gene (and, with all isoforms, one of its transcripts). The sequence itself
+/// lives in the [`SeqStore`](super::seqstore::SeqStore); labels are kept as the few labelled sites.
 #[derive(Clone, Debug)]
 pub struct Record {
     pub name: String,
@@ -186,14 +198,56 @@ pub struct Record {
     pub strand: char,
     pub tx_start: u64,
     pub tx_end: u64,
-    pub seq: std::sync::Arc<Vec<u8>>,
-    /// One label per base of `seq`: 0 none, 1 acceptor, 2 donor.
-    pub labels: Vec<u8>,
-    pub donors: usize,
-    pub acceptors: usize,
-    /// Introns whose motif pair is GT-AG, GC-AG or AT-AC, and all introns.
-    pub canonical_introns: usize,
-    pub introns: usize,
+    pub seq: SeqRef,
+    /// Labelled bases in position order; every other base is 0.
+    pub sites: Vec<Site>,
+}
+
+impl Record {
+    pub fn len(&self) -> usize {
+        self.seq.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seq.len == 0
+    }
+
+    pub fn count(&self, label: u8) -> usize {
+        self.sites.iter().filter(|s| s.label == label).count()
+    }
+
+    /// The labels as one digit per base (`LABEL` of the datafile).
+    pub fn label_string(&self) -> Vec<u8> {
+        let mut v = vec![b'0'; self.len()];
+        for s in &self.sites {
+            v[s.pos as usize] = b'0' + s.label;
+        }
+        v
+    }
+}
+
+fn sites_of(labels: &[u8], seq: &[u8]) -> Vec<Site> {
+    labels
+        .iter()
+        .enumerate()
+        .filter(|(_, &l)| l != 0)
+        .map(|(i, &l)| {
+            let i64_ = i as i64;
+            let m = if l == 2 {
+                py_slice(seq, i64_ + 1, i64_ + 3)
+            } else {
+                py_slice(seq, i64_ - 2, i64_)
+            };
+            let mut motif = [0u8; 2];
+            motif[..m.len().min(2)].copy_from_slice(&m[..m.len().min(2)]);
+            Site {
+                pos: i as u32,
+                label: l,
+                motif,
+                motif_len: m.len().min(2) as u8,
+            }
+        })
+        .collect()
 }
 
 fn is_canonical(d: &[u8], a: &[u8]) -> bool {
@@ -248,13 +302,14 @@ fn gene_sequence(plan: &GenePlan, chrom: &[u8]) -> Vec<u8> {
     seq
 }
 
-/// Builds the gene's records. Correct by default; `upstream` reproduces OpenSpliceAI's cumulative labels across
-/// isoforms and its wrapping negative indices.
+/// Builds the gene's records (their `seq` still unset) and returns them with the gene's sequence. Correct by
+/// default; `upstream` reproduces OpenSpliceAI's cumulative labels across isoforms and its wrapping negative
+/// indices.
 pub fn build_records(
     plan: &GenePlan,
     chrom: &[u8],
     cfg: &CreateDataConfig,
-) -> Result<Vec<Record>, CreateDataError> {
+) -> Result<(Vec<u8>, Vec<Record>), CreateDataError> {
     let ctx = LabelCtx {
         plan,
         path: &cfg.annotation,
@@ -269,7 +324,7 @@ pub fn build_records(
             ),
         ));
     }
-    let seq = std::sync::Arc::new(gene_sequence(plan, chrom));
+    let seq = gene_sequence(plan, chrom);
     let len = seq.len();
     let mut labels = vec![0u8; len];
     let mut out = Vec::with_capacity(plan.transcripts.len());
@@ -278,7 +333,6 @@ pub fn build_records(
             labels.iter_mut().for_each(|l| *l = 0);
             check_exons_inside(&ctx, exons)?;
         }
-        let (mut canonical, mut introns) = (0, 0);
         for pair in exons.windows(2) {
             let first = pair[0].end as i64 - plan.start as i64;
             let second = pair[1].start as i64 - plan.start as i64;
@@ -299,8 +353,6 @@ pub fn build_records(
                 py_slice(&seq[..], d + 1, d + 3),
                 py_slice(&seq[..], a - 2, a),
             );
-            introns += 1;
-            canonical += ok as usize;
             if !cfg.canonical_only || ok {
                 labels[ctx.index(d, len, &pair[0])?] = 2;
                 labels[ctx.index(a, len, &pair[1])?] = 1;
@@ -312,15 +364,11 @@ pub fn build_records(
             strand: plan.strand,
             tx_start: plan.start,
             tx_end: plan.end,
-            donors: labels.iter().filter(|&&l| l == 2).count(),
-            acceptors: labels.iter().filter(|&&l| l == 1).count(),
-            seq: seq.clone(),
-            labels: labels.clone(),
-            canonical_introns: canonical,
-            introns,
+            seq: SeqRef::default(),
+            sites: sites_of(&labels, &seq),
         });
     }
-    Ok(out)
+    Ok((seq, out))
 }
 
 fn check_exons_inside(ctx: &LabelCtx, exons: &[Exon]) -> Result<(), CreateDataError> {

@@ -9,6 +9,7 @@ pub mod h5;
 mod output;
 pub mod paralogs;
 pub mod pyrandom;
+mod seqstore;
 pub mod split;
 mod summary;
 mod verify;
@@ -24,6 +25,7 @@ pub use error::CreateDataError;
 use extract::{build_records, plan_gene, GeneOutcome, GenePlan, Record, SkipReason};
 use output::Staged;
 use pyrandom::PyRandom;
+use seqstore::SeqStore;
 pub use summary::{SplitSummary, Summary};
 pub use verify::verify;
 
@@ -76,39 +78,46 @@ fn gene_bar(cfg: &CreateDataConfig, n: usize) -> ProgressBar {
     )
 }
 
-/// Streams the FASTA one sequence at a time and builds the records of the genes on it (in parallel).
-fn extract(cfg: &CreateDataConfig, ex: &mut Extraction) -> Result<(), CreateDataError> {
-    let mut by_seq: HashMap<&str, Vec<usize>> = HashMap::new();
+/// A gene's sequence and its records.
+type GeneRecords = (Vec<u8>, Vec<Record>);
+
+/// Streams the FASTA one sequence at a time, builds the records of the genes on it (in parallel) and spills
+/// their sequences to `store`.
+fn extract(
+    cfg: &CreateDataConfig,
+    ex: &mut Extraction,
+    store: &mut SeqStore,
+) -> Result<(), CreateDataError> {
+    let mut by_seq: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, p) in ex.plans.iter().enumerate() {
-        by_seq.entry(p.seqid.as_str()).or_default().push(i);
+        by_seq.entry(p.seqid.clone()).or_default().push(i);
     }
     let bar = gene_bar(cfg, ex.plans.len());
     let mut reader = FastaReader::open(&cfg.genome)?;
-    let mut results: Vec<(usize, Result<Vec<Record>, CreateDataError>)> = Vec::new();
     while let Some(rec) = reader.next_record()? {
         ex.chroms.push((rec.id.clone(), rec.seq.len()));
         let Some(idx) = by_seq.get(rec.id.as_str()) else {
             continue;
         };
         bar.set_message(rec.id.clone());
-        let seq = &rec.seq;
-        let plans = &ex.plans;
-        let out: Vec<(usize, Result<Vec<Record>, CreateDataError>)> = idx
+        let (seq, plans) = (&rec.seq, &ex.plans);
+        let built: Vec<Result<GeneRecords, CreateDataError>> = idx
             .par_iter()
             .map(|&i| {
                 let r = build_records(&plans[i], seq, cfg);
                 bar.inc(1);
-                (i, r)
+                r
             })
             .collect();
-        results.extend(out);
+        for (&i, result) in idx.iter().zip(built) {
+            let (gene_seq, mut records) = result?;
+            let sref = store.append(&gene_seq)?;
+            records.iter_mut().for_each(|r| r.seq = sref);
+            ex.records[i] = Some(records);
+        }
     }
     bar.finish_and_clear();
-    results.sort_by_key(|(i, _)| *i);
-    for (i, r) in results {
-        ex.records[i] = Some(r?);
-    }
-    Ok(())
+    store.seal()
 }
 
 /// The records of each split, in the order they are written.
@@ -206,7 +215,8 @@ pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
     let mut staged = Staged::new(&cfg.output_dir)?;
     let mut ex = plan_genes(cfg)?;
     hwm("plan");
-    extract(cfg, &mut ex)?;
+    let mut store = SeqStore::create(&cfg.output_dir)?;
+    extract(cfg, &mut ex, &mut store)?;
     hwm("extract");
     let mut summary = Summary {
         genes_seen: ex.plans.len() + ex.skipped.len() + ex.missing_biotype.len(),
@@ -220,9 +230,9 @@ pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
         });
     }
     if cfg.chr_split == ChrSplit::TrainTest {
-        side_outputs(&mut staged, cfg, "train", &train)?;
+        side_outputs(&mut staged, &store, cfg, "train", &train)?;
     }
-    side_outputs(&mut staged, cfg, "test", &test)?;
+    side_outputs(&mut staged, &store, cfg, "test", &test)?;
     let splits = match cfg.chr_split {
         ChrSplit::Test => Splits {
             train: Vec::new(),
@@ -232,13 +242,15 @@ pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
         ChrSplit::TrainTest => {
             let mut test = test;
             if cfg.remove_paralogs {
-                test = filter_paralogs(&mut staged, cfg, "test", &train, test, &mut summary)?;
+                test =
+                    filter_paralogs(&mut staged, &store, cfg, "test", &train, test, &mut summary)?;
             }
             let (train, mut validation) =
                 split::split_train_val(train, cfg.val_split_ratio, &mut rng);
             if cfg.remove_paralogs {
                 validation = filter_paralogs(
                     &mut staged,
+                    &store,
                     cfg,
                     "validation",
                     &train,
@@ -254,7 +266,7 @@ pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
         }
     };
     hwm("split");
-    write_all(&mut staged, cfg, &splits, &mut summary)?;
+    write_all(&mut staged, &store, cfg, &splits, &mut summary)?;
     hwm("write");
     staged.commit()?;
     Ok(summary)
@@ -262,6 +274,7 @@ pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
 
 fn filter_paralogs(
     staged: &mut Staged,
+    store: &SeqStore,
     cfg: &CreateDataConfig,
     split: &str,
     train: &[Record],
@@ -271,6 +284,7 @@ fn filter_paralogs(
     let n = query.len();
     let (kept, removed) = paralogs::remove_paralogs(
         staged,
+        store,
         split,
         train,
         query,
@@ -284,6 +298,7 @@ fn filter_paralogs(
 
 fn side_outputs(
     staged: &mut Staged,
+    store: &SeqStore,
     cfg: &CreateDataConfig,
     split: &str,
     records: &[Record],
@@ -291,13 +306,14 @@ fn side_outputs(
     let refs: Vec<&Record> = records.iter().collect();
     write::write_stats(staged, split, &refs)?;
     if cfg.write_fasta {
-        write::write_fasta(staged, split, &refs)?;
+        write::write_fasta(staged, store, split, &refs)?;
     }
     Ok(())
 }
 
 fn write_all(
     staged: &mut Staged,
+    store: &SeqStore,
     cfg: &CreateDataConfig,
     splits: &Splits,
     summary: &mut Summary,
@@ -310,8 +326,8 @@ fn write_all(
     let mut per_split = BTreeMap::new();
     for (name, records) in list {
         let refs: Vec<&Record> = records.iter().collect();
-        write::write_datafile(staged, name, &refs)?;
-        write::write_dataset(staged, name, &refs, cfg.progress)?;
+        write::write_datafile(staged, store, name, &refs)?;
+        write::write_dataset(staged, store, name, &refs, cfg.progress)?;
         per_split.insert(name.to_string(), SplitSummary::of(records));
     }
     summary.splits = per_split;

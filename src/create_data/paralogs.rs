@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use super::extract::Record;
 use super::output::Staged;
+use super::seqstore::SeqStore;
 use super::CreateDataError;
 
 /// Python's `repr(float)`: shortest round-trip digits, `.0` on whole numbers, exponents as `1e-05`.
@@ -51,9 +52,10 @@ impl Drop for TempFasta {
 
 fn build_aligner(
     train: &[Record],
+    store: &SeqStore,
     dir: &std::path::Path,
 ) -> Result<Option<Aligner<minimap2::Built>>, CreateDataError> {
-    if train.iter().all(|r| r.seq.is_empty()) {
+    if train.iter().all(|r| r.is_empty()) {
         return Ok(None);
     }
     let tmp = TempFasta(dir.join(format!(".paralog-reference-{}.fa", std::process::id())));
@@ -64,7 +66,7 @@ fn build_aligner(
     let mut w = BufWriter::new(std::fs::File::create(&tmp.0).map_err(io)?);
     for (i, r) in train.iter().enumerate() {
         writeln!(w, ">seq{i}").map_err(io)?;
-        w.write_all(&r.seq).map_err(io)?;
+        w.write_all(&store.read(r.seq)?).map_err(io)?;
         w.write_all(b"\n").map_err(io)?;
     }
     w.flush().map_err(io)?;
@@ -93,6 +95,7 @@ fn hits(aligner: &Aligner<minimap2::Built>, seq: &[u8]) -> Vec<(i32, i32)> {
 /// and the names of the removed ones.
 pub fn remove_paralogs(
     staged: &mut Staged,
+    store: &SeqStore,
     split: &str,
     train: &[Record],
     query: Vec<Record>,
@@ -100,9 +103,12 @@ pub fn remove_paralogs(
     min_coverage: f64,
 ) -> Result<(Vec<Record>, Vec<String>), CreateDataError> {
     let dir = staged.path("");
-    let aligner = build_aligner(train, &dir)?;
+    let aligner = build_aligner(train, store, &dir)?;
     let all_hits: Vec<Vec<(i32, i32)>> = match &aligner {
-        Some(a) => query.par_iter().map(|r| hits(a, &r.seq)).collect(),
+        Some(a) => query
+            .par_iter()
+            .map(|r| Ok(hits(a, &store.read(r.seq)?)))
+            .collect::<Result<_, CreateDataError>>()?,
         None => vec![Vec::new(); query.len()],
     };
     let mut log = String::new();
@@ -112,7 +118,7 @@ pub fn remove_paralogs(
         let mut paralog = false;
         for (mlen, blen) in hs {
             let identity = mlen as f64 / blen as f64;
-            let coverage = blen as f64 / r.seq.len() as f64;
+            let coverage = blen as f64 / r.len() as f64;
             let _ = writeln!(
                 log,
                 "{}\t{}\t{}",

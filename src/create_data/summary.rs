@@ -22,16 +22,10 @@ pub struct SplitSummary {
 
 fn motifs(r: &Record) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
     let (mut d, mut a) = (BTreeMap::new(), BTreeMap::new());
-    for (i, &l) in r.labels.iter().enumerate() {
-        if l == 2 {
-            let m = &r.seq[(i + 1).min(r.seq.len())..(i + 3).min(r.seq.len())];
-            *d.entry(String::from_utf8_lossy(m).into_owned())
-                .or_insert(0) += 1;
-        } else if l == 1 {
-            let m = &r.seq[i.saturating_sub(2)..i];
-            *a.entry(String::from_utf8_lossy(m).into_owned())
-                .or_insert(0) += 1;
-        }
+    for s in &r.sites {
+        let m = String::from_utf8_lossy(&s.motif[..s.motif_len as usize]).into_owned();
+        let map = if s.label == 2 { &mut d } else { &mut a };
+        *map.entry(m).or_insert(0) += 1;
     }
     (d, a)
 }
@@ -47,8 +41,8 @@ impl SplitSummary {
         let mut s = Self {
             records: records.len(),
             windows: records.iter().map(windows).sum(),
-            donors: records.iter().map(|r| r.donors).sum(),
-            acceptors: records.iter().map(|r| r.acceptors).sum(),
+            donors: records.iter().map(|r| r.count(2)).sum(),
+            acceptors: records.iter().map(|r| r.count(1)).sum(),
             ..Self::default()
         };
         let parts: Vec<_> = records.par_iter().map(motifs).collect();

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use super::extract::Record;
 use super::h5::{H5Writer, StringColumn};
 use super::output::Staged;
+use super::seqstore::SeqStore;
 use super::CreateDataError;
 
 /// Context: window 5000 + 5000 on each side, as upstream's constants fix.
@@ -17,10 +18,23 @@ const CL_HALF: usize = 5000;
 const WINDOW: usize = SL + 2 * CL_HALF;
 /// Records per shard (`CHUNK_SIZE`).
 pub const CHUNK_SIZE: usize = 100;
+/// Records encoded in parallel this many at a time, then written in order: memory stays at a few records'
+/// windows, not a whole shard's.
+const ENCODE_BATCH: usize = 16;
 
-fn io_stage(staged: &Staged, name: &str) -> impl FnOnce(std::io::Error) -> CreateDataError {
-    let path = staged.path(name);
-    move |source| CreateDataError::Io { path, source }
+/// An output file being written under its temporary name.
+struct Out<'a> {
+    name: String,
+    staged: &'a Staged,
+}
+
+impl Out<'_> {
+    fn err(&self) -> impl FnOnce(std::io::Error) -> CreateDataError + '_ {
+        |source| CreateDataError::Io {
+            path: self.staged.path(&self.name),
+            source,
+        }
+    }
 }
 
 /// `{split}_stats.txt`: `seqid, start, end, gene id, 1, strand` per record.
@@ -31,81 +45,84 @@ pub fn write_stats(
 ) -> Result<(), CreateDataError> {
     let name = format!("{split}_stats.txt");
     let mut w = BufWriter::new(staged.create(&name)?);
-    let err = io_stage(staged, &name);
-    (|| {
-        for r in records {
-            writeln!(
-                w,
-                "{}\t{}\t{}\t{}\t1\t{}",
-                r.chrom, r.tx_start, r.tx_end, r.name, r.strand
-            )?;
-        }
-        w.flush()
-    })()
-    .map_err(err)
+    let out = Out { name, staged };
+    for r in records {
+        writeln!(
+            w,
+            "{}\t{}\t{}\t{}\t1\t{}",
+            r.chrom, r.tx_start, r.tx_end, r.name, r.strand
+        )
+        .map_err(out.err())?;
+    }
+    w.flush().map_err(out.err())
 }
 
 /// `{split}.fa` as Biopython writes it: `>{id} {seqid}:{start}-{end}({strand})`, 60 columns.
 pub fn write_fasta(
     staged: &mut Staged,
+    store: &SeqStore,
     split: &str,
     records: &[&Record],
 ) -> Result<(), CreateDataError> {
     let name = format!("{split}.fa");
     let mut w = BufWriter::new(staged.create(&name)?);
-    let err = io_stage(staged, &name);
-    (|| {
-        for r in records {
-            writeln!(
-                w,
-                ">{} {}:{}-{}({})",
-                r.name, r.chrom, r.tx_start, r.tx_end, r.strand
-            )?;
-            for line in r.seq.chunks(60) {
-                w.write_all(line)?;
-                w.write_all(b"\n")?;
-            }
+    let out = Out { name, staged };
+    for r in records {
+        let seq = store.read(r.seq)?;
+        let mut text = format!(
+            ">{} {}:{}-{}({})\n",
+            r.name, r.chrom, r.tx_start, r.tx_end, r.strand
+        )
+        .into_bytes();
+        for line in seq.chunks(60) {
+            text.extend_from_slice(line);
+            text.push(b'\n');
         }
-        w.flush()
-    })()
-    .map_err(err)
-}
-
-fn label_string(labels: &[u8]) -> Vec<u8> {
-    labels.iter().map(|l| b'0' + l).collect()
+        w.write_all(&text).map_err(out.err())?;
+    }
+    w.flush().map_err(out.err())
 }
 
 /// `datafile_{split}.h5`: NAME, CHROM, STRAND, TX_START, TX_END, SEQ, LABEL as variable-length UTF-8 strings.
 pub fn write_datafile(
     staged: &mut Staged,
+    store: &SeqStore,
     split: &str,
     records: &[&Record],
 ) -> Result<(), CreateDataError> {
     let name = format!("datafile_{split}.h5");
     let file = staged.create(&name)?;
-    let err = io_stage(staged, &name);
-    (|| {
-        let mut h5 = H5Writer::create(file)?;
-        type Field = fn(&Record) -> Vec<u8>;
-        let fields: [(&str, Field); 7] = [
-            ("NAME", |r| r.name.as_bytes().to_vec()),
-            ("CHROM", |r| r.chrom.as_bytes().to_vec()),
-            ("STRAND", |r| r.strand.to_string().into_bytes()),
-            ("TX_START", |r| r.tx_start.to_string().into_bytes()),
-            ("TX_END", |r| r.tx_end.to_string().into_bytes()),
-            ("SEQ", |r| r.seq.to_vec()),
-            ("LABEL", |r| label_string(&r.labels)),
-        ];
-        for (field, get) in fields {
-            let mut col = StringColumn::default();
-            for r in records {
-                h5.push_string(&mut col, &get(r))?;
-            }
-            h5.finish_strings(field, col)?;
+    let out = Out { name, staged };
+    let mut h5 = H5Writer::create(file).map_err(out.err())?;
+    type Field = fn(&Record) -> Vec<u8>;
+    let fields: [(&str, Field); 5] = [
+        ("NAME", |r| r.name.as_bytes().to_vec()),
+        ("CHROM", |r| r.chrom.as_bytes().to_vec()),
+        ("STRAND", |r| r.strand.to_string().into_bytes()),
+        ("TX_START", |r| r.tx_start.to_string().into_bytes()),
+        ("TX_END", |r| r.tx_end.to_string().into_bytes()),
+    ];
+    for (field, get) in fields {
+        let mut col = StringColumn::default();
+        for r in records {
+            h5.push_string(&mut col, &get(r)).map_err(out.err())?;
         }
-        h5.finish().map(|_| ())
-    })()
-    .map_err(err)
+        h5.finish_strings(field, col).map_err(out.err())?;
+    }
+    let mut col = StringColumn::default();
+    for r in records {
+        h5.push_string(&mut col, &store.read(r.seq)?)
+            .map_err(out.err())?;
+    }
+    h5.finish_strings("SEQ", col).map_err(out.err())?;
+    let mut col = StringColumn::default();
+    for r in records {
+        h5.push_string(&mut col, &r.label_string())
+            .map_err(out.err())?;
+    }
+    h5.finish_strings("LABEL", col).map_err(out.err())?;
+    h5.finish().map_err(out.err())?;
+    Ok(())
 }
 
 /// One-hot rows for bases: A, C, G, T; everything else (N, IUPAC, padding) all zero.
@@ -121,13 +138,13 @@ fn base_row(b: u8) -> [u8; 4] {
 
 /// Number of windows of a record: ceil(len / 5000).
 pub fn windows(r: &Record) -> usize {
-    r.seq.len().div_ceil(SL)
+    r.len().div_ceil(SL)
 }
 
 /// The record's windows as X rows: (W, 15000, 4), C-ordered int8 bytes.
-fn encode_x(r: &Record) -> Vec<u8> {
+fn encode_x(r: &Record, seq: &[u8]) -> Vec<u8> {
     let n = windows(r);
-    let len = r.seq.len() as i64;
+    let len = seq.len() as i64;
     let mut x = vec![0u8; n * WINDOW * 4];
     for w in 0..n {
         let base0 = (w * SL) as i64 - CL_HALF as i64;
@@ -135,7 +152,7 @@ fn encode_x(r: &Record) -> Vec<u8> {
         let lo = (-base0).clamp(0, WINDOW as i64) as usize;
         let hi = (len - base0).clamp(0, WINDOW as i64) as usize;
         for p in lo..hi {
-            let b = r.seq[(base0 + p as i64) as usize];
+            let b = seq[(base0 + p as i64) as usize];
             xs[p * 4..p * 4 + 4].copy_from_slice(&base_row(b));
         }
     }
@@ -144,46 +161,68 @@ fn encode_x(r: &Record) -> Vec<u8> {
 
 /// The record's labels as Y rows: (W, 5000, 3), one-hot, all zero past the end.
 fn encode_y(r: &Record) -> Vec<u8> {
-    let n = windows(r);
-    let mut y = vec![0u8; n * SL * 3];
-    for (p, &l) in r.labels.iter().enumerate() {
-        y[p * 3 + l as usize] = 1;
+    let mut y = vec![0u8; windows(r) * SL * 3];
+    for p in 0..r.len() {
+        y[p * 3] = 1;
+    }
+    for s in &r.sites {
+        let p = s.pos as usize;
+        y[p * 3] = 0;
+        y[p * 3 + s.label as usize] = 1;
     }
     y
 }
 
-/// Records encoded in parallel this many at a time, then written in order: memory stays at a few records'
-/// windows, not a whole shard's.
-const ENCODE_BATCH: usize = 16;
+/// Where a shard goes: the writer, the sequences, and the output's path for errors.
+struct ShardSink<'a> {
+    h5: &'a mut H5Writer,
+    store: &'a SeqStore,
+    path: std::path::PathBuf,
+}
 
 fn write_rows(
-    h5: &mut H5Writer,
+    sink: &mut ShardSink,
     name: String,
     shape: Vec<u64>,
     shard: &[&Record],
-    encode: fn(&Record) -> Vec<u8>,
-) -> std::io::Result<()> {
-    h5.begin_i8(&name, shape)?;
+    x: bool,
+) -> Result<(), CreateDataError> {
+    let (h5, store) = (&mut *sink.h5, sink.store);
+    let io = |source| CreateDataError::Io {
+        path: sink.path.clone(),
+        source,
+    };
+    h5.begin_i8(&name, shape).map_err(io)?;
     for batch in shard.chunks(ENCODE_BATCH) {
-        let parts: Vec<Vec<u8>> = batch.par_iter().map(|r| encode(r)).collect();
+        let parts: Vec<Vec<u8>> = batch
+            .par_iter()
+            .map(|r| {
+                if x {
+                    Ok(encode_x(r, &store.read(r.seq)?))
+                } else {
+                    Ok(encode_y(r))
+                }
+            })
+            .collect::<Result<_, CreateDataError>>()?;
         for p in parts {
-            h5.append(&p)?;
+            h5.append(&p).map_err(io)?;
         }
     }
-    h5.end_i8()
+    h5.end_i8().map_err(io)
 }
 
 /// `dataset_{split}.h5`: shard i holds records [100 i, 100 i + 100) as `X{i}` (W, 15000, 4) and `Y{i}`
 /// (1, W, 5000, 3); an empty shard is `X{i}` (0,) and `Y{i}` (1, 0).
 pub fn write_dataset(
     staged: &mut Staged,
+    store: &SeqStore,
     split: &str,
     records: &[&Record],
     progress: bool,
 ) -> Result<(), CreateDataError> {
     let name = format!("dataset_{split}.h5");
     let file = staged.create(&name)?;
-    let err = io_stage(staged, &name);
+    let out = Out { name, staged };
     let shards = records.len().div_ceil(CHUNK_SIZE);
     let bar = if progress {
         ProgressBar::new(shards as u64).with_style(
@@ -193,26 +232,28 @@ pub fn write_dataset(
     } else {
         ProgressBar::hidden()
     };
-    bar.set_message(format!("writing {name}"));
-    (|| {
-        let mut h5 = H5Writer::create(file)?;
-        for (i, shard) in records.chunks(CHUNK_SIZE).enumerate() {
-            let w: usize = shard.iter().map(|r| windows(r)).sum();
-            let (xs, ys) = if w == 0 {
-                (vec![0], vec![1, 0])
-            } else {
-                (
-                    vec![w as u64, WINDOW as u64, 4],
-                    vec![1, w as u64, SL as u64, 3],
-                )
-            };
-            write_rows(&mut h5, format!("X{i}"), xs, shard, encode_x)?;
-            write_rows(&mut h5, format!("Y{i}"), ys, shard, encode_y)?;
-            bar.inc(1);
-        }
-        h5.finish().map(|_| ())
-    })()
-    .map_err(err)?;
+    bar.set_message(format!("writing {}", out.name));
+    let mut h5 = H5Writer::create(file).map_err(out.err())?;
+    let mut sink = ShardSink {
+        h5: &mut h5,
+        store,
+        path: out.staged.path(&out.name),
+    };
+    for (i, shard) in records.chunks(CHUNK_SIZE).enumerate() {
+        let w: usize = shard.iter().map(|r| windows(r)).sum();
+        let (xs, ys) = if w == 0 {
+            (vec![0], vec![1, 0])
+        } else {
+            (
+                vec![w as u64, WINDOW as u64, 4],
+                vec![1, w as u64, SL as u64, 3],
+            )
+        };
+        write_rows(&mut sink, format!("X{i}"), xs, shard, true)?;
+        write_rows(&mut sink, format!("Y{i}"), ys, shard, false)?;
+        bar.inc(1);
+    }
+    h5.finish().map_err(out.err())?;
     bar.finish_and_clear();
     Ok(())
 }

@@ -18,6 +18,8 @@ pub enum FastaError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Open(#[from] crate::genome::GenomeError),
     #[error("{}:{line}: expected a FASTA header line starting with '>'", path.display())]
     NoHeader { path: PathBuf, line: usize },
     #[error("{}: not a valid FASTA file for indexing: {source}", path.display())]
@@ -37,7 +39,9 @@ pub struct FastaRecord {
     pub seq: Vec<u8>,
 }
 
-/// Reads records one at a time.
+/// Reads records one at a time (plain, gzip or bgzip, through `genome::open_text`). Unlike
+/// `genome::FastaReader` (create-data), the name is the whole header line: upstream's `predict` names
+/// records by pyfaidx's `long_name` and its BED names depend on it.
 pub struct FastaReader {
     path: PathBuf,
     inner: Box<dyn BufRead>,
@@ -49,13 +53,9 @@ pub struct FastaReader {
 impl FastaReader {
     /// Opens `path`.
     pub fn open(path: &Path) -> Result<Self, FastaError> {
-        let file = File::open(path).map_err(|source| FastaError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
         Ok(Self {
             path: path.to_path_buf(),
-            inner: Box::new(BufReader::with_capacity(1 << 20, file)),
+            inner: crate::genome::open_text(path)?,
             line: 0,
             pending_header: None,
             buf: String::new(),

@@ -18,13 +18,11 @@ use candle_core::{Device, Tensor};
 use half::f16;
 use memmap2::MmapMut;
 
+use super::run_log::Split;
 use super::TrainError;
 use crate::data::WindowRef;
 use crate::model::config::{CHANNELS, SEQ_LEN};
 use crate::model::{FlankConfig, Trunk};
-
-/// Which file a window comes from (train, validation and test windows get separate slots).
-pub type Source = u8;
 
 /// The cache file and its slot table.
 pub struct PrefixCache {
@@ -33,7 +31,7 @@ pub struct PrefixCache {
     h_len: usize,
     skip_len: usize,
     input_len: usize,
-    slots: HashMap<(Source, WindowRef), usize>,
+    slots: HashMap<(Split, WindowRef), usize>,
     filled: Vec<AtomicBool>,
     keep: bool,
 }
@@ -55,21 +53,21 @@ fn io_err(path: &Path, e: std::io::Error) -> TrainError {
 }
 
 impl PrefixCache {
-    /// Creates `dir/prefix_cache.f16` with a slot for every window of every source.
+    /// Creates `dir/prefix_cache.f16` with a slot for every window of every split.
     pub fn create(
         dir: &Path,
         config: &FlankConfig,
-        sources: &[(Source, &[WindowRef])],
+        splits: &[(Split, &[WindowRef])],
         keep: bool,
     ) -> Result<Self, TrainError> {
         let input_len = config.input_len();
         let h_len = CHANNELS * input_len;
         let skip_len = CHANNELS * SEQ_LEN;
         let mut slots = HashMap::new();
-        for (src, windows) in sources {
+        for (split, windows) in splits {
             for w in windows.iter() {
                 let next = slots.len();
-                slots.entry((*src, *w)).or_insert(next);
+                slots.entry((*split, *w)).or_insert(next);
             }
         }
         let path = dir.join("prefix_cache.f16");
@@ -114,8 +112,8 @@ impl PrefixCache {
         &self.path
     }
 
-    fn slot(&self, src: Source, w: WindowRef) -> Result<usize, TrainError> {
-        self.slots.get(&(src, w)).copied().ok_or_else(|| {
+    fn slot(&self, split: Split, w: WindowRef) -> Result<usize, TrainError> {
+        self.slots.get(&(split, w)).copied().ok_or_else(|| {
             TrainError::Config(format!(
                 "prefix cache: no slot for window {} of shard {}",
                 w.index, w.shard
@@ -124,10 +122,10 @@ impl PrefixCache {
     }
 
     /// True when every window of the batch is stored.
-    pub fn is_filled(&self, src: Source, windows: &[WindowRef]) -> bool {
+    pub fn is_filled(&self, split: Split, windows: &[WindowRef]) -> bool {
         windows.iter().all(|w| {
             self.slots
-                .get(&(src, *w))
+                .get(&(split, *w))
                 .is_some_and(|&s| self.filled[s].load(Ordering::Acquire))
         })
     }
@@ -135,7 +133,7 @@ impl PrefixCache {
     /// Stores a batch's prefix state (h (n, 32, L), skip (n, 32, 5000)) as f16.
     pub fn store(
         &self,
-        src: Source,
+        split: Split,
         windows: &[WindowRef],
         state: &Trunk,
     ) -> Result<(), TrainError> {
@@ -160,7 +158,7 @@ impl PrefixCache {
             .map_err(|_| TrainError::Config("prefix cache lock poisoned".into()))?;
         let slot_bytes = self.slot_bytes();
         for (i, w) in windows.iter().enumerate() {
-            let s = self.slot(src, *w)?;
+            let s = self.slot(split, *w)?;
             let dst = &mut map[s * slot_bytes..(s + 1) * slot_bytes];
             let (dh, ds) = dst.split_at_mut(self.h_len * 2);
             let ok = encode(&h[i * self.h_len..(i + 1) * self.h_len], dh)
@@ -173,7 +171,7 @@ impl PrefixCache {
             }
         }
         for w in windows {
-            self.filled[self.slot(src, *w)?].store(true, Ordering::Release);
+            self.filled[self.slot(split, *w)?].store(true, Ordering::Release);
         }
         Ok(())
     }
@@ -181,7 +179,7 @@ impl PrefixCache {
     /// Reads a batch's prefix state back (f32 on `device`).
     pub fn load(
         &self,
-        src: Source,
+        split: Split,
         windows: &[WindowRef],
         device: &Device,
     ) -> Result<Trunk, TrainError> {
@@ -195,7 +193,7 @@ impl PrefixCache {
                 .map_err(|_| TrainError::Config("prefix cache lock poisoned".into()))?;
             let slot_bytes = self.slot_bytes();
             for (i, w) in windows.iter().enumerate() {
-                let s = self.slot(src, *w)?;
+                let s = self.slot(split, *w)?;
                 let src_bytes = &map[s * slot_bytes..(s + 1) * slot_bytes];
                 let (bh, bs) = src_bytes.split_at(self.h_len * 2);
                 decode(bh, &mut h[i * self.h_len..(i + 1) * self.h_len]);

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 
-use super::cache::{PrefixCache, Source};
+use super::cache::PrefixCache;
 use super::loss::Loss;
 use super::progress::Progress;
+use super::run_log::Split;
 use super::TrainError;
 use crate::data::{Batch, H5File, Loader, LoaderConfig, Order, WindowRef};
 use crate::metrics::{EpochMetrics, MetricsAccumulator, WindowFilter};
@@ -30,11 +31,11 @@ pub struct DeviceBatch {
     pub cached: Option<Trunk>,
 }
 
-/// The prefix cache and the source id of a split's windows, when caching is on.
+/// The prefix cache and the split whose windows it serves, when caching is on.
 #[derive(Clone)]
 pub struct CacheUse {
     pub cache: Arc<PrefixCache>,
-    pub source: Source,
+    pub split: Split,
     /// List index of the first block after the frozen prefix.
     pub cut: usize,
 }
@@ -47,8 +48,8 @@ impl CacheUse {
             return Ok(s);
         }
         let state = model.forward_prefix(&batch.x, self.cut)?;
-        self.cache.store(self.source, &batch.windows, &state)?;
-        self.cache.load(self.source, &batch.windows, model.device())
+        self.cache.store(self.split, &batch.windows, &state)?;
+        self.cache.load(self.split, &batch.windows, model.device())
     }
 }
 
@@ -67,8 +68,8 @@ pub fn device_loader(
     Ok(Loader::new(file, windows, config, move |b: Batch| {
         let len = b.x_len();
         let cached = match &cache {
-            Some(c) if c.cache.is_filled(c.source, &b.windows) => {
-                Some(c.cache.load(c.source, &b.windows, &device)?)
+            Some(c) if c.cache.is_filled(c.split, &b.windows) => {
+                Some(c.cache.load(c.split, &b.windows, &device)?)
             }
             _ => None,
         };

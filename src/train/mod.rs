@@ -1,6 +1,7 @@
 //! Training: the run configuration, losses, AdamW, schedules, the trainer step, evaluation, checkpoints,
 //! the run log, and the epoch loop that ties them together.
 
+pub mod best;
 pub mod cache;
 pub mod checkpoints;
 pub mod config;

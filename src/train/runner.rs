@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use candle_core::Device;
 
+use super::best::BestTracker;
 use super::cache::PrefixCache;
 use super::checkpoints::CheckpointStore;
 use super::config::{RunConfig, RunKind};
@@ -16,7 +17,7 @@ use super::run_log::{console_summary, python_float_repr, EpochRecord, RunLog, Sp
 use super::schedule::Schedule;
 use super::trainer::{StepInput, Trainer};
 use super::TrainError;
-use crate::data::{train_validation_windows, H5File, Order};
+use crate::data::{train_validation_windows, H5File, Order, WindowRef};
 use crate::metrics::EpochMetrics;
 use crate::model::{io, FlankConfig, SpliceAi, Trainable};
 
@@ -25,6 +26,15 @@ use crate::model::{io, FlankConfig, SpliceAi, Trainable};
 pub struct SplitScores {
     pub loss: f64,
     pub metrics: EpochMetrics,
+}
+
+impl SplitScores {
+    fn of(metrics: EpochMetrics) -> Self {
+        Self {
+            loss: metrics.loss,
+            metrics,
+        }
+    }
 }
 
 /// What a finished run reports.
@@ -48,6 +58,22 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    fn new(run_dir: PathBuf) -> Self {
+        Self {
+            run_dir,
+            epochs_run: 0,
+            stopped_early: false,
+            best_epoch: None,
+            best_val: None,
+            best_test: None,
+            baseline_val: None,
+            baseline_test: None,
+            pretrained: None,
+            best_model: None,
+            seconds: 0.0,
+        }
+    }
+
     /// The closing summary printed at the end of a run.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -109,11 +135,6 @@ impl RunSummary {
     }
 }
 
-/// Opens a dataset file with a clear error.
-fn open(path: &Path) -> Result<Arc<H5File>, TrainError> {
-    Ok(Arc::new(H5File::open(path)?))
-}
-
 /// Builds the model a run starts from, with its trainable subset chosen.
 fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), TrainError> {
     match &cfg.kind {
@@ -157,9 +178,26 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
     }
 }
 
-fn print_split(split: Split, m: &EpochMetrics) {
+/// Prints a split's scores as upstream does: the pass header, the metrics, then `{Training,Validation,
+/// Testing} Loss: …`.
+fn print_scores(split: Split, m: &EpochMetrics) {
     println!("{}", split.console_header());
     print!("{}", console_summary(m, false));
+    let name = match split {
+        Split::Train => "Training",
+        Split::Val => "Validation",
+        Split::Test => "Testing",
+    };
+    println!("{name} Loss: {}", python_float_repr(m.loss));
+}
+
+/// Writes an evaluation of `split` to `LOG/`: each batch's loss, then the epoch's metrics.
+fn log_evaluation(log: &mut RunLog, split: Split, e: &Evaluation) -> Result<(), TrainError> {
+    for l in &e.batch_losses {
+        log.log_batch_loss(split, *l as f64)?;
+    }
+    log.log_epoch_metrics(split, &e.metrics)?;
+    Ok(())
 }
 
 /// Removes what an earlier run left in `run_dir`: the checkpoints in `models/`, `LOG/` and `metrics.jsonl`.
@@ -188,11 +226,33 @@ fn clear_previous_run(run_dir: &Path, n_checkpoints: usize) -> Result<(), TrainE
 /// Runs `train` or `transfer` to the end (or to early stopping) and returns the summary.
 pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
     let started = Instant::now();
-    let run_dir = cfg.run_dir();
-    let existing = CheckpointStore::existing(&run_dir);
+    let existing = check_config(cfg)?;
+    let inputs = open_inputs(cfg)?;
+    let mut run = Run::setup(cfg, inputs, existing)?;
+    let mut summary = RunSummary::new(run.dir.clone());
+    if let RunKind::Transfer { pretrained, .. } = &cfg.kind {
+        run.baseline(pretrained, &mut summary)?;
+    }
+    let mut best = BestTracker::new(cfg.early_stopping.then_some(cfg.patience));
+    for epoch in 0..cfg.epochs {
+        let stop = run.epoch(epoch, &mut best, &mut summary)?;
+        summary.epochs_run = epoch + 1;
+        if stop {
+            println!("Early stopping triggered.");
+            summary.stopped_early = true;
+            break;
+        }
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Checks the options that need no file; returns the number of checkpoints an earlier run left.
+fn check_config(cfg: &RunConfig) -> Result<usize, TrainError> {
+    let existing = CheckpointStore::existing(&cfg.run_dir());
     if !existing.is_empty() && !cfg.overwrite {
         return Err(TrainError::RunDirNotEmpty {
-            dir: run_dir.join("models"),
+            dir: cfg.run_dir().join("models"),
             count: existing.len(),
         });
     }
@@ -202,13 +262,42 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
     if cfg.batch_size == 0 {
         return Err(TrainError::Config("--batch-size must be at least 1".into()));
     }
-    // Open and check every input before any output is written.
-    let train_file = open(&cfg.train_dataset)?;
-    let test_file = open(&cfg.test_dataset)?;
-    let val_file = cfg.validation_dataset.as_deref().map(open).transpose()?;
+    Ok(existing.len())
+}
+
+/// One split's file and windows.
+struct SplitData {
+    file: Arc<H5File>,
+    windows: Vec<WindowRef>,
+}
+
+/// The windows of the three splits, checked before any output is written.
+struct Inputs {
+    train: SplitData,
+    val: SplitData,
+    test: SplitData,
+}
+
+impl Inputs {
+    fn get(&self, split: Split) -> &SplitData {
+        match split {
+            Split::Train => &self.train,
+            Split::Val => &self.val,
+            Split::Test => &self.test,
+        }
+    }
+}
+
+/// Opens every input file and chooses the windows of each split ([`train_validation_windows`]).
+fn open_inputs(cfg: &RunConfig) -> Result<Inputs, TrainError> {
+    let train_file = Arc::new(H5File::open(&cfg.train_dataset)?);
+    let test_file = Arc::new(H5File::open(&cfg.test_dataset)?);
+    let val_file = match cfg.validation_dataset.as_deref() {
+        Some(p) => Some(Arc::new(H5File::open(p)?)),
+        None => None,
+    };
     let (train_windows, val_windows) =
         train_validation_windows(&train_file, val_file.as_deref(), cfg.random_seed);
-    let val_file = val_file.unwrap_or_else(|| train_file.clone());
     if val_windows.is_empty() {
         return Err(TrainError::Config(format!(
             "{}: no validation windows (the file has {} windows; give --validation-dataset)",
@@ -223,124 +312,143 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
             batch_size: cfg.batch_size,
         }));
     }
-    let test_windows = test_file.all_windows();
-    let batches_per_epoch = train_windows.len().div_ceil(cfg.batch_size);
+    Ok(Inputs {
+        val: SplitData {
+            file: val_file.unwrap_or_else(|| train_file.clone()),
+            windows: val_windows,
+        },
+        train: SplitData {
+            file: train_file,
+            windows: train_windows,
+        },
+        test: SplitData {
+            windows: test_file.all_windows(),
+            file: test_file,
+        },
+    })
+}
 
-    let (model, vars) = build_model(cfg)?;
-    println!(
-        "SpliceAI-{} ({} residual units) on {} | train {} windows ({} batches of {}), validation {}, test {} | {} trainable tensors",
-        cfg.flank.flank,
-        cfg.flank.n_units(),
-        crate::device::describe(&cfg.device),
-        train_windows.len(),
-        batches_per_epoch,
-        cfg.batch_size,
-        val_windows.len(),
-        test_windows.len(),
-        vars.len()
-    );
-    let cut = if cfg.no_cache {
-        None
-    } else {
-        model.frozen_prefix_end()
-    };
-    let schedule = Schedule::new(
-        cfg.scheduler,
-        cfg.base_lr(),
-        cfg.epochs,
-        cfg.milestone_count(),
-    );
-    let mut trainer = Trainer::new(model, vars, schedule, cfg.loss, batches_per_epoch)?;
+/// A run being trained: its inputs, the trainer, and where its outputs go.
+struct Run<'a> {
+    cfg: &'a RunConfig,
+    dir: PathBuf,
+    inputs: Inputs,
+    trainer: Trainer,
+    /// The frozen-prefix cache and the list index where the prefix ends.
+    cache: Option<(Arc<PrefixCache>, usize)>,
+    store: CheckpointStore,
+    log: RunLog,
+    progress: Progress,
+}
 
-    std::fs::create_dir_all(&run_dir).map_err(|e| TrainError::Io {
-        path: run_dir.clone(),
-        source: e,
-    })?;
-    // Every input is checked: the run starts from a clean directory. Without checkpoints nothing of value is
-    // there (a run that failed or was killed before its first epoch ended); with them, --overwrite was given.
-    // Otherwise the old run's files mix with this one's: a stale model_7.pt beside a 2-epoch run, LOG/ and
-    // metrics.jsonl lines of both runs, a killed epoch's batch losses before this run's.
-    clear_previous_run(&run_dir, existing.len())?;
-    super::run_info::RunInfo::new(cfg).write(&run_dir)?;
-    // The frozen-prefix cache: train, validation and test windows each get a slot.
-    let cache = match cut {
-        Some(_) => Some(Arc::new(PrefixCache::create(
-            &run_dir,
-            cfg.flank,
-            &[(0, &train_windows), (1, &val_windows), (2, &test_windows)],
-            cfg.keep_cache,
-        )?)),
-        None => None,
-    };
-    let use_cache = |source: u8| -> Option<CacheUse> {
-        Some(CacheUse {
-            cache: cache.clone()?,
-            source,
-            cut: cut?,
+impl<'a> Run<'a> {
+    /// Builds the model and the trainer, then prepares the run directory (cleared of an earlier run's
+    /// `existing` checkpoints and logs), the prefix cache, the checkpoint store and the log.
+    fn setup(cfg: &'a RunConfig, inputs: Inputs, existing: usize) -> Result<Self, TrainError> {
+        let batches_per_epoch = inputs.train.windows.len().div_ceil(cfg.batch_size);
+        let (model, vars) = build_model(cfg)?;
+        println!(
+            "SpliceAI-{} ({} residual units) on {} | train {} windows ({} batches of {}), validation {}, test {} | {} trainable tensors",
+            cfg.flank.flank,
+            cfg.flank.n_units(),
+            crate::device::describe(&cfg.device),
+            inputs.train.windows.len(),
+            batches_per_epoch,
+            cfg.batch_size,
+            inputs.val.windows.len(),
+            inputs.test.windows.len(),
+            vars.len()
+        );
+        let cut = if cfg.no_cache {
+            None
+        } else {
+            model.frozen_prefix_end()
+        };
+        let schedule = Schedule::new(
+            cfg.scheduler,
+            cfg.base_lr(),
+            cfg.epochs,
+            cfg.milestone_count(),
+        );
+        let trainer = Trainer::new(model, vars, schedule, cfg.loss, batches_per_epoch)?;
+
+        let dir = cfg.run_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| TrainError::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        // Every input is checked: the run starts from a clean directory. Without checkpoints nothing of
+        // value is there (a run that failed or was killed before its first epoch ended); with them,
+        // --overwrite was given. Otherwise the old run's files mix with this one's: a stale model_7.pt
+        // beside a 2-epoch run, LOG/ and metrics.jsonl lines of both runs, a killed epoch's batch losses
+        // before this run's.
+        clear_previous_run(&dir, existing)?;
+        super::run_info::RunInfo::new(cfg).write(&dir)?;
+        let cache = match cut {
+            Some(cut) => Some((Self::create_cache(cfg, &dir, &inputs, cut)?, cut)),
+            None => None,
+        };
+        Ok(Self {
+            store: CheckpointStore::create(&dir)?,
+            log: RunLog::create(&dir)?,
+            progress: Progress::new(cfg.progress),
+            cfg,
+            dir,
+            inputs,
+            trainer,
+            cache,
         })
-    };
-    if let (Some(c), Some(cut)) = (&cache, cut) {
+    }
+
+    /// The frozen-prefix cache: the windows of each split get a slot.
+    fn create_cache(
+        cfg: &RunConfig,
+        dir: &Path,
+        inputs: &Inputs,
+        cut: usize,
+    ) -> Result<Arc<PrefixCache>, TrainError> {
+        let splits = Split::ALL.map(|s| (s, inputs.get(s).windows.as_slice()));
+        let cache = PrefixCache::create(dir, cfg.flank, &splits, cfg.keep_cache)?;
         println!(
             "Frozen-prefix cache: blocks 0..{cut} run once per window ({:.2} MB per window in {})",
-            c.slot_bytes() as f64 / 1e6,
-            c.path().display()
+            cache.slot_bytes() as f64 / 1e6,
+            cache.path().display()
         );
+        Ok(Arc::new(cache))
     }
-    let store = CheckpointStore::create(&run_dir)?;
-    let mut log = RunLog::create(&run_dir)?;
-    let progress = Progress::new(cfg.progress);
 
-    let mut summary = RunSummary {
-        run_dir: run_dir.clone(),
-        epochs_run: 0,
-        stopped_early: false,
-        best_epoch: None,
-        best_val: None,
-        best_test: None,
-        baseline_val: None,
-        baseline_test: None,
-        pretrained: None,
-        best_model: None,
-        seconds: 0.0,
-    };
+    fn use_cache(&self, split: Split) -> Option<CacheUse> {
+        self.cache.as_ref().map(|(cache, cut)| CacheUse {
+            cache: cache.clone(),
+            split,
+            cut: *cut,
+        })
+    }
 
-    // Zero-shot baseline of the pretrained model (metrics.jsonl only, epoch -1).
-    if let RunKind::Transfer { pretrained, .. } = &cfg.kind {
-        summary.pretrained = Some(pretrained.clone());
-        let v = evaluate(
-            trainer.model(),
-            val_file.clone(),
-            val_windows.clone(),
-            cfg.batch_size,
-            cfg.loss,
-            &progress,
-            "zero-shot val",
-            use_cache(1),
-        )?;
-        let t = evaluate(
-            trainer.model(),
-            test_file.clone(),
-            test_windows.clone(),
-            cfg.batch_size,
-            cfg.loss,
-            &progress,
-            "zero-shot test",
-            use_cache(2),
-        )?;
-        log.log_jsonl(&EpochRecord::new(
-            -1,
-            Split::Val,
-            &v.metrics,
-            None,
-            v.seconds,
-        ))?;
-        log.log_jsonl(&EpochRecord::new(
-            -1,
-            Split::Test,
-            &t.metrics,
-            None,
-            t.seconds,
-        ))?;
+    /// Eval-mode scores of the current model on every window of `split`.
+    fn score(&self, split: Split, label: &str) -> Result<Evaluation, TrainError> {
+        let data = self.inputs.get(split);
+        evaluate(
+            self.trainer.model(),
+            data.file.clone(),
+            data.windows.clone(),
+            self.cfg.batch_size,
+            self.cfg.loss,
+            &self.progress,
+            label,
+            self.use_cache(split),
+        )
+    }
+
+    /// Zero-shot scores of the pretrained model before training (`metrics.jsonl` only, epoch -1).
+    fn baseline(&mut self, pretrained: &Path, summary: &mut RunSummary) -> Result<(), TrainError> {
+        summary.pretrained = Some(pretrained.to_path_buf());
+        let v = self.score(Split::Val, "zero-shot val")?;
+        let t = self.score(Split::Test, "zero-shot test")?;
+        for (split, e) in [(Split::Val, &v), (Split::Test, &t)] {
+            self.log
+                .log_jsonl(&EpochRecord::new(-1, split, &e.metrics, None, e.seconds))?;
+        }
         println!(
             "Zero-shot (pretrained model, before training): validation loss {} | test acceptor top-1 {:.4} AUPRC {:.4}, donor top-1 {:.4} AUPRC {:.4}",
             python_float_repr(v.metrics.loss),
@@ -349,26 +457,88 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
             t.metrics.donor.ranking.topk,
             t.metrics.donor.ranking.auprc
         );
-        summary.baseline_val = Some(SplitScores {
-            loss: v.metrics.loss,
-            metrics: v.metrics,
-        });
-        summary.baseline_test = Some(SplitScores {
-            loss: t.metrics.loss,
-            metrics: t.metrics,
-        });
+        summary.baseline_val = Some(SplitScores::of(v.metrics));
+        summary.baseline_test = Some(SplitScores::of(t.metrics));
+        Ok(())
     }
 
-    let mut best_val_loss = f64::INFINITY;
-    let mut epochs_without_improvement = 0usize;
-    for epoch in 0..cfg.epochs {
+    /// One epoch: train, score validation and test, write checkpoints and logs. Returns whether early
+    /// stopping asks to stop now.
+    fn epoch(
+        &mut self,
+        epoch: usize,
+        best: &mut BestTracker,
+        summary: &mut RunSummary,
+    ) -> Result<bool, TrainError> {
         let epoch_start = Instant::now();
+        let epochs = self.cfg.epochs;
         println!("\n{}", "=".repeat(60));
-        println!("Epoch {}/{}: training model...", epoch + 1, cfg.epochs);
-        // --- train ---
+        println!("Epoch {}/{epochs}: training model...", epoch + 1);
+        let (train_m, train_seconds) = self.train_epoch(epoch)?;
+        let v = self.evaluate_epoch(epoch, Split::Val, "val")?;
+        let t = self.evaluate_epoch(epoch, Split::Test, "test")?;
+        let lr = self.trainer.learning_rate();
+        self.log.log_epoch_lr(lr)?;
+
+        self.store
+            .save(self.trainer.model(), &self.store.epoch_path(epoch))?;
+        let verdict = best.observe(v.metrics.loss);
+        if verdict.improved {
+            self.store
+                .save(self.trainer.model(), &self.store.best_path())?;
+            println!("New best model saved.");
+            summary.best_epoch = Some(epoch);
+            summary.best_model = Some(self.store.best_path());
+            summary.best_val = Some(SplitScores::of(v.metrics.clone()));
+            summary.best_test = Some(SplitScores::of(t.metrics.clone()));
+        } else {
+            println!(
+                "No improvement in validation loss for {} epochs.",
+                verdict.epochs_without_improvement
+            );
+        }
+        let records = [
+            (Split::Train, &train_m, train_seconds),
+            (Split::Val, &v.metrics, v.seconds),
+            (Split::Test, &t.metrics, t.seconds),
+        ];
+        for (split, m, seconds) in records {
+            self.log
+                .log_jsonl(&EpochRecord::new(epoch as i64, split, m, Some(lr), seconds))?;
+        }
+        self.log.flush()?;
+        println!(
+            ">> Epoch {}; Final Learning Rate: {}",
+            epoch + 1,
+            python_float_repr(lr)
+        );
+        println!("--- {:.2} seconds ---", epoch_start.elapsed().as_secs_f64());
+        Ok(verdict.stop)
+    }
+
+    /// Scores `split` after an epoch's training, writes the scores to `LOG/` and prints them.
+    fn evaluate_epoch(
+        &mut self,
+        epoch: usize,
+        split: Split,
+        name: &str,
+    ) -> Result<Evaluation, TrainError> {
+        let label = format!("epoch {}/{} {name}", epoch + 1, self.cfg.epochs);
+        let e = self.score(split, &label)?;
+        log_evaluation(&mut self.log, split, &e)?;
+        print_scores(split, &e.metrics);
+        Ok(e)
+    }
+
+    /// The training pass of one epoch: a step per batch, each batch's loss and learning rate logged;
+    /// returns the epoch's training metrics (also logged and printed) and its seconds.
+    fn train_epoch(&mut self, epoch: usize) -> Result<(EpochMetrics, f64), TrainError> {
+        let cfg = self.cfg;
+        let train = &self.inputs.train;
+        let cache = self.use_cache(Split::Train);
         let loader = device_loader(
-            train_file.clone(),
-            train_windows.clone(),
+            train.file.clone(),
+            train.windows.clone(),
             cfg.flank.flank,
             cfg.batch_size,
             Order::Shuffled {
@@ -376,140 +546,44 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
                 epoch: epoch as u64,
             },
             &cfg.device,
-            use_cache(0),
+            cache.clone(),
         )?;
-        let train_cache = use_cache(0);
-        let bar = progress.bar(
+        let bar = self.progress.bar(
             loader.batches_per_epoch() as u64,
             &format!("epoch {}/{} train", epoch + 1, cfg.epochs),
         );
-        let mut acc = accumulator(cfg.loss);
+        let mut metrics = accumulator(cfg.loss);
         let mut seen = 0usize;
-        let train_start = Instant::now();
+        let start = Instant::now();
         for batch in loader {
             let mut batch = batch?;
-            let input = match &train_cache {
+            let input = match &cache {
                 Some(c) => StepInput::Prefix {
-                    state: c.state(trainer.model(), &mut batch)?,
+                    state: c.state(self.trainer.model(), &mut batch)?,
                     cut: c.cut,
                 },
                 None => StepInput::Window(&batch.x),
             };
-            let out = trainer.step(input, &batch.y, epoch)?;
-            log.log_batch_loss(Split::Train, out.loss as f64)?;
-            log.log_batch_lr(out.lr_next)?;
-            acc.update(&out.probs.flatten_all()?.to_vec1::<f32>()?, &batch.y_host)?;
+            let out = self.trainer.step(input, &batch.y, epoch)?;
+            self.log.log_batch_loss(Split::Train, out.loss as f64)?;
+            self.log.log_batch_lr(out.lr_next)?;
+            metrics.update(&out.probs.flatten_all()?.to_vec1::<f32>()?, &batch.y_host)?;
             seen += batch.n;
             bar.inc(1);
             bar.set_message(format!(
                 "loss {:.5} | lr {:.3e} | {:.1} windows/s",
                 out.loss,
                 out.lr_used,
-                seen as f64 / train_start.elapsed().as_secs_f64().max(1e-9)
+                seen as f64 / start.elapsed().as_secs_f64().max(1e-9)
             ));
         }
         bar.finish_and_clear();
-        let train_seconds = train_start.elapsed().as_secs_f64();
-        let train_m = acc.finish();
-        log.log_epoch_metrics(Split::Train, &train_m)?;
-        print_split(Split::Train, &train_m);
-        println!("Training Loss: {}", python_float_repr(train_m.loss));
-
-        // --- validation and test ---
-        let v: Evaluation = evaluate(
-            trainer.model(),
-            val_file.clone(),
-            val_windows.clone(),
-            cfg.batch_size,
-            cfg.loss,
-            &progress,
-            &format!("epoch {}/{} val", epoch + 1, cfg.epochs),
-            use_cache(1),
-        )?;
-        for l in &v.batch_losses {
-            log.log_batch_loss(Split::Val, *l as f64)?;
-        }
-        log.log_epoch_metrics(Split::Val, &v.metrics)?;
-        print_split(Split::Val, &v.metrics);
-        println!("Validation Loss: {}", python_float_repr(v.metrics.loss));
-        let t: Evaluation = evaluate(
-            trainer.model(),
-            test_file.clone(),
-            test_windows.clone(),
-            cfg.batch_size,
-            cfg.loss,
-            &progress,
-            &format!("epoch {}/{} test", epoch + 1, cfg.epochs),
-            use_cache(2),
-        )?;
-        for l in &t.batch_losses {
-            log.log_batch_loss(Split::Test, *l as f64)?;
-        }
-        log.log_epoch_metrics(Split::Test, &t.metrics)?;
-        print_split(Split::Test, &t.metrics);
-        println!("Testing Loss: {}", python_float_repr(t.metrics.loss));
-        let lr = trainer.learning_rate();
-        log.log_epoch_lr(lr)?;
-
-        // --- checkpoints ---
-        store.save(trainer.model(), &store.epoch_path(epoch))?;
-        let val_loss = v.metrics.loss;
-        if val_loss < best_val_loss {
-            best_val_loss = val_loss;
-            epochs_without_improvement = 0;
-            store.save(trainer.model(), &store.best_path())?;
-            println!("New best model saved.");
-            summary.best_epoch = Some(epoch);
-            summary.best_model = Some(store.best_path());
-            summary.best_val = Some(SplitScores {
-                loss: val_loss,
-                metrics: v.metrics.clone(),
-            });
-            summary.best_test = Some(SplitScores {
-                loss: t.metrics.loss,
-                metrics: t.metrics.clone(),
-            });
-        } else {
-            epochs_without_improvement += 1;
-            println!("No improvement in validation loss for {epochs_without_improvement} epochs.");
-        }
-        log.log_jsonl(&EpochRecord::new(
-            epoch as i64,
-            Split::Train,
-            &train_m,
-            Some(lr),
-            train_seconds,
-        ))?;
-        log.log_jsonl(&EpochRecord::new(
-            epoch as i64,
-            Split::Val,
-            &v.metrics,
-            Some(lr),
-            v.seconds,
-        ))?;
-        log.log_jsonl(&EpochRecord::new(
-            epoch as i64,
-            Split::Test,
-            &t.metrics,
-            Some(lr),
-            t.seconds,
-        ))?;
-        log.flush()?;
-        summary.epochs_run = epoch + 1;
-        println!(
-            ">> Epoch {}; Final Learning Rate: {}",
-            epoch + 1,
-            python_float_repr(lr)
-        );
-        println!("--- {:.2} seconds ---", epoch_start.elapsed().as_secs_f64());
-        if cfg.early_stopping && epochs_without_improvement >= cfg.patience {
-            println!("Early stopping triggered.");
-            summary.stopped_early = true;
-            break;
-        }
+        let seconds = start.elapsed().as_secs_f64();
+        let m = metrics.finish();
+        self.log.log_epoch_metrics(Split::Train, &m)?;
+        print_scores(Split::Train, &m);
+        Ok((m, seconds))
     }
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
 }
 
 /// `test`: scores a checkpoint on a test file; writes LOG/TEST under `output_dir` when given.
@@ -524,7 +598,7 @@ pub fn run_test(
     device: &Device,
     show_progress: bool,
 ) -> Result<EpochMetrics, TrainError> {
-    let test_file = open(test_dataset)?;
+    let test_file = Arc::new(H5File::open(test_dataset)?);
     let (model, report) = io::load_complete(flank.flank, model_path, device)?;
     println!("Loaded {}: {report}", model_path.display());
     let progress = Progress::new(show_progress);
@@ -532,14 +606,10 @@ pub fn run_test(
     let t = evaluate(
         &model, test_file, windows, batch_size, loss, &progress, "test", None,
     )?;
-    print_split(Split::Test, &t.metrics);
-    println!("Testing Loss: {}", python_float_repr(t.metrics.loss));
+    print_scores(Split::Test, &t.metrics);
     if let Some(dir) = output_dir {
         let mut log = RunLog::create(dir)?;
-        for l in &t.batch_losses {
-            log.log_batch_loss(Split::Test, *l as f64)?;
-        }
-        log.log_epoch_metrics(Split::Test, &t.metrics)?;
+        log_evaluation(&mut log, Split::Test, &t)?;
         log.log_jsonl(&EpochRecord::new(
             0,
             Split::Test,

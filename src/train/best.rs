@@ -1,0 +1,110 @@
+//! Upstream's one validation-loss rule, used for `model_best.pt` and for early stopping: an epoch is a new
+//! best when its validation loss is strictly below every earlier one (a NaN loss never is), and a run with
+//! early stopping stops once `patience` epochs in a row brought no new best.
+
+/// Tracks the best validation loss so far and the epochs since it.
+#[derive(Debug, Clone)]
+pub struct BestTracker {
+    best: f64,
+    epochs_without_improvement: usize,
+    patience: Option<usize>,
+}
+
+/// What one epoch's validation loss means for the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// The loss is a new best: save `model_best.pt`.
+    pub improved: bool,
+    /// Epochs in a row without a new best, this one included (0 when it improved).
+    pub epochs_without_improvement: usize,
+    /// Early stopping is on and `patience` is reached: stop after this epoch.
+    pub stop: bool,
+}
+
+impl BestTracker {
+    /// A tracker with no best yet; `patience` is `Some` when early stopping is on.
+    pub fn new(patience: Option<usize>) -> Self {
+        Self {
+            best: f64::INFINITY,
+            epochs_without_improvement: 0,
+            patience,
+        }
+    }
+
+    /// Takes the validation loss of the epoch that just ended.
+    pub fn observe(&mut self, val_loss: f64) -> Verdict {
+        let improved = val_loss < self.best;
+        if improved {
+            self.best = val_loss;
+            self.epochs_without_improvement = 0;
+        } else {
+            self.epochs_without_improvement += 1;
+        }
+        Verdict {
+            improved,
+            epochs_without_improvement: self.epochs_without_improvement,
+            stop: self
+                .patience
+                .is_some_and(|p| self.epochs_without_improvement >= p),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (patience, losses, per epoch: (improved, epochs without improvement, stop)).
+    #[allow(clippy::type_complexity)]
+    const CASES: &[(Option<usize>, &[f64], &[(bool, usize, bool)])] = &[
+        (
+            None,
+            &[3.0, 2.0, 2.5, 2.0, 1.0],
+            &[
+                (true, 0, false),
+                (true, 0, false),
+                (false, 1, false),
+                // Equal to the best is no improvement.
+                (false, 2, false),
+                (true, 0, false),
+            ],
+        ),
+        (
+            Some(2),
+            &[1.0, 1.5, 0.5, 0.7, 0.9],
+            &[
+                (true, 0, false),
+                (false, 1, false),
+                (true, 0, false),
+                (false, 1, false),
+                (false, 2, true),
+            ],
+        ),
+        (
+            Some(1),
+            &[f64::NAN, 1.0, f64::NAN],
+            &[(false, 1, true), (true, 0, false), (false, 1, true)],
+        ),
+        // Patience 0 stops after the first epoch, improved or not (upstream's `>=`).
+        (Some(0), &[1.0], &[(true, 0, true)]),
+    ];
+
+    #[test]
+    fn verdicts_follow_upstreams_rule() {
+        for (patience, losses, want) in CASES {
+            let mut t = BestTracker::new(*patience);
+            for (epoch, (loss, &(improved, without, stop))) in losses.iter().zip(*want).enumerate()
+            {
+                assert_eq!(
+                    t.observe(*loss),
+                    Verdict {
+                        improved,
+                        epochs_without_improvement: without,
+                        stop
+                    },
+                    "patience {patience:?}, losses {losses:?}, epoch {epoch}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! Gene annotation for `variant`: SpliceAI's gene table (`#NAME CHROM STRAND TX_START TX_END EXON_START
+//! EXON_END`, 0-based starts) or, our addition, a GFF3/GTF file (one row per gene from its canonical
+//! transcript, see [`from_gff`]).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+/// Errors reading an annotation.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnotationError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    Bad {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{}: the annotation holds no gene", .0.display())]
+    Empty(PathBuf),
+    #[error("annotation `{0}`: the packaged GRCh37/GRCh38 tables are not bundled; give the path of a gene table, GFF3 or GTF (SpliceAI's tables work as they are)")]
+    NotBundled(String),
+}
+
+/// One row: a transcript with 1-based inclusive coordinates (SpliceAI's `+1` on the starts applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transcript {
+    pub name: String,
+    pub chrom: String,
+    pub minus: bool,
+    pub tx_start: i64,
+    pub tx_end: i64,
+    /// Exon starts (1-based) and ends, sorted union: the boundaries `-M` masks against.
+    pub boundaries: Vec<i64>,
+}
+
+impl Transcript {
+    /// The exon boundary nearest `pos` as an offset (ties: the smaller, as SpliceAI's `min` over the
+    /// sorted union).
+    pub fn nearest_boundary(&self, pos: i64) -> i64 {
+        let mut best = i64::MAX;
+        for &b in &self.boundaries {
+            let d = b - pos;
+            if d.abs() < best.abs() || best == i64::MAX {
+                best = d;
+            }
+        }
+        best
+    }
+}
+
+/// All rows, with the first row's chromosome (SpliceAI normalises VCF names against it).
+#[derive(Debug, Clone)]
+pub struct Annotation {
+    rows: Vec<Transcript>,
+    by_chrom: HashMap<String, Vec<usize>>,
+}
+
+/// SpliceAI's `normalise_chrom`: drop `chr` (Python's `strip('chr')`, which strips those letters from
+/// both ends) when the target has none, add it when the target has it, else keep the name.
+pub fn normalise_chrom(source: &str, target: &str) -> String {
+    let (s, t) = (source.starts_with("chr"), target.starts_with("chr"));
+    if s && !t {
+        source.trim_matches(['c', 'h', 'r']).to_string()
+    } else if t && !s {
+        format!("chr{source}")
+    } else {
+        source.to_string()
+    }
+}
+
+impl Annotation {
+    fn new(rows: Vec<Transcript>, path: &Path) -> Result<Self, AnnotationError> {
+        if rows.is_empty() {
+            return Err(AnnotationError::Empty(path.to_path_buf()));
+        }
+        let mut by_chrom: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            by_chrom.entry(r.chrom.clone()).or_default().push(i);
+        }
+        Ok(Self { rows, by_chrom })
+    }
+
+    /// Loads a gene table, or a GFF3/GTF by extension (`.gff`, `.gff3`, `.gtf`, optionally `.gz`-less).
+    pub fn load(spec: &str) -> Result<Self, AnnotationError> {
+        if matches!(spec, "grch37" | "grch38") {
+            return Err(AnnotationError::NotBundled(spec.into()));
+        }
+        let path = Path::new(spec);
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        match ext {
+            "gff" | "gff3" | "gtf" => from_gff(path),
+            _ => from_table(path),
+        }
+    }
+
+    /// Rows overlapping `pos` on the VCF chromosome `chrom`, in file order.
+    pub fn at(&self, chrom: &str, pos: i64) -> Vec<&Transcript> {
+        let c = normalise_chrom(chrom, &self.rows[0].chrom);
+        self.by_chrom
+            .get(&c)
+            .map(|ix| {
+                ix.iter()
+                    .map(|&i| &self.rows[i])
+                    .filter(|r| r.tx_start <= pos && pos <= r.tx_end)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there is no row (never after loading).
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+fn lines(
+    path: &Path,
+) -> Result<impl Iterator<Item = (usize, std::io::Result<String>)>, AnnotationError> {
+    let f = File::open(path).map_err(|source| AnnotationError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(BufReader::new(f)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l)))
+}
+
+fn bad(path: &Path, line: usize, message: String) -> AnnotationError {
+    AnnotationError::Bad {
+        path: path.to_path_buf(),
+        line,
+        message,
+    }
+}
+
+/// SpliceAI's gene table, columns found by name in the header.
+pub fn from_table(path: &Path) -> Result<Annotation, AnnotationError> {
+    const COLS: [&str; 7] = [
+        "#NAME",
+        "CHROM",
+        "STRAND",
+        "TX_START",
+        "TX_END",
+        "EXON_START",
+        "EXON_END",
+    ];
+    let mut idx: Option<Vec<usize>> = None;
+    let mut rows = Vec::new();
+    for (no, line) in lines(path)? {
+        let line = line.map_err(|source| AnnotationError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let f: Vec<&str> = line.split('\t').collect();
+        let Some(ix) = &idx else {
+            let found: Result<Vec<usize>, String> = COLS
+                .iter()
+                .map(|c| f.iter().position(|h| h.trim() == *c).ok_or(c.to_string()))
+                .collect();
+            idx = Some(found.map_err(|c| {
+                bad(
+                    path,
+                    no,
+                    format!(
+                        "the header lacks column `{c}` (expected the tab-separated columns {})",
+                        COLS.join(" ")
+                    ),
+                )
+            })?);
+            continue;
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let get = |k: usize| f.get(ix[k]).copied().unwrap_or("");
+        let int = |k: usize, v: &str| {
+            v.trim().parse::<i64>().map_err(|_| {
+                bad(
+                    path,
+                    no,
+                    format!("column {} `{v}` is not an integer", COLS[k]),
+                )
+            })
+        };
+        let list = |k: usize| -> Result<Vec<i64>, AnnotationError> {
+            get(k)
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|v| int(k, v))
+                .collect()
+        };
+        let starts = list(5)?;
+        let ends = list(6)?;
+        let mut boundaries: Vec<i64> = starts.iter().map(|s| s + 1).chain(ends).collect();
+        boundaries.sort_unstable();
+        boundaries.dedup();
+        rows.push(Transcript {
+            name: get(0).to_string(),
+            chrom: get(1).to_string(),
+            minus: get(2).trim() == "-",
+            tx_start: int(3, get(3))? + 1,
+            tx_end: int(4, get(4))?,
+            boundaries,
+        });
+    }
+    if idx.is_none() {
+        return Err(AnnotationError::Empty(path.to_path_buf()));
+    }
+    Annotation::new(rows, path)
+}
+
+/// Attribute `key` of a GFF3 (`key=value`) or GTF (`key "value"`) column 9.
+fn attribute<'a>(attrs: &'a str, key: &str) -> Option<&'a str> {
+    attrs.split(';').find_map(|a| {
+        let a = a.trim();
+        if let Some(v) = a.strip_prefix(key).and_then(|r| r.strip_prefix('=')) {
+            return Some(v);
+        }
+        let v = a.strip_prefix(key)?.strip_prefix(' ')?;
+        Some(v.trim().trim_matches('"'))
+    })
+}
+
+#[derive(Default)]
+struct TxBuild {
+    gene: String,
+    canonical: bool,
+    exons: Vec<(i64, i64)>,
+    order: usize,
+}
+
+struct GeneBuild {
+    name: String,
+    chrom: String,
+    minus: bool,
+    order: usize,
+}
+
+/// A GFF3 or GTF: one row per gene (named by its `Name`/`gene_name`, else its id) from one transcript: the
+/// one tagged `Ensembl_canonical` or `MANE_Select` if any, else the one with the most exonic bases (the
+/// first in the file on ties). The row spans that transcript's exons, as SpliceAI's tables do.
+pub fn from_gff(path: &Path) -> Result<Annotation, AnnotationError> {
+    let mut genes: HashMap<String, GeneBuild> = HashMap::new();
+    let mut txs: HashMap<String, TxBuild> = HashMap::new();
+    for (no, line) in lines(path)? {
+        let line = line.map_err(|source| AnnotationError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 9 {
+            return Err(bad(
+                path,
+                no,
+                format!("expected 9 tab-separated columns, found {}", f.len()),
+            ));
+        }
+        let pos = |c: usize| {
+            f[c].parse::<i64>().map_err(|_| {
+                bad(
+                    path,
+                    no,
+                    format!("column {} `{}` is not an integer", c + 1, f[c]),
+                )
+            })
+        };
+        let attrs = f[8];
+        let id = attribute(attrs, "ID");
+        let gene_id = attribute(attrs, "gene_id");
+        let parent = attribute(attrs, "Parent");
+        let tx_id = attribute(attrs, "transcript_id");
+        match f[2] {
+            "gene" | "pseudogene" | "ncRNA_gene" => {
+                let Some(g) = id.or(gene_id) else { continue };
+                let name = attribute(attrs, "Name")
+                    .or(attribute(attrs, "gene_name"))
+                    .unwrap_or(g);
+                let order = genes.len();
+                genes.entry(g.to_string()).or_insert(GeneBuild {
+                    name: name.to_string(),
+                    chrom: f[0].to_string(),
+                    minus: f[6] == "-",
+                    order,
+                });
+            }
+            "exon" => {
+                let Some(t) = parent.or(tx_id) else { continue };
+                let (s, e) = (pos(3)?, pos(4)?);
+                for t in t.split(',') {
+                    let order = txs.len();
+                    let tx = txs.entry(t.to_string()).or_insert_with(|| TxBuild {
+                        order,
+                        ..TxBuild::default()
+                    });
+                    tx.exons.push((s, e));
+                    if let (Some(g), true) = (gene_id, tx.gene.is_empty()) {
+                        tx.gene = g.to_string();
+                        genes.entry(g.to_string()).or_insert(GeneBuild {
+                            name: attribute(attrs, "gene_name").unwrap_or(g).to_string(),
+                            chrom: f[0].to_string(),
+                            minus: f[6] == "-",
+                            order: usize::MAX - 1,
+                        });
+                    }
+                }
+            }
+            _ => {
+                // Transcripts (mRNA, transcript, ncRNA, …): a Parent gene, or GTF's gene_id.
+                let (Some(t), Some(g)) = (id.or(tx_id), parent.or(gene_id)) else {
+                    continue;
+                };
+                let order = txs.len();
+                let tx = txs.entry(t.to_string()).or_insert_with(|| TxBuild {
+                    order,
+                    ..TxBuild::default()
+                });
+                tx.gene = g.to_string();
+                tx.canonical |=
+                    attrs.contains("Ensembl_canonical") || attrs.contains("MANE_Select");
+            }
+        }
+    }
+    let mut best: HashMap<&str, &TxBuild> = HashMap::new();
+    let exonic = |t: &TxBuild| t.exons.iter().map(|(s, e)| e - s + 1).sum::<i64>();
+    let mut ordered: Vec<&TxBuild> = txs.values().collect();
+    ordered.sort_by_key(|t| t.order);
+    for t in ordered {
+        if t.exons.is_empty() || !genes.contains_key(&t.gene) {
+            continue;
+        }
+        let better = match best.get(t.gene.as_str()) {
+            None => true,
+            Some(b) => (t.canonical, exonic(t)) > (b.canonical, exonic(b)),
+        };
+        if better {
+            best.insert(t.gene.as_str(), t);
+        }
+    }
+    let mut rows: Vec<(usize, Transcript)> = best
+        .into_iter()
+        .map(|(g, t)| {
+            let gene = &genes[g];
+            let mut boundaries: Vec<i64> = t.exons.iter().flat_map(|&(s, e)| [s, e]).collect();
+            boundaries.sort_unstable();
+            boundaries.dedup();
+            (
+                gene.order,
+                Transcript {
+                    name: gene.name.clone(),
+                    chrom: gene.chrom.clone(),
+                    minus: gene.minus,
+                    tx_start: *boundaries.first().unwrap_or(&0),
+                    tx_end: *boundaries.last().unwrap_or(&0),
+                    boundaries,
+                },
+            )
+        })
+        .collect();
+    rows.sort_by_key(|r| (r.0, r.1.tx_start));
+    Annotation::new(rows.into_iter().map(|(_, t)| t).collect(), path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_like_python_strip() {
+        assert_eq!(normalise_chrom("chr3Rh", "2R"), "3R");
+        assert_eq!(normalise_chrom("chrUn_ctg_chr", "1"), "Un_ctg_");
+        assert_eq!(normalise_chrom("chrchr7", "1"), "7");
+        assert_eq!(normalise_chrom("2R", "chr1"), "chr2R");
+        assert_eq!(normalise_chrom("chr2R", "chr1"), "chr2R");
+    }
+
+    #[test]
+    fn nearest_boundary_prefers_the_smaller_on_ties() {
+        let t = Transcript {
+            name: "g".into(),
+            chrom: "c".into(),
+            minus: false,
+            tx_start: 1,
+            tx_end: 100,
+            boundaries: vec![10, 30],
+        };
+        assert_eq!(t.nearest_boundary(20), -10);
+        assert_eq!(t.nearest_boundary(28), 2);
+    }
+}

@@ -1,0 +1,414 @@
+//! `variant`: SpliceAI-style delta scores for the records of a VCF (OpenSpliceAI 0.0.7 `variant`,
+//! SpliceAI 1.3.1's rules). Records stream in chunks; within a chunk the reference window of each
+//! (record, gene) is scored once for all its alleles and windows of equal length share forward passes;
+//! records are written in input order.
+
+pub mod annotation;
+pub mod score;
+pub mod vcf;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::infer::onehot::{encode_into, encode_revcomp_into};
+use crate::infer::output::AtomicOutput;
+use crate::infer::{Ensemble, InferError};
+use crate::predict::fasta::{FastaError, IndexedFasta};
+use annotation::{normalise_chrom, Annotation, AnnotationError, Transcript};
+use score::{deltas, Track};
+use vcf::{VcfError, VcfReader, VcfRecord};
+
+/// Errors of `variant`.
+#[derive(Debug, thiserror::Error)]
+pub enum VariantError {
+    #[error(transparent)]
+    Vcf(#[from] VcfError),
+    #[error(transparent)]
+    Fasta(#[from] FastaError),
+    #[error(transparent)]
+    Annotation(#[from] AnnotationError),
+    #[error(transparent)]
+    Infer(Box<InferError>),
+    #[error("{name}: cannot write: {source}")]
+    Output {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("interrupted: no output written")]
+    Interrupted,
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+impl From<InferError> for VariantError {
+    fn from(e: InferError) -> Self {
+        VariantError::Infer(Box::new(e))
+    }
+}
+
+/// What to score and how.
+#[derive(Debug, Clone)]
+pub struct VariantOptions {
+    pub reference: PathBuf,
+    pub annotation: String,
+    /// `None` (or `-`) reads stdin.
+    pub input: Option<PathBuf>,
+    /// `None` (or `-`) writes stdout.
+    pub output: Option<PathBuf>,
+    /// D: scores cover POS ± D.
+    pub distance: usize,
+    pub mask: bool,
+    pub precision: usize,
+    pub progress: bool,
+}
+
+/// Counts for the closing summary.
+#[derive(Debug, Default, Clone)]
+pub struct VariantSummary {
+    pub records: usize,
+    /// Records that got an INFO entry.
+    pub annotated: usize,
+    /// (allele, gene) pairs scored by the model.
+    pub scored: usize,
+    /// Records without a gene at POS.
+    pub intergenic: usize,
+    /// Skipped records by reason.
+    pub skipped: BTreeMap<&'static str, usize>,
+    pub windows: usize,
+}
+
+impl std::fmt::Display for VariantSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} records: {} annotated ({} allele-gene scores, {} windows), {} outside every gene",
+            self.records, self.annotated, self.scored, self.windows, self.intergenic
+        )?;
+        for (reason, n) in &self.skipped {
+            write!(f, ", {n} skipped ({reason})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Records scored together.
+const CHUNK: usize = 256;
+/// Input columns per forward pass (about 36 windows of the 400nt model's 5400).
+const BATCH_COLUMNS: usize = 200_000;
+
+/// A window to score: the text (genome orientation) and whether to reverse-complement it.
+struct WindowReq {
+    seq: Vec<u8>,
+    minus: bool,
+}
+
+/// What one (allele, gene) pair becomes.
+enum Item {
+    /// Text written as is (`ALT|GENE|.|.|…` for MNVs).
+    Literal(String),
+    /// Score windows `ref_w` and `alt_w`.
+    Score {
+        alt: String,
+        gene: usize,
+        ref_w: usize,
+        alt_w: usize,
+    },
+}
+
+/// One record's plan.
+struct Planned {
+    record: VcfRecord,
+    genes: Vec<Transcript>,
+    items: Vec<Item>,
+}
+
+struct Context<'a> {
+    opts: &'a VariantOptions,
+    fasta: IndexedFasta,
+    fasta_first: String,
+    annotation: Annotation,
+    ens: &'a Ensemble,
+    summary: VariantSummary,
+}
+
+impl Context<'_> {
+    fn skip(&mut self, reason: &'static str, rec: &VcfRecord) {
+        log::warn!("Skipping record ({reason}): {}", rec.line());
+        *self.summary.skipped.entry(reason).or_default() += 1;
+    }
+
+    /// SpliceAI's checks, then the windows of every (allele, gene). `None`: write the record unchanged.
+    fn plan(
+        &mut self,
+        rec: VcfRecord,
+        windows: &mut Vec<WindowReq>,
+    ) -> Result<Planned, VariantError> {
+        let mut p = Planned {
+            record: rec,
+            genes: Vec::new(),
+            items: Vec::new(),
+        };
+        let rec = &p.record;
+        let Some(alts) = rec.alts() else {
+            self.skip("bad input", rec);
+            return Ok(p);
+        };
+        let genes: Vec<Transcript> = self
+            .annotation
+            .at(rec.chrom(), rec.pos)
+            .into_iter()
+            .cloned()
+            .collect();
+        if genes.is_empty() {
+            self.summary.intergenic += 1;
+            return Ok(p);
+        }
+        let f = self.ens.config().flank;
+        let cov = 2 * self.opts.distance + 1;
+        let wid = f + cov;
+        let h = (wid / 2) as i64;
+        let chrom = normalise_chrom(rec.chrom(), &self.fasta_first);
+        let Some(len) = self.fasta.len(&chrom) else {
+            self.skip("chromosome not in the reference", rec);
+            return Ok(p);
+        };
+        let (start, end) = (rec.pos - h - 1, rec.pos + h);
+        if start < 0 && -start > len as i64 {
+            self.skip("fasta issue", rec);
+            return Ok(p);
+        }
+        // pyfaidx returns '' for a negative start: a "ref issue".
+        let seq = if start < 0 {
+            Vec::new()
+        } else {
+            self.fasta.fetch(&chrom, start as u64, end as u64)?
+        };
+        let refb = rec.reference();
+        let h = h as usize;
+        let ref_here = seq.get(h..(h + refb.len()).min(seq.len())).unwrap_or(&[]);
+        if ref_here != refb.as_bytes() {
+            self.skip("ref issue", rec);
+            return Ok(p);
+        }
+        if seq.len() != wid {
+            self.skip("near chromosome end", rec);
+            return Ok(p);
+        }
+        if refb.len() > 2 * self.opts.distance {
+            self.skip("ref too long", rec);
+            return Ok(p);
+        }
+        let mut items = Vec::new();
+        let mut ref_windows: Vec<Option<usize>> = vec![None; genes.len()];
+        for alt in alts {
+            for (gi, g) in genes.iter().enumerate() {
+                if alt.contains(['.', '-', '*', '<', '>']) {
+                    continue;
+                }
+                if refb.len() > 1 && alt.len() > 1 {
+                    items.push(Item::Literal(format!("{alt}|{}|.|.|.|.|.|.|.|.", g.name)));
+                    continue;
+                }
+                let x_ref = masked_ref(&seq, g, rec.pos, h);
+                let ref_w = *ref_windows[gi].get_or_insert_with(|| {
+                    windows.push(WindowReq {
+                        seq: x_ref.clone(),
+                        minus: g.minus,
+                    });
+                    windows.len() - 1
+                });
+                let mut x_alt = x_ref[..h].to_vec();
+                x_alt.extend_from_slice(alt.as_bytes());
+                x_alt.extend_from_slice(&x_ref[h + refb.len()..]);
+                windows.push(WindowReq {
+                    seq: x_alt,
+                    minus: g.minus,
+                });
+                items.push(Item::Score {
+                    alt: alt.to_string(),
+                    gene: gi,
+                    ref_w,
+                    alt_w: windows.len() - 1,
+                });
+            }
+        }
+        p.genes = genes;
+        p.items = items;
+        Ok(p)
+    }
+
+    /// The INFO value of a planned record from the window tracks.
+    fn entries(&mut self, p: &Planned, tracks: &[Track]) -> Vec<String> {
+        let cov = 2 * self.opts.distance + 1;
+        let rlen = p.record.reference().len();
+        p.items
+            .iter()
+            .map(|it| match it {
+                Item::Literal(s) => s.clone(),
+                Item::Score {
+                    alt,
+                    gene,
+                    ref_w,
+                    alt_w,
+                } => {
+                    self.summary.scored += 1;
+                    let g = &p.genes[*gene];
+                    let mut d = deltas(&tracks[*ref_w], &tracks[*alt_w], rlen, alt.len(), cov);
+                    if self.opts.mask {
+                        d = d.masked(g.nearest_boundary(p.record.pos));
+                    }
+                    d.entry(alt, &g.name, self.opts.precision)
+                }
+            })
+            .collect()
+    }
+}
+
+/// The reference window with the bases outside the transcript replaced by N (SpliceAI's padding).
+fn masked_ref(seq: &[u8], g: &Transcript, pos: i64, h: usize) -> Vec<u8> {
+    let wid = seq.len() as i64;
+    let h = h as i64;
+    let pad0 = (h + g.tx_start - pos).clamp(0, wid) as usize;
+    let pad1 = (h - (g.tx_end - pos)).clamp(0, wid) as usize;
+    let mut x = vec![b'N'; seq.len()];
+    if pad0 < seq.len() - pad1 {
+        x[pad0..seq.len() - pad1].copy_from_slice(&seq[pad0..seq.len() - pad1]);
+    }
+    x
+}
+
+/// Scores every window: equal lengths share forward passes. Returns tracks in genome orientation.
+fn score_windows(ens: &Ensemble, windows: &[WindowReq]) -> Result<Vec<Track>, VariantError> {
+    let flank = ens.config().flank;
+    let mut by_len: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, w) in windows.iter().enumerate() {
+        by_len.entry(w.seq.len()).or_default().push(i);
+    }
+    let mut tracks = vec![Track::default(); windows.len()];
+    for (len, ids) in by_len {
+        let per = (BATCH_COLUMNS / len).max(1);
+        for group in ids.chunks(per) {
+            if crate::train::interrupted() {
+                return Err(VariantError::Interrupted);
+            }
+            let mut x = vec![0.0f32; group.len() * 4 * len];
+            for (b, &i) in group.iter().enumerate() {
+                let buf = &mut x[b * 4 * len..(b + 1) * 4 * len];
+                if windows[i].minus {
+                    encode_revcomp_into(&windows[i].seq, buf, len, 0);
+                } else {
+                    encode_into(&windows[i].seq, buf, len, 0);
+                }
+            }
+            let x = Tensor::from_vec(x, (group.len(), 4, len), &Device::Cpu)?;
+            let y = ens.forward(&x)?.flatten_all()?.to_vec1::<f32>()?;
+            let out = len - flank;
+            for (b, &i) in group.iter().enumerate() {
+                let base = b * 3 * out;
+                let mut acceptor = y[base + out..base + 2 * out].to_vec();
+                let mut donor = y[base + 2 * out..base + 3 * out].to_vec();
+                if windows[i].minus {
+                    acceptor.reverse();
+                    donor.reverse();
+                }
+                tracks[i] = Track { acceptor, donor };
+            }
+        }
+    }
+    Ok(tracks)
+}
+
+fn spinner(enabled: bool) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} variants {elapsed_precise} {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar
+}
+
+/// Runs `variant` with a loaded ensemble.
+pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, VariantError> {
+    let annotation = Annotation::load(&opts.annotation)?;
+    let fasta = IndexedFasta::open(&opts.reference)?;
+    let fasta_first = fasta.names().next().unwrap_or_default();
+    let mut reader = VcfReader::open(vcf::output_path(&opts.input))?;
+    let out_name =
+        vcf::output_path(&opts.output).map_or("<stdout>".to_string(), |p| p.display().to_string());
+    let werr = |source| VariantError::Output {
+        name: out_name.clone(),
+        source,
+    };
+    let mut file = match vcf::output_path(&opts.output) {
+        Some(p) => {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(werr)?;
+            }
+            Some(AtomicOutput::create(p).map_err(werr)?)
+        }
+        None => None,
+    };
+    let stdout = std::io::stdout();
+    let mut out: Box<dyn Write + '_> = match file.as_mut() {
+        Some(f) => Box::new(f),
+        None => Box::new(std::io::BufWriter::new(stdout.lock())),
+    };
+    for line in reader.output_header() {
+        writeln!(out, "{line}").map_err(werr)?;
+    }
+    let mut ctx = Context {
+        opts,
+        fasta,
+        fasta_first,
+        annotation,
+        ens,
+        summary: VariantSummary::default(),
+    };
+    let bar = spinner(opts.progress);
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        while chunk.len() < CHUNK {
+            match reader.next_record()? {
+                Some(r) => chunk.push(r),
+                None => break,
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let mut windows = Vec::new();
+        let mut planned = Vec::with_capacity(chunk.len());
+        for rec in chunk {
+            planned.push(ctx.plan(rec, &mut windows)?);
+        }
+        let tracks = score_windows(ens, &windows)?;
+        ctx.summary.windows += windows.len();
+        for p in &planned {
+            ctx.summary.records += 1;
+            let entries = ctx.entries(p, &tracks);
+            let line = if entries.is_empty() {
+                p.record.line()
+            } else {
+                ctx.summary.annotated += 1;
+                p.record.with_info(&entries.join(","))
+            };
+            writeln!(out, "{line}").map_err(werr)?;
+        }
+        bar.inc(planned.len() as u64);
+    }
+    bar.finish_and_clear();
+    out.flush().map_err(werr)?;
+    drop(out);
+    if let Some(f) = file {
+        f.commit().map_err(werr)?;
+    }
+    Ok(ctx.summary)
+}

@@ -1,0 +1,210 @@
+//! VCF text in and out. Records pass through as text with only INFO edited (as pysam writes them for
+//! OpenSpliceAI); the header gains the `OpenSpliceAI` INFO line (and htslib's `FILTER=PASS` line when
+//! missing). Input may be plain or BGZF-compressed (detected by its magic bytes), a file or stdin.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// The INFO header line upstream adds.
+pub const INFO_HEADER: &str = "##INFO=<ID=OpenSpliceAI,Number=.,Type=String,Description=\"OpenSpliceAI variant annotation. These include delta scores (DS) and delta positions (DP) for acceptor gain (AG), acceptor loss (AL), donor gain (DG), and donor loss (DL). Format: ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL\">";
+const PASS_HEADER: &str = "##FILTER=<ID=PASS,Description=\"All filters passed\">";
+
+/// Errors reading a VCF.
+#[derive(Debug, thiserror::Error)]
+pub enum VcfError {
+    #[error("{name}: cannot read: {source}")]
+    Io {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{name}:{line}: {message}")]
+    Bad {
+        name: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// One data line split into its fixed fields.
+#[derive(Debug, Clone)]
+pub struct VcfRecord {
+    /// Line number in the input (1-based).
+    pub line_no: usize,
+    pub fields: Vec<String>,
+    pub pos: i64,
+}
+
+impl VcfRecord {
+    pub fn chrom(&self) -> &str {
+        &self.fields[0]
+    }
+    pub fn reference(&self) -> &str {
+        &self.fields[3]
+    }
+    /// ALT alleles; `None` for `.`.
+    pub fn alts(&self) -> Option<Vec<&str>> {
+        match self.fields[4].as_str() {
+            "." | "" => None,
+            a => Some(a.split(',').collect()),
+        }
+    }
+    /// The line as text.
+    pub fn line(&self) -> String {
+        self.fields.join("\t")
+    }
+    /// The line with `OpenSpliceAI=<value>` set in INFO (an old value replaced).
+    pub fn with_info(&self, value: &str) -> String {
+        let mut f = self.fields.clone();
+        let kept: Vec<&str> = f[7]
+            .split(';')
+            .filter(|k| *k != "." && !k.is_empty() && !k.starts_with("OpenSpliceAI="))
+            .collect();
+        let mut info = kept.join(";");
+        if !info.is_empty() {
+            info.push(';');
+        }
+        info.push_str("OpenSpliceAI=");
+        info.push_str(value);
+        f[7] = info;
+        f.join("\t")
+    }
+}
+
+/// A VCF being read: its header lines, then records one at a time.
+pub struct VcfReader {
+    name: String,
+    inner: Box<dyn BufRead>,
+    line_no: usize,
+    pub header: Vec<String>,
+}
+
+fn open_input(path: Option<&Path>) -> Result<(String, Box<dyn BufRead>), VcfError> {
+    let name = path.map_or("<stdin>".to_string(), |p| p.display().to_string());
+    let io = |source| VcfError::Io {
+        name: name.clone(),
+        source,
+    };
+    let raw: Box<dyn Read> = match path {
+        Some(p) => Box::new(File::open(p).map_err(io)?),
+        None => Box::new(std::io::stdin()),
+    };
+    let mut buf = BufReader::with_capacity(1 << 16, raw);
+    let magic = buf.fill_buf().map_err(io)?;
+    let gz = magic.len() >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    let inner: Box<dyn BufRead> = if gz {
+        Box::new(BufReader::new(noodles_bgzf::io::Reader::new(buf)))
+    } else {
+        Box::new(buf)
+    };
+    Ok((name, inner))
+}
+
+impl VcfReader {
+    /// Opens a file (or stdin for `None`) and reads the header.
+    pub fn open(path: Option<&Path>) -> Result<Self, VcfError> {
+        let (name, inner) = open_input(path)?;
+        let mut r = Self {
+            name,
+            inner,
+            line_no: 0,
+            header: Vec::new(),
+        };
+        loop {
+            let Some(line) = r.next_line()? else {
+                return Err(r.bad("the file ends before the `#CHROM` header line".into()));
+            };
+            let done = line.starts_with("#CHROM");
+            if !line.starts_with('#') {
+                return Err(r.bad("expected a header line starting with `#` (no `#CHROM` line before the records)".into()));
+            }
+            if r.header.is_empty() && !line.starts_with("##fileformat=VCF") {
+                return Err(r.bad("not a VCF: the first line is not `##fileformat=VCFv4.x`".into()));
+            }
+            r.header.push(line);
+            if done {
+                return Ok(r);
+            }
+        }
+    }
+
+    fn bad(&self, message: String) -> VcfError {
+        VcfError::Bad {
+            name: self.name.clone(),
+            line: self.line_no,
+            message,
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<String>, VcfError> {
+        let mut s = String::new();
+        let n = self
+            .inner
+            .read_line(&mut s)
+            .map_err(|source| VcfError::Io {
+                name: self.name.clone(),
+                source,
+            })?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line_no += 1;
+        while s.ends_with('\n') || s.ends_with('\r') {
+            s.pop();
+        }
+        Ok(Some(s))
+    }
+
+    /// The header as upstream writes it: `FILTER=PASS` second when missing, the INFO line after the last
+    /// meta line.
+    pub fn output_header(&self) -> Vec<String> {
+        let mut h = self.header.clone();
+        let meta_end = h.len() - 1;
+        h.insert(meta_end, INFO_HEADER.to_string());
+        if !h.iter().any(|l| l.starts_with("##FILTER=<ID=PASS,")) {
+            h.insert(1, PASS_HEADER.to_string());
+        }
+        h
+    }
+
+    /// The next record, or `None` at the end.
+    pub fn next_record(&mut self) -> Result<Option<VcfRecord>, VcfError> {
+        loop {
+            let Some(line) = self.next_line()? else {
+                return Ok(None);
+            };
+            if line.is_empty() {
+                continue;
+            }
+            let fields: Vec<String> = line.split('\t').map(str::to_string).collect();
+            if fields.len() < 8 {
+                return Err(self.bad(format!(
+                    "expected at least 8 tab-separated columns, found {}",
+                    fields.len()
+                )));
+            }
+            let pos = fields[1]
+                .parse::<i64>()
+                .map_err(|_| self.bad(format!("POS `{}` is not an integer", fields[1])))?;
+            if fields[3].is_empty() || fields[3] == "." {
+                return Err(self.bad("REF is empty".into()));
+            }
+            return Ok(Some(VcfRecord {
+                line_no: self.line_no,
+                fields,
+                pos,
+            }));
+        }
+    }
+
+    /// The input's name in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Where the output goes: a file (written atomically) or stdout.
+pub fn output_path(p: &Option<PathBuf>) -> Option<&Path> {
+    p.as_deref().filter(|p| p.as_os_str() != "-")
+}

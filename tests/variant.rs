@@ -1,0 +1,470 @@
+//! `variant` against OpenSpliceAI 0.0.7's own outputs on the shared fly VCF
+//! (`../shared/data/predict-variant/upstream/`): records identical at upstream's precisions (within one
+//! unit in the last place where upstream itself depends on batching), its skips reproduced, its crashes
+//! fixed, bad input refused clearly with no output left behind.
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_openspliceai-rs");
+
+struct Ctx {
+    data: PathBuf,
+}
+
+fn ctx() -> Option<Ctx> {
+    common::fixtures_dir()?;
+    Some(Ctx {
+        data: common::pv_data()?,
+    })
+}
+
+impl Ctx {
+    fn input(&self, name: &str) -> String {
+        self.data
+            .join("inputs")
+            .join(name)
+            .to_string_lossy()
+            .into_owned()
+    }
+    fn upstream(&self, rel: &str) -> PathBuf {
+        self.data.join("upstream").join(rel)
+    }
+}
+
+fn model(flank: usize) -> String {
+    common::mane_checkpoint(flank)
+        .expect("checkpoint")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("variant")
+        .arg("-q")
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the binary");
+    if let Some(bytes) = stdin {
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Runs `variant` on `vcf` with the shared FASTA and gene table, returns the output text.
+fn variant(c: &Ctx, vcf: &str, flank: usize, extra: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sub/out.vcf");
+    let f = flank.to_string();
+    let (fa, genes, input, m) = (
+        c.input("region200k.fa"),
+        c.input("genes_region200k.txt"),
+        c.input(vcf),
+        model(flank),
+    );
+    let mut args = vec![
+        "-R", &fa, "-A", &genes, "-I", &input, "-m", &m, "-f", &f, "-O",
+    ];
+    let o = out.to_string_lossy().into_owned();
+    args.push(&o);
+    args.extend_from_slice(extra);
+    let r = run(&args, None);
+    assert!(r.status.success(), "variant failed");
+    std::fs::read_to_string(&out).unwrap()
+}
+
+/// Asserts our VCF equals upstream's: header and every field but the scores identical; a score may
+/// differ by `ulps` units in its last printed digit. Returns the number of records that differ.
+fn compare_vcf(ours: &str, theirs: &str, ulps: u32) -> usize {
+    let (a, b): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), theirs.lines().collect());
+    assert_eq!(a.len(), b.len(), "line counts differ");
+    let mut differing = 0;
+    for (x, y) in a.iter().zip(&b) {
+        if x == y {
+            continue;
+        }
+        assert!(!x.starts_with('#'), "header differs: {x:?} vs {y:?}");
+        differing += 1;
+        let (ex, ey) = (entries(x), entries(y));
+        assert_eq!(ex.len(), ey.len(), "{x}\n{y}");
+        for (u, v) in ex.iter().zip(&ey) {
+            let (pu, pv): (Vec<&str>, Vec<&str>) = (u.split('|').collect(), v.split('|').collect());
+            assert_eq!(pu.len(), pv.len(), "{u} vs {v}");
+            for i in 0..pu.len() {
+                if (2..6).contains(&i) && pu[i] != pv[i] {
+                    let decimals = pu[i].split('.').nth(1).map_or(0, str::len);
+                    let unit = 10f64.powi(-(decimals as i32));
+                    let d = (pu[i].parse::<f64>().unwrap() - pv[i].parse::<f64>().unwrap()).abs();
+                    assert!(d <= ulps as f64 * unit * 1.0001, "{u} vs {v}");
+                } else {
+                    assert_eq!(pu[i], pv[i], "{u} vs {v}");
+                }
+            }
+        }
+        let (fx, fy): (Vec<&str>, Vec<&str>) = (x.split('\t').collect(), y.split('\t').collect());
+        assert_eq!(fx[..7], fy[..7], "{x}\n{y}");
+    }
+    differing
+}
+
+fn entries(line: &str) -> Vec<String> {
+    line.split('\t')
+        .nth(7)
+        .unwrap_or("")
+        .split(';')
+        .find_map(|kv| kv.strip_prefix("OpenSpliceAI="))
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn parity(vcf: &str, flank: usize, extra: &[&str], upstream: &str, ulps: u32) {
+    let Some(c) = ctx() else { return };
+    let ours = variant(&c, vcf, flank, extra);
+    let theirs = common::read_text(&c.upstream(upstream));
+    let n = compare_vcf(&ours, &theirs, ulps);
+    eprintln!("{upstream}: {n} records differ in the last digit");
+}
+
+#[test]
+fn default_80nt() {
+    parity("variants.vcf", 80, &[], "variant/variant_80.vcf", 0);
+}
+
+#[test]
+fn default_400nt() {
+    parity("variants.vcf", 400, &[], "variant/variant_400.vcf", 0);
+}
+
+#[test]
+fn default_10000nt() {
+    parity("variants.vcf", 10000, &[], "variant/variant_10000.vcf", 0);
+}
+
+#[test]
+fn mask_10000nt() {
+    parity(
+        "variants.vcf",
+        10000,
+        &["-M", "1"],
+        "variant/variant_10000_M1.vcf",
+        0,
+    );
+}
+
+/// Six decimals: upstream's own `-b 16` and `-b 1` runs differ by up to 2e-6 there.
+#[test]
+fn precision_6_10000nt() {
+    parity(
+        "variants.vcf",
+        10000,
+        &["-p", "6"],
+        "variant/variant_10000_p6.vcf",
+        2,
+    );
+}
+
+#[test]
+fn precision_6_400nt() {
+    parity(
+        "variants.vcf",
+        400,
+        &["-p", "6"],
+        "variant/variant_400_p6.vcf",
+        2,
+    );
+    parity(
+        "variants.vcf",
+        400,
+        &["-p", "6"],
+        "variant/variant_400_b16_p6.vcf",
+        2,
+    );
+}
+
+#[test]
+fn distance_200_mask_and_distance_0_400nt() {
+    parity(
+        "variants.vcf",
+        400,
+        &["-D", "200", "-p", "4"],
+        "variant/variant_400_D200_p4.vcf",
+        0,
+    );
+    parity(
+        "variants.vcf",
+        400,
+        &["-M", "1", "-p", "4"],
+        "variant/variant_400_M1_p4.vcf",
+        0,
+    );
+    // -D 0 skips every record ("ref too long"), as upstream.
+    parity(
+        "variants.vcf",
+        400,
+        &["-D", "0", "-p", "4"],
+        "variant/variant_400_D0_p4.vcf",
+        0,
+    );
+}
+
+#[test]
+fn chromosome_names_without_chr() {
+    parity(
+        "edge_nochr_names.vcf",
+        400,
+        &["-p", "4"],
+        "edge/edge_nochr_names.vcf",
+        0,
+    );
+    parity(
+        "edge_nochr_names.vcf",
+        400,
+        &["-p", "6"],
+        "edge/edge_single_model_p6.vcf",
+        2,
+    );
+}
+
+/// A directory of models (`.pt` and `.pth`, which upstream's glob misses) is averaged.
+#[test]
+fn model_directory() {
+    let Some(c) = ctx() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("models");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(model(400), dir.join("a.pt")).unwrap();
+    std::fs::copy(model(400), dir.join("b.pth")).unwrap();
+    let (fa, genes, input) = (
+        c.input("region200k.fa"),
+        c.input("genes_region200k.txt"),
+        c.input("edge_nochr_names.vcf"),
+    );
+    let d = dir.to_string_lossy().into_owned();
+    let r = run(
+        &[
+            "-R", &fa, "-A", &genes, "-I", &input, "-m", &d, "-f", "400", "-p", "6",
+        ],
+        None,
+    );
+    assert!(r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("2 model(s)"));
+    let theirs = common::read_text(&c.upstream("edge/edge_dir_two_models.vcf"));
+    compare_vcf(&String::from_utf8(r.stdout).unwrap(), &theirs, 2);
+}
+
+/// stdin → stdout (upstream crashes without -O), and a bgzip-compressed input, give the same records.
+#[test]
+fn stdin_stdout_and_bgzip() {
+    let Some(c) = ctx() else { return };
+    let (fa, genes, m) = (
+        c.input("region200k.fa"),
+        c.input("genes_region200k.txt"),
+        model(400),
+    );
+    let plain = std::fs::read(c.input("variants.vcf")).unwrap();
+    let r = run(
+        &["-R", &fa, "-A", &genes, "-m", &m, "-f", "400"],
+        Some(&plain),
+    );
+    assert!(r.status.success());
+    let theirs = common::read_text(&c.upstream("variant/variant_400.vcf"));
+    compare_vcf(&String::from_utf8(r.stdout).unwrap(), &theirs, 0);
+    let mut w = noodles_bgzf::io::Writer::new(Vec::new());
+    w.write_all(&plain).unwrap();
+    let gz = w.finish().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("v.vcf.gz");
+    std::fs::write(&p, gz).unwrap();
+    let ps = p.to_string_lossy().into_owned();
+    let r = run(
+        &[
+            "-R", &fa, "-A", &genes, "-I", &ps, "-m", &m, "-f", "400", "-O", "-",
+        ],
+        None,
+    );
+    assert!(r.status.success());
+    compare_vcf(&String::from_utf8(r.stdout).unwrap(), &theirs, 0);
+}
+
+/// The annotation as GFF3 gives the gene table's results (the table's synthetic SYNTH_START gene is not
+/// in the GFF3, so its two records stay unannotated).
+#[test]
+fn gff3_annotation_matches_the_gene_table() {
+    let Some(c) = ctx() else { return };
+    let (fa, gff, input, m) = (
+        c.input("region200k.fa"),
+        c.input("region200k.gff3"),
+        c.input("variants.vcf"),
+        model(400),
+    );
+    let r = run(
+        &["-R", &fa, "-A", &gff, "-I", &input, "-m", &m, "-f", "400"],
+        None,
+    );
+    assert!(r.status.success());
+    let ours = String::from_utf8(r.stdout).unwrap();
+    let theirs = common::read_text(&c.upstream("variant/variant_400.vcf"));
+    let keep = |s: &str| -> String {
+        s.lines()
+            .filter(|l| !l.contains("SYNTH"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    assert_eq!(compare_vcf(&keep(&ours), &keep(&theirs), 0), 0);
+    let synth: Vec<&str> = ours
+        .lines()
+        .filter(|l| l.contains("near_contig_start"))
+        .collect();
+    assert_eq!(synth.len(), 2);
+    assert!(synth.iter().all(|l| !l.contains("OpenSpliceAI=")));
+}
+
+/// Upstream aborts the run on a contig missing from the FASTA and on `<DEL>` without END (F): here the
+/// record is written unchanged with a warning and the rest is scored.
+#[test]
+fn missing_contig_and_symbolic_alleles_do_not_abort() {
+    let Some(c) = ctx() else { return };
+    let (fa, m) = (c.input("region200k.fa"), model(400));
+    let genes = c.input("genes_with_chrOther.txt");
+    let input = c.input("edge_chrom_not_in_fasta.vcf");
+    let r = run(
+        &["-R", &fa, "-A", &genes, "-I", &input, "-m", &m, "-f", "400"],
+        None,
+    );
+    assert!(r.status.success());
+    let out = String::from_utf8(r.stdout).unwrap();
+    let other: Vec<&str> = out.lines().filter(|l| l.starts_with("chrOther")).collect();
+    assert_eq!(other.len(), 1);
+    assert!(!other[0].contains("OpenSpliceAI="));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("chromosome not in the reference"));
+    assert_eq!(
+        out.lines().filter(|l| l.contains("OpenSpliceAI=")).count(),
+        1,
+        "{out}"
+    );
+    let genes = c.input("genes_region200k.txt");
+    let input = c.input("edge_symbolic_no_END.vcf");
+    let r = run(
+        &["-R", &fa, "-A", &genes, "-I", &input, "-m", &m, "-f", "400"],
+        None,
+    );
+    assert!(r.status.success());
+    let out = String::from_utf8(r.stdout).unwrap();
+    assert!(out
+        .lines()
+        .any(|l| l.contains("<DEL>") && l.ends_with("\t.")));
+    let upstream = common::read_text(&c.upstream("edge/edge_symbolic_no_END.vcf"));
+    // Upstream wrote the records before the <DEL> one; ours match them.
+    for l in upstream.lines().filter(|l| !l.starts_with('#')) {
+        assert!(out.contains(l), "{l}");
+    }
+}
+
+#[test]
+fn bad_inputs_fail_clearly_without_output() {
+    let Some(c) = ctx() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out.vcf");
+    let o = out.to_string_lossy().into_owned();
+    let (fa, genes, vcf, m) = (
+        c.input("region200k.fa"),
+        c.input("genes_region200k.txt"),
+        c.input("variants.vcf"),
+        model(400),
+    );
+    let w = |name: &str, text: &str| -> String {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let bad_vcf = w(
+        "bad.vcf",
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nchr2R_7000001_7200000\tx\t.\tA\tG\t.\t.\t.\n",
+    );
+    let not_vcf = w("not.vcf", "hello\n");
+    let bad_table = w("genes.txt", "#NAME\tCHROM\tSTRAND\n");
+    let bad_fa = w("bad.fa", "ACGT\n");
+    let missing = tmp
+        .path()
+        .join("missing.vcf")
+        .to_string_lossy()
+        .into_owned();
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec![
+                "-R", &fa, "-A", &genes, "-I", &missing, "-m", &m, "-f", "400",
+            ],
+            vec!["missing.vcf"],
+        ),
+        (
+            vec![
+                "-R", &fa, "-A", &genes, "-I", &bad_vcf, "-m", &m, "-f", "400",
+            ],
+            vec!["bad.vcf:3", "POS"],
+        ),
+        (
+            vec![
+                "-R", &fa, "-A", &genes, "-I", &not_vcf, "-m", &m, "-f", "400",
+            ],
+            vec!["not.vcf:1"],
+        ),
+        (
+            vec![
+                "-R", &fa, "-A", &bad_table, "-I", &vcf, "-m", &m, "-f", "400",
+            ],
+            vec!["genes.txt:1", "TX_START"],
+        ),
+        (
+            vec![
+                "-R", &bad_fa, "-A", &genes, "-I", &vcf, "-m", &m, "-f", "400",
+            ],
+            vec!["bad.fa"],
+        ),
+        (
+            vec!["-R", &fa, "-A", &genes, "-I", &vcf, "-m", &m, "-f", "10000"],
+            vec!["model_400nt_rs10.pt", "flanking size"],
+        ),
+        (
+            vec!["-R", &fa, "-A", &genes, "-I", &vcf, "-m", &m],
+            vec!["SpliceAI-80"],
+        ),
+        (
+            vec!["-R", &fa, "-A", &genes, "-I", &vcf, "-f", "400"],
+            vec!["--model"],
+        ),
+        (
+            vec!["-R", &fa, "-A", "grch38", "-I", &vcf, "-m", &m, "-f", "400"],
+            vec!["grch38"],
+        ),
+    ];
+    for (mut args, needles) in cases {
+        args.extend_from_slice(&["-O", &o]);
+        let r = run(&args, None);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "should fail: {args:?}");
+        assert!(!err.contains("panicked"), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "message lacks `{n}`: {err}");
+        }
+        assert!(!out.exists(), "left {o} behind for {args:?}");
+        let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+}
