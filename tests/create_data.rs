@@ -677,3 +677,28 @@ fn non_coding_and_all_biotypes_run_to_the_end() {
         up.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() + 1
     );
 }
+
+#[test]
+fn example_genome_gives_canonical_sites_on_both_strands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = cd::example::write_example_genome(&tmp.path().join("genome"), 2, 6, 3).unwrap();
+    let mut c = CreateDataConfig::new(g.gff3, g.fasta, tmp.path().join("out"));
+    c.split_ratio = 0.5;
+    let s = cd::run(&c).unwrap();
+    assert_eq!(s.genes_kept, 12);
+    let (mut donors, mut gt) = (0, 0);
+    for split in s.splits.values() {
+        assert_eq!(split.donors, split.acceptors);
+        donors += split.donors;
+        gt += split.donor_motifs.get("GT").copied().unwrap_or(0);
+        assert_eq!(
+            split.acceptor_motifs.get("AG").copied().unwrap_or(0),
+            split.acceptors
+        );
+    }
+    assert!(donors >= 12 * 3, "{s}");
+    assert_eq!(gt, donors);
+    let strands = std::fs::read_to_string(tmp.path().join("out/test_stats.txt")).unwrap()
+        + &std::fs::read_to_string(tmp.path().join("out/train_stats.txt")).unwrap();
+    assert!(strands.contains("\t+\n") && strands.contains("\t-\n"));
+}

@@ -53,7 +53,7 @@ fn upstream_train_mode_updates_every_batchnorm_even_frozen_ones() {
 fn freeze_bn_keeps_frozen_units_statistics_and_counters() {
     let (mut m, x) = model_and_input();
     m.set_trainable(Trainable::LastUnits(2)).unwrap();
-    m.set_freeze_frozen_bn(true);
+    m.set_freeze_bn(true);
     let before: Vec<_> = (0..4)
         .flat_map(|u| [bn_state(&m, u, 1), bn_state(&m, u, 2)])
         .collect();
@@ -90,7 +90,7 @@ fn freeze_bn_frozen_prefix_output_equals_eval_mode() {
     // With every BatchNorm frozen, a train-mode pass must compute exactly the eval-mode function.
     let (mut m, x) = model_and_input();
     m.set_trainable(Trainable::Nothing).unwrap();
-    m.set_freeze_frozen_bn(true);
+    m.set_freeze_bn(true);
     let train = m.forward(&x, Mode::Train).unwrap();
     let eval = m.predict(&x).unwrap();
     let d = (train - eval)
@@ -140,7 +140,7 @@ fn prefix_then_suffix_equals_the_whole_network() {
         None,
         "without --freeze-bn the prefix is not a fixed function"
     );
-    m.set_freeze_frozen_bn(true);
+    m.set_freeze_bn(true);
     let cut = m.frozen_prefix_end().expect("a frozen prefix");
     assert_eq!(cut, 7);
     let whole = m.predict(&x).unwrap();

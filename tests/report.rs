@@ -81,12 +81,14 @@ fn runs() -> &'static Runs {
         ];
         let mut a = vec!["train", "-p", "scratch"];
         a.extend(common);
-        run_ok(&a);
+        let stdout = run_ok(&a);
+        std::fs::write(dir.path().join("scratch.stdout"), stdout).unwrap();
         let scratch = out.join("SpliceAI_scratch_80_0_rs42/0");
         let best = s(&scratch.join("models/model_best.pt"));
         let mut a = vec!["transfer", "-p", "tl", "-m", &best, "-u", "2"];
         a.extend(common);
-        run_ok(&a);
+        let stdout = run_ok(&a);
+        std::fs::write(dir.path().join("transfer.stdout"), stdout).unwrap();
         Runs {
             transfer: out.join("SpliceAI_tl_80_0_rs42/0"),
             scratch,
@@ -333,4 +335,88 @@ fn truncated_metrics_names_file_and_line() {
     let expected = format!("{}:{n}:", dir.path().join("metrics.jsonl").display());
     assert!(err.contains(&expected), "{err}");
     assert!(err.contains("cut short"), "{err}");
+}
+
+#[test]
+fn runs_write_their_own_report() {
+    let r = runs();
+    for (dir, label) in [(&r.scratch, "train"), (&r.transfer, "transfer -u 2")] {
+        let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        no_network_reference(&html);
+        let (_, svg) = &charts(&html)[0];
+        let (circles, texts) = circles_and_texts(svg);
+        assert_eq!(circles, 2 * 3, "{}", dir.display());
+        assert!(texts.iter().any(|t| t == label), "{texts:?}");
+    }
+    let stdout = std::fs::read_to_string(r._dir.path().join("transfer.stdout")).unwrap();
+    assert!(stdout.contains("training curves: "), "{stdout}");
+}
+
+#[test]
+fn console_table_labels_every_column_and_marks_the_best_epoch() {
+    let r = runs();
+    let stdout = std::fs::read_to_string(r._dir.path().join("transfer.stdout")).unwrap();
+    for label in [
+        "loss",
+        "lr",
+        "acc top1",
+        "acc AUPRC",
+        "don AUPRC",
+        "don F1",
+        "seconds",
+        "windows/s",
+    ] {
+        assert!(stdout.contains(label), "no `{label}` column:\n{stdout}");
+    }
+    assert!(stdout.contains("Zero-shot"), "{stdout}");
+    assert!(
+        stdout.contains("  zero-shot "),
+        "no zero-shot row beside validation/test:\n{stdout}"
+    );
+    assert!(stdout.contains("* best"), "{stdout}");
+    assert!(!stdout.contains("Validationing"), "{stdout}");
+    assert!(!stdout.contains("Class Non-splice"), "{stdout}");
+}
+
+#[test]
+fn console_upstream_keeps_the_dump_and_no_report_skips_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ExampleOptions {
+        train_shards: 1,
+        test_shards: 1,
+        windows_per_shard: 5,
+        seed: 12,
+        ..ExampleOptions::default()
+    };
+    let data = write_example_data(&dir.path().join("data"), &opts).unwrap();
+    let out = dir.path().join("runs");
+    let stdout = run_ok(&[
+        "train",
+        "-train",
+        data.train.to_str().unwrap(),
+        "-test",
+        data.test.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-p",
+        "up",
+        "-n",
+        "1",
+        "-f",
+        "80",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--console",
+        "upstream",
+        "--no-report",
+    ]);
+    assert!(stdout.contains("Validationing model..."), "{stdout}");
+    assert!(stdout.contains("Class Non-splice"), "{stdout}");
+    assert!(!stdout.contains("acc AUPRC"), "{stdout}");
+    let run_dir = out.join("SpliceAI_up_80_0_rs42/0");
+    assert!(run_dir.join("metrics.jsonl").is_file());
+    assert!(!run_dir.join("report.html").exists());
 }

@@ -401,8 +401,8 @@ fn decode_long(bytes: &[u8]) -> Option<i64> {
 }
 
 struct Machine<'a> {
-    r: Reader<'a>,
-    g: Graph,
+    reader: Reader<'a>,
+    graph: Graph,
     stack: Vec<Val>,
     marks: Vec<usize>,
     memo: HashMap<u64, Val>,
@@ -416,21 +416,21 @@ impl<'a> Machine<'a> {
     fn pop(&mut self) -> Result<Val, UnpickleError> {
         let floor = self.marks.last().copied().unwrap_or(0);
         if self.stack.len() <= floor {
-            return Err(self.r.err("stack underflow"));
+            return Err(self.reader.err("stack underflow"));
         }
         self.stack
             .pop()
-            .ok_or_else(|| self.r.err("stack underflow"))
+            .ok_or_else(|| self.reader.err("stack underflow"))
     }
 
     fn top(&self) -> Result<&Val, UnpickleError> {
         let floor = self.marks.last().copied().unwrap_or(0);
         if self.stack.len() <= floor {
-            return Err(self.r.err("stack underflow"));
+            return Err(self.reader.err("stack underflow"));
         }
         self.stack
             .last()
-            .ok_or_else(|| self.r.err("stack underflow"))
+            .ok_or_else(|| self.reader.err("stack underflow"))
     }
 
     /// Pops everything above the most recent MARK (and the mark itself).
@@ -438,15 +438,15 @@ impl<'a> Machine<'a> {
         let m = self
             .marks
             .pop()
-            .ok_or_else(|| self.r.err("no MARK on the stack"))?;
+            .ok_or_else(|| self.reader.err("no MARK on the stack"))?;
         if m > self.stack.len() {
-            return Err(self.r.err("MARK beyond the stack"));
+            return Err(self.reader.err("MARK beyond the stack"));
         }
         Ok(self.stack.split_off(m))
     }
 
     fn push_obj(&mut self, o: Obj) {
-        let v = self.g.push(o);
+        let v = self.graph.push(o);
         self.stack.push(v);
     }
 
@@ -461,7 +461,7 @@ impl<'a> Machine<'a> {
             .memo
             .get(&idx)
             .cloned()
-            .ok_or_else(|| self.r.err(format!("memo key {idx} was never stored")))?;
+            .ok_or_else(|| self.reader.err(format!("memo key {idx} was never stored")))?;
         self.stack.push(v);
         Ok(())
     }
@@ -485,7 +485,7 @@ impl<'a> Machine<'a> {
     }
 
     fn tuple_items(&self, v: &Val) -> Option<Vec<Val>> {
-        match self.g.get(v) {
+        match self.graph.get(v) {
             Some(Obj::Tuple(items)) | Some(Obj::List(items)) => {
                 self.charge(items.len());
                 Some(items.clone())
@@ -496,39 +496,39 @@ impl<'a> Machine<'a> {
 
     fn int_list(&self, v: &Val, what: &str) -> Result<Vec<u64>, UnpickleError> {
         let items = self.tuple_items(v).ok_or_else(|| {
-            self.r.err(format!(
+            self.reader.err(format!(
                 "_rebuild_tensor_v2: {what} must be a tuple, found {}",
-                self.g.kind(v)
+                self.graph.kind(v)
             ))
         })?;
         items
             .iter()
             .map(|x| match x {
                 Val::Int(i) if *i >= 0 => Ok(*i as u64),
-                _ => Err(self.r.err(format!(
+                _ => Err(self.reader.err(format!(
                     "_rebuild_tensor_v2: {what} must hold non-negative ints, found {}",
-                    self.g.kind(x)
+                    self.graph.kind(x)
                 ))),
             })
             .collect()
     }
 
     fn reduce(&mut self, func: Val, args: Val) -> Result<Val, UnpickleError> {
-        let kind = match self.g.get(&func) {
+        let kind = match self.graph.get(&func) {
             Some(Obj::Global(k)) => k.clone(),
             _ => {
-                return Err(self.r.err(format!(
+                return Err(self.reader.err(format!(
                     "REDUCE needs a class or function, found {}",
-                    self.g.kind(&func)
+                    self.graph.kind(&func)
                 )))
             }
         };
-        let args = match self.g.get(&args) {
+        let args = match self.graph.get(&args) {
             Some(Obj::Tuple(a)) => a.clone(),
             _ => {
-                return Err(self.r.err(format!(
+                return Err(self.reader.err(format!(
                     "REDUCE arguments must be a tuple, found {}",
-                    self.g.kind(&args)
+                    self.graph.kind(&args)
                 )))
             }
         };
@@ -537,7 +537,7 @@ impl<'a> Machine<'a> {
                 let mut pairs = Vec::new();
                 if let Some(src) = args.first() {
                     let items = self.tuple_items(src).ok_or_else(|| {
-                        self.r
+                        self.reader
                             .err("OrderedDict(...) argument must be a list of (key, value) pairs")
                     })?;
                     for it in items {
@@ -545,27 +545,27 @@ impl<'a> Machine<'a> {
                             Some(kv) if kv.len() == 2 => pairs.push((kv[0].clone(), kv[1].clone())),
                             _ => {
                                 return Err(self
-                                    .r
+                                    .reader
                                     .err("OrderedDict(...) items must be (key, value) pairs"))
                             }
                         }
                     }
                 }
-                Ok(self.g.push(Obj::Dict(pairs)))
+                Ok(self.graph.push(Obj::Dict(pairs)))
             }
             GlobalKind::RebuildTensorV2 => {
                 if args.len() != 6 && args.len() != 7 {
-                    return Err(self.r.err(format!(
+                    return Err(self.reader.err(format!(
                         "_rebuild_tensor_v2 expects 6 or 7 arguments, found {}",
                         args.len()
                     )));
                 }
-                let storage = match self.g.get(&args[0]) {
+                let storage = match self.graph.get(&args[0]) {
                     Some(Obj::Storage(s)) => s.clone(),
                     _ => {
-                        return Err(self.r.err(format!(
+                        return Err(self.reader.err(format!(
                             "_rebuild_tensor_v2: first argument must be a storage (persistent id), found {}",
-                            self.g.kind(&args[0])
+                            self.graph.kind(&args[0])
                         )))
                     }
                 };
@@ -573,20 +573,20 @@ impl<'a> Machine<'a> {
                     Val::Int(i) if i >= 0 => i as u64,
                     _ => {
                         return Err(self
-                            .r
+                            .reader
                             .err("_rebuild_tensor_v2: storage offset must be a non-negative int"))
                     }
                 };
                 let size = self.int_list(&args[2], "size")?;
                 let stride = self.int_list(&args[3], "stride")?;
                 if size.len() != stride.len() {
-                    return Err(self.r.err(format!(
+                    return Err(self.reader.err(format!(
                         "_rebuild_tensor_v2: size has {} dimensions but stride has {}",
                         size.len(),
                         stride.len()
                     )));
                 }
-                Ok(self.g.push(Obj::Tensor(TensorRef {
+                Ok(self.graph.push(Obj::Tensor(TensorRef {
                     storage,
                     offset,
                     size,
@@ -600,15 +600,15 @@ impl<'a> Machine<'a> {
                     4
                 };
                 if args.len() != want {
-                    return Err(self.r.err(format!(
+                    return Err(self.reader.err(format!(
                         "_rebuild_parameter expects {want} arguments, found {}",
                         args.len()
                     )));
                 }
-                match self.g.get(&args[0]) {
+                match self.graph.get(&args[0]) {
                     Some(Obj::Tensor(_)) => Ok(args[0].clone()),
                     _ => Err(self
-                        .r
+                        .reader
                         .err("_rebuild_parameter: first argument must be a tensor")),
                 }
             }
@@ -616,123 +616,130 @@ impl<'a> Machine<'a> {
                 let items = match args.first() {
                     Some(v) => self
                         .tuple_items(v)
-                        .ok_or_else(|| self.r.err("set(...) argument must be a list"))?,
+                        .ok_or_else(|| self.reader.err("set(...) argument must be a list"))?,
                     None => Vec::new(),
                 };
-                Ok(self.g.push(Obj::Set(items)))
+                Ok(self.graph.push(Obj::Set(items)))
             }
             GlobalKind::Size => match args.first() {
                 Some(v) => {
-                    let items = self
-                        .tuple_items(v)
-                        .ok_or_else(|| self.r.err("torch.Size(...) argument must be a tuple"))?;
-                    Ok(self.g.push(Obj::Tuple(items)))
+                    let items = self.tuple_items(v).ok_or_else(|| {
+                        self.reader.err("torch.Size(...) argument must be a tuple")
+                    })?;
+                    Ok(self.graph.push(Obj::Tuple(items)))
                 }
-                None => Ok(self.g.push(Obj::Tuple(Vec::new()))),
+                None => Ok(self.graph.push(Obj::Tuple(Vec::new()))),
             },
-            GlobalKind::Device => Ok(self.g.push(Obj::Opaque("a torch.device"))),
-            GlobalKind::GetLayout => Ok(self.g.push(Obj::Opaque("a torch.layout"))),
+            GlobalKind::Device => Ok(self.graph.push(Obj::Opaque("a torch.device"))),
+            GlobalKind::GetLayout => Ok(self.graph.push(Obj::Opaque("a torch.layout"))),
             GlobalKind::CodecsEncode => {
                 let text = args
                     .first()
-                    .and_then(|v| self.g.str(v))
-                    .ok_or_else(|| self.r.err("_codecs.encode expects a str"))?
+                    .and_then(|v| self.graph.str(v))
+                    .ok_or_else(|| self.reader.err("_codecs.encode expects a str"))?
                     .to_string();
-                let enc = args.get(1).and_then(|v| self.g.str(v)).unwrap_or("utf-8");
+                let enc = args
+                    .get(1)
+                    .and_then(|v| self.graph.str(v))
+                    .unwrap_or("utf-8");
                 let bytes = match enc {
                     "latin1" | "latin-1" | "iso-8859-1" => text
                         .chars()
                         .map(|c| u8::try_from(u32::from(c)).map_err(|_| ()))
                         .collect::<Result<Vec<u8>, ()>>()
-                        .map_err(|_| self.r.err("_codecs.encode: character outside latin-1"))?,
+                        .map_err(|_| {
+                            self.reader.err("_codecs.encode: character outside latin-1")
+                        })?,
                     "utf-8" | "utf8" => text.into_bytes(),
                     other => {
                         return Err(self
-                            .r
+                            .reader
                             .err(format!("_codecs.encode: unsupported encoding {other:?}")))
                     }
                 };
-                Ok(self.g.push(Obj::Bytes(bytes)))
+                Ok(self.graph.push(Obj::Bytes(bytes)))
             }
-            GlobalKind::Storage(_) => Err(self.r.err("a storage class cannot be called")),
+            GlobalKind::Storage(_) => Err(self.reader.err("a storage class cannot be called")),
         }
     }
 
     fn persistent_load(&mut self, pid: Val) -> Result<Val, UnpickleError> {
-        let items = match self.g.get(&pid) {
+        let items = match self.graph.get(&pid) {
             Some(Obj::Tuple(t)) => {
                 self.charge(t.len());
                 t.clone()
             }
             _ => {
-                return Err(self.r.err(format!(
+                return Err(self.reader.err(format!(
                     "persistent id must be a tuple, found {}",
-                    self.g.kind(&pid)
+                    self.graph.kind(&pid)
                 )))
             }
         };
-        if items.first().and_then(|v| self.g.str(v)) != Some("storage") || items.len() != 5 {
-            return Err(self.r.err(
+        if items.first().and_then(|v| self.graph.str(v)) != Some("storage") || items.len() != 5 {
+            return Err(self.reader.err(
                 "unsupported persistent id (expected ('storage', StorageType, key, location, numel))",
             ));
         }
-        let dtype = match self.g.get(&items[1]) {
+        let dtype = match self.graph.get(&items[1]) {
             Some(Obj::Global(GlobalKind::Storage(d))) => d.clone(),
             _ => {
-                return Err(self.r.err(format!(
+                return Err(self.reader.err(format!(
                     "persistent id: storage type must be a torch.*Storage class, found {}",
-                    self.g.kind(&items[1])
+                    self.graph.kind(&items[1])
                 )))
             }
         };
         let key = self
-            .g
+            .graph
             .str(&items[2])
-            .ok_or_else(|| self.r.err("persistent id: storage key must be a str"))?
+            .ok_or_else(|| self.reader.err("persistent id: storage key must be a str"))?
             .to_string();
-        if self.g.str(&items[3]).is_none() {
-            return Err(self.r.err("persistent id: location must be a str"));
+        if self.graph.str(&items[3]).is_none() {
+            return Err(self.reader.err("persistent id: location must be a str"));
         }
         let numel = match items[4] {
             Val::Int(n) if n >= 0 => n as u64,
             _ => {
                 return Err(self
-                    .r
+                    .reader
                     .err("persistent id: numel must be a non-negative int"))
             }
         };
-        Ok(self.g.push(Obj::Storage(StorageRef { dtype, key, numel })))
+        Ok(self
+            .graph
+            .push(Obj::Storage(StorageRef { dtype, key, numel })))
     }
 
     fn run(mut self) -> Result<(Graph, Val), UnpickleError> {
         loop {
             if self.copied.get() > self.copy_budget {
-                return Err(self.r.err(format!(
+                return Err(self.reader.err(format!(
                     "the pickle copies more than {} container items; refusing to continue (malicious or corrupt?)",
                     self.copy_budget
                 )));
             }
-            self.r.op_start = self.r.pos;
-            if self.r.pos >= self.r.data.len() {
+            self.reader.op_start = self.reader.pos;
+            if self.reader.pos >= self.reader.data.len() {
                 return Err(self
-                    .r
+                    .reader
                     .err("unexpected end of data before STOP (truncated pickle?)"));
             }
-            let op = self.r.u8()?;
+            let op = self.reader.u8()?;
             match op {
                 opcode::PROTO => {
-                    let p = self.r.u8()?;
+                    let p = self.reader.u8()?;
                     if p > 5 {
-                        return Err(self.r.err(format!("unsupported pickle protocol {p}")));
+                        return Err(self.reader.err(format!("unsupported pickle protocol {p}")));
                     }
                 }
                 opcode::FRAME => {
-                    let n = self.r.u64()?;
-                    self.r.len_checked(n)?;
+                    let n = self.reader.u64()?;
+                    self.reader.len_checked(n)?;
                 }
                 opcode::STOP => {
                     let v = self.pop()?;
-                    return Ok((self.g, v));
+                    return Ok((self.graph, v));
                 }
                 opcode::MARK => self.marks.push(self.stack.len()),
                 opcode::POP => {
@@ -749,34 +756,34 @@ impl<'a> Machine<'a> {
                 opcode::NEWTRUE => self.stack.push(Val::Bool(true)),
                 opcode::NEWFALSE => self.stack.push(Val::Bool(false)),
                 opcode::BININT => {
-                    let v = self.r.u32()? as i32;
+                    let v = self.reader.u32()? as i32;
                     self.stack.push(Val::Int(v as i64));
                 }
                 opcode::BININT1 => {
-                    let v = self.r.u8()?;
+                    let v = self.reader.u8()?;
                     self.stack.push(Val::Int(v as i64));
                 }
                 opcode::BININT2 => {
-                    let v = self.r.u16()?;
+                    let v = self.reader.u16()?;
                     self.stack.push(Val::Int(v as i64));
                 }
                 opcode::LONG1 | opcode::LONG4 => {
                     let n = if op == opcode::LONG1 {
-                        self.r.u8()? as u64
+                        self.reader.u8()? as u64
                     } else {
-                        self.r.u32()? as u64
+                        self.reader.u32()? as u64
                     };
-                    let n = self.r.len_checked(n)?;
-                    let bytes = self.r.take(n)?;
+                    let n = self.reader.len_checked(n)?;
+                    let bytes = self.reader.take(n)?;
                     match decode_long(bytes) {
                         Some(v) => self.stack.push(Val::Int(v)),
                         None => self.push_obj(Obj::BigInt),
                     }
                 }
                 opcode::INT | opcode::LONG => {
-                    let line = self.r.line()?;
-                    let text =
-                        std::str::from_utf8(line).map_err(|_| self.r.err("bad INT/LONG text"))?;
+                    let line = self.reader.line()?;
+                    let text = std::str::from_utf8(line)
+                        .map_err(|_| self.reader.err("bad INT/LONG text"))?;
                     let text = text.trim_end_matches('L');
                     match text {
                         "00" => self.stack.push(Val::Bool(false)),
@@ -793,45 +800,47 @@ impl<'a> Machine<'a> {
                                 self.push_obj(Obj::BigInt)
                             }
                             Err(_) => {
-                                return Err(self.r.err(format!("bad integer literal {text:?}")))
+                                return Err(self
+                                    .reader
+                                    .err(format!("bad integer literal {text:?}")))
                             }
                         },
                     }
                 }
                 opcode::BINFLOAT => {
-                    let b = self.r.take(8)?;
+                    let b = self.reader.take(8)?;
                     let mut a = [0u8; 8];
                     a.copy_from_slice(b);
                     self.stack.push(Val::Float(f64::from_be_bytes(a)));
                 }
                 opcode::FLOAT => {
-                    let line = self.r.line()?;
+                    let line = self.reader.line()?;
                     let v = std::str::from_utf8(line)
                         .ok()
                         .and_then(|t| t.trim().parse::<f64>().ok())
-                        .ok_or_else(|| self.r.err("bad FLOAT literal"))?;
+                        .ok_or_else(|| self.reader.err("bad FLOAT literal"))?;
                     self.stack.push(Val::Float(v));
                 }
                 opcode::BINUNICODE | opcode::SHORT_BINUNICODE | opcode::BINUNICODE8 => {
                     let n = match op {
-                        opcode::BINUNICODE => self.r.u32()? as u64,
-                        opcode::SHORT_BINUNICODE => self.r.u8()? as u64,
-                        _ => self.r.u64()?,
+                        opcode::BINUNICODE => self.reader.u32()? as u64,
+                        opcode::SHORT_BINUNICODE => self.reader.u8()? as u64,
+                        _ => self.reader.u64()?,
                     };
-                    let n = self.r.len_checked(n)?;
-                    let b = self.r.take(n)?;
-                    let s = self.r.utf8(b)?;
+                    let n = self.reader.len_checked(n)?;
+                    let b = self.reader.take(n)?;
+                    let s = self.reader.utf8(b)?;
                     self.push_obj(Obj::Str(s));
                 }
                 opcode::SHORT_BINSTRING | opcode::BINSTRING => {
                     // Python 2 byte strings: decoded as latin-1 text, as torch.load does for old checkpoints.
                     let n = if op == opcode::SHORT_BINSTRING {
-                        self.r.u8()? as u64
+                        self.reader.u8()? as u64
                     } else {
-                        self.r.u32()? as u64
+                        self.reader.u32()? as u64
                     };
-                    let n = self.r.len_checked(n)?;
-                    let b = self.r.take(n)?;
+                    let n = self.reader.len_checked(n)?;
+                    let b = self.reader.take(n)?;
                     let s: String = b.iter().map(|&c| c as char).collect();
                     self.push_obj(Obj::Str(s));
                 }
@@ -840,12 +849,12 @@ impl<'a> Machine<'a> {
                 | opcode::BINBYTES8
                 | opcode::BYTEARRAY8 => {
                     let n = match op {
-                        opcode::BINBYTES => self.r.u32()? as u64,
-                        opcode::SHORT_BINBYTES => self.r.u8()? as u64,
-                        _ => self.r.u64()?,
+                        opcode::BINBYTES => self.reader.u32()? as u64,
+                        opcode::SHORT_BINBYTES => self.reader.u8()? as u64,
+                        _ => self.reader.u64()?,
                     };
-                    let n = self.r.len_checked(n)?;
-                    let b = self.r.take(n)?.to_vec();
+                    let n = self.reader.len_checked(n)?;
+                    let b = self.reader.take(n)?.to_vec();
                     self.push_obj(Obj::Bytes(b));
                 }
                 opcode::EMPTY_TUPLE => self.push_obj(Obj::Tuple(Vec::new())),
@@ -871,7 +880,7 @@ impl<'a> Machine<'a> {
                 opcode::DICT => {
                     let items = self.pop_mark()?;
                     if items.len() % 2 != 0 {
-                        return Err(self.r.err("DICT needs an even number of items"));
+                        return Err(self.reader.err("DICT needs an even number of items"));
                     }
                     let pairs = items
                         .chunks_exact(2)
@@ -888,11 +897,11 @@ impl<'a> Machine<'a> {
                     let items = self.pop_mark()?;
                     let target = self.top()?.clone();
                     match &target {
-                        Val::Obj(i) => match self.g.objs.get_mut(*i) {
+                        Val::Obj(i) => match self.graph.objs.get_mut(*i) {
                             Some(Obj::Set(s)) => s.extend(items),
-                            _ => return Err(self.r.err("ADDITEMS target is not a set")),
+                            _ => return Err(self.reader.err("ADDITEMS target is not a set")),
                         },
-                        _ => return Err(self.r.err("ADDITEMS target is not a set")),
+                        _ => return Err(self.reader.err("ADDITEMS target is not a set")),
                     }
                 }
                 opcode::APPEND | opcode::APPENDS => {
@@ -903,7 +912,7 @@ impl<'a> Machine<'a> {
                     };
                     let target = self.top()?.clone();
                     let ok = match &target {
-                        Val::Obj(i) => match self.g.objs.get_mut(*i) {
+                        Val::Obj(i) => match self.graph.objs.get_mut(*i) {
                             Some(Obj::List(l)) => {
                                 l.extend(items);
                                 true
@@ -913,9 +922,9 @@ impl<'a> Machine<'a> {
                         _ => false,
                     };
                     if !ok {
-                        let k = self.g.kind(&target);
+                        let k = self.graph.kind(&target);
                         return Err(self
-                            .r
+                            .reader
                             .err(format!("APPEND target must be a list, found {k}")));
                     }
                 }
@@ -928,11 +937,11 @@ impl<'a> Machine<'a> {
                         self.pop_mark()?
                     };
                     if items.len() % 2 != 0 {
-                        return Err(self.r.err("SETITEMS needs an even number of items"));
+                        return Err(self.reader.err("SETITEMS needs an even number of items"));
                     }
                     let target = self.top()?.clone();
                     let ok = match &target {
-                        Val::Obj(i) => match self.g.objs.get_mut(*i) {
+                        Val::Obj(i) => match self.graph.objs.get_mut(*i) {
                             Some(Obj::Dict(d)) => {
                                 d.extend(
                                     items.chunks_exact(2).map(|c| (c[0].clone(), c[1].clone())),
@@ -944,18 +953,18 @@ impl<'a> Machine<'a> {
                         _ => false,
                     };
                     if !ok {
-                        let k = self.g.kind(&target);
+                        let k = self.graph.kind(&target);
                         return Err(self
-                            .r
+                            .reader
                             .err(format!("SETITEM target must be a dict, found {k}")));
                     }
                 }
                 opcode::BINPUT => {
-                    let i = self.r.u8()? as u64;
+                    let i = self.reader.u8()? as u64;
                     self.memo_put(i)?;
                 }
                 opcode::LONG_BINPUT => {
-                    let i = self.r.u32()? as u64;
+                    let i = self.reader.u32()? as u64;
                     self.memo_put(i)?;
                 }
                 opcode::MEMOIZE => {
@@ -963,41 +972,42 @@ impl<'a> Machine<'a> {
                     self.memo_put(i)?;
                 }
                 opcode::PUT => {
-                    let line = self.r.line()?;
+                    let line = self.reader.line()?;
                     let i = std::str::from_utf8(line)
                         .ok()
                         .and_then(|t| t.parse::<u64>().ok())
-                        .ok_or_else(|| self.r.err("bad PUT index"))?;
+                        .ok_or_else(|| self.reader.err("bad PUT index"))?;
                     self.memo_put(i)?;
                 }
                 opcode::BINGET => {
-                    let i = self.r.u8()? as u64;
+                    let i = self.reader.u8()? as u64;
                     self.memo_get(i)?;
                 }
                 opcode::LONG_BINGET => {
-                    let i = self.r.u32()? as u64;
+                    let i = self.reader.u32()? as u64;
                     self.memo_get(i)?;
                 }
                 opcode::GET => {
-                    let line = self.r.line()?;
+                    let line = self.reader.line()?;
                     let i = std::str::from_utf8(line)
                         .ok()
                         .and_then(|t| t.parse::<u64>().ok())
-                        .ok_or_else(|| self.r.err("bad GET index"))?;
+                        .ok_or_else(|| self.reader.err("bad GET index"))?;
                     self.memo_get(i)?;
                 }
                 opcode::GLOBAL => {
-                    let module = self.r.line()?;
-                    let module = self.r.utf8(module)?;
-                    let name = self.r.line()?;
-                    let name = self.r.utf8(name)?;
+                    let module = self.reader.line()?;
+                    let module = self.reader.utf8(module)?;
+                    let name = self.reader.line()?;
+                    let name = self.reader.utf8(name)?;
                     self.global(&module, &name)?;
                 }
                 opcode::STACK_GLOBAL => {
                     let name = self.pop()?;
                     let module = self.pop()?;
-                    let (Some(m), Some(n)) = (self.g.str(&module), self.g.str(&name)) else {
-                        return Err(self.r.err("STACK_GLOBAL needs two strings"));
+                    let (Some(m), Some(n)) = (self.graph.str(&module), self.graph.str(&name))
+                    else {
+                        return Err(self.reader.err("STACK_GLOBAL needs two strings"));
                     };
                     let (m, n) = (m.to_string(), n.to_string());
                     self.global(&m, &n)?;
@@ -1014,7 +1024,7 @@ impl<'a> Machine<'a> {
                     }
                     let args = self.pop()?;
                     let cls = self.pop()?;
-                    match self.g.get(&cls) {
+                    match self.graph.get(&cls) {
                         Some(Obj::Global(GlobalKind::OrderedDict)) => {
                             self.push_obj(Obj::Dict(Vec::new()))
                         }
@@ -1037,7 +1047,7 @@ impl<'a> Machine<'a> {
                     self.stack.push(v);
                 }
                 _ => {
-                    return Err(self.r.err(format!(
+                    return Err(self.reader.err(format!(
                         "unsupported pickle opcode 0x{op:02x} ({})",
                         opcode_name(op)
                     )))
@@ -1050,12 +1060,12 @@ impl<'a> Machine<'a> {
 /// Interprets a pickle under the allowlist. Returns the object graph and the root value.
 pub(crate) fn unpickle(data: &[u8]) -> Result<(Graph, Val), UnpickleError> {
     Machine {
-        r: Reader {
+        reader: Reader {
             data,
             pos: 0,
             op_start: 0,
         },
-        g: Graph::default(),
+        graph: Graph::default(),
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),

@@ -206,6 +206,13 @@ pub struct CommonTrainArgs {
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Per-epoch console output: a labelled table row per split, or OpenSpliceAI's own dump (the LOG/ files
+    /// are the same either way).
+    #[arg(long, value_enum, default_value_t = crate::train::console::ConsoleMode::Table)]
+    pub console: crate::train::console::ConsoleMode,
+    /// Do not write report.html (training curves) into the run directory at the end.
+    #[arg(long = "no-report")]
+    pub no_report: bool,
 }
 
 /// `transfer`: OpenSpliceAI's flags.

@@ -75,12 +75,34 @@ fn run_config(
         progress: !c.quiet,
         no_cache,
         keep_cache,
+        console: c.console,
+        report: !c.no_report,
     })
 }
 
-fn finish(summary: RunSummary) -> RunSummary {
+fn finish(summary: RunSummary, cfg: &RunConfig) -> RunSummary {
     println!("{}", summary.render());
+    if cfg.report {
+        let path = summary.run_dir.join("report.html");
+        // The run's checkpoints and logs are written; a chart that cannot be drawn must not fail it.
+        match write_html_report(std::slice::from_ref(&summary.run_dir), &path) {
+            Ok(()) => println!("  training curves: {}", path.display()),
+            Err(e) => log::warn!("could not write {}: {e:#}", path.display()),
+        }
+    }
     summary
+}
+
+/// `report` of `run_dirs` into `output` (HTML only).
+fn write_html_report(run_dirs: &[std::path::PathBuf], output: &Path) -> Result<()> {
+    crate::report::write_report(
+        run_dirs,
+        &crate::report::ReportOptions {
+            output: output.to_path_buf(),
+            chart_format: None,
+        },
+    )?;
+    Ok(())
 }
 
 fn transfer(a: TransferArgs) -> Result<RunSummary> {
@@ -111,13 +133,13 @@ fn transfer(a: TransferArgs) -> Result<RunSummary> {
         a.no_cache,
         a.keep_cache,
     )?;
-    Ok(finish(train::run(&cfg)?))
+    Ok(finish(train::run(&cfg)?, &cfg))
 }
 
 fn train_cmd(a: TrainArgs) -> Result<RunSummary> {
     println!("Running openspliceai-rs in train mode.");
     let cfg = run_config(&a.common, RunKind::Train, true, false)?;
-    Ok(finish(train::run(&cfg)?))
+    Ok(finish(train::run(&cfg)?, &cfg))
 }
 
 fn test_cmd(a: TestArgs) -> Result<()> {
@@ -155,23 +177,36 @@ fn example_data(a: ExampleDataArgs) -> Result<()> {
 fn quickstart(a: QuickstartArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let data_dir = a.dir.join("data");
-    let opts = ExampleOptions {
-        train_shards: 4,
-        test_shards: 1,
-        windows_per_shard: 60,
-        seed: 7,
-        ..ExampleOptions::default()
+    println!("### Step 1/3: create-data on a small synthetic genome (6 sequences, 270 genes)");
+    let genome = crate::create_data::example::write_example_genome(&a.dir.join("genome"), 6, 45, 7)
+        .context("cannot write the example genome")?;
+    let mut cfg = crate::create_data::CreateDataConfig::new(
+        genome.gff3.clone(),
+        genome.fasta.clone(),
+        data_dir.clone(),
+    );
+    cfg.progress = true;
+    // One sequence of six for test.
+    cfg.split_ratio = 0.85;
+    let summary = crate::create_data::run(&cfg).context("create-data failed")?;
+    print!("{summary}");
+    let paths = ExamplePaths {
+        train: data_dir.join("dataset_train.h5"),
+        test: data_dir.join("dataset_test.h5"),
     };
-    let paths = write_example_data(&data_dir, &opts)?;
+    let validation = data_dir.join("dataset_validation.h5");
     println!(
-        "Example data: {} and {}",
+        "Genome: {} and {}\nData: {}, {} and {}",
+        genome.fasta.display(),
+        genome.gff3.display(),
         paths.train.display(),
+        validation.display(),
         paths.test.display()
     );
     let common = |project: &str, epochs: usize| CommonTrainArgs {
         train_dataset: paths.train.clone(),
         test_dataset: paths.test.clone(),
-        validation_dataset: None,
+        validation_dataset: Some(validation.clone()),
         epochs,
         // Two epochs are too few for MultiStepLR, whose milestones (E-5..E-1) would all have passed:
         // the cosine schedule starts at the base learning rate.
@@ -189,8 +224,10 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         device: a.device.clone(),
         overwrite: true,
         quiet: false,
+        console: train::console::ConsoleMode::Table,
+        no_report: false,
     };
-    println!("\n### Step 1/2: train an 80nt SpliceAI from scratch (2 epochs)");
+    println!("\n### Step 2/3: train an 80nt SpliceAI from scratch (2 epochs)");
     let scratch = train_cmd(TrainArgs {
         common: common("quickstart_scratch", 2),
     })?;
@@ -199,7 +236,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         .clone()
         .context("the from-scratch run produced no model_best.pt")?;
     println!(
-        "\n### Step 2/2: transfer from {} with --unfreeze 2 (2 epochs)",
+        "\n### Step 3/3: transfer from {} with --unfreeze 2 (2 epochs)",
         best.display()
     );
     let tcommon = common("quickstart_transfer", 2);
@@ -216,6 +253,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         "\nQuickstart finished in {:.1} s.",
         t0.elapsed().as_secs_f64()
     );
+    println!("  genome:          {}", genome.fasta.display());
     println!("  data:            {}", data_dir.display());
     println!(
         "  from scratch:    {} (best: {})",
@@ -233,6 +271,12 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
     }
     println!(
         "  logs:            LOG/{{TRAIN,VAL,TEST}}/*.txt and metrics.jsonl in each run directory"
+    );
+    let report = a.dir.join("report.html");
+    write_html_report(&[scratch.run_dir.clone(), tr.run_dir.clone()], &report)?;
+    println!(
+        "  report:          {} (both runs' curves; open it in a browser)",
+        report.display()
     );
     Ok(())
 }
@@ -393,4 +437,10 @@ fn create_data(a: CreateDataArgs) -> Result<()> {
         cd::verify(&a.output_dir)?;
     }
     Ok(())
+}
+
+/// The quickstart's training and test files.
+struct ExamplePaths {
+    train: std::path::PathBuf,
+    test: std::path::PathBuf,
 }

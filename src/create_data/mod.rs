@@ -4,6 +4,7 @@
 
 pub mod config;
 mod error;
+pub mod example;
 pub mod extract;
 pub mod h5;
 mod output;
@@ -154,9 +155,11 @@ fn route(
     }
     let mut train_genes: Vec<Vec<Record>> = Vec::new();
     let mut test_genes: Vec<Vec<Record>> = Vec::new();
+    let mut missing: BTreeMap<&str, usize> = BTreeMap::new();
     for (plan, recs) in ex.plans.iter().zip(std::mem::take(&mut ex.records)) {
         let Some(recs) = recs else {
             summary.skip(&plan.seqid, SkipReason::MissingSequence);
+            *missing.entry(plan.seqid.as_str()).or_insert(0) += 1;
             continue;
         };
         if groups.test.contains(&plan.seqid) {
@@ -166,6 +169,13 @@ fn route(
         } else {
             summary.skip(&plan.seqid, SkipReason::NotInSplit);
         }
+    }
+    for (seqid, n) in &missing {
+        log::warn!(
+            "{}: {n} gene(s) on `{seqid}`, which {} does not hold; skipped",
+            cfg.annotation.display(),
+            cfg.genome.display()
+        );
     }
     let fallback = cfg.gene_split
         && !cfg.upstream_bugs

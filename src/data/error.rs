@@ -8,28 +8,20 @@ use std::path::PathBuf;
 pub enum DataError {
     /// The file does not exist.
     #[error("{}: file not found", path.display())]
-    NotFound {
-        /// The file.
-        path: PathBuf,
-    },
+    NotFound { path: PathBuf },
     /// The file exists but could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
-        /// The file.
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
     },
     /// The file does not start with the HDF5 signature.
     #[error("{}: not an HDF5 file (no HDF5 signature found)", path.display())]
-    NotHdf5 {
-        /// The file.
-        path: PathBuf,
-    },
+    NotHdf5 { path: PathBuf },
     /// The HDF5 library reported an error (a corrupt or unsupported file).
     #[error("{}: {}HDF5 read failed: {message}", path.display(), dataset_prefix(dataset))]
     Hdf5 {
-        /// The file.
         path: PathBuf,
         /// The dataset being read, if any.
         dataset: Option<String>,
@@ -39,7 +31,6 @@ pub enum DataError {
     /// A required dataset is absent.
     #[error("{}: dataset {dataset} is missing: {why}", path.display())]
     MissingDataset {
-        /// The file.
         path: PathBuf,
         /// The missing dataset.
         dataset: String,
@@ -49,7 +40,6 @@ pub enum DataError {
     /// A dataset has the wrong shape.
     #[error("{}: dataset {dataset} has shape {found:?}, expected {expected}", path.display())]
     BadShape {
-        /// The file.
         path: PathBuf,
         /// The dataset.
         dataset: String,
@@ -64,7 +54,6 @@ pub enum DataError {
         path.display()
     )]
     BadType {
-        /// The file.
         path: PathBuf,
         /// The dataset.
         dataset: String,
@@ -74,7 +63,6 @@ pub enum DataError {
     /// A shard holds no windows.
     #[error("{}: dataset {dataset} is empty (0 windows); every shard needs at least one window", path.display())]
     EmptyShard {
-        /// The file.
         path: PathBuf,
         /// The dataset.
         dataset: String,
@@ -85,7 +73,6 @@ pub enum DataError {
         path.display()
     )]
     BadValue {
-        /// The file.
         path: PathBuf,
         /// The dataset.
         dataset: String,
@@ -101,7 +88,6 @@ pub enum DataError {
     /// The selection has fewer windows than one batch.
     #[error("{}: {n_windows} windows to train on, fewer than one batch of {batch_size}", path.display())]
     TooFewWindows {
-        /// The file.
         path: PathBuf,
         /// Windows available.
         n_windows: usize,
@@ -111,7 +97,6 @@ pub enum DataError {
     /// A window reference does not exist in the file.
     #[error("{}: window {index} of shard X{shard} does not exist ({detail})", path.display())]
     NoSuchWindow {
-        /// The file.
         path: PathBuf,
         /// Shard.
         shard: usize,
@@ -126,7 +111,6 @@ pub enum DataError {
     /// Writing an HDF5 file failed.
     #[error("{}: writing HDF5 failed: {message}", path.display())]
     Write {
-        /// The file.
         path: PathBuf,
         /// What went wrong.
         message: String,

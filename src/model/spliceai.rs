@@ -162,7 +162,7 @@ pub struct SpliceAi {
     blocks: Vec<Block>,
     final_conv: ConvIdx,
     /// When set, BatchNorms whose parameters are frozen run in eval mode during training (`--freeze-bn`).
-    freeze_frozen_bn: bool,
+    freeze_bn: bool,
 }
 
 struct Builder {
@@ -342,7 +342,7 @@ impl SpliceAi {
             initial_skip,
             blocks,
             final_conv,
-            freeze_frozen_bn: false,
+            freeze_bn: false,
         })
     }
 
@@ -488,11 +488,13 @@ impl SpliceAi {
 
     /// `--freeze-bn`: BatchNorms whose parameters are frozen normalise with running statistics during
     /// training and never update them.
-    pub fn set_freeze_frozen_bn(&mut self, on: bool) {
-        self.freeze_frozen_bn = on;
+    pub fn set_freeze_bn(&mut self, on: bool) {
+        self.freeze_bn = on;
     }
 
-    fn t(&self, i: usize) -> &Tensor {
+    /// The current value of tensor entry `i` (frozen, or a trainable `Var`'s). Entry indices come from the
+    /// layout, so a counter here is a bug.
+    fn value(&self, i: usize) -> &Tensor {
         match &self.entries[i].slot {
             Slot::Frozen(t) => t,
             Slot::Trainable(v) => v.as_tensor(),
@@ -505,7 +507,12 @@ impl SpliceAi {
     }
 
     fn conv(&self, c: ConvIdx, x: &Tensor) -> Result<Tensor, ModelError> {
-        Ok(conv1d_same(x, self.t(c.w), self.t(c.b), c.dilation)?)
+        Ok(conv1d_same(
+            x,
+            self.value(c.w),
+            self.value(c.b),
+            c.dilation,
+        )?)
     }
 
     /// BatchNorm followed by LeakyReLU (one fused op); in batch-statistics mode it also updates the running
@@ -521,14 +528,14 @@ impl SpliceAi {
             BnStats::Batch
         } else {
             BnStats::Running {
-                mean: self.t(bn.mean),
-                var: self.t(bn.var),
+                mean: self.value(bn.mean),
+                var: self.value(bn.var),
             }
         };
         let out = batchnorm_leaky_relu(
             x,
-            self.t(bn.weight),
-            self.t(bn.bias),
+            self.value(bn.weight),
+            self.value(bn.bias),
             stats,
             BN_EPS,
             LEAKY_SLOPE,
@@ -544,7 +551,7 @@ impl SpliceAi {
     /// with its running statistics.
     fn uses_batch_stats(&self, bn: BnIdx, mode: Mode) -> bool {
         let frozen = !self.is_trainable(bn.weight) && !self.is_trainable(bn.bias);
-        mode == Mode::Train && !(self.freeze_frozen_bn && frozen)
+        mode == Mode::Train && !(self.freeze_bn && frozen)
     }
 
     /// Applies the running-statistics updates a pass recorded (each BatchNorm runs once per pass, so
@@ -572,8 +579,8 @@ impl SpliceAi {
             1.0
         };
         let m = BN_MOMENTUM;
-        let old_mean = self.t(bn.mean).to_vec1::<f32>()?;
-        let old_var = self.t(bn.var).to_vec1::<f32>()?;
+        let old_mean = self.value(bn.mean).to_vec1::<f32>()?;
+        let old_var = self.value(bn.var).to_vec1::<f32>()?;
         let new_mean: Vec<f32> = old_mean
             .iter()
             .zip(mean)
@@ -603,8 +610,8 @@ impl SpliceAi {
         updates: &mut RunningUpdate,
         sums: impl FnOnce() -> Result<(Vec<(f64, f64)>, usize), ModelError>,
     ) -> Result<ChannelMap, ModelError> {
-        let w = self.t(bn.weight).to_vec1::<f32>()?;
-        let b = self.t(bn.bias).to_vec1::<f32>()?;
+        let w = self.value(bn.weight).to_vec1::<f32>()?;
+        let b = self.value(bn.bias).to_vec1::<f32>()?;
         let (mean, var) = if self.uses_batch_stats(bn, mode) {
             let (sums, count) = sums()?;
             let (mean, var) = batch_moments(&sums, count);
@@ -614,7 +621,7 @@ impl SpliceAi {
             let f64s = |t: &Tensor| -> Result<Vec<f64>, ModelError> {
                 Ok(t.to_vec1::<f32>()?.iter().map(|&v| v as f64).collect())
             };
-            (f64s(self.t(bn.mean))?, f64s(self.t(bn.var))?)
+            (f64s(self.value(bn.mean))?, f64s(self.value(bn.var))?)
         };
         Ok(bn_channel_map(&w, &b, &mean, &var, BN_EPS, LEAKY_SLOPE))
     }
@@ -726,7 +733,7 @@ impl SpliceAi {
         x: &Tensor,
         fusion: Fusion,
     ) -> Result<FusedOutput, ModelError> {
-        conv1d_same_fused(x, self.t(c.w), self.t(c.b), c.dilation, fusion)?
+        conv1d_same_fused(x, self.value(c.w), self.value(c.b), c.dilation, fusion)?
             .ok_or(ModelError::Internal("fused conv kernel unavailable"))
     }
 
@@ -822,7 +829,7 @@ impl SpliceAi {
     /// function: some (but not all) units are trainable, every parameter before the first trainable unit
     /// is frozen, and frozen BatchNorms run in eval mode (`--freeze-bn`). `None` otherwise.
     pub fn frozen_prefix_end(&self) -> Option<usize> {
-        if !self.freeze_frozen_bn {
+        if !self.freeze_bn {
             return None;
         }
         let first_trainable = self

@@ -130,7 +130,6 @@ fn im2col(
         let xrow = &x[ci * l..(ci + 1) * l];
         for k in 0..k_size {
             let dst = &mut col[(ci * k_size + k) * t_len..(ci * k_size + k + 1) * t_len];
-            // source index for t is p0 + t + k·d − pad
             let shift = (p0 + k * dilation) as isize - pad as isize;
             let t_lo = (-shift).clamp(0, t_len as isize) as usize;
             let t_hi = (l as isize - shift).clamp(0, t_len as isize) as usize;
@@ -424,7 +423,7 @@ fn conv_cpu_fwd(
 
 impl CustomOp2 for Conv1dSame {
     fn name(&self) -> &'static str {
-        "conv1d-same"
+        OP
     }
 
     fn cpu_fwd(

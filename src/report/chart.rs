@@ -290,11 +290,19 @@ pub fn spec(kind: ChartKind, runs: &[RunData]) -> ChartSpec {
     }
 }
 
-/// The zero-shot horizontal lines: validation solid, test dashed, thin black, one per distinct value.
+/// The zero-shot horizontal lines: validation solid, test dashed, thin black, once per pretrained model and
+/// data ([`RunData::zero_shot_key`]).
 fn zero_shot_series(kind: ChartKind, runs: &[RunData], log_y: bool, max_epoch: f64) -> Vec<Series> {
-    let mut seen: Vec<(&str, u64)> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     let mut out = Vec::new();
     for run in runs {
+        let Some(key) = run.zero_shot_key() else {
+            continue;
+        };
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
         for (split, dash) in [("val", Dash::Solid), ("test", Dash::Dashed)] {
             let Some(y) = run
                 .zero_shot(split)
@@ -303,10 +311,6 @@ fn zero_shot_series(kind: ChartKind, runs: &[RunData], log_y: bool, max_epoch: f
             else {
                 continue;
             };
-            if seen.contains(&(split, y.to_bits())) {
-                continue;
-            }
-            seen.push((split, y.to_bits()));
             out.push(Series {
                 color: RGBColor(0, 0, 0),
                 dash,

@@ -7,7 +7,7 @@ use super::ReportError;
 
 const STYLE: &str = "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1000px}\
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;font-size:13px}\
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td.l,th.l{text-align:left}td.n{white-space:nowrap}\
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td.l,th.l{text-align:left}td{white-space:nowrap}td.w{white-space:normal}\
 th{background:#f3f3f3}.chart svg{max-width:100%;height:auto;display:block;margin:12px 0}\
 p.note{font-size:13px;color:#555}code{font-size:12px}";
 
@@ -77,7 +77,7 @@ fn runs_table(runs: &[RunData]) -> String {
             None => "(no run.json)".into(),
         };
         h.push_str(&format!(
-            "<tr><td class=\"l n\"><span style=\"color:rgb({},{},{})\">&#9632;</span> {}</td><td class=\"l\"><code>{}</code></td><td>{}</td><td class=\"l\">{}</td></tr>\n",
+            "<tr><td class=\"l n\"><span style=\"color:rgb({},{},{})\">&#9632;</span> {}</td><td class=\"l w\"><code>{}</code></td><td>{}</td><td class=\"l w\">{}</td></tr>\n",
             c.0,
             c.1,
             c.2,
@@ -115,16 +115,14 @@ fn best_table(runs: &[RunData]) -> String {
 <code>models/model_best.pt</code>). Scores on the test set; zero-shot: the pretrained model before \
 training.</p>\n<table>\n<tr><th class=\"l\">run</th><th>epoch</th><th>validation loss</th>\
 <th>test loss</th><th>acceptor top-1</th><th>acceptor AUPRC</th><th>donor top-1</th>\
-<th>donor AUPRC</th></tr>\n",
+<th>donor AUPRC</th><th>validation loss vs zero-shot</th></tr>\n",
     );
     let mut zero_shots_shown: Vec<String> = Vec::new();
     for r in runs {
         // Runs from the same pretrained model on the same data share one zero-shot row.
-        let zero = r
-            .zero_shot("test")
-            .filter(|z| !zero_shots_shown.contains(&format!("{:?}{z:?}", r.zero_shot("val"))));
-        if let Some(z) = zero {
-            zero_shots_shown.push(format!("{:?}{z:?}", r.zero_shot("val")));
+        let key = r.zero_shot_key().filter(|k| !zero_shots_shown.contains(k));
+        if let (Some(key), Some(z)) = (key, r.zero_shot("test")) {
+            zero_shots_shown.push(key);
             let name = match r.info.as_ref().and_then(|i| i.pretrained_model.as_ref()) {
                 Some(p) => format!(
                     "zero-shot: {}",
@@ -134,7 +132,7 @@ training.</p>\n<table>\n<tr><th class=\"l\">run</th><th>epoch</th><th>validation
                 None => format!("{} (zero-shot)", r.label),
             };
             h.push_str(&format!(
-                "<tr><td class=\"l n\">{}</td><td>–</td><td>{}</td>{}</tr>\n",
+                "<tr><td class=\"l n\">{}</td><td>–</td><td>{}</td>{}<td>–</td></tr>\n",
                 escape(&name),
                 r.zero_shot("val")
                     .and_then(|v| v.loss)
@@ -147,12 +145,28 @@ training.</p>\n<table>\n<tr><th class=\"l\">run</th><th>epoch</th><th>validation
             .and_then(|e| r.at("val", e))
             .and_then(|v| v.loss)
             .map_or("–".into(), |l| format!("{l:.3e}"));
+        let vs_zero = match (
+            best.and_then(|e| r.at("val", e)).and_then(|v| v.loss),
+            r.zero_shot("val").and_then(|z| z.loss),
+        ) {
+            (Some(b), Some(z)) if z > 0.0 => {
+                let pct = 100.0 * (b - z) / z;
+                let verdict = if b < z {
+                    "better"
+                } else {
+                    "worse: keep the pretrained model"
+                };
+                format!("{pct:+.1}% ({verdict})")
+            }
+            _ => "–".into(),
+        };
         h.push_str(&format!(
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td>{}</tr>\n",
+            "<tr><td class=\"l n\">{}</td><td>{}</td><td>{}</td>{}<td class=\"l w\">{}</td></tr>\n",
             escape(&r.label),
             best.map_or("–".into(), |e| e.to_string()),
             val_loss,
-            cells(best.and_then(|e| r.at("test", e)))
+            cells(best.and_then(|e| r.at("test", e))),
+            vs_zero
         ));
     }
     h.push_str("</table>\n");

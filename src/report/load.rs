@@ -75,6 +75,24 @@ impl RunData {
             .find(|r| r.split == split && r.epoch == -1)
     }
 
+    /// What identifies the zero-shot scores: runs from the same pretrained model on the same validation and
+    /// test data share them (their values may differ in the last digits: the prefix cache of `--freeze-bn`
+    /// holds f16 activations), so a report shows them once. Without `run.json`, the values themselves.
+    pub fn zero_shot_key(&self) -> Option<String> {
+        let val = self.zero_shot("val");
+        let test = self.zero_shot("test");
+        if val.is_none() && test.is_none() {
+            return None;
+        }
+        Some(match &self.info {
+            Some(i) => format!(
+                "{:?}|{:?}|{:?}|{:?}|{}",
+                i.pretrained_model, i.validation_dataset, i.train_dataset, i.test_dataset, i.loss
+            ),
+            None => format!("{val:?}|{test:?}"),
+        })
+    }
+
     /// The epoch with the lowest validation loss (the first of equals, as `model_best.pt`).
     pub fn best_epoch(&self) -> Option<i64> {
         let mut best: Option<(f64, i64)> = None;

@@ -50,8 +50,6 @@ impl CheckpointStore {
         found.sort();
         found
     }
-
-    /// The folder.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -50,6 +50,10 @@ pub struct RunConfig {
     pub no_cache: bool,
     /// Keep the prefix cache file after the run (`--keep-cache`).
     pub keep_cache: bool,
+    /// What is printed per epoch (`--console`).
+    pub console: super::console::ConsoleMode,
+    /// Write `report.html` into the run directory at the end (off with `--no-report`).
+    pub report: bool,
 }
 
 impl RunConfig {

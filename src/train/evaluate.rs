@@ -132,7 +132,7 @@ pub fn evaluate(
         cache.clone(),
     )?;
     let bar = progress.bar(loader.batches_per_epoch() as u64, label);
-    let mut acc = accumulator(loss);
+    let mut metrics = accumulator(loss);
     let mut batch_losses = Vec::with_capacity(loader.batches_per_epoch());
     let mut seen = 0usize;
     for batch in loader {
@@ -147,7 +147,7 @@ pub fn evaluate(
         let l = loss.compute(&probs, &batch.y)?.to_scalar::<f32>()?;
         batch_losses.push(l);
         let host = probs.flatten_all()?.to_vec1::<f32>()?;
-        acc.update(&host, &batch.y_host)?;
+        metrics.update(&host, &batch.y_host)?;
         seen += batch.n;
         let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
         bar.inc(1);
@@ -158,7 +158,7 @@ pub fn evaluate(
     }
     bar.finish_and_clear();
     Ok(Evaluation {
-        metrics: acc.finish(),
+        metrics: metrics.finish(),
         batch_losses,
         seconds: start.elapsed().as_secs_f64(),
     })

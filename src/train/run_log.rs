@@ -74,23 +74,18 @@ pub enum RunLogError {
     /// Creating a directory failed.
     #[error("cannot create directory {path}: {source}")]
     CreateDir {
-        /// The directory.
         path: PathBuf,
-        /// The cause.
         source: std::io::Error,
     },
     /// Reading, writing, syncing or renaming a log file failed.
     #[error("cannot write log file {path}: {source}")]
     Write {
-        /// The file.
         path: PathBuf,
-        /// The cause.
         source: std::io::Error,
     },
     /// A line was only partly written (and was rolled back).
     #[error("short write to log file {path}: {written} of {len} bytes (rolled back)")]
     ShortWrite {
-        /// The file.
         path: PathBuf,
         /// Bytes written.
         written: usize,
@@ -100,9 +95,7 @@ pub enum RunLogError {
     /// Serialising a metrics record failed.
     #[error("cannot serialise a record for {path}: {source}")]
     Json {
-        /// The file.
         path: PathBuf,
-        /// The cause.
         source: serde_json::Error,
     },
 }

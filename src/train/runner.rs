@@ -10,6 +10,7 @@ use super::best::BestTracker;
 use super::cache::PrefixCache;
 use super::checkpoints::CheckpointStore;
 use super::config::{RunConfig, RunKind};
+use super::console::Console;
 use super::evaluate::{accumulator, device_loader, evaluate, CacheUse, Evaluation};
 use super::loss::Loss;
 use super::progress::Progress;
@@ -165,7 +166,7 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
                 }
             }
             let vars = model.set_trainable(*trainable)?;
-            model.set_freeze_frozen_bn(*freeze_bn);
+            model.set_freeze_bn(*freeze_bn);
             log::info!(
                 "trainable tensors: {}",
                 vars.iter()
@@ -339,6 +340,7 @@ struct Run<'a> {
     store: CheckpointStore,
     log: RunLog,
     progress: Progress,
+    console: Console,
 }
 
 impl<'a> Run<'a> {
@@ -392,6 +394,7 @@ impl<'a> Run<'a> {
             store: CheckpointStore::create(&dir)?,
             log: RunLog::create(&dir)?,
             progress: Progress::new(cfg.progress),
+            console: Console::new(cfg.console),
             cfg,
             dir,
             inputs,
@@ -449,14 +452,7 @@ impl<'a> Run<'a> {
             self.log
                 .log_jsonl(&EpochRecord::new(-1, split, &e.metrics, None, e.seconds))?;
         }
-        println!(
-            "Zero-shot (pretrained model, before training): validation loss {} | test acceptor top-1 {:.4} AUPRC {:.4}, donor top-1 {:.4} AUPRC {:.4}",
-            python_float_repr(v.metrics.loss),
-            t.metrics.acceptor.ranking.topk,
-            t.metrics.acceptor.ranking.auprc,
-            t.metrics.donor.ranking.topk,
-            t.metrics.donor.ranking.auprc
-        );
+        self.console.zero_shot(&v.metrics, &t.metrics);
         summary.baseline_val = Some(SplitScores::of(v.metrics));
         summary.baseline_test = Some(SplitScores::of(t.metrics));
         Ok(())
@@ -472,8 +468,7 @@ impl<'a> Run<'a> {
     ) -> Result<bool, TrainError> {
         let epoch_start = Instant::now();
         let epochs = self.cfg.epochs;
-        println!("\n{}", "=".repeat(60));
-        println!("Epoch {}/{epochs}: training model...", epoch + 1);
+        self.console.epoch_start(epoch, epochs);
         let (train_m, train_seconds) = self.train_epoch(epoch)?;
         let v = self.evaluate_epoch(epoch, Split::Val, "val")?;
         let t = self.evaluate_epoch(epoch, Split::Test, "test")?;
@@ -486,16 +481,16 @@ impl<'a> Run<'a> {
         if verdict.improved {
             self.store
                 .save(self.trainer.model(), &self.store.best_path())?;
-            println!("New best model saved.");
+            self.console.upstream_only("New best model saved.");
             summary.best_epoch = Some(epoch);
             summary.best_model = Some(self.store.best_path());
             summary.best_val = Some(SplitScores::of(v.metrics.clone()));
             summary.best_test = Some(SplitScores::of(t.metrics.clone()));
         } else {
-            println!(
+            self.console.upstream_only(&format!(
                 "No improvement in validation loss for {} epochs.",
                 verdict.epochs_without_improvement
-            );
+            ));
         }
         let records = [
             (Split::Train, &train_m, train_seconds),
@@ -507,12 +502,12 @@ impl<'a> Run<'a> {
                 .log_jsonl(&EpochRecord::new(epoch as i64, split, m, Some(lr), seconds))?;
         }
         self.log.flush()?;
-        println!(
-            ">> Epoch {}; Final Learning Rate: {}",
+        self.console.upstream_only(&format!(
+            ">> Epoch {}; Final Learning Rate: {}\n--- {:.2} seconds ---",
             epoch + 1,
-            python_float_repr(lr)
-        );
-        println!("--- {:.2} seconds ---", epoch_start.elapsed().as_secs_f64());
+            python_float_repr(lr),
+            epoch_start.elapsed().as_secs_f64()
+        ));
         Ok(verdict.stop)
     }
 
@@ -526,7 +521,8 @@ impl<'a> Run<'a> {
         let label = format!("epoch {}/{} {name}", epoch + 1, self.cfg.epochs);
         let e = self.score(split, &label)?;
         log_evaluation(&mut self.log, split, &e)?;
-        print_scores(split, &e.metrics);
+        let lr = self.trainer.learning_rate();
+        self.console.split(split, &e.metrics, Some(lr), e.seconds);
         Ok(e)
     }
 
@@ -581,7 +577,8 @@ impl<'a> Run<'a> {
         let seconds = start.elapsed().as_secs_f64();
         let m = metrics.finish();
         self.log.log_epoch_metrics(Split::Train, &m)?;
-        print_scores(Split::Train, &m);
+        let lr = self.trainer.learning_rate();
+        self.console.split(Split::Train, &m, Some(lr), seconds);
         Ok((m, seconds))
     }
 }

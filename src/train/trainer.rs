@@ -61,8 +61,6 @@ impl Trainer {
             n_trainable,
         })
     }
-
-    /// The model.
     pub fn model(&self) -> &SpliceAi {
         &self.model
     }

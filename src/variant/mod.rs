@@ -111,7 +111,7 @@ struct WindowReq {
 enum Item {
     /// Text written as is (`ALT|GENE|.|.|…` for MNVs).
     Literal(String),
-    /// Score windows `ref_w` and `alt_w`.
+    /// Score reference request `ref_w` (see [`RefReq`]) against window `alt_w`.
     Score {
         alt: String,
         gene: usize,
@@ -119,6 +119,19 @@ enum Item {
         alt_w: usize,
     },
 }
+
+/// The reference scores one (record, gene) needs: records of one chunk in the same gene share one long
+/// window over their positions (outputs depend only on the ±F/2 context, the masking only on the gene).
+struct RefReq {
+    chrom: String,
+    tx_start: i64,
+    tx_end: i64,
+    minus: bool,
+    pos: i64,
+}
+
+/// Longest stretch of positions one shared reference window covers.
+const MAX_REF_SPAN: i64 = 50_000;
 
 /// One record's plan.
 struct Planned {
@@ -147,6 +160,7 @@ impl Context<'_> {
         &mut self,
         rec: VcfRecord,
         windows: &mut Vec<WindowReq>,
+        refs: &mut Vec<RefReq>,
     ) -> Result<Planned, VariantError> {
         let mut p = Planned {
             record: rec,
@@ -183,11 +197,12 @@ impl Context<'_> {
             return Ok(p);
         }
         // pyfaidx returns '' for a negative start: a "ref issue".
-        let seq = if start < 0 {
+        let mut seq = if start < 0 {
             Vec::new()
         } else {
             self.fasta.fetch(&chrom, start as u64, end as u64)?
         };
+        seq.make_ascii_uppercase();
         let refb = rec.reference();
         let h = h as usize;
         let ref_here = seq.get(h..(h + refb.len()).min(seq.len())).unwrap_or(&[]);
@@ -216,11 +231,14 @@ impl Context<'_> {
                 }
                 let x_ref = masked_ref(&seq, g, rec.pos, h);
                 let ref_w = *ref_windows[gi].get_or_insert_with(|| {
-                    windows.push(WindowReq {
-                        seq: x_ref.clone(),
+                    refs.push(RefReq {
+                        chrom: chrom.clone(),
+                        tx_start: g.tx_start,
+                        tx_end: g.tx_end,
                         minus: g.minus,
+                        pos: rec.pos,
                     });
-                    windows.len() - 1
+                    refs.len() - 1
                 });
                 let mut x_alt = x_ref[..h].to_vec();
                 x_alt.extend_from_slice(alt.as_bytes());
@@ -242,8 +260,55 @@ impl Context<'_> {
         Ok(p)
     }
 
+    /// One window per run of nearby reference requests of a gene; returns (window, offset) per request.
+    fn resolve_refs(
+        &mut self,
+        refs: &[RefReq],
+        windows: &mut Vec<WindowReq>,
+    ) -> Result<Vec<(usize, usize)>, VariantError> {
+        let wid = (self.ens.config().flank + 2 * self.opts.distance + 1) as i64;
+        let h = wid / 2;
+        let key = |r: &RefReq| (r.chrom.clone(), r.tx_start, r.tx_end, r.minus);
+        let mut order: Vec<usize> = (0..refs.len()).collect();
+        order.sort_by_key(|&i| (key(&refs[i]), refs[i].pos));
+        let mut out = vec![(0, 0); refs.len()];
+        let mut i = 0;
+        while i < order.len() {
+            let first = &refs[order[i]];
+            let mut j = i + 1;
+            while j < order.len()
+                && key(&refs[order[j]]) == key(first)
+                && refs[order[j]].pos - refs[order[j - 1]].pos < wid
+                && refs[order[j]].pos - first.pos < MAX_REF_SPAN
+            {
+                j += 1;
+            }
+            let (p1, pk) = (first.pos, refs[order[j - 1]].pos);
+            let mut seq = self
+                .fasta
+                .fetch(&first.chrom, (p1 - h - 1) as u64, (pk + h) as u64)?;
+            seq.make_ascii_uppercase();
+            // Bases outside the transcript are N (seq[k] is genomic position p1 - h + k, 1-based).
+            for (k, b) in seq.iter_mut().enumerate() {
+                let g = p1 - h + k as i64;
+                if g < first.tx_start || g > first.tx_end {
+                    *b = b'N';
+                }
+            }
+            windows.push(WindowReq {
+                seq,
+                minus: first.minus,
+            });
+            for &o in &order[i..j] {
+                out[o] = (windows.len() - 1, (refs[o].pos - p1) as usize);
+            }
+            i = j;
+        }
+        Ok(out)
+    }
+
     /// The INFO value of a planned record from the window tracks.
-    fn entries(&mut self, p: &Planned, tracks: &[Track]) -> Vec<String> {
+    fn entries(&mut self, p: &Planned, tracks: &[Track], ref_at: &[(usize, usize)]) -> Vec<String> {
         let cov = 2 * self.opts.distance + 1;
         let rlen = p.record.reference().len();
         p.items
@@ -258,7 +323,12 @@ impl Context<'_> {
                 } => {
                     self.summary.scored += 1;
                     let g = &p.genes[*gene];
-                    let mut d = deltas(&tracks[*ref_w], &tracks[*alt_w], rlen, alt.len(), cov);
+                    let (w, off) = ref_at[*ref_w];
+                    let r = Track {
+                        acceptor: tracks[w].acceptor[off..off + cov].to_vec(),
+                        donor: tracks[w].donor[off..off + cov].to_vec(),
+                    };
+                    let mut d = deltas(&r, &tracks[*alt_w], rlen, alt.len(), cov);
                     if self.opts.mask {
                         d = d.masked(g.nearest_boundary(p.record.pos));
                     }
@@ -385,15 +455,17 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
             break;
         }
         let mut windows = Vec::new();
+        let mut refs = Vec::new();
         let mut planned = Vec::with_capacity(chunk.len());
         for rec in chunk {
-            planned.push(ctx.plan(rec, &mut windows)?);
+            planned.push(ctx.plan(rec, &mut windows, &mut refs)?);
         }
+        let ref_at = ctx.resolve_refs(&refs, &mut windows)?;
         let tracks = score_windows(ens, &windows)?;
         ctx.summary.windows += windows.len();
         for p in &planned {
             ctx.summary.records += 1;
-            let entries = ctx.entries(p, &tracks);
+            let entries = ctx.entries(p, &tracks, &ref_at);
             let line = if entries.is_empty() {
                 p.record.line()
             } else {
