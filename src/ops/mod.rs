@@ -6,4 +6,5 @@ pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_direct;
 mod cpu;
+pub mod gemm_plan;
 pub mod path;
