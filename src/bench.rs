@@ -81,10 +81,19 @@ fn time_best<F: FnMut() -> candle_core::Result<()>>(
     Ok(best)
 }
 
+/// Normal(0, std) f32 values drawn on the host and moved to `device`: a CUDA device then needs no curand.
+fn host_randn<S: Into<candle_core::Shape>>(
+    std: f32,
+    shape: S,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    Tensor::randn(0f32, std, shape, &Device::Cpu)?.to_device(device)
+}
+
 /// GFLOP/s of a large f32 matmul on the device: the ceiling the conv numbers compare with.
 pub fn matmul_ceiling(device: &Device, size: usize) -> candle_core::Result<f64> {
-    let a = Tensor::randn(0f32, 1.0, (size, size), device)?;
-    let b = Tensor::randn(0f32, 1.0, (size, size), device)?;
+    let a = host_randn(1.0, (size, size), device)?;
+    let b = host_randn(1.0, (size, size), device)?;
     let secs = time_best(3, || {
         let c = a.matmul(&b)?;
         c.device().synchronize()?;
@@ -156,7 +165,7 @@ pub fn run(
 ) -> anyhow::Result<Vec<BenchRow>> {
     let flops = ModelFlops::new(cfg);
     let mut rows = Vec::new();
-    let x = Tensor::randn(0f32, 1.0, (batch, IN_CHANNELS, cfg.input_len()), device)?;
+    let x = host_randn(1.0, (batch, IN_CHANNELS, cfg.input_len()), device)?;
     // Random one-hot-ish labels are not needed for timing: a fixed class-0 target suffices.
     let y = Tensor::zeros((batch, OUT_CLASSES, SEQ_LEN), DType::F32, device)?;
     let mut model = SpliceAi::new(cfg, 0, device)?;
@@ -194,13 +203,12 @@ pub fn run(
             continue;
         }
         seen.push((k, d));
-        let xin = Var::from_tensor(&Tensor::randn(
-            0f32,
+        let xin = Var::from_tensor(&host_randn(
             1.0,
             (batch, CHANNELS, cfg.input_len()),
             device,
         )?)?;
-        let w = Var::from_tensor(&Tensor::randn(0f32, 0.05, (CHANNELS, CHANNELS, k), device)?)?;
+        let w = Var::from_tensor(&host_randn(0.05, (CHANNELS, CHANNELS, k), device)?)?;
         let b = Var::from_tensor(&Tensor::zeros(CHANNELS, DType::F32, device)?)?;
         let f = 2.0 * (CHANNELS * CHANNELS * k * cfg.input_len()) as f64;
         let secs = time_best(reps, || {
