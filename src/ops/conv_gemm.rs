@@ -109,12 +109,13 @@ impl PlanStorage for candle_core::CudaStorage {
     }
 }
 
-/// The device's cuBLAS handle (created on first use where the vendored candle does so).
+/// The device's cuBLAS handle (created on first use by the vendored candle; a clear error when libcublas
+/// cannot be loaded).
 #[cfg(feature = "cuda")]
 fn cublas(
     dev: &candle_core::CudaDevice,
 ) -> Result<std::sync::Arc<candle_core::cuda_backend::cudarc::cublas::CudaBlas>> {
-    Ok(dev.cublas_handle())
+    dev.cublas_handle()
 }
 
 /// Zeros of `shape` on the storage's device, f32.
