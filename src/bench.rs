@@ -2,7 +2,10 @@
 //!
 //! Reports ms per window, windows/s and achieved GFLOP/s (conv FLOPs = 2·Cin·Cout·K·positions) for the
 //! eval forward, a train step with `--unfreeze 2` and with `--unfreeze-all`, and each conv shape of the
-//! model forward and forward+backward; plus the peak resident memory of the process.
+//! model forward and forward+backward; plus the peak resident memory of the process. With `--memory`, the
+//! bytes a training step keeps alive for backward ([`train_memory`], counted by [`memory`]).
+
+pub mod memory;
 
 use std::time::Instant;
 
@@ -225,4 +228,70 @@ pub fn run(
         rows.push(per(secs, 3.0 * f, &format!("conv W{k} AR{d} fwd+bwd")));
     }
     Ok(rows)
+}
+
+/// What one training step holds: net bytes alive after the forward and loss (what autograd keeps for
+/// backward) and the peak over forward + backward, on the host heap (the CPU's device memory) and, on
+/// CUDA, device memory in use after the forward (driver's `cuMemGetInfo`).
+#[derive(Debug, Clone)]
+pub struct MemoryRow {
+    pub name: String,
+    pub kept: usize,
+    pub peak: usize,
+    pub device_kept: Option<usize>,
+}
+
+/// Measures [`MemoryRow`]s of a train step with `--unfreeze 2` and `--unfreeze-all` for `cfg` at `batch`
+/// windows on `device`, through whichever ops graph runs there (`OSAI_OPS`).
+pub fn train_memory(
+    cfg: &'static FlankConfig,
+    device: &Device,
+    batch: usize,
+) -> anyhow::Result<Vec<MemoryRow>> {
+    let x = host_randn(1.0, (batch, IN_CHANNELS, cfg.input_len()), device)?;
+    let y = Tensor::zeros((batch, OUT_CLASSES, SEQ_LEN), DType::F32, device)?;
+    let mut model = SpliceAi::new(cfg, 0, device)?;
+    let mut rows = Vec::new();
+    for (name, which) in [
+        ("train step --unfreeze 2", Trainable::LastUnits(2)),
+        ("train step --unfreeze-all", Trainable::All),
+    ] {
+        model.set_trainable(which)?;
+        // One step first, so that lazily made state (running statistics, caches) is not counted.
+        step_once(&mut model, &x, &y)?;
+        let dev0 = memory::device_used(device)?;
+        memory::enable();
+        let base = memory::live();
+        memory::reset_peak();
+        let measured = (|| -> anyhow::Result<(isize, Option<usize>)> {
+            let p = model.forward(&x, Mode::Train)?;
+            let loss = Loss::CrossEntropyLoss.compute(&p, &y)?;
+            drop(p);
+            device.synchronize()?;
+            let kept = memory::live() - base;
+            let dev = memory::device_used(device)?;
+            let g = loss.backward()?;
+            device.synchronize()?;
+            drop(g);
+            Ok((kept, dev))
+        })();
+        let peak = memory::peak() - base;
+        memory::disable();
+        let (kept, dev1) = measured?;
+        rows.push(MemoryRow {
+            name: name.to_string(),
+            kept: kept.max(0) as usize,
+            peak: peak.max(0) as usize,
+            device_kept: dev0.zip(dev1).map(|(a, b)| b.saturating_sub(a)),
+        });
+    }
+    Ok(rows)
+}
+
+fn step_once(model: &mut SpliceAi, x: &Tensor, y: &Tensor) -> anyhow::Result<()> {
+    let p = model.forward(x, Mode::Train)?;
+    let g = Loss::CrossEntropyLoss.compute(&p, y)?.backward()?;
+    drop(g);
+    x.device().synchronize()?;
+    Ok(())
 }
