@@ -23,7 +23,7 @@ use args::{
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     if crate::ops::path::ops_path()? == crate::ops::path::OpsPath::Reference {
-        log::info!("OSAI_OPS=reference: the CPU runs the stock-op graph of CUDA and Metal");
+        log::info!("OSAI_OPS=reference: the CPU runs the graph CUDA runs");
     }
     match cli.command {
         Command::Transfer(a) => transfer(a).map(|_| ()),
