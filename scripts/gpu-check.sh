@@ -8,20 +8,23 @@
 #   --train-step-test  the `train_step` integration-test binary of the same build
 #                      (`cargo test --release [--features cuda] --no-run --test train_step` prints its path)
 #                      [.gpu/train_step]; without it that step is reported as not run (a failure)
-#   --fixtures         ../shared/fixtures (parity/, openspliceai-mane/) [$OSAI_FIXTURES, else ../shared/fixtures]
+#   --fixtures         ../shared/fixtures (parity/, openspliceai-mane/) [$OSAI_FIXTURES, else ../shared/fixtures,
+#                      else .gpu/fixtures]
 #   --out              scratch folder [a new temporary one]
 #
 # Steps: forward parity against PyTorch for 80/400/2000/10000nt; the `-u 2` train-step fixture
 # (tests/train_step.rs with OSAI_TEST_DEVICE); a one-epoch 80nt `transfer -u 2` on the device against the
 # same run on the CPU (model_0.pt); `bench` with peak memory (device memory from nvidia-smi on CUDA, peak
-# RSS on the CPU); `quickstart`. On a GPU machine, first put the CUDA libraries on LD_LIBRARY_PATH
-# (../shared/GPU.md, section 3).
+# RSS on the CPU); `quickstart`. scripts/gpu-pack.sh puts the binaries and fixtures in .gpu/. On a GPU machine
+# without cuBLAS on the loader's path, the lib folders of Python's nvidia-* packages (PyTorch's CUDA wheels)
+# are added to LD_LIBRARY_PATH.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 device=cuda
 bin=
 test_bin=
 fixtures=${OSAI_FIXTURES:-$here/../shared/fixtures}
+[ -d "$fixtures" ] || fixtures=$here/.gpu/fixtures
 out=
 while [ $# -gt 0 ]; do
   case $1 in
@@ -51,14 +54,34 @@ rows=()
 failed=0
 # row STEP OK|FAIL SECONDS DETAIL
 row() {
-  rows+=("$(printf '%-34s %-5s %8s  %s' "$1" "$2" "$3" "$4")")
+  rows+=("$(printf '%-36s %-5s %8s  %s' "$1" "$2" "$3" "$4")")
   [ "$2" = ok ] || failed=1
   echo "-- $1: $2 ($3 s) $4"
 }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-echo "gpu-check: device $device, binary $bin, output $out"
+# cuBLAS 13 (the nvcc 13.0 build's) from Python's nvidia-* packages (PyTorch's CUDA wheels) when the loader
+# does not find it.
+have_cublas() {
+  ldconfig -p 2>/dev/null | grep -q 'libcublas\.so\.13' && return 0
+  local d dirs
+  IFS=: read -ra dirs <<< "${LD_LIBRARY_PATH:-}"
+  for d in "${dirs[@]}"; do [ -e "$d/libcublas.so.13" ] && return 0; done
+  return 1
+}
+if [ "$device" != cpu ] && ! have_cublas && command -v python3 >/dev/null; then
+  nv_libs=$(python3 - <<'PY'
+import glob, os, site
+dirs = {os.path.dirname(p) for sp in site.getsitepackages() for p in glob.glob(sp + "/nvidia/**/lib*.so*", recursive=True)}
+print(":".join(sorted(dirs)))
+PY
+  )
+  [ -z "$nv_libs" ] || export LD_LIBRARY_PATH=$nv_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+
+echo "gpu-check: device $device, binary $bin, fixtures $fixtures, output $out"
+echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 "$bin" --version || { echo "gpu-check: $bin does not run" >&2; exit 2; }
 peak_mem=
 if [ "$device" != cpu ] && command -v nvidia-smi >/dev/null; then
@@ -151,6 +174,6 @@ echo "== bench ($device)"
 cat "$out/bench.log"
 echo
 echo "== gpu-check table (device $device)"
-printf '%-34s %-5s %8s  %s\n' step result "time s" detail
+printf '%-36s %-5s %8s  %s\n' step result "time s" detail
 printf '%s\n' "${rows[@]}"
 exit $failed
