@@ -32,8 +32,11 @@ pub enum BnStats<'a> {
 pub struct BnOutput {
     /// Activations (N, C, L).
     pub y: Tensor,
-    /// In batch mode: per-channel mean and biased variance over N·L, in f64.
+    /// In batch mode on the host paths: per-channel mean and biased variance over N·L, in f64.
     pub batch_stats: Option<(Vec<f64>, Vec<f64>)>,
+    /// In batch mode through the device op (`ops/bn_device.rs`): the same as f32 tensors (C) on the
+    /// input's device, never read back to the host.
+    pub device_stats: Option<(Tensor, Tensor)>,
 }
 
 /// Batch statistics kept between forward and backward.
@@ -94,7 +97,11 @@ pub fn batchnorm_leaky_relu(
     } else {
         None
     };
-    Ok(BnOutput { y, batch_stats })
+    Ok(BnOutput {
+        y,
+        batch_stats,
+        device_stats: None,
+    })
 }
 
 /// The same computation from stock candle ops in f32: the path on Metal and with `OSAI_OPS=stock`,
@@ -154,7 +161,11 @@ pub fn batchnorm_leaky_relu_reference(
         }
     };
     let y = leaky_relu_reference(&z, slope)?.reshape((n, c, l))?;
-    Ok(BnOutput { y, batch_stats })
+    Ok(BnOutput {
+        y,
+        batch_stats,
+        device_stats: None,
+    })
 }
 
 /// LeakyReLU from stock ops with PyTorch's gradient: `g` where z > 0, `slope·g` elsewhere, exactly 0

@@ -156,8 +156,8 @@ impl CustomOp3 for BnActDevice {
 }
 
 /// BatchNorm (eps) + LeakyReLU (slope) on `x` (N, C, L) with affine `w`, `b` (C) through the device op;
-/// in batch mode also the batch mean and biased variance (read back to the host for the running
-/// statistics, as the reference path does).
+/// in batch mode also the batch mean `μ₁ + c` and biased variance as f32 tensors on the device (the model
+/// updates its running statistics from them there: nothing is read back to the host).
 pub fn batchnorm_leaky_relu_device(
     x: &Tensor,
     w: &Tensor,
@@ -174,7 +174,7 @@ pub fn batchnorm_leaky_relu_device(
         check_no_f64(t, what)?;
     }
     let (n, c, l) = x.dims3()?;
-    let (st, batch_stats) = match stats {
+    let (st, device_stats) = match stats {
         BnStats::Running { mean, var } => {
             check_no_f64(mean, "batchnorm running mean")?;
             check_no_f64(var, "batchnorm running variance")?;
@@ -190,24 +190,19 @@ pub fn batchnorm_leaky_relu_device(
             drop(xc);
             let inv_std = (var.clone() + eps)?.sqrt()?.recip()?;
             let (mean1, corr) = (mean1.flatten_all()?, corr.flatten_all()?);
-            let host = |t: &Tensor| -> Result<Vec<f64>> {
-                Ok(t.to_vec1::<f32>()?.into_iter().map(f64::from).collect())
-            };
-            // μ₁ + c added on the host in f64 (for the running mean), as the reference path does.
-            let mean: Vec<f64> = host(&mean1)?
-                .iter()
-                .zip(host(&corr)?)
-                .map(|(a, b)| a + b)
-                .collect();
             let st = Tensor::stack(&[&mean1, &corr, &inv_std], 0)?;
-            (st, Some((mean, host(&var)?)))
+            (st, Some(((mean1 + corr)?, var)))
         }
     };
     let wb = Tensor::stack(&[w, b], 0)?;
     let op = BnActDevice {
         slope,
-        batch: batch_stats.is_some(),
+        batch: device_stats.is_some(),
     };
     let y = x.contiguous()?.apply_op3(&wb, &st.contiguous()?, op)?;
-    Ok(BnOutput { y, batch_stats })
+    Ok(BnOutput {
+        y,
+        batch_stats: None,
+        device_stats,
+    })
 }
