@@ -270,3 +270,85 @@ fn device_batchnorm_matches_the_stock_reference() {
         }
     }
 }
+
+/// On a CUDA build with a GPU: the same ops on the GPU (cuBLAS running the plans, candle's CUDA storage
+/// ops for padding, permutations and the BatchNorm) against the CPU (the plans' executor), forward and
+/// every gradient, at the model's widest shapes. Skips with a message where no CUDA device opens.
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_ops_match_the_cpu_ops() {
+    let gpu = match Device::new_cuda(0) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skipping: no CUDA device opens here: {e}");
+            return;
+        }
+    };
+    let cpu = Device::Cpu;
+    let mut rng = StdRng::seed_from_u64(23);
+    for &(n, c, l, k, d) in &[
+        (3usize, 32usize, 1201usize, 11usize, 4usize),
+        (2, 32, 1201, 41, 25),
+        (4, 32, 301, 1, 1),
+    ] {
+        let xv = rand_vec(&mut rng, n * c * l, -1.0, 1.0);
+        let wv = rand_vec(&mut rng, c * c * k, -0.2, 0.2);
+        let bv = rand_vec(&mut rng, c, -0.5, 0.5);
+        let gv = rand_vec(&mut rng, c, 0.5, 1.5);
+        let rv = rand_vec(&mut rng, n * c * l, -1.0, 1.0);
+        // conv → BatchNorm (batch statistics) → Σ y·r, and every gradient, on one device.
+        let run = |dev: &Device| {
+            let x = Var::from_vec(xv.clone(), (n, c, l), dev).unwrap();
+            let w = Var::from_vec(wv.clone(), (c, c, k), dev).unwrap();
+            let b = Var::from_vec(bv.clone(), c, dev).unwrap();
+            let g = Var::from_vec(gv.clone(), c, dev).unwrap();
+            let be = Var::from_vec(bv.clone(), c, dev).unwrap();
+            let r = Tensor::from_vec(rv.clone(), (n, c, l), dev).unwrap();
+            let h = conv1d_same_gemm(x.as_tensor(), w.as_tensor(), b.as_tensor(), d).unwrap();
+            let out = batchnorm_leaky_relu_device(
+                &h,
+                g.as_tensor(),
+                be.as_tensor(),
+                BnStats::Batch,
+                1e-5,
+                0.1,
+            )
+            .unwrap();
+            let grads = (&out.y * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let (mean, var) = out.device_stats.unwrap();
+            let mut all = vec![h, out.y, mean, var];
+            for v in [&x, &w, &b, &g, &be] {
+                all.push(grads.get(v.as_tensor()).unwrap().clone());
+            }
+            all.into_iter()
+                .map(|t| to_vec(&t.to_device(&Device::Cpu).unwrap()))
+                .collect::<Vec<_>>()
+        };
+        let (on_gpu, on_cpu) = (run(&gpu), run(&cpu));
+        let names = [
+            "conv",
+            "y",
+            "mean",
+            "var",
+            "grad_x",
+            "grad_w",
+            "grad_b",
+            "grad_gamma",
+            "grad_beta",
+        ];
+        for ((name, a), b) in names.iter().zip(&on_gpu).zip(&on_cpu) {
+            let want: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+            let e = rel_err(a, &want);
+            eprintln!("({n},{c},{l}) K={k} d={d}: {name} GPU vs CPU rel err {e:.1e}");
+            assert!(
+                e < 1e-4,
+                "({n},{c},{l}) K={k} d={d}: {name} GPU vs CPU rel err {e:e}"
+            );
+        }
+    }
+}
