@@ -424,6 +424,7 @@ fn bench_memory(device: &Device, flanks: &[usize], batch: Option<usize>) -> Resu
         "device: {} | ops: {} | bytes a train step keeps alive after forward (for backward), and its peak",
         describe(device),
         match (device.is_cpu(), path) {
+            (false, crate::ops::path::OpsPath::Stock) => "stock-op graph (OSAI_OPS=stock)",
             (false, _) if device.is_cuda() => "CUDA graph",
             (false, _) => "stock-op graph",
             (true, crate::ops::path::OpsPath::Native) => "native CPU kernels",

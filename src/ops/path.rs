@@ -6,8 +6,8 @@
 //! BatchNorm op (`ops/bn_device.rs`), no fused blocks. The tests use it to check the GPU graph against
 //! PyTorch on a machine without a GPU; a user can use it to tell a GPU result from a GPU bug.
 //! `OSAI_OPS=stock` builds the graph Metal runs: the same maths from stock candle ops only (a matmul per
-//! conv tap, the f32 reference BatchNorm). On CUDA the CUDA graph and on Metal the stock graph always run,
-//! whatever the variable says.
+//! conv tap, the f32 reference BatchNorm), on the CPU and on CUDA too (to compare the graphs' memory and
+//! results on a GPU). Otherwise the CUDA graph runs on CUDA and the stock graph on Metal.
 //!
 //! Wherever a non-native graph runs, the "GPU rules" hold: no f64 tensor in the graph (Apple GPUs have no
 //! f64 and candle's Metal backend has no f64 kernels; consumer NVIDIA GPUs run f64 at 1/32–1/64 speed).
@@ -69,10 +69,13 @@ pub fn native_kernels(device: &Device) -> Result<bool> {
     Ok(device.is_cpu() && ops_path()? == OpsPath::Native)
 }
 
-/// Whether the CUDA graph's ops (GEMM-plan conv, device BatchNorm) run on `device`: on CUDA, and on the
-/// CPU with `OSAI_OPS=reference`. Elsewhere off the native path the stock-op graph runs.
+/// Whether the CUDA graph's ops (GEMM-plan conv, device BatchNorm) run on `device`: on CUDA (unless
+/// `OSAI_OPS=stock` asks for the stock-op graph there, to compare the two on a GPU), and on the CPU with
+/// `OSAI_OPS=reference`. Elsewhere off the native path the stock-op graph runs.
 pub fn device_ops(device: &Device) -> Result<bool> {
-    Ok(device.is_cuda() || (device.is_cpu() && ops_path()? == OpsPath::Reference))
+    let path = ops_path()?;
+    Ok((device.is_cuda() && path != OpsPath::Stock)
+        || (device.is_cpu() && path == OpsPath::Reference))
 }
 
 /// Whether the GPU rules (no f64 in the graph) hold on `device`: wherever the reference graph runs.
