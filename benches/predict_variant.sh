@@ -20,12 +20,12 @@ bash "$shared/tools/pytorch-baseline.sh" python -c 'import openspliceai' >/dev/n
 nproc_=$(nproc)
 # 200 kb → 40 windows of 5000 positions; 91 VCF records
 windows=40 variants=91
-printf '%-10s %-28s %8s %9s %12s\n' tool workload wall_s rss_MiB throughput
+printf '%-10s %-28s %8s %8s %9s %12s\n' tool workload wall_s cpu_s rss_MiB throughput
 measure() { # tool workload unit count cmd...
   local tool=$1 work=$2 unit=$3 count=$4; shift 4
-  /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" >"$tmp/out.log" 2>&1 || { echo "$tool $work failed:"; tail -5 "$tmp/out.log"; return; }
-  read -r wall kb <"$tmp/time"
-  printf '%-10s %-28s %8.2f %9.0f %12s\n' "$tool" "$work" "$wall" "$((kb / 1024))" \
+  /usr/bin/time -f '%e %U %S %M' -o "$tmp/time" "$@" >"$tmp/out.log" 2>&1 || { echo "$tool $work failed:"; tail -5 "$tmp/out.log"; return; }
+  read -r wall user sys kb <"$tmp/time"
+  printf '%-10s %-28s %8.2f %8.2f %9.0f %12s\n' "$tool" "$work" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN{print u+s}')" "$((kb / 1024))" \
     "$(awk -v c="$count" -v w="$wall" -v u="$unit" 'BEGIN{printf "%.1f %s", c/w, u}')"
 }
 for f in 400 10000; do

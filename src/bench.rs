@@ -2,7 +2,10 @@
 //!
 //! Reports ms per window, windows/s and achieved GFLOP/s (conv FLOPs = 2·Cin·Cout·K·positions) for the
 //! eval forward, a train step with `--unfreeze 2` and with `--unfreeze-all`, and each conv shape of the
-//! model forward and forward+backward; plus the peak resident memory of the process.
+//! model forward and forward+backward; plus the peak resident memory of the process. With `--memory`, the
+//! bytes a training step keeps alive for backward ([`train_memory`], counted by [`memory`]).
+
+pub mod memory;
 
 use std::time::Instant;
 
@@ -81,10 +84,19 @@ fn time_best<F: FnMut() -> candle_core::Result<()>>(
     Ok(best)
 }
 
+/// Normal(0, std) f32 values drawn on the host and moved to `device`: a CUDA device then needs no curand.
+fn host_randn<S: Into<candle_core::Shape>>(
+    std: f32,
+    shape: S,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    Tensor::randn(0f32, std, shape, &Device::Cpu)?.to_device(device)
+}
+
 /// GFLOP/s of a large f32 matmul on the device: the ceiling the conv numbers compare with.
 pub fn matmul_ceiling(device: &Device, size: usize) -> candle_core::Result<f64> {
-    let a = Tensor::randn(0f32, 1.0, (size, size), device)?;
-    let b = Tensor::randn(0f32, 1.0, (size, size), device)?;
+    let a = host_randn(1.0, (size, size), device)?;
+    let b = host_randn(1.0, (size, size), device)?;
     let secs = time_best(3, || {
         let c = a.matmul(&b)?;
         c.device().synchronize()?;
@@ -156,7 +168,7 @@ pub fn run(
 ) -> anyhow::Result<Vec<BenchRow>> {
     let flops = ModelFlops::new(cfg);
     let mut rows = Vec::new();
-    let x = Tensor::randn(0f32, 1.0, (batch, IN_CHANNELS, cfg.input_len()), device)?;
+    let x = host_randn(1.0, (batch, IN_CHANNELS, cfg.input_len()), device)?;
     // Random one-hot-ish labels are not needed for timing: a fixed class-0 target suffices.
     let y = Tensor::zeros((batch, OUT_CLASSES, SEQ_LEN), DType::F32, device)?;
     let mut model = SpliceAi::new(cfg, 0, device)?;
@@ -194,13 +206,12 @@ pub fn run(
             continue;
         }
         seen.push((k, d));
-        let xin = Var::from_tensor(&Tensor::randn(
-            0f32,
+        let xin = Var::from_tensor(&host_randn(
             1.0,
             (batch, CHANNELS, cfg.input_len()),
             device,
         )?)?;
-        let w = Var::from_tensor(&Tensor::randn(0f32, 0.05, (CHANNELS, CHANNELS, k), device)?)?;
+        let w = Var::from_tensor(&host_randn(0.05, (CHANNELS, CHANNELS, k), device)?)?;
         let b = Var::from_tensor(&Tensor::zeros(CHANNELS, DType::F32, device)?)?;
         let f = 2.0 * (CHANNELS * CHANNELS * k * cfg.input_len()) as f64;
         let secs = time_best(reps, || {
@@ -217,4 +228,70 @@ pub fn run(
         rows.push(per(secs, 3.0 * f, &format!("conv W{k} AR{d} fwd+bwd")));
     }
     Ok(rows)
+}
+
+/// What one training step holds: net bytes alive after the forward and loss (what autograd keeps for
+/// backward) and the peak over forward + backward, on the host heap (the CPU's device memory) and, on
+/// CUDA, device memory in use after the forward (driver's `cuMemGetInfo`).
+#[derive(Debug, Clone)]
+pub struct MemoryRow {
+    pub name: String,
+    pub kept: usize,
+    pub peak: usize,
+    pub device_kept: Option<usize>,
+}
+
+/// Measures [`MemoryRow`]s of a train step with `--unfreeze 2` and `--unfreeze-all` for `cfg` at `batch`
+/// windows on `device`, through whichever ops graph runs there (`OSAI_OPS`).
+pub fn train_memory(
+    cfg: &'static FlankConfig,
+    device: &Device,
+    batch: usize,
+) -> anyhow::Result<Vec<MemoryRow>> {
+    let x = host_randn(1.0, (batch, IN_CHANNELS, cfg.input_len()), device)?;
+    let y = Tensor::zeros((batch, OUT_CLASSES, SEQ_LEN), DType::F32, device)?;
+    let mut model = SpliceAi::new(cfg, 0, device)?;
+    let mut rows = Vec::new();
+    for (name, which) in [
+        ("train step --unfreeze 2", Trainable::LastUnits(2)),
+        ("train step --unfreeze-all", Trainable::All),
+    ] {
+        model.set_trainable(which)?;
+        // One step first, so that lazily made state (running statistics, caches) is not counted.
+        step_once(&mut model, &x, &y)?;
+        let dev0 = memory::device_used(device)?;
+        memory::enable();
+        let base = memory::live();
+        memory::reset_peak();
+        let measured = (|| -> anyhow::Result<(isize, Option<usize>)> {
+            let p = model.forward(&x, Mode::Train)?;
+            let loss = Loss::CrossEntropyLoss.compute(&p, &y)?;
+            drop(p);
+            device.synchronize()?;
+            let kept = memory::live() - base;
+            let dev = memory::device_used(device)?;
+            let g = loss.backward()?;
+            device.synchronize()?;
+            drop(g);
+            Ok((kept, dev))
+        })();
+        let peak = memory::peak() - base;
+        memory::disable();
+        let (kept, dev1) = measured?;
+        rows.push(MemoryRow {
+            name: name.to_string(),
+            kept: kept.max(0) as usize,
+            peak: peak.max(0) as usize,
+            device_kept: dev0.zip(dev1).map(|(a, b)| b.saturating_sub(a)),
+        });
+    }
+    Ok(rows)
+}
+
+fn step_once(model: &mut SpliceAi, x: &Tensor, y: &Tensor) -> anyhow::Result<()> {
+    let p = model.forward(x, Mode::Train)?;
+    let g = Loss::CrossEntropyLoss.compute(&p, y)?.backward()?;
+    drop(g);
+    x.device().synchronize()?;
+    Ok(())
 }

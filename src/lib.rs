@@ -19,9 +19,15 @@ pub mod variant;
 
 /// mimalloc keeps freed pages for reuse: with the system allocator every large tensor is a fresh mmap whose
 /// pages fault in on first touch, which cost a third of a CPU forward pass.
+/// Wrapped in [`bench::memory::Counting`], which counts live bytes only while `bench --memory` measures.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: bench::memory::Counting<mimalloc::MiMalloc> =
+    bench::memory::Counting(mimalloc::MiMalloc);
+#[cfg(not(feature = "mimalloc"))]
+#[global_allocator]
+static GLOBAL: bench::memory::Counting<std::alloc::System> =
+    bench::memory::Counting(std::alloc::System);
 
 #[cfg(feature = "mimalloc")]
 extern "C" {

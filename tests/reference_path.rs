@@ -1,5 +1,5 @@
-//! The reference ops path (`OSAI_OPS=reference`, `src/ops/path.rs`): the CPU builds the stock-op graph that
-//! CUDA and Metal build, under the GPU rules (no f64). This binary forces that path for its whole process.
+//! The reference ops path (`OSAI_OPS=reference`, `src/ops/path.rs`): the CPU builds the graph (GEMM-plan conv, device BatchNorm op) that
+//! CUDA builds, under the GPU rules (no f64). This binary forces that path for its whole process.
 //! The PyTorch fixtures (forward parity, the `-u 2` train step) run through it in `.ci/run`, which runs
 //! `tests/parity.rs` and `tests/train_step.rs` again with `OSAI_OPS=reference` and the same tolerances.
 

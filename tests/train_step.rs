@@ -1,13 +1,14 @@
 //! One transfer step against PyTorch (`parity/train_step_80nt.safetensors`): the 80nt MANE checkpoint,
 //! `--unfreeze 2`, train mode, both losses, the cross-entropy gradients, one AdamW step (lr 1e-4) and the whole
-//! state dict afterwards. Tolerances and their reasons: SPEC.md "Fixtures".
+//! state dict afterwards. Tolerances and their reasons: SPEC.md "Fixtures". Runs on the CPU, or on
+//! `$OSAI_TEST_DEVICE` (`scripts/gpu-check.sh` runs it with `cuda`).
 
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use candle_core::{backprop::GradStore, Device, Tensor, Var};
+use candle_core::{backprop::GradStore, Tensor, Var};
 use openspliceai_rs::model::io::from_checkpoint;
 use openspliceai_rs::model::{EntryKind, Mode, SpliceAi, Trainable};
 use openspliceai_rs::train::loss::Loss;
@@ -46,7 +47,7 @@ struct Fixture {
 impl Fixture {
     fn load() -> Option<Fixture> {
         let path = common::fixture("parity/train_step_80nt.safetensors")?;
-        let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
+        let tensors = candle_core::safetensors::load(&path, &common::test_device())
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         Some(Fixture { path, tensors })
     }
@@ -80,7 +81,7 @@ fn scalar(t: &Tensor) -> f64 {
 }
 
 fn load_model(ckpt: &Path) -> SpliceAi {
-    let (model, report) = from_checkpoint(FLANK, ckpt, SEED, &Device::Cpu)
+    let (model, report) = from_checkpoint(FLANK, ckpt, SEED, &common::test_device())
         .unwrap_or_else(|e| panic!("loading {}: {e}", ckpt.display()));
     assert!(
         report.missing.is_empty() && report.ignored.is_empty(),

@@ -150,6 +150,9 @@ pub struct BenchArgs {
     /// Compute device: auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Only measure the memory a training step keeps alive for backward (`-u 2` and `-A`), no timings.
+    #[arg(long)]
+    pub memory: bool,
 }
 
 /// Flags shared by `train` and `transfer` (OpenSpliceAI's names, short forms and defaults).

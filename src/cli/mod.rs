@@ -23,7 +23,7 @@ use args::{
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     if crate::ops::path::ops_path()? == crate::ops::path::OpsPath::Reference {
-        log::info!("OSAI_OPS=reference: the CPU runs the stock-op graph of CUDA and Metal");
+        log::info!("OSAI_OPS=reference: the CPU runs the graph CUDA runs");
     }
     match cli.command {
         Command::Transfer(a) => transfer(a).map(|_| ()),
@@ -371,6 +371,9 @@ fn bench(a: BenchArgs) -> Result<()> {
     } else {
         a.flanking_size.clone()
     };
+    if a.memory {
+        return bench_memory(&device, &flanks, a.batch_size);
+    }
     let ceiling = crate::bench::matmul_ceiling(&device, 2048)?;
     let fma_peak = if device.is_cpu() {
         crate::bench::cpu_fma_peak()
@@ -409,6 +412,59 @@ fn bench(a: BenchArgs) -> Result<()> {
     }
     if let Some(rss) = crate::bench::peak_rss_mib() {
         println!("\npeak RSS: {rss:.0} MiB");
+    }
+    Ok(())
+}
+
+/// `bench --memory`: the bytes a train step keeps for backward and its peak, per flanking size, measured at
+/// the given batch and scaled per window to the default batch (activations grow linearly with it).
+fn bench_memory(device: &Device, flanks: &[usize], batch: Option<usize>) -> Result<()> {
+    let path = crate::ops::path::ops_path()?;
+    println!(
+        "device: {} | ops: {} | bytes a train step keeps alive after forward (for backward), and its peak",
+        describe(device),
+        match (device.is_cpu(), path) {
+            (false, crate::ops::path::OpsPath::Stock) => "stock-op graph (OSAI_OPS=stock)",
+            (false, _) if device.is_cuda() => "CUDA graph",
+            (false, _) => "stock-op graph",
+            (true, crate::ops::path::OpsPath::Native) => "native CPU kernels",
+            (true, crate::ops::path::OpsPath::Reference) => "CUDA graph (OSAI_OPS=reference)",
+            (true, crate::ops::path::OpsPath::Stock) => "stock-op graph (OSAI_OPS=stock)",
+        }
+    );
+    let gib = |b: f64| b / (1u64 << 30) as f64;
+    println!(
+        "{:<8} {:<27} {:>6} {:>12} {:>12} {:>12} {:>16} {:>14}",
+        "flank",
+        "workload",
+        "batch",
+        "kept MiB",
+        "peak MiB",
+        "device MiB",
+        "kept GiB @dflt",
+        "peak GiB @dflt"
+    );
+    for &f in flanks {
+        let cfg = flank_config(f)?;
+        let b = batch.unwrap_or(cfg.batch_size);
+        for r in crate::bench::train_memory(cfg, device, b)? {
+            let per = |v: usize| gib(v as f64 / b as f64 * cfg.batch_size as f64);
+            println!(
+                "{:<8} {:<27} {:>6} {:>12.1} {:>12.1} {:>12} {:>11.2} @{:<3} {:>14.2}",
+                format!("{f}nt"),
+                r.name,
+                b,
+                r.kept as f64 / (1u64 << 20) as f64,
+                r.peak as f64 / (1u64 << 20) as f64,
+                r.device_kept.map_or("-".into(), |d| format!(
+                    "{:.1}",
+                    d as f64 / (1u64 << 20) as f64
+                )),
+                per(r.kept),
+                cfg.batch_size,
+                per(r.peak)
+            );
+        }
     }
     Ok(())
 }

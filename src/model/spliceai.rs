@@ -84,17 +84,31 @@ struct RunningUpdate {
 #[derive(Debug)]
 struct BatchMoments {
     bn: BnIdx,
-    mean: Vec<f64>,
-    var: Vec<f64>,
+    moments: Moments,
     count: usize,
+}
+
+/// Batch mean and biased variance: on the host in f64, or as f32 tensors on the model's device (the
+/// device BatchNorm op: CUDA and `OSAI_OPS=reference`), updated there without a host round trip.
+#[derive(Debug)]
+enum Moments {
+    Host(Vec<f64>, Vec<f64>),
+    Device(Tensor, Tensor),
 }
 
 impl RunningUpdate {
     fn record(&mut self, bn: BnIdx, mean: Vec<f64>, var: Vec<f64>, count: usize) {
         self.batches.push(BatchMoments {
             bn,
-            mean,
-            var,
+            moments: Moments::Host(mean, var),
+            count,
+        });
+    }
+
+    fn record_device(&mut self, bn: BnIdx, mean: Tensor, var: Tensor, count: usize) {
+        self.batches.push(BatchMoments {
+            bn,
+            moments: Moments::Device(mean, var),
             count,
         });
     }
@@ -540,9 +554,11 @@ impl SpliceAi {
             BN_EPS,
             LEAKY_SLOPE,
         )?;
+        let (n, _, l) = x.dims3()?;
         if let Some((mean, var)) = out.batch_stats {
-            let (n, _, l) = x.dims3()?;
             updates.record(bn, mean, var, n * l);
+        } else if let Some((mean, var)) = out.device_stats {
+            updates.record_device(bn, mean, var, n * l);
         }
         Ok(out.y)
     }
@@ -558,7 +574,12 @@ impl SpliceAi {
     /// applying them after it gives what PyTorch's in-place updates give).
     fn apply_running(&mut self, updates: RunningUpdate) -> Result<(), ModelError> {
         for u in updates.batches {
-            self.update_running(u.bn, &u.mean, &u.var, u.count)?;
+            match u.moments {
+                Moments::Host(mean, var) => self.update_running(u.bn, &mean, &var, u.count)?,
+                Moments::Device(mean, var) => {
+                    self.update_running_device(u.bn, &mean, &var, u.count)?
+                }
+            }
         }
         Ok(())
     }
@@ -594,6 +615,35 @@ impl SpliceAi {
         let c = new_mean.len();
         self.entries[bn.mean].slot = Slot::Frozen(Tensor::from_vec(new_mean, c, &self.device)?);
         self.entries[bn.var].slot = Slot::Frozen(Tensor::from_vec(new_var, c, &self.device)?);
+        if let Slot::Counter(k) = &mut self.entries[bn.count].slot {
+            *k += 1;
+        }
+        Ok(())
+    }
+
+    /// [`Self::update_running`] with the batch moments as f32 tensors on the model's device, computed
+    /// there (f32 instead of the host's f64: within a few ulps).
+    fn update_running_device(
+        &mut self,
+        bn: BnIdx,
+        mean: &Tensor,
+        var: &Tensor,
+        count: usize,
+    ) -> Result<(), ModelError> {
+        let count = count as f64;
+        let unbias = if count > 1.0 {
+            count / (count - 1.0)
+        } else {
+            1.0
+        };
+        let m = BN_MOMENTUM;
+        let blend = |old: &Tensor, new: Tensor| -> candle_core::Result<Tensor> {
+            (old.affine(1.0 - m, 0.0)? + new)?.detach().contiguous()
+        };
+        let new_mean = blend(self.value(bn.mean), mean.detach().affine(m, 0.0)?)?;
+        let new_var = blend(self.value(bn.var), var.detach().affine(m * unbias, 0.0)?)?;
+        self.entries[bn.mean].slot = Slot::Frozen(new_mean);
+        self.entries[bn.var].slot = Slot::Frozen(new_var);
         if let Slot::Counter(k) = &mut self.entries[bn.count].slot {
             *k += 1;
         }

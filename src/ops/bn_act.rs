@@ -4,8 +4,8 @@
 //! CPU cost several times the convolutions. The fused CPU op makes two passes forward (statistics in f64,
 //! then the normalised output) and two backward, parallel over channels. Batch statistics are returned so
 //! the model can update its running statistics exactly as PyTorch (unbiased variance, momentum 0.1).
-//! On CUDA and Metal, and on the CPU with `OSAI_OPS=reference`, the same maths runs as stock candle ops in
-//! f32 ([`batchnorm_leaky_relu_reference`]).
+//! On CUDA, and on the CPU with `OSAI_OPS=reference`, the device op of `ops/bn_device.rs` runs; on Metal,
+//! and with `OSAI_OPS=stock`, the same maths as stock candle ops in f32 ([`batchnorm_leaky_relu_reference`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +13,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::conv::ChannelMap;
 use super::cpu::{f32_slice, storage_f32, SendPtr};
-use super::path::{check_no_f64, native_kernels};
+use super::path::{check_no_f64, device_ops, native_kernels};
 
 const OP: &str = "bn-leaky-relu";
 use rayon::prelude::*;
@@ -32,8 +32,11 @@ pub enum BnStats<'a> {
 pub struct BnOutput {
     /// Activations (N, C, L).
     pub y: Tensor,
-    /// In batch mode: per-channel mean and biased variance over N·L, in f64.
+    /// In batch mode on the host paths: per-channel mean and biased variance over N·L, in f64.
     pub batch_stats: Option<(Vec<f64>, Vec<f64>)>,
+    /// In batch mode through the device op (`ops/bn_device.rs`): the same as f32 tensors (C) on the
+    /// input's device, never read back to the host.
+    pub device_stats: Option<(Tensor, Tensor)>,
 }
 
 /// Batch statistics kept between forward and backward.
@@ -61,6 +64,9 @@ pub fn batchnorm_leaky_relu(
     eps: f64,
     slope: f64,
 ) -> Result<BnOutput> {
+    if device_ops(x.device())? {
+        return super::bn_device::batchnorm_leaky_relu_device(x, w, b, stats, eps, slope);
+    }
     if !native_kernels(x.device())? {
         return batchnorm_leaky_relu_reference(x, w, b, stats, eps, slope);
     }
@@ -91,10 +97,14 @@ pub fn batchnorm_leaky_relu(
     } else {
         None
     };
-    Ok(BnOutput { y, batch_stats })
+    Ok(BnOutput {
+        y,
+        batch_stats,
+        device_stats: None,
+    })
 }
 
-/// The same computation from stock candle ops in f32: the path on CUDA/Metal and on `OSAI_OPS=reference`,
+/// The same computation from stock candle ops in f32: the path on Metal and with `OSAI_OPS=stock`,
 /// and the tests' reference. No f64 (Metal has none): the batch statistics are two-pass and centred (a
 /// corrected mean, then the mean of the centred squares; `ChannelGrid::centre`) and every per-channel
 /// reduction, forward and backward, runs in two levels (`ChannelGrid`), so that f32 matches PyTorch's
@@ -151,7 +161,11 @@ pub fn batchnorm_leaky_relu_reference(
         }
     };
     let y = leaky_relu_reference(&z, slope)?.reshape((n, c, l))?;
-    Ok(BnOutput { y, batch_stats })
+    Ok(BnOutput {
+        y,
+        batch_stats,
+        device_stats: None,
+    })
 }
 
 /// LeakyReLU from stock ops with PyTorch's gradient: `g` where z > 0, `slope·g` elsewhere, exactly 0
@@ -163,7 +177,7 @@ pub fn leaky_relu_reference(z: &Tensor, slope: f64) -> Result<Tensor> {
 /// (N, C, L) seen as (N, C, M, K) with L = M·K, K the largest divisor of L up to [`Self::MAX_K`]. A
 /// per-channel sum runs over (N, K) into (1, C, M, 1), then over M; and a per-channel value enters the
 /// graph through (1, C, M, 1), so that the sums candle's backward makes of it are two-level too.
-struct ChannelGrid {
+pub(super) struct ChannelGrid {
     n: usize,
     c: usize,
     m: usize,
@@ -173,7 +187,7 @@ struct ChannelGrid {
 impl ChannelGrid {
     const MAX_K: usize = 256;
 
-    fn new(n: usize, c: usize, l: usize) -> Self {
+    pub(super) fn new(n: usize, c: usize, l: usize) -> Self {
         let k = (1..=Self::MAX_K.min(l.max(1)))
             .rev()
             .find(|k| l.is_multiple_of(*k))
@@ -182,12 +196,12 @@ impl ChannelGrid {
     }
 
     /// `x` (N, C, L) as (N, C, M, K).
-    fn split(&self, x: &Tensor) -> Result<Tensor> {
+    pub(super) fn split(&self, x: &Tensor) -> Result<Tensor> {
         x.reshape((self.n, self.c, self.m, self.k))
     }
 
     /// Per-channel sum of `t` (N, C, M, K) as (1, C, 1, 1), in two levels.
-    fn sum(&self, t: &Tensor) -> Result<Tensor> {
+    pub(super) fn sum(&self, t: &Tensor) -> Result<Tensor> {
         t.sum_keepdim((0, 3))?.sum_keepdim(2)
     }
 
@@ -196,7 +210,7 @@ impl ChannelGrid {
     /// the residuals (the classic corrected two-pass), so the centring carries no rounding error of order
     /// eps·|μ| (which would shift whole channels). c is detached: ∂c/∂x = 0 in exact maths, and in f32
     /// its gradient would only add rounding noise.
-    fn centre(&self, x4: &Tensor, count: f64) -> Result<((Tensor, Tensor), Tensor)> {
+    pub(super) fn centre(&self, x4: &Tensor, count: f64) -> Result<((Tensor, Tensor), Tensor)> {
         let mean1 = (self.sum(x4)? / count)?;
         let d = x4.broadcast_sub(&self.spread(&mean1)?)?;
         let c = (self.sum(&d.detach())? / count)?;
@@ -205,7 +219,7 @@ impl ChannelGrid {
     }
 
     /// A per-channel value (C elements) as (1, C, M, 1), ready to broadcast against (N, C, M, K).
-    fn spread(&self, v: &Tensor) -> Result<Tensor> {
+    pub(super) fn spread(&self, v: &Tensor) -> Result<Tensor> {
         v.reshape((1, self.c, 1, 1))?
             .broadcast_as((1, self.c, self.m, 1))?
             .contiguous()

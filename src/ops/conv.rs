@@ -4,9 +4,10 @@
 //!
 //! On CPU it runs our own kernel ([`Conv1dSame`], a candle `CustomOp2` with its own backward); this avoids
 //! candle 0.11's conv1d backward, whose weight gradient is wrong for batch ≥ 2 and whose 1×1 input gradient
-//! is wrong on CPU (see `shared/CANDLE-BUGS.md`). On other devices, and on the CPU with `OSAI_OPS=reference`
-//! (`ops/path.rs`), it runs [`conv1d_same_reference`], a sum of per-tap matmuls made of stock candle ops
-//! whose backward candle gets right.
+//! is wrong on CPU (see `shared/CANDLE-BUGS.md`). On CUDA, and on the CPU with `OSAI_OPS=reference`
+//! (`ops/path.rs`), it runs the GEMM-plan op of `ops/conv_gemm.rs`; on Metal, and with `OSAI_OPS=stock`,
+//! [`conv1d_same_reference`], a sum of per-tap matmuls made of stock candle ops whose backward candle gets
+//! right.
 //!
 //! CPU kernels: on x86-64 with AVX-512F the direct kernels of `ops/conv_direct.rs` (shifted vector loads
 //! from a zero-padded slab, no im2col); elsewhere, or with `OSAI_CONV_KERNEL=gemm`, an implicit GEMM over
@@ -19,7 +20,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::cpu::{f32_slice, lane_sum, storage_f32, SendPtr};
-use super::path::{check_no_f64, native_kernels};
+use super::path::{check_no_f64, device_ops, native_kernels};
 
 const OP: &str = "conv1d-same";
 use rayon::prelude::*;
@@ -53,13 +54,18 @@ pub fn conv1d_same(x: &Tensor, w: &Tensor, b: &Tensor, dilation: usize) -> Resul
             &b.contiguous()?,
             Conv1dSameBias { dilation },
         )
+    } else if device_ops(x.device())? {
+        for (t, what) in [(x, "conv input"), (w, "conv weight"), (b, "conv bias")] {
+            check_no_f64(t, what)?;
+        }
+        super::conv_gemm::conv1d_same_gemm(x, w, b, dilation)
     } else {
         conv1d_same_reference(x, w, b, dilation)
     }
 }
 
 /// The same convolution built from stock candle ops (a matmul per kernel tap); the reference the CPU
-/// kernel is tested against, and the path used on CUDA and Metal (and on the CPU with `OSAI_OPS=reference`).
+/// kernel is tested against, and the path used on Metal (and on the CPU with `OSAI_OPS=stock`).
 pub fn conv1d_same_reference(
     x: &Tensor,
     w: &Tensor,

@@ -1,12 +1,15 @@
-//! Which graph the ops build: our CPU kernels, or the stock-op graph that CUDA and Metal run.
+//! Which graph the ops build: our CPU kernels, the CUDA graph, or the stock-op graph.
 //!
 //! `OSAI_OPS=native` (the default) runs our custom ops on the CPU (conv kernels, fused BatchNorm +
-//! LeakyReLU, fused blocks). `OSAI_OPS=reference` makes the CPU build exactly the graph a non-CPU device
-//! builds: the stock-op convolution, the f32 reference BatchNorm, no fused blocks. The tests use it to
-//! check the GPU graph against PyTorch on a machine without a GPU; a user can use it to tell a GPU
-//! result from a GPU bug. On CUDA and Metal the reference graph always runs, whatever the variable says.
+//! LeakyReLU, fused blocks). `OSAI_OPS=reference` makes the CPU build exactly the graph CUDA builds: the
+//! GEMM-plan conv (`ops/conv_gemm.rs`, the plan run by a CPU executor instead of cuBLAS) and the device
+//! BatchNorm op (`ops/bn_device.rs`), no fused blocks. The tests use it to check the GPU graph against
+//! PyTorch on a machine without a GPU; a user can use it to tell a GPU result from a GPU bug.
+//! `OSAI_OPS=stock` builds the graph Metal runs: the same maths from stock candle ops only (a matmul per
+//! conv tap, the f32 reference BatchNorm), on the CPU and on CUDA too (to compare the graphs' memory and
+//! results on a GPU). Otherwise the CUDA graph runs on CUDA and the stock graph on Metal.
 //!
-//! Wherever the reference graph runs, the "GPU rules" hold: no f64 tensor in the graph (Apple GPUs have no
+//! Wherever a non-native graph runs, the "GPU rules" hold: no f64 tensor in the graph (Apple GPUs have no
 //! f64 and candle's Metal backend has no f64 kernels; consumer NVIDIA GPUs run f64 at 1/32–1/64 speed).
 //! [`check_no_f64`] enforces them in our ops and [`check_graph_no_f64`] over a whole graph before backward.
 
@@ -22,8 +25,10 @@ pub const ENV: &str = "OSAI_OPS";
 pub enum OpsPath {
     /// Our CPU kernels (the default).
     Native,
-    /// The stock-op graph of CUDA and Metal, in their dtypes.
+    /// The graph CUDA runs: the GEMM-plan conv and the device BatchNorm op, in f32.
     Reference,
+    /// The stock-op graph Metal runs, in f32.
+    Stock,
 }
 
 static PATH: OnceLock<std::result::Result<OpsPath, String>> = OnceLock::new();
@@ -32,9 +37,10 @@ fn parse(value: Option<&str>) -> std::result::Result<OpsPath, String> {
     match value.map(str::trim) {
         None | Some("") | Some("native") => Ok(OpsPath::Native),
         Some("reference") => Ok(OpsPath::Reference),
+        Some("stock") => Ok(OpsPath::Stock),
         Some(other) => Err(format!(
-            "{ENV}=`{other}` is not a valid ops path: expected `native` (our CPU kernels, the default) \
-             or `reference` (the stock-op graph CUDA and Metal run)"
+            "{ENV}=`{other}` is not a valid ops path: expected `native` (our CPU kernels, the default), \
+             `reference` (the graph CUDA runs) or `stock` (the stock-op graph Metal runs)"
         )),
     }
 }
@@ -61,6 +67,15 @@ pub fn force(path: OpsPath) -> Result<()> {
 /// Whether our CPU kernels run on `device` (the CPU on the native path); otherwise the reference graph.
 pub fn native_kernels(device: &Device) -> Result<bool> {
     Ok(device.is_cpu() && ops_path()? == OpsPath::Native)
+}
+
+/// Whether the CUDA graph's ops (GEMM-plan conv, device BatchNorm) run on `device`: on CUDA (unless
+/// `OSAI_OPS=stock` asks for the stock-op graph there, to compare the two on a GPU), and on the CPU with
+/// `OSAI_OPS=reference`. Elsewhere off the native path the stock-op graph runs.
+pub fn device_ops(device: &Device) -> Result<bool> {
+    let path = ops_path()?;
+    Ok((device.is_cuda() && path != OpsPath::Stock)
+        || (device.is_cpu() && path == OpsPath::Reference))
 }
 
 /// Whether the GPU rules (no f64 in the graph) hold on `device`: wherever the reference graph runs.
@@ -105,6 +120,7 @@ mod tests {
         assert_eq!(parse(None), Ok(OpsPath::Native));
         assert_eq!(parse(Some("native")), Ok(OpsPath::Native));
         assert_eq!(parse(Some(" reference ")), Ok(OpsPath::Reference));
+        assert_eq!(parse(Some("stock")), Ok(OpsPath::Stock));
         let e = parse(Some("gpu")).unwrap_err();
         assert!(
             e.contains("OSAI_OPS=`gpu`") && e.contains("reference"),

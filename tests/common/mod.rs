@@ -93,3 +93,11 @@ pub fn read_text(path: &std::path::Path) -> String {
         String::from_utf8(bytes).unwrap()
     }
 }
+
+/// The device the device-parameterised tests (`train_step`) run on: `$OSAI_TEST_DEVICE` (as `--device`
+/// takes it), else the CPU. `scripts/gpu-check.sh` runs them with `cuda`.
+pub fn test_device() -> candle_core::Device {
+    let spec = std::env::var("OSAI_TEST_DEVICE").unwrap_or_else(|_| "cpu".to_string());
+    openspliceai_rs::device::select_device(&spec)
+        .unwrap_or_else(|e| panic!("OSAI_TEST_DEVICE={spec}: {e}"))
+}

@@ -8,7 +8,7 @@ use half::{bf16, f16};
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use super::{CudaError, CudaStorage, CudaStorageSlice, WrapErr};
 
@@ -62,8 +62,10 @@ pub struct CudaDevice {
     modules: Arc<std::sync::RwLock<ModuleStore>>,
     custom_modules: Arc<std::sync::RwLock<HashMap<String, Arc<cudarc::driver::CudaModule>>>>,
     stream: Arc<cudarc::driver::CudaStream>,
-    pub(crate) blas: Arc<cudarc::cublas::CudaBlas>,
-    curand: Arc<Mutex<CudaRng>>,
+    /// Created on the first matmul (openspliceai-rs: lazy, so that opening a device needs no cuBLAS handle).
+    blas: Arc<OnceLock<Arc<cudarc::cublas::CudaBlas>>>,
+    /// Created on the first `rand_*` with the current seed (openspliceai-rs: lazy, so curand is optional).
+    curand: Arc<Mutex<Option<CudaRng>>>,
     seed_value: Arc<RwLock<u64>>,
 }
 
@@ -356,13 +358,75 @@ impl CudaDevice {
         })
     }
 
-    pub fn cublas_handle(&self) -> Arc<cudarc::cublas::CudaBlas> {
-        self.blas.clone()
+    /// The cuBLAS handle, created on first use; an error (not cudarc's panic) when libcublas cannot be loaded.
+    pub fn cublas_handle(&self) -> Result<Arc<cudarc::cublas::CudaBlas>> {
+        if let Some(blas) = self.blas.get() {
+            return Ok(blas.clone());
+        }
+        require_library("cublas", cublas_present())?;
+        let blas = Arc::new(cudarc::cublas::CudaBlas::new(self.stream.clone()).w()?);
+        Ok(self.blas.get_or_init(|| blas).clone())
     }
+
+    /// Runs `f` with the curand generator, created on first use from the current seed.
+    fn with_curand<R>(&self, f: impl FnOnce(&mut CudaRng) -> Result<R>) -> Result<R> {
+        let mut curand = self.curand.lock().unwrap();
+        if curand.is_none() {
+            require_library("curand", unsafe { cudarc::curand::sys::is_culib_present() })?;
+            let seed = *self.seed_value.read().unwrap();
+            *curand = Some(CudaRng(
+                cudarc::curand::CudaRng::new(seed, self.stream.clone()).w()?,
+            ));
+        }
+        f(curand.as_mut().expect("curand was just created"))
+    }
+}
+
+fn cublas_present() -> bool {
+    // libcublas needs libcublasLt (a NEEDED entry), so loading it checks both.
+    unsafe { cudarc::cublas::sys::is_culib_present() && cudarc::cublaslt::sys::is_culib_present() }
+}
+
+/// `Ok` when `present`; otherwise the error naming the library `lib` (cudarc's name), the file names
+/// searched and what provides it.
+fn require_library(lib: &'static str, present: bool) -> Result<()> {
+    if present {
+        return Ok(());
+    }
+    let (what, hint) = match lib {
+        "cuda" => (
+            "NVIDIA driver library",
+            "install the NVIDIA driver (its version must cover the CUDA toolkit this binary was built with)",
+        ),
+        "cublas" => (
+            "cuBLAS library (libcublas and libcublasLt)",
+            "install the CUDA toolkit's cuBLAS (e.g. `pip install nvidia-cublas`) and add its lib folder to LD_LIBRARY_PATH",
+        ),
+        _ => (
+            "cuRAND library",
+            "install the CUDA toolkit's cuRAND (e.g. `pip install nvidia-curand`) and add its lib folder to LD_LIBRARY_PATH",
+        ),
+    };
+    // The Linux file names cudarc tries (its list also holds Windows-style ones).
+    let so = format!("lib{lib}.so");
+    let mut names = cudarc::get_lib_name_candidates(lib)
+        .into_iter()
+        .filter(|n| *n == so || n.starts_with(&format!("{so}.")))
+        .collect::<Vec<_>>();
+    names.dedup();
+    let names = names.join(", ");
+    Err(CudaError::MissingLibrary { what, names, hint }.into())
+}
+
+/// Checks that the driver library and cuBLAS can be loaded before anything of cudarc panics on them.
+fn require_runtime_libraries() -> Result<()> {
+    require_library("cuda", unsafe { cudarc::driver::sys::is_culib_present() })?;
+    require_library("cublas", cublas_present())
 }
 
 impl CudaDevice {
     pub fn new_with_stream(ordinal: usize) -> Result<Self> {
+        require_runtime_libraries()?;
         let context = cudarc::driver::CudaContext::new(ordinal).w()?;
         let stream = context.new_stream().w()?;
         Self::from_context_and_stream(context, stream)
@@ -372,8 +436,6 @@ impl CudaDevice {
         context: Arc<cudarc::driver::CudaContext>,
         stream: Arc<cudarc::driver::CudaStream>,
     ) -> Result<Self> {
-        let blas = cudarc::cublas::CudaBlas::new(stream.clone()).w()?;
-        let curand = cudarc::curand::CudaRng::new(299792458, stream.clone()).w()?;
         let module_store = ModuleStore {
             mdls: [const { None }; kernels::ALL_IDS.len()],
         };
@@ -381,8 +443,8 @@ impl CudaDevice {
             id: DeviceId::new(),
             context,
             stream,
-            blas: Arc::new(blas),
-            curand: Arc::new(Mutex::new(CudaRng(curand))),
+            blas: Arc::new(OnceLock::new()),
+            curand: Arc::new(Mutex::new(None)),
             modules: Arc::new(std::sync::RwLock::new(module_store)),
             custom_modules: Arc::new(std::sync::RwLock::new(HashMap::new())),
             seed_value: Arc::new(RwLock::new(299792458)),
@@ -394,6 +456,7 @@ impl BackendDevice for CudaDevice {
     type Storage = CudaStorage;
 
     fn new(ordinal: usize) -> Result<Self> {
+        require_runtime_libraries()?;
         let context = cudarc::driver::CudaContext::new(ordinal).w()?;
         let stream = context.per_thread_stream();
         Self::from_context_and_stream(context, stream)
@@ -402,8 +465,8 @@ impl BackendDevice for CudaDevice {
     fn set_seed(&self, seed: u64) -> Result<()> {
         // We do not call set_seed but instead create a new curand object. This ensures that the
         // state will be identical and the same random numbers will be generated.
-        let mut curand = self.curand.lock().unwrap();
-        curand.0 = cudarc::curand::CudaRng::new(seed, self.stream.clone()).w()?;
+        // openspliceai-rs: the generator is (re)created from this seed on its next use.
+        *self.curand.lock().unwrap() = None;
         *self.seed_value.write().unwrap() = seed;
         Ok(())
     }
@@ -479,7 +542,6 @@ impl BackendDevice for CudaDevice {
 
     fn rand_uniform(&self, shape: &Shape, dtype: DType, lo: f64, up: f64) -> Result<CudaStorage> {
         let elem_count = shape.elem_count();
-        let curand = self.curand.lock().unwrap();
         let slice = match dtype {
             // TODO: Add support for F16 and BF16 though this is likely to require some upstream
             // cudarc changes.
@@ -496,12 +558,12 @@ impl BackendDevice for CudaDevice {
             .w()?,
             DType::F32 => {
                 let mut data = unsafe { self.alloc::<f32>(elem_count)? };
-                curand.0.fill_with_uniform(&mut data).w()?;
+                self.with_curand(|r| r.0.fill_with_uniform(&mut data).w())?;
                 CudaStorageSlice::F32(data)
             }
             DType::F64 => {
                 let mut data = unsafe { self.alloc::<f64>(elem_count)? };
-                curand.0.fill_with_uniform(&mut data).w()?;
+                self.with_curand(|r| r.0.fill_with_uniform(&mut data).w())?;
                 CudaStorageSlice::F64(data)
             }
             DType::F8E4M3 | DType::F6E2M3 | DType::F6E3M2 | DType::F4 | DType::F8E8M0 => {
@@ -529,7 +591,6 @@ impl BackendDevice for CudaDevice {
         // TODO: Add support for F16 and BF16 though this is likely to require some upstream
         // cudarc changes.
         let elem_count = shape.elem_count();
-        let curand = self.curand.lock().unwrap();
         // curand can only generate an odd number of values.
         // https://github.com/huggingface/candle/issues/734
         let elem_count_round = if elem_count % 2 == 1 {
@@ -551,15 +612,12 @@ impl BackendDevice for CudaDevice {
             .w()?,
             DType::F32 => {
                 let mut data = unsafe { self.alloc::<f32>(elem_count_round)? };
-                curand
-                    .0
-                    .fill_with_normal(&mut data, mean as f32, std as f32)
-                    .w()?;
+                self.with_curand(|r| r.0.fill_with_normal(&mut data, mean as f32, std as f32).w())?;
                 CudaStorageSlice::F32(data)
             }
             DType::F64 => {
                 let mut data = unsafe { self.alloc::<f64>(elem_count_round)? };
-                curand.0.fill_with_normal(&mut data, mean, std).w()?;
+                self.with_curand(|r| r.0.fill_with_normal(&mut data, mean, std).w())?;
                 CudaStorageSlice::F64(data)
             }
             DType::F8E4M3 | DType::F6E2M3 | DType::F6E3M2 | DType::F4 | DType::F8E8M0 => {

@@ -15,6 +15,14 @@ pub enum CudaError {
     #[error(transparent)]
     Curand(#[from] cudarc::curand::result::CurandError),
 
+    /// A CUDA library that cudarc loads at run time (`dynamic-loading`) cannot be opened.
+    #[error("cannot load the {what} ({names}): {hint}")]
+    MissingLibrary {
+        what: &'static str,
+        names: String,
+        hint: &'static str,
+    },
+
     #[error("missing kernel '{module_name}'")]
     MissingKernel { module_name: String },
 

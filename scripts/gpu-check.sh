@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# The one check a session lent a GPU runs (no network, maybe no Rust), and that CI runs with `--device cpu`
+# so that it never rots. Prints one table; exits 1 when a step failed.
+#
+# usage: scripts/gpu-check.sh [--device cuda|cpu] [--bin BIN] [--train-step-test BIN] [--fixtures DIR] [--out DIR]
+#
+#   --bin              the openspliceai-rs binary [.gpu/openspliceai-rs, else target/release/openspliceai-rs]
+#   --train-step-test  the `train_step` integration-test binary of the same build
+#                      (`cargo test --release [--features cuda] --no-run --test train_step` prints its path)
+#                      [.gpu/train_step]; without it that step is reported as not run (a failure)
+#   --fixtures         ../shared/fixtures (parity/, openspliceai-mane/) [$OSAI_FIXTURES, else ../shared/fixtures,
+#                      else .gpu/fixtures]
+#   --out              scratch folder [a new temporary one]
+#
+# Steps: forward parity against PyTorch for 80/400/2000/10000nt; the `-u 2` train-step fixture
+# (tests/train_step.rs with OSAI_TEST_DEVICE); a one-epoch 80nt `transfer -u 2` on the device against the
+# same run on the CPU (model_0.pt); `bench` with peak memory (device memory from nvidia-smi on CUDA, peak
+# RSS on the CPU); `quickstart`. scripts/gpu-pack.sh puts the binaries and fixtures in .gpu/. On a GPU machine
+# without cuBLAS on the loader's path, the lib folders of Python's nvidia-* packages (PyTorch's CUDA wheels)
+# are added to LD_LIBRARY_PATH.
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+device=cuda
+bin=
+test_bin=
+fixtures=${OSAI_FIXTURES:-$here/../shared/fixtures}
+[ -d "$fixtures" ] || fixtures=$here/.gpu/fixtures
+out=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --device) device=$2; shift 2 ;;
+    --bin) bin=$2; shift 2 ;;
+    --train-step-test) test_bin=$2; shift 2 ;;
+    --fixtures) fixtures=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "gpu-check: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$bin" ]; then
+  bin=$here/.gpu/openspliceai-rs
+  [ -x "$bin" ] || bin=$here/target/release/openspliceai-rs
+fi
+[ -n "$test_bin" ] || test_bin=$here/.gpu/train_step
+[ -n "$out" ] || out=$(mktemp -d)
+mkdir -p "$out"
+diff_py=$here/scripts/safetensors_diff.py
+mane=$fixtures/openspliceai-mane
+for need in "$bin" "$diff_py" "$fixtures/parity" "$mane"; do
+  [ -e "$need" ] || { echo "gpu-check: $need not found" >&2; exit 2; }
+done
+export OSAI_FIXTURES=$fixtures
+
+rows=()
+failed=0
+# row STEP OK|FAIL SECONDS DETAIL
+row() {
+  rows+=("$(printf '%-36s %-5s %8s  %s' "$1" "$2" "$3" "$4")")
+  [ "$2" = ok ] || failed=1
+  echo "-- $1: $2 ($3 s) $4"
+}
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# cuBLAS 13 (the nvcc 13.0 build's) from Python's nvidia-* packages (PyTorch's CUDA wheels) when the loader
+# does not find it.
+have_cublas() {
+  ldconfig -p 2>/dev/null | grep -q 'libcublas\.so\.13' && return 0
+  local d dirs
+  IFS=: read -ra dirs <<< "${LD_LIBRARY_PATH:-}"
+  for d in "${dirs[@]}"; do [ -e "$d/libcublas.so.13" ] && return 0; done
+  return 1
+}
+if [ "$device" != cpu ] && ! have_cublas && command -v python3 >/dev/null; then
+  nv_libs=$(python3 - <<'PY'
+import glob, os, site
+dirs = {os.path.dirname(p) for sp in site.getsitepackages() for p in glob.glob(sp + "/nvidia/**/lib*.so*", recursive=True)}
+print(":".join(sorted(dirs)))
+PY
+  )
+  [ -z "$nv_libs" ] || export LD_LIBRARY_PATH=$nv_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+
+echo "gpu-check: device $device, binary $bin, fixtures $fixtures, output $out"
+echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+"$bin" --version || { echo "gpu-check: $bin does not run" >&2; exit 2; }
+peak_mem=
+if [ "$device" != cpu ] && command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+fi
+
+# Runs "$@" while sampling used device memory (CUDA, nvidia-smi) or measuring peak RSS (CPU); sets peak_mem.
+with_peak_memory() {
+  peak_mem=n/a
+  if [ "$device" != cpu ] && command -v nvidia-smi >/dev/null; then
+    local log=$out/nvidia-smi.log
+    : > "$log"
+    (while :; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits >> "$log" 2>/dev/null
+       sleep 0.2; done) &
+    local poll=$!
+    "$@"; local rc=$?
+    kill "$poll" 2>/dev/null; wait "$poll" 2>/dev/null
+    peak_mem="$(sort -n "$log" | tail -1) MiB device (nvidia-smi, whole GPU)"
+    return $rc
+  elif [ -x /usr/bin/time ]; then
+    /usr/bin/time -f '%M' -o "$out/time.txt" "$@"; local rc=$?
+    peak_mem="$(awk '{printf "%.0f", $1/1024}' "$out/time.txt" | tail -1) MiB RSS"
+    return $rc
+  fi
+  "$@"
+}
+
+# 1. Forward parity against PyTorch (eval mode, the MANE checkpoints), tolerance as tests/parity.rs.
+for f in 80 400 2000 10000; do
+  t=$(now)
+  if "$bin" forward -m "$mane/${f}nt/model_${f}nt_rs10.pt" -f "$f" --input "$fixtures/parity/forward_${f}nt.safetensors" \
+      --output "$out/forward_$f.safetensors" --device "$device" > "$out/forward_$f.log" 2>&1 \
+    && d=$(python3 "$diff_py" "$out/forward_$f.safetensors" "$fixtures/parity/forward_${f}nt.safetensors" \
+      --keys probs --atol 2e-5 --quiet); then
+    row "forward parity ${f}nt" ok "$(since "$t")" "${d#worst: }"
+  else
+    row "forward parity ${f}nt" FAIL "$(since "$t")" "$(tail -1 "$out/forward_$f.log") ${d:-}"
+  fi
+done
+
+# 2. The -u 2 train-step fixture (losses, gradients, AdamW step, state dict) on the device.
+t=$(now)
+if [ -x "$test_bin" ]; then
+  if OSAI_TEST_DEVICE=$device CI=true "$test_bin" --test-threads 1 > "$out/train_step.log" 2>&1; then
+    row "train-step fixture -u 2 (80nt)" ok "$(since "$t")" "$(grep -m1 'test result' "$out/train_step.log")"
+  else
+    row "train-step fixture -u 2 (80nt)" FAIL "$(since "$t")" "$(grep -m1 -E 'panicked|test result' "$out/train_step.log")"
+  fi
+else
+  row "train-step fixture -u 2 (80nt)" FAIL 0 "not run: no test binary at $test_bin"
+fi
+
+# 3. One-epoch 80nt transfer -u 2 on the device, against the same run on the CPU.
+t=$(now)
+transfer_on() { # DEVICE TAG
+  "$bin" transfer -train "$out/data/dataset_train.h5" -test "$out/data/dataset_test.h5" \
+    -m "$mane/80nt/model_80nt_rs10.pt" -f 80 -u 2 -n 1 -p "check_$2" -o "$out/runs" --device "$1" \
+    --quiet --overwrite > "$out/transfer_$2.log" 2>&1 \
+    && "$bin" convert "$(find "$out/runs" -path "*check_$2*" -name model_0.pt | head -1)" \
+      "$out/transfer_$2.safetensors" >> "$out/transfer_$2.log" 2>&1
+}
+if "$bin" example-data -o "$out/data" > "$out/example_data.log" 2>&1 \
+  && transfer_on cpu cpu && transfer_on "$device" dev \
+  && d=$(python3 "$diff_py" "$out/transfer_dev.safetensors" "$out/transfer_cpu.safetensors" --rtol 1e-3 --quiet); then
+  row "transfer -u 2, 1 epoch: vs CPU" ok "$(since "$t")" "${d#worst: }"
+else
+  row "transfer -u 2, 1 epoch: vs CPU" FAIL "$(since "$t")" \
+    "$(tail -qn1 "$out"/example_data.log "$out"/transfer_*.log 2>/dev/null | tr '\n' ' ') ${d:-}"
+fi
+
+# 4. bench with peak memory (all four sizes on a GPU; 80nt with 4 windows on the CPU, to stay short).
+t=$(now)
+if [ "$device" = cpu ]; then bench_args=(-f 80 --batch-size 4 --reps 1); else bench_args=(--reps 3); fi
+if with_peak_memory "$bin" bench --device "$device" "${bench_args[@]}" > "$out/bench.log" 2>&1; then
+  row "bench ${bench_args[*]}" ok "$(since "$t")" "peak $peak_mem"
+else
+  row "bench ${bench_args[*]}" FAIL "$(since "$t")" "$(tail -1 "$out/bench.log")"
+fi
+
+# 5. quickstart.
+t=$(now)
+if "$bin" quickstart --device "$device" --dir "$out/quickstart" > "$out/quickstart.log" 2>&1; then
+  row "quickstart" ok "$(since "$t")" "$(grep -m1 'finished in' "$out/quickstart.log")"
+else
+  row "quickstart" FAIL "$(since "$t")" "$(tail -1 "$out/quickstart.log")"
+fi
+
+echo
+echo "== bench ($device)"
+cat "$out/bench.log"
+echo
+echo "== gpu-check table (device $device)"
+printf '%-36s %-5s %8s  %s\n' step result "time s" detail
+printf '%s\n' "${rows[@]}"
+exit $failed

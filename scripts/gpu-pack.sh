@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Fills .gpu/ with what scripts/gpu-check.sh needs on a GPU machine that has no Rust and no network: the
+# stripped `cuda` binary, the stripped `train_step` test binary of the same build, and the fixtures it
+# reads (parity/, openspliceai-mane/). About 48 MB, under the device tool's 64 MiB carry limit.
+# Then, with the device tool: carry [".gpu"], command `scripts/gpu-check.sh` (its defaults find .gpu/).
+#
+# usage: scripts/gpu-pack.sh [TARGET_DIR] [FIXTURES_DIR]
+#   TARGET_DIR    where `cargo build --release --features cuda` built [target/cuda, as .ci/run]
+#   FIXTURES_DIR  [$OSAI_FIXTURES, else ../shared/fixtures]
+# It builds the test binary if it is missing (`cargo test --release --features cuda --no-run`) with the
+# environment .ci/run builds with (nvcc from the PyPI venv $OSAI_NVCC_VENV [~/.cache/osai-nvcc]; another
+# CUDA_ROOT/CUDA_PATH than the build's makes cargo rebuild everything).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+target=${1:-target/cuda}
+fixtures=${2:-${OSAI_FIXTURES:-$here/../shared/fixtures}}
+bin=$target/release/openspliceai-rs
+[ -x "$bin" ] || { echo "gpu-pack: $bin not found: build the cuda binary first (see .ci/run)" >&2; exit 2; }
+for d in parity openspliceai-mane; do
+  [ -d "$fixtures/$d" ] || { echo "gpu-pack: $fixtures/$d not found" >&2; exit 2; }
+done
+venv=${OSAI_NVCC_VENV:-$HOME/.cache/osai-nvcc}
+cuda_root=$(ls -d "$venv"/lib/python3*/site-packages/nvidia/cu13 2>/dev/null | head -1)
+[ -n "$cuda_root" ] && export CUDA_ROOT=$cuda_root CUDA_PATH=$cuda_root PATH=$cuda_root/bin:$PATH
+export CARGO_INCREMENTAL=0
+test_bin=$(CARGO_TARGET_DIR=$target cargo test --release --locked --features cuda --no-run --test train_step \
+  --message-format json 2>/dev/null | grep -o '"executable":"[^"]*train_step[^"]*"' | tail -1 | cut -d'"' -f4)
+[ -x "$test_bin" ] || { echo "gpu-pack: could not build the train_step test binary" >&2; exit 2; }
+
+exclude=$(git rev-parse --git-path info/exclude)
+mkdir -p "$(dirname "$exclude")"
+grep -qxF /.gpu/ "$exclude" 2>/dev/null || echo /.gpu/ >> "$exclude"
+rm -rf .gpu && mkdir -p .gpu/fixtures
+strip -o .gpu/openspliceai-rs "$bin"
+strip -o .gpu/train_step "$test_bin"
+cp -r "$fixtures/parity" "$fixtures/openspliceai-mane" .gpu/fixtures/
+chmod -R u+w .gpu
+du -sh .gpu
+echo "gpu-pack: .gpu/ ready; on the GPU machine: scripts/gpu-check.sh (device cuda, binaries and fixtures from .gpu/)"
