@@ -7,6 +7,7 @@ pub mod create_data;
 pub mod data;
 pub mod device;
 pub mod genome;
+pub mod h5write;
 pub mod infer;
 pub mod metrics;
 pub mod model;

@@ -305,8 +305,9 @@ fn assert_fails(args: &[&str], needles: &[&str], out_dir: &Path) {
     if run.exists() {
         for e in std::fs::read_dir(&run).unwrap() {
             let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
             assert!(
-                !p.to_string_lossy().ends_with(".bed"),
+                !name.ends_with(".bed") && !name.ends_with(".h5") && !name.contains(".tmp-"),
                 "left {} behind",
                 p.display()
             );
@@ -333,6 +334,14 @@ fn bad_inputs_fail_clearly_without_output() {
     let gff = tmp.path().join("bad.gff3");
     std::fs::write(&gff, "chr2R\tx\tgene\tone\t20\t.\t+\t.\tID=g\n").unwrap();
     let missing = tmp.path().join("missing.fa");
+    // A gene is scored (batch of 1: its rows reach predict.h5) before line 2 fails.
+    let late_gff = tmp.path().join("late.gff3");
+    std::fs::write(
+        &late_gff,
+        "chr2R_7000001_7200000\tx\tgene\t100\t9000\t.\t+\t.\tID=g\nchr2R\tx\tgene\tone\t20\t.\t+\t.\tID=h\n",
+    )
+    .unwrap();
+    let region = c.input("region200k.fa");
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (
             vec![
@@ -406,6 +415,24 @@ fn bad_inputs_fail_clearly_without_output() {
             vec!["bad.gff3:1", "one"],
         ),
         (vec!["-i", fa, "-m", m, "-f", "401", "-o", os], vec!["401"]),
+        (
+            vec![
+                "-i",
+                region.to_str().unwrap(),
+                "-a",
+                late_gff.to_str().unwrap(),
+                "-p",
+                "--batch-size",
+                "1",
+                "-m",
+                m,
+                "-f",
+                "400",
+                "-o",
+                os,
+            ],
+            vec!["late.gff3:2"],
+        ),
     ];
     for (args, needles) in cases {
         assert_fails(&args, &needles, &o);
@@ -454,4 +481,96 @@ fn long_record_streams_in_bounded_memory() {
         .and_then(|r| r.trim_end_matches(" MiB").parse().ok())
         .expect("peak RSS line");
     assert!(rss < 250.0, "peak RSS {rss} MiB");
+}
+
+/// `predict.h5` of a `-p` run, read with the pure-Rust reader: (predictions, shape, NAME, LEN).
+fn read_predict_h5(dir: &Path) -> (Vec<f32>, Vec<u64>, Vec<String>, Vec<i64>) {
+    let f = hdf5_reader::Hdf5File::open(dir.join("predict.h5")).expect("predict.h5 opens");
+    let p = f.dataset("predictions").unwrap();
+    assert!(
+        matches!(
+            p.dtype(),
+            hdf5_reader::Datatype::FloatingPoint { size: 4, .. }
+        ),
+        "{:?}",
+        p.dtype()
+    );
+    let shape = p.shape().to_vec();
+    let values: Vec<f32> = p.read_array::<f32>().unwrap().iter().copied().collect();
+    let names = f.dataset("NAME").unwrap().read_strings().unwrap();
+    let lens: Vec<i64> = f
+        .dataset("LEN")
+        .unwrap()
+        .read_array::<i64>()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect();
+    (values, shape, names, lens)
+}
+
+/// `-p` (upstream's --predict-all, which crashes in 0.0.7, F) writes every window's scores to predict.h5
+/// and the same BED files as a run without it; the BED scores are the stored scores at their positions.
+#[test]
+fn predict_all_writes_predict_h5_and_the_same_beds() {
+    let Some(c) = ctx() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let fa = c.input("region200k.fa");
+    let fa = fa.to_str().unwrap();
+    let plain = predict_ok(&tmp.path().join("plain"), 400, &["-i", fa]);
+    let all = predict_ok(&tmp.path().join("all"), 400, &["-i", fa, "-p"]);
+    assert!(!plain.join("predict.h5").exists());
+    for bed in ["acceptor_predictions.bed", "donor_predictions.bed"] {
+        assert!(
+            common::read_text(&plain.join(bed)) == common::read_text(&all.join(bed)),
+            "{bed} differs with -p"
+        );
+    }
+    let (values, shape, names, lens) = read_predict_h5(&all);
+    assert_eq!(shape, [40, 3, 5000]);
+    assert_eq!(names, ["chr2R_7000001_7200000:+"]);
+    assert_eq!(lens, [40]);
+    // Position q = 5000 w + k of channel ch is values[(w * 3 + ch) * 5000 + k].
+    let at = |q: usize, ch: usize| values[((q / 5000) * 3 + ch) * 5000 + q % 5000];
+    for q in 0..200_000 {
+        let sum: f32 = (0..3).map(|ch| at(q, ch)).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "position {q}: sum {sum}");
+    }
+    // Every BED line (7-column, record-relative) holds the stored score at its position, and every
+    // stored score above the threshold has its line.
+    for (bed, ch, pos_col) in [
+        ("acceptor_predictions.bed", 1, 2),
+        ("donor_predictions.bed", 2, 1),
+    ] {
+        let text = common::read_text(&all.join(bed));
+        let mut lines = 0;
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            let q: usize = f[pos_col].parse().unwrap();
+            assert_eq!(f[4], format!("{:.6}", at(q, ch) as f64), "{bed}: {line}");
+            lines += 1;
+        }
+        let above = (0..200_000)
+            .filter(|&q| at(q, ch) > 1e-6 && (ch == 2 || q > 0))
+            .count();
+        assert_eq!(lines, above, "{bed}: lines vs stored scores above 1e-6");
+    }
+}
+
+/// Records upstream drops from the BEDs (a strand-`.` gene) are still scored into predict.h5, as
+/// upstream's NAME/LEN hold them; the BEDs stay upstream's.
+#[test]
+fn predict_all_with_genes_keeps_every_record() {
+    let Some(c) = ctx() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (fa, an) = (c.input("region200k.fa"), c.input("edge_genes.gff3"));
+    let args = ["-i", fa.to_str().unwrap(), "-a", an.to_str().unwrap(), "-p"];
+    let dir = predict_ok(tmp.path(), 400, &args);
+    compare_run(&dir, &c.upstream("edge/predict_gff_variants"));
+    let (values, shape, names, lens) = read_predict_h5(&dir);
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names[0].contains("(.):+"), "{names:?}");
+    assert_eq!(shape[1..], [3, 5000]);
+    assert_eq!(lens.iter().sum::<i64>() as u64, shape[0]);
+    assert_eq!(values.len() as u64, shape[0] * 3 * 5000);
 }

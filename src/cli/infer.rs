@@ -41,7 +41,8 @@ pub struct PredictArgs {
     /// A BED line is written for scores strictly above this.
     #[arg(short = 't', long, default_value_t = 1e-6)]
     pub threshold: f64,
-    /// Also write every position's scores (not supported yet: refused).
+    /// Also write every window's scores to `<DIR>/SpliceAI_5000_<F>/predict.h5` (`predictions`
+    /// float32 (windows, 3, 5000), with `NAME` and `LEN` mapping rows to records).
     #[arg(short = 'p', long = "predict-all")]
     pub predict_all: bool,
     /// More log output (same as RUST_LOG=debug).
@@ -50,7 +51,7 @@ pub struct PredictArgs {
     /// Accepted for compatibility; no intermediate files are written.
     #[arg(long = "hdf-threshold", default_value_t = 0)]
     pub hdf_threshold: u64,
-    /// Accepted for compatibility; BED lines are written as windows are scored.
+    /// Accepted for compatibility; BED lines and `-p` scores are written as windows are scored.
     #[arg(long = "flush-threshold", default_value_t = 500)]
     pub flush_threshold: u64,
     /// Accepted for compatibility; records are never split (windows stream), see the README.
@@ -79,9 +80,6 @@ fn debug_logging(on: bool) {
 /// Runs `predict`.
 pub fn predict(a: PredictArgs) -> Result<()> {
     debug_logging(a.debug);
-    if a.predict_all {
-        bail!("--predict-all is not supported yet (OpenSpliceAI 0.0.7 crashes on it too)");
-    }
     let device = select_device(&a.device)?;
     let ens = Ensemble::load(&a.model, a.flanking_size, &device)?;
     eprintln!(
@@ -98,6 +96,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         output_dir: a.output_dir,
         batch_size: a.batch_size.unwrap_or(ens.config().batch_size),
         progress: !a.quiet,
+        predict_all: a.predict_all,
     };
     let summary = predict::run(&opts, &ens)?;
     eprintln!("{summary}");

@@ -6,7 +6,6 @@ pub mod config;
 mod error;
 pub mod example;
 pub mod extract;
-pub mod h5;
 mod output;
 pub mod paralogs;
 pub mod pyrandom;

@@ -7,10 +7,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use super::extract::Record;
-use super::h5::{H5Writer, StringColumn};
 use super::output::Staged;
 use super::seqstore::SeqStore;
 use super::CreateDataError;
+use crate::h5write::{Elem, H5Writer, StringColumn};
 
 /// Context: window 5000 + 5000 on each side, as upstream's constants fix.
 pub const SL: usize = 5000;
@@ -192,7 +192,7 @@ fn write_rows(
         path: sink.path.clone(),
         source,
     };
-    h5.begin_i8(&name, shape).map_err(io)?;
+    h5.begin_array(&name, Elem::I8, shape).map_err(io)?;
     for batch in shard.chunks(ENCODE_BATCH) {
         let parts: Vec<Vec<u8>> = batch
             .par_iter()
@@ -208,7 +208,7 @@ fn write_rows(
             h5.append(&p).map_err(io)?;
         }
     }
-    h5.end_i8().map_err(io)
+    h5.end_array().map_err(io)
 }
 
 /// `dataset_{split}.h5`: shard i holds records [100 i, 100 i + 100) as `X{i}` (W, 15000, 4) and `Y{i}`

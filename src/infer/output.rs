@@ -1,20 +1,20 @@
 //! Output files that appear only when complete: written to a temporary file beside the target and
-//! renamed over it by [`AtomicOutput::commit`]; dropped without commit, the temporary file is removed.
+//! renamed over it on commit; dropped without commit, the temporary file is removed.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// A buffered writer to a temporary file that becomes `path` on [`AtomicOutput::commit`].
-pub struct AtomicOutput {
+/// A temporary file `.<name>.tmp-<pid>` beside `path` that [`AtomicFile::commit`] renames over `path`;
+/// dropped before that, it is removed.
+pub struct AtomicFile {
     path: PathBuf,
-    tmp: PathBuf,
-    writer: Option<BufWriter<File>>,
+    tmp: Option<PathBuf>,
 }
 
-impl AtomicOutput {
-    /// Creates the temporary file `.<name>.tmp-<pid>` in `path`'s directory.
-    pub fn create(path: &Path) -> std::io::Result<Self> {
+impl AtomicFile {
+    /// Creates the temporary file and returns it with its guard.
+    pub fn create(path: &Path) -> std::io::Result<(Self, File)> {
         let name = path
             .file_name()
             .ok_or_else(|| std::io::Error::other("the output path has no file name"))?
@@ -26,11 +26,11 @@ impl AtomicOutput {
         };
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
         let file = File::create(&tmp)?;
-        Ok(Self {
+        let guard = Self {
             path: path.to_path_buf(),
-            tmp,
-            writer: Some(BufWriter::with_capacity(1 << 20, file)),
-        })
+            tmp: Some(tmp),
+        };
+        Ok((guard, file))
     }
 
     /// The final path.
@@ -38,13 +38,55 @@ impl AtomicOutput {
         &self.path
     }
 
+    /// Syncs `file` (the one [`AtomicFile::create`] returned, fully written) and renames it over the
+    /// final path.
+    pub fn commit(mut self, file: File) -> std::io::Result<()> {
+        file.sync_all()?;
+        drop(file);
+        let tmp = self
+            .tmp
+            .as_ref()
+            .expect("temporary path present until commit");
+        std::fs::rename(tmp, &self.path)?;
+        self.tmp = None;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// A buffered writer to a temporary file that becomes `path` on [`AtomicOutput::commit`].
+pub struct AtomicOutput {
+    writer: Option<BufWriter<File>>,
+    file: AtomicFile,
+}
+
+impl AtomicOutput {
+    /// Creates the temporary file `.<name>.tmp-<pid>` in `path`'s directory.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        let (file, f) = AtomicFile::create(path)?;
+        Ok(Self {
+            writer: Some(BufWriter::with_capacity(1 << 20, f)),
+            file,
+        })
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
     /// Flushes, syncs and renames the temporary file over the final path.
     pub fn commit(mut self) -> std::io::Result<()> {
         let w = self.writer.take().expect("writer present until commit");
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.path)
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        self.file.commit(f)
     }
 }
 
@@ -55,13 +97,5 @@ impl Write for AtomicOutput {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.writer.as_mut().expect("not committed").flush()
-    }
-}
-
-impl Drop for AtomicOutput {
-    fn drop(&mut self) {
-        if self.writer.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
     }
 }

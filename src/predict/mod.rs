@@ -1,10 +1,12 @@
 //! `predict`: splice-site scores of every position of a FASTA (or of the genes of a GFF) as
 //! OpenSpliceAI 0.0.7's BED files. Records stream in one at a time; windows of 5000 positions are
 //! scored in batches and their lines written at once, so memory is bounded by one record and a batch.
+//! With `-p/--predict-all` every window's scores also go to `predict.h5` as they are computed (`h5out`).
 
 pub mod bed;
 pub mod fasta;
 pub mod genes;
+mod h5out;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use crate::infer::{Ensemble, InferError};
 use crate::model::SEQ_LEN;
 use bed::Naming;
 use fasta::{FastaError, FastaReader};
+use h5out::PredictionsFile;
 
 /// Errors of `predict`.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,8 @@ pub struct PredictOptions {
     pub output_dir: PathBuf,
     pub batch_size: usize,
     pub progress: bool,
+    /// Also write every window's scores to `predict.h5` (`-p/--predict-all`).
+    pub predict_all: bool,
 }
 
 /// Counts for the closing summary.
@@ -74,6 +79,8 @@ pub struct PredictSummary {
     pub skipped_genes: usize,
     pub acceptor_bed: PathBuf,
     pub donor_bed: PathBuf,
+    /// `predict.h5`, with `-p`.
+    pub predictions: Option<PathBuf>,
 }
 
 impl std::fmt::Display for PredictSummary {
@@ -98,7 +105,11 @@ impl std::fmt::Display for PredictSummary {
             "\n  {}\n  {}",
             self.acceptor_bed.display(),
             self.donor_bed.display()
-        )
+        )?;
+        if let Some(p) = &self.predictions {
+            write!(f, "\n  {}", p.display())?;
+        }
+        Ok(())
     }
 }
 
@@ -117,6 +128,8 @@ pub(crate) struct Scorer<'a> {
     metas: Vec<WindowMeta>,
     acceptor: AtomicOutput,
     donor: AtomicOutput,
+    /// `predict.h5`, with `-p`.
+    predictions: Option<PredictionsFile>,
     threshold: f32,
     bar: ProgressBar,
     pub(crate) summary: PredictSummary,
@@ -133,15 +146,21 @@ impl<'a> Scorer<'a> {
     fn new(
         ens: &'a Ensemble,
         dir: &Path,
-        threshold: f32,
-        batch: usize,
+        opts: &PredictOptions,
         bar: ProgressBar,
     ) -> Result<Self, PredictError> {
         std::fs::create_dir_all(dir).map_err(output_err(dir))?;
         let acc = dir.join("acceptor_predictions.bed");
         let don = dir.join("donor_predictions.bed");
+        let predictions = if opts.predict_all {
+            let path = dir.join("predict.h5");
+            Some(PredictionsFile::create(&path).map_err(output_err(&path))?)
+        } else {
+            None
+        };
+        let predictions_path = predictions.as_ref().map(PredictionsFile::path);
         let width = ens.config().input_len();
-        let batch = batch.max(1);
+        let batch = opts.batch_size.max(1);
         Ok(Self {
             ens,
             batch,
@@ -150,24 +169,32 @@ impl<'a> Scorer<'a> {
             metas: Vec::with_capacity(batch),
             acceptor: AtomicOutput::create(&acc).map_err(output_err(&acc))?,
             donor: AtomicOutput::create(&don).map_err(output_err(&don))?,
-            threshold,
+            predictions,
+            threshold: opts.threshold,
             bar,
             summary: PredictSummary {
                 acceptor_bed: acc,
                 donor_bed: don,
+                predictions: predictions_path,
                 ..PredictSummary::default()
             },
         })
     }
 
-    /// Queues every window of record `name` (upstream's name: header + `:+`).
+    /// Queues every window of record `name` (upstream's name: header + `:+`). A record upstream drops
+    /// from the BED files is still scored with `-p`, as upstream's `predict.h5` holds it.
     fn push_record(&mut self, name: &str, seq: &[u8]) -> Result<(), PredictError> {
         self.summary.records += 1;
         let naming = Naming::parse(name);
         if naming == Naming::Dropped {
             eprintln!("[ERR] Undefined strand None. Skipping {name}.");
             self.summary.dropped_records += 1;
-            return Ok(());
+            if self.predictions.is_none() {
+                return Ok(());
+            }
+        }
+        if let Some(p) = &mut self.predictions {
+            p.record(name, seq.len().div_ceil(SEQ_LEN));
         }
         let flank = self.ens.config().flank;
         if seq.len() < flank {
@@ -211,7 +238,16 @@ impl<'a> Scorer<'a> {
         let w = self.width;
         let x = Tensor::from_slice(&self.x[..m * 4 * w], (m, 4, w), &Device::Cpu)?;
         let y = self.ens.forward(&x)?.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(p) = &mut self.predictions {
+            p.rows(&y).map_err(|source| PredictError::Output {
+                path: p.path(),
+                source,
+            })?;
+        }
         for (b, meta) in self.metas.iter().enumerate() {
+            if meta.naming.as_ref() == &Naming::Dropped {
+                continue;
+            }
             let base = b * 3 * SEQ_LEN;
             let acc = &y[base + SEQ_LEN..base + 2 * SEQ_LEN];
             let don = &y[base + 2 * SEQ_LEN..base + 3 * SEQ_LEN];
@@ -242,6 +278,10 @@ impl<'a> Scorer<'a> {
     fn finish(mut self) -> Result<PredictSummary, PredictError> {
         self.flush()?;
         self.bar.finish_and_clear();
+        if let Some(p) = self.predictions.take() {
+            let path = p.path();
+            p.commit().map_err(output_err(&path))?;
+        }
         let acc = self.summary.acceptor_bed.clone();
         let don = self.summary.donor_bed.clone();
         self.acceptor.commit().map_err(output_err(&acc))?;
@@ -271,13 +311,7 @@ pub fn run_dir(output_dir: &Path, flank: usize) -> PathBuf {
 pub fn run(opts: &PredictOptions, ens: &Ensemble) -> Result<PredictSummary, PredictError> {
     let flank = ens.config().flank;
     let dir = run_dir(&opts.output_dir, flank);
-    let mut scorer = Scorer::new(
-        ens,
-        &dir,
-        opts.threshold,
-        opts.batch_size,
-        window_bar(opts.progress),
-    )?;
+    let mut scorer = Scorer::new(ens, &dir, opts, window_bar(opts.progress))?;
     match &opts.annotation {
         None => {
             let mut reader = FastaReader::open(&opts.input)?;

@@ -1,10 +1,13 @@
-//! A streaming HDF5 writer for exactly what create-data writes: one root group holding 1-D variable-length UTF-8
-//! string datasets and int8 arrays, contiguous, unfiltered, in the layout h5py writes by default (superblock v0,
-//! a symbol-table root group, version-1 object headers, strings in global heap collections).
+//! A streaming HDF5 writer for what `create-data` and `predict -p` write: one root group holding 1-D
+//! variable-length UTF-8 string datasets and int8, int64 or float32 arrays, contiguous, unfiltered, in the
+//! layout h5py writes by default (superblock v0, a symbol-table root group, version-1 object headers,
+//! strings in global heap collections).
 //!
 //! The `hdf5-writer` dependency builds a whole file in memory and only writes superblock v2 with ASCII vlen
-//! strings; this writer streams array data to disk as it comes (one shard or one heap collection in memory) and
-//! matches upstream's dataset types (UTF-8 cset) and superblock.
+//! strings; this writer streams array data to disk as it comes (one shard, one batch or one heap collection
+//! in memory) and matches upstream's dataset types (UTF-8 cset) and superblock. Object headers are written
+//! last, so an array's leading dimension may be left open until its data is complete
+//! ([`H5Writer::begin_rows`]).
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -18,11 +21,36 @@ const GCOL_MIN: usize = 4096;
 const GCOL_TARGET: usize = 1 << 20;
 const GCOL_MAX_OBJECTS: usize = 65_535;
 
+/// The element type of a numeric array (little-endian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    I8,
+    I64,
+    F32,
+}
+
+impl Elem {
+    /// Bytes per element.
+    pub fn size(self) -> u64 {
+        match self {
+            Elem::I8 => 1,
+            Elem::I64 => 8,
+            Elem::F32 => 4,
+        }
+    }
+}
+
 /// The element type of a dataset.
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     VlenUtf8,
-    Int8,
+    Array(Elem),
+}
+
+/// The array being streamed: where its data starts and, for [`H5Writer::begin_rows`], the bytes of a row.
+struct OpenArray {
+    start: u64,
+    row_bytes: Option<u64>,
 }
 
 struct DatasetMeta {
@@ -55,7 +83,7 @@ pub struct H5Writer {
     heap: Vec<u8>,
     heap_objects: usize,
     collections: Vec<u64>,
-    open_start: Option<u64>,
+    open: Option<OpenArray>,
 }
 
 impl H5Writer {
@@ -70,7 +98,7 @@ impl H5Writer {
             heap: Vec::new(),
             heap_objects: 0,
             collections: Vec::new(),
-            open_start: None,
+            open: None,
         })
     }
 
@@ -139,6 +167,9 @@ impl H5Writer {
 
     /// Ends a string column as the 1-D dataset `name`.
     pub fn finish_strings(&mut self, name: &str, column: StringColumn) -> std::io::Result<()> {
+        if self.open.is_some() {
+            return Err(std::io::Error::other("an array dataset is still open"));
+        }
         // A reference may point into the collection still in memory: place it first.
         self.flush_heap()?;
         let mut data = Vec::with_capacity(column.refs.len() * 16);
@@ -156,39 +187,121 @@ impl H5Writer {
         self.raw_dataset(name, Kind::VlenUtf8, shape, &data)
     }
 
-    /// Starts an int8 dataset of `shape` whose bytes follow through [`H5Writer::append`]; ended by
-    /// [`H5Writer::end_i8`]. Nothing else may be written in between.
-    pub fn begin_i8(&mut self, name: &str, shape: Vec<u64>) -> std::io::Result<()> {
+    /// Starts an array dataset of `shape` whose bytes (little-endian, row-major) follow through
+    /// [`H5Writer::append`]; ended by [`H5Writer::end_array`]. Nothing else may be written in between.
+    pub fn begin_array(&mut self, name: &str, elem: Elem, shape: Vec<u64>) -> std::io::Result<()> {
+        self.open_array(name, elem, shape, None)
+    }
+
+    /// Starts an array dataset of rows of `row_shape` whose number is known only at its end: the leading
+    /// dimension is the count of rows appended before [`H5Writer::end_array`].
+    pub fn begin_rows(&mut self, name: &str, elem: Elem, row_shape: &[u64]) -> std::io::Result<()> {
+        let row_bytes = row_shape.iter().product::<u64>() * elem.size();
+        if row_bytes == 0 {
+            return Err(std::io::Error::other(format!(
+                "dataset {name}: rows of shape {row_shape:?} are empty"
+            )));
+        }
+        let shape = std::iter::once(0)
+            .chain(row_shape.iter().copied())
+            .collect();
+        self.open_array(name, elem, shape, Some(row_bytes))
+    }
+
+    fn open_array(
+        &mut self,
+        name: &str,
+        elem: Elem,
+        shape: Vec<u64>,
+        row_bytes: Option<u64>,
+    ) -> std::io::Result<()> {
+        if self.open.is_some() {
+            return Err(std::io::Error::other("an array dataset is still open"));
+        }
         self.flush_heap()?;
-        let size = shape.iter().product::<u64>();
+        let size = shape.iter().product::<u64>() * elem.size();
         self.datasets.push(DatasetMeta {
             name: name.to_string(),
-            kind: Kind::Int8,
+            kind: Kind::Array(elem),
             shape,
-            address: if size == 0 { UNDEF } else { self.pos },
+            address: UNDEF,
             size,
         });
-        self.open_start = Some(self.pos);
+        self.open = Some(OpenArray {
+            start: self.pos,
+            row_bytes,
+        });
         Ok(())
     }
 
-    /// Appends bytes to the dataset begun by [`H5Writer::begin_i8`].
+    /// Appends bytes to the open array dataset.
     pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        debug_assert!(self.open_start.is_some());
+        if self.open.is_none() {
+            return Err(std::io::Error::other("no array dataset is open"));
+        }
         self.write(bytes)
     }
 
-    /// Ends the dataset begun by [`H5Writer::begin_i8`], checking that its bytes match its shape.
-    pub fn end_i8(&mut self) -> std::io::Result<()> {
-        let start = self.open_start.take().unwrap_or(self.pos);
-        let expected = self.datasets.last().map_or(0, |d| d.size);
-        if self.pos - start != expected {
-            return Err(std::io::Error::other(format!(
-                "dataset data is {} bytes, its shape needs {expected}",
-                self.pos - start
-            )));
+    /// Appends float32 values (written little-endian) to the open array dataset.
+    pub fn append_f32(&mut self, values: &[f32]) -> std::io::Result<()> {
+        let mut buf = [0u8; 4 * 4096];
+        for chunk in values.chunks(4096) {
+            for (dst, v) in buf.chunks_exact_mut(4).zip(chunk) {
+                dst.copy_from_slice(&v.to_le_bytes());
+            }
+            self.append(&buf[..4 * chunk.len()])?;
         }
         Ok(())
+    }
+
+    /// Ends the open array dataset, checking that its bytes match its shape (or, for
+    /// [`H5Writer::begin_rows`], are whole rows, whose count becomes the leading dimension).
+    pub fn end_array(&mut self) -> std::io::Result<()> {
+        let open = self
+            .open
+            .take()
+            .ok_or_else(|| std::io::Error::other("no array dataset is open"))?;
+        let written = self.pos - open.start;
+        let d = self
+            .datasets
+            .last_mut()
+            .expect("an open array has its metadata");
+        match open.row_bytes {
+            None if written != d.size => {
+                return Err(std::io::Error::other(format!(
+                    "dataset {} data is {written} bytes, its shape needs {}",
+                    d.name, d.size
+                )));
+            }
+            None => {}
+            Some(row) => {
+                if !written.is_multiple_of(row) {
+                    return Err(std::io::Error::other(format!(
+                        "dataset {} data is {written} bytes, not whole rows of {row}",
+                        d.name
+                    )));
+                }
+                d.shape[0] = written / row;
+                d.size = written;
+            }
+        }
+        if d.size > 0 {
+            d.address = open.start;
+        }
+        Ok(())
+    }
+
+    /// Writes a whole array dataset at once.
+    pub fn write_array(
+        &mut self,
+        name: &str,
+        elem: Elem,
+        shape: Vec<u64>,
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
+        self.begin_array(name, elem, shape)?;
+        self.append(bytes)?;
+        self.end_array()
     }
 
     fn raw_dataset(
@@ -212,6 +325,9 @@ impl H5Writer {
 
     /// Writes the object headers, the root group and the superblock, and flushes the file.
     pub fn finish(mut self) -> std::io::Result<File> {
+        if self.open.is_some() {
+            return Err(std::io::Error::other("an array dataset is still open"));
+        }
         self.flush_heap()?;
         let mut datasets = std::mem::take(&mut self.datasets);
         let mut headers = Vec::with_capacity(datasets.len());
@@ -381,7 +497,27 @@ fn dataset_header(d: &DatasetMeta) -> Vec<u8> {
         t
     };
     let dtype = match d.kind {
-        Kind::Int8 => int8(true),
+        Kind::Array(Elem::I8) => int8(true),
+        Kind::Array(Elem::I64) => {
+            // Fixed-point, version 1, little-endian, signed; 8 bytes, offset 0, precision 64.
+            let mut t = vec![0x10, 0x08, 0, 0];
+            t.extend_from_slice(&8u32.to_le_bytes());
+            t.extend_from_slice(&0u16.to_le_bytes());
+            t.extend_from_slice(&64u16.to_le_bytes());
+            t
+        }
+        Kind::Array(Elem::F32) => {
+            // IEEE float32 as h5py writes it: floating point, version 1, little-endian, implied mantissa
+            // msb, sign at bit 31; offset 0, precision 32, exponent at 23 (8 bits), mantissa at 0
+            // (23 bits), bias 127.
+            let mut t = vec![0x11, 0x20, 0x1f, 0x00];
+            t.extend_from_slice(&4u32.to_le_bytes());
+            t.extend_from_slice(&0u16.to_le_bytes());
+            t.extend_from_slice(&32u16.to_le_bytes());
+            t.extend_from_slice(&[23, 8, 0, 23]);
+            t.extend_from_slice(&127u32.to_le_bytes());
+            t
+        }
         Kind::VlenUtf8 => {
             // Variable-length string, null-terminated padding, UTF-8, base type unsigned char.
             let mut t = vec![0x19, 0x01, 0x01, 0x00];
@@ -390,10 +526,70 @@ fn dataset_header(d: &DatasetMeta) -> Vec<u8> {
             t
         }
     };
-    // Fill value message v2: allocation late, fill written if set, no fill value defined.
-    let fill = vec![2, 2, 2, 0];
+    // Fill value message v2: allocation late, fill written if set; int8 and strings as create-data's
+    // upstream files have it (no fill value defined), int64 and float32 as h5py writes them (the default
+    // fill value, zero, defined: size 0).
+    let fill = match d.kind {
+        Kind::Array(Elem::I64 | Elem::F32) => vec![2, 2, 2, 1, 0, 0, 0, 0],
+        _ => vec![2, 2, 2, 0],
+    };
     let mut layout = vec![3, 1];
     layout.extend_from_slice(&d.address.to_le_bytes());
     layout.extend_from_slice(&d.size.to_le_bytes());
     object_header(&[(0x01, space), (0x03, dtype), (0x05, fill), (0x08, layout)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdf5_reader::Hdf5File;
+
+    #[test]
+    fn rows_strings_and_int64_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.h5");
+        let mut h5 = H5Writer::create(File::create(&path).unwrap()).unwrap();
+        let values: Vec<f32> = (0..2 * 3 * 4).map(|i| i as f32 / 7.0).collect();
+        h5.begin_rows("predictions", Elem::F32, &[3, 4]).unwrap();
+        h5.append_f32(&values[..12]).unwrap();
+        h5.append_f32(&values[12..]).unwrap();
+        h5.end_array().unwrap();
+        let mut names = StringColumn::default();
+        for n in ["rec one:+", "chrT:1-5(-):+"] {
+            h5.push_string(&mut names, n.as_bytes()).unwrap();
+        }
+        h5.finish_strings("NAME", names).unwrap();
+        let lens: Vec<u8> = [1i64, -1].iter().flat_map(|v| v.to_le_bytes()).collect();
+        h5.write_array("LEN", Elem::I64, vec![2], &lens).unwrap();
+        h5.begin_rows("empty", Elem::F32, &[3]).unwrap();
+        h5.end_array().unwrap();
+        h5.finish().unwrap();
+
+        let f = Hdf5File::open(&path).unwrap();
+        let p = f.dataset("predictions").unwrap();
+        assert_eq!(p.shape(), &[2, 3, 4]);
+        let read = p.read_array::<f32>().unwrap();
+        assert_eq!(read.iter().copied().collect::<Vec<_>>(), values);
+        let lens = f.dataset("LEN").unwrap().read_array::<i64>().unwrap();
+        assert_eq!(lens.iter().copied().collect::<Vec<_>>(), vec![1, -1]);
+        let names = f.dataset("NAME").unwrap().read_strings().unwrap();
+        assert_eq!(names, vec!["rec one:+", "chrT:1-5(-):+"]);
+        assert_eq!(f.dataset("empty").unwrap().shape(), &[0, 3]);
+    }
+
+    #[test]
+    fn partial_rows_and_wrong_sizes_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("t.h5")).unwrap();
+        let mut h5 = H5Writer::create(file).unwrap();
+        h5.begin_rows("p", Elem::F32, &[3]).unwrap();
+        h5.append_f32(&[1.0, 2.0]).unwrap();
+        assert!(h5.end_array().is_err());
+        assert!(h5.begin_rows("z", Elem::F32, &[0, 3]).is_err());
+        h5.begin_array("x", Elem::I8, vec![4]).unwrap();
+        assert!(h5.begin_array("y", Elem::I8, vec![1]).is_err());
+        h5.append(&[1, 2, 3]).unwrap();
+        assert!(h5.end_array().is_err());
+        assert!(h5.append(&[1]).is_err());
+    }
 }
