@@ -164,3 +164,36 @@ fn prefix_then_suffix_equals_the_whole_network() {
         "everything trainable: no prefix"
     );
 }
+
+#[test]
+fn predict_computes_only_what_the_output_reads_and_equals_the_full_pass() {
+    // `predict` cuts each unit's result to what the output still reads; `forward` in eval mode runs every
+    // unit over the whole length. Every flanking size, the training window and the shorter windows of
+    // `variant` (CL + 2D + 1), with trained-looking running statistics.
+    for flank in [80, 400, 2000, 10000] {
+        let cfg = FlankConfig::for_flank(flank).unwrap();
+        let mut m = SpliceAi::new(cfg, 7, &Device::Cpu).unwrap();
+        let warm = Tensor::randn(0f32, 1.0, (2, 4, flank + 301), &Device::Cpu).unwrap();
+        m.forward(&warm, Mode::Train).unwrap();
+        for out_len in [1, 101, 5000] {
+            let x = Tensor::randn(0f32, 1.0, (1, 4, flank + out_len), &Device::Cpu).unwrap();
+            let cut = m.predict(&x).unwrap();
+            let full = m.forward(&x, Mode::Eval).unwrap();
+            assert_eq!(cut.dims(), &[1, 3, out_len]);
+            let d = (cut - full)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                d < 1e-6,
+                "{flank}nt, {out_len} outputs: max |cut - full| = {d:e}"
+            );
+        }
+    }
+}

@@ -849,13 +849,8 @@ impl SpliceAi {
                     state.h = (state.h + t)?;
                 }
                 Block::Skip(c) => {
-                    let h = if state.skip.dim(2)? == state.h.dim(2)? {
-                        state.h.clone()
-                    } else {
-                        state
-                            .h
-                            .narrow(2, self.config.flank / 2, state.skip.dim(2)?)?
-                    };
+                    // The skip accumulator covers the middle of `h` (the output positions).
+                    let h = centre(&state.h, state.skip.dim(2)?)?;
                     state.skip = (state.skip + self.conv(c, &h)?)?;
                 }
             }
@@ -923,26 +918,73 @@ impl SpliceAi {
         Ok(probs)
     }
 
-    /// Eval-mode [`Self::forward_suffix`] on `&self`.
+    /// Eval-mode [`Self::forward_suffix`] on `&self` (the prefix state's skip holds the output positions).
     pub fn predict_suffix(&self, state: Trunk, cut: usize) -> Result<Tensor, ModelError> {
-        let n = self.blocks.len();
-        let state =
-            self.forward_blocks(state, cut..n, Mode::Eval, &mut RunningUpdate::default())?;
-        self.head(&state)
+        let out_len = state.skip.dim(2)?;
+        self.predict_blocks(state, cut..self.blocks.len(), out_len)
     }
 
     /// Eval-mode forward on `&self`: the model is never changed, so one loaded model can serve several
     /// threads at once.
     pub fn predict(&self, x: &Tensor) -> Result<Tensor, ModelError> {
+        let out_len = x.dim(2)?.saturating_sub(self.config.flank);
         let state = self.stem(x)?;
-        let state = self.forward_blocks(
-            state,
-            0..self.blocks.len(),
-            Mode::Eval,
-            &mut RunningUpdate::default(),
-        )?;
-        self.head(&state)
+        self.predict_blocks(state, 0..self.blocks.len(), out_len)
     }
+
+    /// Eval-mode blocks `range` and the head, computing each unit only where the output reads it.
+    ///
+    /// The convs are same-padded, so every unit runs over the whole length it is given, yet an output
+    /// position reads a unit's result only within the reach of the units after it (SpliceAI's units
+    /// together reach exactly CL/2 each side). After each unit `h` is cut to the output positions plus
+    /// that remaining reach, and the skip accumulator (read only by 1×1 convs and the head) to the
+    /// output positions. The positions kept see the same neighbours as in the full-length pass, so the
+    /// result is the same; the work of the last, widest units falls to about half at 10000nt.
+    /// Only in eval mode: batch statistics would read every position.
+    fn predict_blocks(
+        &self,
+        mut state: Trunk,
+        range: std::ops::Range<usize>,
+        out_len: usize,
+    ) -> Result<Tensor, ModelError> {
+        state.skip = centre(&state.skip, out_len)?;
+        state.h = centre(&state.h, out_len + 2 * self.reach_from(range.start)?)?;
+        for bi in range {
+            let mut updates = RunningUpdate::default();
+            state = self.forward_blocks(state, bi..bi + 1, Mode::Eval, &mut updates)?;
+            if matches!(self.blocks[bi], Block::Unit { .. }) {
+                state.h = centre(&state.h, out_len + 2 * self.reach_from(bi + 1)?)?;
+            }
+        }
+        let logits = self.conv(self.final_conv, &state.skip)?;
+        Ok(softmax_channels(&logits)?)
+    }
+
+    /// Positions each side that the units from list index `from` on read beyond their output: each
+    /// conv of width K and dilation d reads (K−1)·d/2 each side.
+    fn reach_from(&self, from: usize) -> Result<usize, ModelError> {
+        let mut reach = 0;
+        for block in &self.blocks[from.min(self.blocks.len())..] {
+            if let Block::Unit { conv1, conv2, .. } = block {
+                for c in [conv1, conv2] {
+                    reach += (self.value(c.w).dim(2)? - 1) * c.dilation / 2;
+                }
+            }
+        }
+        Ok(reach)
+    }
+}
+
+/// The middle `len` positions of `t` (N, C, L), contiguous; `t` itself when it has `len` already.
+fn centre(t: &Tensor, len: usize) -> Result<Tensor, ModelError> {
+    let l = t.dim(2)?;
+    if l == len {
+        return Ok(t.clone());
+    }
+    if len > l || !(l - len).is_multiple_of(2) {
+        return Err(ModelError::Internal("centre: length does not fit"));
+    }
+    Ok(t.narrow(2, (l - len) / 2, len)?.contiguous()?)
 }
 
 /// Softmax over the channel dimension (dim 1), differentiable (the max shift is a constant).
