@@ -2,19 +2,26 @@
 # The one check a session lent a GPU runs (no network, maybe no Rust), and that CI runs with `--device cpu`
 # so that it never rots. Prints one table; exits 1 when a step failed.
 #
-# usage: scripts/gpu-check.sh [--device cuda|cpu] [--bin BIN] [--train-step-test BIN] [--fixtures DIR] [--out DIR]
+# usage: scripts/gpu-check.sh [--device cuda|cpu] [--bin BIN] [--train-step-test BIN] [--ops-test BIN]
+#                             [--fixtures DIR] [--out DIR]
 #
 #   --bin              the openspliceai-rs binary [.gpu/openspliceai-rs, else target/release/openspliceai-rs]
 #   --train-step-test  the `train_step` integration-test binary of the same build
 #                      (`cargo test --release [--features cuda] --no-run --test train_step` prints its path)
-#                      [.gpu/train_step]; without it that step is reported as not run (a failure)
+#                      [.gpu/train_step, or .gpu/train_step.gz]; without it that step is reported as not run
+#                      (a failure)
+#   --ops-test         the `device_ops` integration-test binary of the same build: our CUDA ops (GEMM-plan
+#                      conv, device BatchNorm) against the CPU ops, forward and every gradient
+#                      [.gpu/device_ops, or .gpu/device_ops.gz]
 #   --fixtures         ../shared/fixtures (parity/, openspliceai-mane/) [$OSAI_FIXTURES, else ../shared/fixtures,
 #                      else .gpu/fixtures]
 #   --out              scratch folder [a new temporary one]
 #
 # Steps: forward parity against PyTorch for 80/400/2000/10000nt; the `-u 2` train-step fixture
 # (tests/train_step.rs with OSAI_TEST_DEVICE); a one-epoch 80nt `transfer -u 2` on the device against the
-# same run on the CPU (model_0.pt); `bench` with peak memory (device memory from nvidia-smi on CUDA, peak
+# same run on the CPU (model_0.pt); the CUDA ops against the CPU ops (tests/device_ops.rs; on the CPU its
+# GPU test skips, on CUDA it must run); `bench --memory` for the default and the stock-op graph (bytes a
+# training step keeps, and on CUDA the device memory); `bench` with peak memory (device memory from nvidia-smi on CUDA, peak
 # RSS on the CPU); `quickstart`. scripts/gpu-pack.sh puts the binaries and fixtures in .gpu/. On a GPU machine
 # without cuBLAS on the loader's path, the lib folders of Python's nvidia-* packages (PyTorch's CUDA wheels)
 # are added to LD_LIBRARY_PATH.
@@ -23,6 +30,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 device=cuda
 bin=
 test_bin=
+ops_bin=
 fixtures=${OSAI_FIXTURES:-$here/../shared/fixtures}
 [ -d "$fixtures" ] || fixtures=$here/.gpu/fixtures
 out=
@@ -31,6 +39,7 @@ while [ $# -gt 0 ]; do
     --device) device=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --train-step-test) test_bin=$2; shift 2 ;;
+    --ops-test) ops_bin=$2; shift 2 ;;
     --fixtures) fixtures=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     *) echo "gpu-check: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
@@ -41,8 +50,20 @@ if [ -z "$bin" ]; then
   [ -x "$bin" ] || bin=$here/target/release/openspliceai-rs
 fi
 [ -n "$test_bin" ] || test_bin=$here/.gpu/train_step
+[ -n "$ops_bin" ] || ops_bin=$here/.gpu/device_ops
 [ -n "$out" ] || out=$(mktemp -d)
 mkdir -p "$out"
+# gpu-pack.sh gzips the test binaries to stay under the device tool's carry limit.
+unpack() { # PATH → prints a runnable path (PATH itself, or PATH.gz unpacked into $out)
+  if [ ! -x "$1" ] && [ -f "$1.gz" ]; then
+    gzip -dc "$1.gz" > "$out/$(basename "$1")" && chmod +x "$out/$(basename "$1")"
+    echo "$out/$(basename "$1")"
+  else
+    echo "$1"
+  fi
+}
+test_bin=$(unpack "$test_bin")
+ops_bin=$(unpack "$ops_bin")
 diff_py=$here/scripts/safetensors_diff.py
 mane=$fixtures/openspliceai-mane
 for need in "$bin" "$diff_py" "$fixtures/parity" "$mane"; do
@@ -152,6 +173,36 @@ else
     "$(tail -qn1 "$out"/example_data.log "$out"/transfer_*.log 2>/dev/null | tr '\n' ' ') ${d:-}"
 fi
 
+# 3b. Our CUDA ops against the CPU ops (all of tests/device_ops.rs; its GPU test must run on CUDA).
+t=$(now)
+if [ -x "$ops_bin" ]; then
+  if CI=true "$ops_bin" --test-threads 1 --nocapture > "$out/device_ops.log" 2>&1; then
+    if [ "$device" != cpu ] && grep -q 'skipping: no CUDA device' "$out/device_ops.log"; then
+      row "CUDA ops vs CPU ops" FAIL "$(since "$t")" "$(grep -m1 'skipping' "$out/device_ops.log")"
+    else
+      row "CUDA ops vs CPU ops" ok "$(since "$t")" \
+        "$(grep -m1 'test result' "$out/device_ops.log")$(grep -q 'skipping: no CUDA' "$out/device_ops.log" && echo ' (GPU test skipped: no GPU)')"
+    fi
+  else
+    row "CUDA ops vs CPU ops" FAIL "$(since "$t")" "$(grep -m1 -E 'panicked|test result' "$out/device_ops.log")"
+  fi
+else
+  row "CUDA ops vs CPU ops" FAIL 0 "not run: no test binary at $ops_bin"
+fi
+
+# 3c. Bytes a training step keeps for backward: our ops (default) and the stock-op graph (OSAI_OPS=stock).
+if [ "$device" = cpu ]; then mem_args=(-f 80 --batch-size 2); else mem_args=(-f 400 -f 10000); fi
+for ops in default stock; do
+  t=$(now)
+  if [ "$ops" = stock ]; then ops_env=(OSAI_OPS=stock); else ops_env=(); fi
+  if env "${ops_env[@]}" "$bin" bench --memory --device "$device" "${mem_args[@]}" > "$out/memory_$ops.log" 2>&1; then
+    row "bench --memory, $ops ops" ok "$(since "$t")" \
+      "$(awk '/^[0-9]+nt +train step/ {printf "%s %s kept %s MiB, peak %s, device %s; ", $1, ($4 == "--unfreeze" ? "-u 2" : "-A"), $(NF-5), $(NF-4), $(NF-3)}' "$out/memory_$ops.log")"
+  else
+    row "bench --memory, $ops ops" FAIL "$(since "$t")" "$(tail -1 "$out/memory_$ops.log")"
+  fi
+done
+
 # 4. bench with peak memory (all four sizes on a GPU; 80nt with 4 windows on the CPU, to stay short).
 t=$(now)
 if [ "$device" = cpu ]; then bench_args=(-f 80 --batch-size 4 --reps 1); else bench_args=(--reps 3); fi
@@ -172,6 +223,11 @@ fi
 echo
 echo "== bench ($device)"
 cat "$out/bench.log"
+for ops in default stock; do
+  echo
+  echo "== bench --memory ($ops ops, $device)"
+  cat "$out/memory_$ops.log"
+done
 echo
 echo "== gpu-check table (device $device)"
 printf '%-36s %-5s %8s  %s\n' step result "time s" detail

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fills .gpu/ with what scripts/gpu-check.sh needs on a GPU machine that has no Rust and no network: the
-# stripped `cuda` binary, the stripped `train_step` test binary of the same build, and the fixtures it
-# reads (parity/, openspliceai-mane/). About 48 MB, under the device tool's 64 MiB carry limit.
+# stripped `cuda` binary, the stripped and gzipped `train_step` and `device_ops` test binaries of the same
+# build, and the fixtures they read (parity/, openspliceai-mane/); under the device tool's 64 MiB carry limit.
 # Then, with the device tool: carry [".gpu"], command `scripts/gpu-check.sh` (its defaults find .gpu/).
 #
 # usage: scripts/gpu-pack.sh [TARGET_DIR] [FIXTURES_DIR]
@@ -24,16 +24,23 @@ venv=${OSAI_NVCC_VENV:-$HOME/.cache/osai-nvcc}
 cuda_root=$(ls -d "$venv"/lib/python3*/site-packages/nvidia/cu13 2>/dev/null | head -1)
 [ -n "$cuda_root" ] && export CUDA_ROOT=$cuda_root CUDA_PATH=$cuda_root PATH=$cuda_root/bin:$PATH
 export CARGO_INCREMENTAL=0
-test_bin=$(CARGO_TARGET_DIR=$target cargo test --release --locked --features cuda --no-run --test train_step \
-  --message-format json 2>/dev/null | grep -o '"executable":"[^"]*train_step[^"]*"' | tail -1 | cut -d'"' -f4)
-[ -x "$test_bin" ] || { echo "gpu-pack: could not build the train_step test binary" >&2; exit 2; }
+test_binary() { # NAME → path of that integration-test binary of the cuda build (built if missing)
+  CARGO_TARGET_DIR=$target cargo test --release --locked --features cuda --no-run --test "$1" \
+    --message-format json 2>/dev/null | grep -o "\"executable\":\"[^\"]*$1[^\"]*\"" | tail -1 | cut -d'"' -f4
+}
+test_bin=$(test_binary train_step)
+ops_bin=$(test_binary device_ops)
+for t in "$test_bin" "$ops_bin"; do
+  [ -x "$t" ] || { echo "gpu-pack: could not build the test binaries (train_step, device_ops)" >&2; exit 2; }
+done
 
 exclude=$(git rev-parse --git-path info/exclude)
 mkdir -p "$(dirname "$exclude")"
 grep -qxF /.gpu/ "$exclude" 2>/dev/null || echo /.gpu/ >> "$exclude"
 rm -rf .gpu && mkdir -p .gpu/fixtures
 strip -o .gpu/openspliceai-rs "$bin"
-strip -o .gpu/train_step "$test_bin"
+strip -o .gpu/train_step "$test_bin" && gzip -9 .gpu/train_step
+strip -o .gpu/device_ops "$ops_bin" && gzip -9 .gpu/device_ops
 cp -r "$fixtures/parity" "$fixtures/openspliceai-mane" .gpu/fixtures/
 chmod -R u+w .gpu
 du -sh .gpu
