@@ -24,7 +24,13 @@ for w in "$@"; do
     -test "$data/dataset_test.h5" -m "$m" -f "$f" $flags -n 1 -p "torch_$tag" -o "$out" \
     > "$out/torch_$tag.log" 2>&1
   for tool in ours torch; do
-    epoch=$(grep -aoE -- '--- [0-9.]+ seconds ---' "$out/${tool}_$tag.log" | tail -1 | awk '{print $2}')
+    if [ "$tool" = ours ]; then
+      # train + validation + test seconds of epoch 0 (our console prints a table, not upstream's line)
+      epoch=$(python3 -c 'import json,sys; print(round(sum(r["seconds"] for r in map(json.loads, open(sys.argv[1])) if r["epoch"] == 0), 2))' \
+        "$(find "$out" -path "*ours_$tag*" -name metrics.jsonl | head -1)")
+    else
+      epoch=$(grep -aoE -- '--- [0-9.]+ seconds ---' "$out/${tool}_$tag.log" | tail -1 | awk '{print $2}')
+    fi
     wall=$(grep 'Elapsed (wall' "$out/${tool}_$tag.time" | awk '{print $NF}' | awk -F: '{print ($1*60+$2)}')
     rss=$(grep 'Maximum resident' "$out/${tool}_$tag.time" | awk '{printf "%.0f", $NF/1024}')
     printf '%-8s %-14s %12s %10s %12s\n' "$tool" "${f}nt $flags" "$epoch" "$wall" "$rss"
