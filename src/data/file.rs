@@ -87,6 +87,179 @@ impl std::fmt::Debug for H5File {
 
 const HDF5_SIGNATURE: [u8; 8] = [0x89, b'H', b'D', b'F', 0x0d, 0x0a, 0x1a, 0x0a];
 
+/// An error unless `path` is an existing regular file that starts with the HDF5 signature.
+fn check_regular_hdf5(path: &Path) -> Result<(), DataError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            return Err(DataError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("not a regular file"),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(DataError::NotFound {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(source) => {
+            return Err(DataError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
+    if !has_hdf5_signature(path)? {
+        return Err(DataError::NotHdf5 {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+fn hdf5_error(path: &Path, dataset: Option<&str>, message: String) -> DataError {
+    DataError::Hdf5 {
+        path: path.to_path_buf(),
+        dataset: dataset.map(str::to_string),
+        message,
+    }
+}
+
+fn open_reader(path: &Path, backend: Backend) -> Result<Box<dyn Reader>, DataError> {
+    Ok(match backend {
+        Backend::Pure => {
+            Box::new(pure::PureReader::open(path).map_err(|m| hdf5_error(path, None, m))?)
+        }
+        #[cfg(feature = "libhdf5")]
+        Backend::LibHdf5 => {
+            Box::new(libhdf5::LibReader::open(path).map_err(|m| hdf5_error(path, None, m))?)
+        }
+    })
+}
+
+/// The index of the last shard, after checking that the datasets are `X0/Y0 … Xn/Yn` without gaps
+/// (other datasets are ignored).
+fn last_shard(path: &Path, names: &[String]) -> Result<usize, DataError> {
+    let mut xs = std::collections::BTreeSet::new();
+    let mut ys = std::collections::BTreeSet::new();
+    for name in names {
+        match shard_name(name) {
+            Some(('X', i)) => {
+                xs.insert(i);
+            }
+            Some((_, i)) => {
+                ys.insert(i);
+            }
+            None => log::debug!("{}: ignoring dataset {name}", path.display()),
+        }
+    }
+    let missing = |dataset: String, why: String| DataError::MissingDataset {
+        path: path.to_path_buf(),
+        dataset,
+        why,
+    };
+    for (first, why) in [
+        ("X0", "the first shard's inputs"),
+        ("Y0", "the first shard's labels"),
+    ] {
+        let set = if first.starts_with('X') { &xs } else { &ys };
+        if !set.contains(&0) {
+            return Err(missing(
+                first.into(),
+                format!("a create-data file holds shards X0/Y0, X1/Y1, … ({why})"),
+            ));
+        }
+    }
+    let last = xs.iter().chain(ys.iter()).copied().max().unwrap_or(0);
+    for i in 0..=last {
+        match (xs.contains(&i), ys.contains(&i)) {
+            (true, true) => {}
+            (true, false) => {
+                return Err(missing(format!("Y{i}"), format!("X{i} has no labels Y{i}")))
+            }
+            (false, true) => {
+                return Err(missing(format!("X{i}"), format!("Y{i} has no inputs X{i}")))
+            }
+            (false, false) => {
+                return Err(missing(
+                    format!("X{i}"),
+                    format!("shards must be numbered 0..{last} without gaps"),
+                ))
+            }
+        }
+    }
+    Ok(last)
+}
+
+/// Shard `i`'s window count and element types, after checking its shapes and types.
+fn shard_info(
+    path: &Path,
+    reader: &dyn Reader,
+    i: usize,
+) -> Result<(ShardInfo, ShardMeta), DataError> {
+    let (xn, yn) = (format!("X{i}"), format!("Y{i}"));
+    let (xshape, xtype) = reader
+        .meta(&xn)
+        .map_err(|m| hdf5_error(path, Some(&xn), m))?;
+    let (yshape, ytype) = reader
+        .meta(&yn)
+        .map_err(|m| hdf5_error(path, Some(&yn), m))?;
+    let bad_type = |dataset: &str, found: String| DataError::BadType {
+        path: path.to_path_buf(),
+        dataset: dataset.to_string(),
+        found,
+    };
+    let x_type = xtype.map_err(|f| bad_type(&xn, f))?;
+    let y_type = ytype.map_err(|f| bad_type(&yn, f))?;
+    let bad_shape = |dataset: &str, found: &[u64], expected: String| DataError::BadShape {
+        path: path.to_path_buf(),
+        dataset: dataset.to_string(),
+        found: found.to_vec(),
+        expected,
+    };
+    if xshape.len() != 3 || xshape[1] != X_LEN as u64 || xshape[2] != IN_CHANNELS as u64 {
+        return Err(bad_shape(
+            &xn,
+            &xshape,
+            format!("(n, {X_LEN}, {IN_CHANNELS})"),
+        ));
+    }
+    let n = xshape[0];
+    let y_ok = match yshape.as_slice() {
+        [1, yn_, l, c] | [yn_, l, c] => {
+            *yn_ == n && *l == SEQ_LEN as u64 && *c == OUT_CLASSES as u64
+        }
+        _ => false,
+    };
+    if !y_ok {
+        return Err(bad_shape(
+            &yn,
+            &yshape,
+            format!("(1, {n}, {SEQ_LEN}, {OUT_CLASSES}) to match {xn} {xshape:?}"),
+        ));
+    }
+    if n == 0 {
+        return Err(DataError::EmptyShard {
+            path: path.to_path_buf(),
+            dataset: xn,
+        });
+    }
+    let n_windows = usize::try_from(n).map_err(|_| {
+        bad_shape(
+            &xn,
+            &xshape,
+            "a window count that fits in memory".to_string(),
+        )
+    })?;
+    Ok((
+        ShardInfo {
+            index: i,
+            n_windows,
+        },
+        ShardMeta { x_type, y_type },
+    ))
+}
+
 /// HDF5 puts its signature at 0, 512, 1024, 2048, … (after a user block).
 fn has_hdf5_signature(path: &Path) -> Result<bool, DataError> {
     let io = |source| DataError::Io {
@@ -134,144 +307,16 @@ impl H5File {
     /// shard is decoded.
     pub fn open_with(path: impl AsRef<Path>, backend: Backend) -> Result<Self, DataError> {
         let path = path.as_ref().to_path_buf();
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => {
-                return Err(DataError::Io {
-                    path,
-                    source: std::io::Error::other("not a regular file"),
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(DataError::NotFound { path })
-            }
-            Err(source) => return Err(DataError::Io { path, source }),
-        }
-        if !has_hdf5_signature(&path)? {
-            return Err(DataError::NotHdf5 { path });
-        }
-        let hdf5_err = |dataset: Option<&str>, message: String| DataError::Hdf5 {
-            path: path.clone(),
-            dataset: dataset.map(str::to_string),
-            message,
-        };
-        let reader: Box<dyn Reader> = match backend {
-            Backend::Pure => {
-                Box::new(pure::PureReader::open(&path).map_err(|m| hdf5_err(None, m))?)
-            }
-            #[cfg(feature = "libhdf5")]
-            Backend::LibHdf5 => {
-                Box::new(libhdf5::LibReader::open(&path).map_err(|m| hdf5_err(None, m))?)
-            }
-        };
-        let names = reader.names().map_err(|m| hdf5_err(None, m))?;
-        let mut xs = std::collections::BTreeSet::new();
-        let mut ys = std::collections::BTreeSet::new();
-        for name in &names {
-            match shard_name(name) {
-                Some(('X', i)) => {
-                    xs.insert(i);
-                }
-                Some((_, i)) => {
-                    ys.insert(i);
-                }
-                None => log::debug!("{}: ignoring dataset {name}", path.display()),
-            }
-        }
-        let missing = |dataset: String, why: String| DataError::MissingDataset {
-            path: path.clone(),
-            dataset,
-            why,
-        };
-        for (first, why) in [
-            ("X0", "the first shard's inputs"),
-            ("Y0", "the first shard's labels"),
-        ] {
-            let set = if first.starts_with('X') { &xs } else { &ys };
-            if !set.contains(&0) {
-                return Err(missing(
-                    first.into(),
-                    format!("a create-data file holds shards X0/Y0, X1/Y1, … ({why})"),
-                ));
-            }
-        }
-        let last = xs.iter().chain(ys.iter()).copied().max().unwrap_or(0);
-        for i in 0..=last {
-            match (xs.contains(&i), ys.contains(&i)) {
-                (true, true) => {}
-                (true, false) => {
-                    return Err(missing(format!("Y{i}"), format!("X{i} has no labels Y{i}")))
-                }
-                (false, true) => {
-                    return Err(missing(format!("X{i}"), format!("Y{i} has no inputs X{i}")))
-                }
-                (false, false) => {
-                    return Err(missing(
-                        format!("X{i}"),
-                        format!("shards must be numbered 0..{last} without gaps"),
-                    ))
-                }
-            }
-        }
-
+        check_regular_hdf5(&path)?;
+        let reader = open_reader(&path, backend)?;
+        let names = reader.names().map_err(|m| hdf5_error(&path, None, m))?;
+        let last = last_shard(&path, &names)?;
         let mut shards = Vec::with_capacity(last + 1);
         let mut meta = Vec::with_capacity(last + 1);
         for i in 0..=last {
-            let (xn, yn) = (format!("X{i}"), format!("Y{i}"));
-            let (xshape, xtype) = reader.meta(&xn).map_err(|m| hdf5_err(Some(&xn), m))?;
-            let (yshape, ytype) = reader.meta(&yn).map_err(|m| hdf5_err(Some(&yn), m))?;
-            let bad_type = |dataset: &str, found: String| DataError::BadType {
-                path: path.clone(),
-                dataset: dataset.to_string(),
-                found,
-            };
-            let x_type = xtype.map_err(|f| bad_type(&xn, f))?;
-            let y_type = ytype.map_err(|f| bad_type(&yn, f))?;
-            let bad_shape = |dataset: &str, found: &[u64], expected: String| DataError::BadShape {
-                path: path.clone(),
-                dataset: dataset.to_string(),
-                found: found.to_vec(),
-                expected,
-            };
-            if xshape.len() != 3 || xshape[1] != X_LEN as u64 || xshape[2] != IN_CHANNELS as u64 {
-                return Err(bad_shape(
-                    &xn,
-                    &xshape,
-                    format!("(n, {X_LEN}, {IN_CHANNELS})"),
-                ));
-            }
-            let n = xshape[0];
-            let y_ok = match yshape.as_slice() {
-                [1, yn_, l, c] | [yn_, l, c] => {
-                    *yn_ == n && *l == SEQ_LEN as u64 && *c == OUT_CLASSES as u64
-                }
-                _ => false,
-            };
-            if !y_ok {
-                return Err(bad_shape(
-                    &yn,
-                    &yshape,
-                    format!("(1, {n}, {SEQ_LEN}, {OUT_CLASSES}) to match {xn} {xshape:?}"),
-                ));
-            }
-            if n == 0 {
-                return Err(DataError::EmptyShard {
-                    path: path.clone(),
-                    dataset: xn,
-                });
-            }
-            let n_windows = usize::try_from(n).map_err(|_| {
-                bad_shape(
-                    &xn,
-                    &xshape,
-                    "a window count that fits in memory".to_string(),
-                )
-            })?;
-            shards.push(ShardInfo {
-                index: i,
-                n_windows,
-            });
-            meta.push(ShardMeta { x_type, y_type });
+            let (info, m) = shard_info(&path, reader.as_ref(), i)?;
+            shards.push(info);
+            meta.push(m);
         }
         log::debug!(
             "{}: {} shards, {} windows ({backend:?} backend)",
