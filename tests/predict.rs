@@ -307,7 +307,9 @@ fn assert_fails(args: &[&str], needles: &[&str], out_dir: &Path) {
             let p = e.unwrap().path();
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             assert!(
-                !name.ends_with(".bed") && !name.ends_with(".h5") && !name.contains(".tmp-"),
+                !name.ends_with(".bed")
+                    && !name.ends_with(".h5")
+                    && !openspliceai_rs::checkpoint::atomic::is_temp_name(&name),
                 "left {} behind",
                 p.display()
             );

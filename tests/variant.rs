@@ -463,7 +463,9 @@ fn bad_inputs_fail_clearly_without_output() {
         let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .filter(|e| {
+                openspliceai_rs::checkpoint::atomic::is_temp_name(&e.file_name().to_string_lossy())
+            })
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }

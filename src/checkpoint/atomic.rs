@@ -57,11 +57,77 @@ impl Drop for TempGuard {
 
 /// Replaces the content of `path` with `bytes` atomically (see the module doc for the policy).
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), ReplaceError> {
-    let file_name = path
+    let (target, mut file) = AtomicFile::create(path)?;
+    file.write_all(bytes)
+        .map_err(|e| err(&target.guard.path, "cannot write temporary file", e))?;
+    target.commit(file)?;
+    log::debug!("wrote {} ({} bytes)", path.display(), bytes.len());
+    Ok(())
+}
+
+/// The streaming form of [`replace`], with the same policy: [`AtomicFile::create`] opens the temporary
+/// file, the caller writes it, [`AtomicFile::commit`] syncs it, renames it over the target and syncs the
+/// directory. Dropped without a commit, it removes the temporary file.
+pub struct AtomicFile {
+    path: PathBuf,
+    dir: PathBuf,
+    guard: TempGuard,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file beside `path` and returns it with its guard.
+    pub fn create(path: &Path) -> Result<(Self, File), ReplaceError> {
+        let (dir, tmp_path, file) = open_temp(path)?;
+        let target = Self {
+            path: path.to_path_buf(),
+            dir,
+            guard: TempGuard {
+                path: tmp_path,
+                armed: true,
+            },
+        };
+        Ok((target, file))
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Syncs `file` (the one [`AtomicFile::create`] returned, fully written), renames it over the final
+    /// path and syncs the directory.
+    pub fn commit(mut self, file: File) -> Result<(), ReplaceError> {
+        let tmp = self.guard.path.clone();
+        file.sync_all()
+            .map_err(|e| err(&tmp, "cannot sync temporary file", e))?;
+        drop(file);
+        std::fs::rename(&tmp, &self.path)
+            .map_err(|e| err(&self.path, "cannot move the new file into place at", e))?;
+        self.guard.armed = false;
+        sync_dir(&self.dir)
+    }
+}
+
+impl From<ReplaceError> for std::io::Error {
+    fn from(e: ReplaceError) -> Self {
+        std::io::Error::new(e.source.kind(), e)
+    }
+}
+
+/// A new, uniquely named temporary file beside `target` (`.{name}.{pid}.{n}.tmp`, see [`is_temp_name`]),
+/// for writers that rename several files into place together (create-data's outputs).
+pub fn temp_beside(target: &Path) -> Result<(PathBuf, File), ReplaceError> {
+    let (_, tmp, file) = open_temp(target)?;
+    Ok((tmp, file))
+}
+
+/// The directory of `target` and a new temporary file there.
+fn open_temp(target: &Path) -> Result<(PathBuf, PathBuf, File), ReplaceError> {
+    let file_name = target
         .file_name()
         .ok_or_else(|| {
             err(
-                path,
+                target,
                 "cannot write",
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
@@ -71,26 +137,12 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), ReplaceError> {
         })?
         .to_string_lossy()
         .into_owned();
-    let dir = match path.parent() {
+    let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let (tmp_path, mut file) = create_temp(&dir, &file_name, path)?;
-    let mut guard = TempGuard {
-        path: tmp_path.clone(),
-        armed: true,
-    };
-    file.write_all(bytes)
-        .map_err(|e| err(&tmp_path, "cannot write temporary file", e))?;
-    file.sync_all()
-        .map_err(|e| err(&tmp_path, "cannot sync temporary file", e))?;
-    drop(file);
-    std::fs::rename(&tmp_path, path)
-        .map_err(|e| err(path, "cannot move the new file into place at", e))?;
-    guard.armed = false;
-    sync_dir(&dir)?;
-    log::debug!("wrote {} ({} bytes)", path.display(), bytes.len());
-    Ok(())
+    let (tmp, file) = create_temp(&dir, &file_name, target)?;
+    Ok((dir, tmp, file))
 }
 
 /// fsyncs a directory so that a rename or creation in it is durable. Windows cannot open a directory as a

@@ -1,11 +1,13 @@
 //! Staged outputs: every file is written under a temporary name in the output directory and renamed into place
-//! only when the whole run succeeded, so a failed run leaves no partial file behind.
+//! only when the whole run succeeded, so a failed run leaves no partial file behind. Temporary names and the
+//! directory sync follow the project's one policy (`checkpoint::atomic`); the files are renamed together.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::error::io_err;
 use super::CreateDataError;
+use crate::checkpoint::atomic;
 
 /// Output files written so far, still under their temporary names.
 pub struct Staged {
@@ -36,9 +38,12 @@ impl Staged {
 
     /// Opens a new temporary file that will become `name`.
     pub fn create(&mut self, name: &str) -> Result<File, CreateDataError> {
-        let tmp = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let file = File::create(&tmp).map_err(io_err(&tmp))?;
-        self.files.push((tmp, self.dir.join(name)));
+        let dest = self.dir.join(name);
+        let (tmp, file) = atomic::temp_beside(&dest).map_err(|e| CreateDataError::Io {
+            path: e.path.clone(),
+            source: e.into(),
+        })?;
+        self.files.push((tmp, dest));
         Ok(file)
     }
 
@@ -58,7 +63,10 @@ impl Staged {
             std::fs::rename(tmp, dest).map_err(io_err(dest))?;
         }
         self.committed = true;
-        Ok(())
+        atomic::sync_dir(&self.dir).map_err(|e| CreateDataError::Io {
+            path: e.path.clone(),
+            source: e.into(),
+        })
     }
 }
 

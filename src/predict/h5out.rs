@@ -9,8 +9,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use crate::checkpoint::atomic::AtomicFile;
 use crate::h5write::{Elem, H5Writer, StringColumn};
-use crate::infer::output::AtomicFile;
 use crate::model::SEQ_LEN;
 
 /// `predict.h5` being written to a temporary file; it appears only on [`PredictionsFile::commit`].
@@ -62,6 +62,6 @@ impl PredictionsFile {
         self.h5
             .write_array("LEN", Elem::I64, vec![self.lens.len() as u64], &lens)?;
         let file: File = self.h5.finish()?;
-        self.guard.commit(file)
+        Ok(self.guard.commit(file)?)
     }
 }
