@@ -20,8 +20,7 @@ bin=$target/release/openspliceai-rs
 for d in parity openspliceai-mane; do
   [ -d "$fixtures/$d" ] || { echo "gpu-pack: $fixtures/$d not found" >&2; exit 2; }
 done
-venv=${OSAI_NVCC_VENV:-$HOME/.cache/osai-nvcc}
-cuda_root=$(ls -d "$venv"/lib/python3*/site-packages/nvidia/cu13 2>/dev/null | head -1)
+cuda_root=$(scripts/nvcc.sh find)
 [ -n "$cuda_root" ] && export CUDA_ROOT=$cuda_root CUDA_PATH=$cuda_root PATH=$cuda_root/bin:$PATH
 export CARGO_INCREMENTAL=0
 test_binary() { # NAME → path of that integration-test binary of the cuda build (built if missing)

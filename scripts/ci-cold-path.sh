@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# CI's check of the cold path: runs scripts/ci-setup.sh (the only place .ci/run looks up and installs its
+# caches) the way a new machine would meet it, with each cache location pointed at an empty temporary
+# directory, and checks that every lookup of a missing cache answers "absent" instead of ending the script,
+# and that the install is reached and leaves a working nvcc. It does not rebuild the cuda binary.
+# Cheap after the first run: pip's own download cache is kept, so the install is a local copy.
+# usage: scripts/ci-cold-path.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: cold path: $*" >&2; exit 1; }
+
+echo "-- lookups of missing caches answer 'absent' and exit 0"
+mkdir -p "$tmp/empty" "$tmp/half/lib/python3.11/site-packages/nvidia/cu13/bin"
+for venv in "$tmp/none" "$tmp/empty" "$tmp/half"; do
+  found=$("$here/scripts/nvcc.sh" find "$venv") || fail "nvcc.sh find $venv exited non-zero"
+  [ -z "$found" ] || fail "nvcc.sh find $venv found '$found' in a venv without nvcc"
+done
+
+echo "-- scripts/ci-setup.sh with OSAI_NVCC_VENV empty: the install step is reached and succeeds"
+log=$tmp/setup.log
+OSAI_NVCC_VENV=$tmp/cache/osai-nvcc OSAI_CI_SKIP_CUDA=0 "$here/scripts/ci-setup.sh" 2>&1 | tee "$log" \
+  || fail "ci-setup.sh exited non-zero"
+grep -q "setup: nvcc: installed at" "$log" || fail "ci-setup.sh did not install nvcc into the empty venv"
+root=$("$here/scripts/nvcc.sh" find "$tmp/cache/osai-nvcc")
+[ -n "$root" ] || fail "no nvcc in $tmp/cache/osai-nvcc after the install"
+"$root/bin/nvcc" --version | tail -1 || fail "the installed nvcc does not run"
+echo "ci-cold-path: ok"

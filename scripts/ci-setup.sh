@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what .ci/run needs beyond Rust, each piece only when it is absent, so that the first run on a new
+# machine and every later one take the same path. Nothing here may end the run because a cache is missing:
+# a piece that cannot be installed is reported, and the step that needs it says SKIP (or fails under CI).
+#   - libhdf5-dev and pkg-config (Debian): the libhdf5 differential test (`--features libhdf5`)
+#   - nvcc 13.0 from PyPI in the venv $OSAI_NVCC_VENV [~/.cache/osai-nvcc]: the `cuda` build (scripts/nvcc.sh)
+# Cargo's own caches (~/.cargo/registry, target/, target/cuda) are created by cargo itself.
+# usage: scripts/ci-setup.sh   (OSAI_CI_SKIP_CUDA=1: no nvcc)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+t0=$(date +%s)
+if pkg-config --exists hdf5 2>/dev/null; then
+  echo "setup: libhdf5-dev: present"
+elif command -v apt-get >/dev/null; then
+  echo "setup: libhdf5-dev: installing (apt-get)"
+  if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libhdf5-dev pkg-config) \
+    >/dev/null 2>&1; then
+    echo "setup: libhdf5-dev: installed in $(( $(date +%s) - t0 )) s"
+  else
+    echo "warning: setup: could not install libhdf5-dev and pkg-config with apt-get"
+  fi
+else
+  echo "warning: setup: no apt-get: libhdf5-dev must be installed by hand for the differential test"
+fi
+
+if [ "${OSAI_CI_SKIP_CUDA:-0}" = 1 ]; then
+  echo "setup: nvcc: not needed (OSAI_CI_SKIP_CUDA=1)"
+  exit 0
+fi
+t1=$(date +%s)
+had=$("$here/scripts/nvcc.sh" find)
+if root=$("$here/scripts/nvcc.sh" ensure); then
+  if [ -n "$had" ]; then
+    echo "setup: nvcc: present at $root"
+  else
+    echo "setup: nvcc: installed at $root in $(( $(date +%s) - t1 )) s"
+  fi
+else
+  echo "warning: setup: could not install nvcc from PyPI"
+fi
