@@ -11,10 +11,10 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
 
+use crate::metrics::Loss;
 use crate::model::config::{BlockSpec, CHANNELS, IN_CHANNELS, OUT_CLASSES, SEQ_LEN};
 use crate::model::{FlankConfig, Mode, SpliceAi, Trainable};
 use crate::ops::conv::conv1d_same;
-use crate::train::loss::Loss;
 
 /// Conv FLOPs of one forward pass of one window, split per ResidualUnit and the rest.
 #[derive(Debug, Clone)]

@@ -13,11 +13,11 @@ mod common;
 use std::fs;
 use std::path::Path;
 
+use openspliceai_rs::metrics::Loss;
 use openspliceai_rs::metrics::{
     class_metrics, ranking_metrics, score_key, ClassMetrics, EpochMetrics, MetricsAccumulator,
     MetricsError, RankingMetrics, SiteClassMetrics, WindowFilter,
 };
-use openspliceai_rs::train::loss::Loss;
 use openspliceai_rs::train::run_log::{
     console_summary, python_float_repr, python_format_4f, topk_all_line, upstream_run_dir,
     EpochRecord, RunLog, Split, LOG_FILES,

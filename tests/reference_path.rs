@@ -11,11 +11,11 @@ use std::process::Command;
 use candle_core::{DType, Device, Tensor, Var};
 use openspliceai_rs::checkpoint;
 use openspliceai_rs::data::example::{write_example_data, ExampleOptions};
+use openspliceai_rs::metrics::Loss;
 use openspliceai_rs::model::{FlankConfig, Mode, SpliceAi, Trainable};
 use openspliceai_rs::ops::bn_act::{batchnorm_leaky_relu, BnStats};
 use openspliceai_rs::ops::conv::{conv1d_same, fused_available};
 use openspliceai_rs::ops::path::{self, OpsPath};
-use openspliceai_rs::train::loss::Loss;
 
 fn reference() {
     path::force(OpsPath::Reference).expect("this test binary runs the reference path only");

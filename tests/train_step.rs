@@ -9,9 +9,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use candle_core::{backprop::GradStore, Tensor, Var};
+use openspliceai_rs::metrics::Loss;
 use openspliceai_rs::model::io::from_checkpoint;
 use openspliceai_rs::model::{EntryKind, Mode, SpliceAi, Trainable};
-use openspliceai_rs::train::loss::Loss;
 use openspliceai_rs::train::optim::{AdamW, AdamWConfig};
 
 const FLANK: usize = 80;

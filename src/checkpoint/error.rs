@@ -189,8 +189,8 @@ pub enum CheckpointError {
     },
 }
 
-impl From<super::atomic::ReplaceError> for CheckpointError {
-    fn from(e: super::atomic::ReplaceError) -> Self {
+impl From<crate::atomic::ReplaceError> for CheckpointError {
+    fn from(e: crate::atomic::ReplaceError) -> Self {
         CheckpointError::Io {
             path: e.path,
             action: e.action,

@@ -10,7 +10,6 @@
 //! framework tensors is left to the model code. [`match_state_dict`] selects the tensors a model expects and
 //! reports what was loaded, missing and ignored. [`inspect`] describes a checkpoint for humans.
 
-pub mod atomic;
 mod error;
 pub mod inspect;
 mod pickle;

@@ -15,7 +15,8 @@ use std::io::{Read, Seek};
 use std::path::Path;
 
 use super::pickle::{self, Graph, Obj, PickleEntry, TensorRef, UnpickleError, Val};
-use super::{atomic, CheckpointError, DType, RawTensor, StateDict};
+use super::{CheckpointError, DType, RawTensor, StateDict};
+use crate::atomic;
 
 /// Alignment of every record's data in the archive (PyTorch's `kFieldAlignment`).
 pub const RECORD_ALIGNMENT: usize = 64;

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors};
 
-use super::{atomic, CheckpointError, DType, RawTensor, StateDict};
+use super::{CheckpointError, DType, RawTensor, StateDict};
+use crate::atomic;
 
 /// `__metadata__` key holding the state-dict order as a JSON list of names.
 pub const ORDER_KEY: &str = "openspliceai_rs.order";

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::train::loss::Loss;
+use crate::metrics::Loss;
 use crate::train::schedule::SchedulerKind;
 
 /// Train and fine-tune SpliceAI splice-site models (OpenSpliceAI-compatible) in pure Rust.

@@ -83,7 +83,7 @@ fn run_config(
 fn finish(summary: RunSummary, cfg: &RunConfig) -> RunSummary {
     println!("{}", summary.render());
     if cfg.report {
-        let path = summary.run_dir.join("report.html");
+        let path = summary.run_dir.join(crate::rundir::REPORT_HTML);
         // The run's checkpoints and logs are written; a chart that cannot be drawn must not fail it.
         match write_html_report(std::slice::from_ref(&summary.run_dir), &path) {
             Ok(()) => println!("  training curves: {}", path.display()),
@@ -218,7 +218,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         exp_num: "0".into(),
         flanking_size: 80,
         random_seed: 42,
-        loss: train::loss::Loss::CrossEntropyLoss,
+        loss: crate::metrics::Loss::CrossEntropyLoss,
         // Smaller batches give the short demo more optimiser steps.
         batch_size: Some(12),
         device: a.device.clone(),

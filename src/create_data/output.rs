@@ -1,13 +1,13 @@
 //! Staged outputs: every file is written under a temporary name in the output directory and renamed into place
 //! only when the whole run succeeded, so a failed run leaves no partial file behind. Temporary names and the
-//! directory sync follow the project's one policy (`checkpoint::atomic`); the files are renamed together.
+//! directory sync follow the project's one policy (`atomic`); the files are renamed together.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::error::io_err;
 use super::CreateDataError;
-use crate::checkpoint::atomic;
+use crate::atomic;
 
 /// Output files written so far, still under their temporary names.
 pub struct Staged {

@@ -10,6 +10,8 @@ pub enum GenomeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{}: {message}", path.display())]
+    Unsupported { path: PathBuf, message: String },
     #[error("{}, line {line}: {message}", path.display())]
     Parse {
         path: PathBuf,

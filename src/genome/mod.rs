@@ -4,10 +4,10 @@
 pub mod annotation;
 pub mod error;
 pub mod fasta;
-mod input;
+pub mod input;
 pub mod seq;
 
 pub use annotation::{Annotation, Feature, FeatureId};
 pub use error::GenomeError;
 pub use fasta::FastaReader;
-pub use input::open_text;
+pub use input::{open_text, Input};

@@ -3,7 +3,6 @@
 //! output files that appear only when complete.
 
 pub mod onehot;
-pub mod output;
 
 use std::path::{Path, PathBuf};
 

@@ -13,15 +13,16 @@
 //! Per position: the true class is the argmax of the labels, the predicted class the argmax of the
 //! probabilities (ties: lowest index, like numpy/torch, so an all-zero padding label counts as non-splice).
 
+pub mod loss;
 mod ranking;
 
+pub use loss::Loss;
 pub use ranking::{key_score, ranking_metrics, score_key, RankingMetrics, TOPK_FACTORS};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::model::config::OUT_CLASSES;
-use crate::train::loss::Loss;
 
 /// The class names as upstream prints them (`ss_types`).
 pub const CLASS_NAMES: [&str; 3] = ["Non-splice", "acceptor", "donor"];

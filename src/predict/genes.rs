@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::fasta::IndexedFasta;
 use super::{output_err, PredictError, Scorer};
-use crate::infer::output::AtomicOutput;
+use crate::atomic::AtomicOutput;
 
 /// Errors reading the annotation.
 #[derive(Debug, thiserror::Error)]

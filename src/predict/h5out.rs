@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::atomic::AtomicFile;
+use crate::atomic::AtomicFile;
 use crate::h5write::{Elem, H5Writer, StringColumn};
 use crate::model::SEQ_LEN;
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::atomic::AtomicOutput;
 use crate::infer::onehot::encode_into;
-use crate::infer::output::AtomicOutput;
 use crate::infer::{Ensemble, InferError};
 use crate::model::SEQ_LEN;
 use bed::Naming;
@@ -232,7 +232,7 @@ impl<'a> Scorer<'a> {
         if m == 0 {
             return Ok(());
         }
-        if crate::train::interrupted() {
+        if crate::cancel::requested() {
             return Err(PredictError::Interrupted);
         }
         let w = self.width;

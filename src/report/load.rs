@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::ReportError;
-use crate::train::run_info::{RunInfo, RUN_JSON};
-use crate::train::run_log::{METRICS_JSONL, METRICS_SCHEMA_VERSION};
+use crate::rundir::{RunInfo, METRICS_JSONL, METRICS_SCHEMA_VERSION, RUN_JSON};
 
 /// The fields of one splice-site class that `report` reads (non-finite values are `null` in the file).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]

@@ -60,7 +60,7 @@ pub enum ReportError {
     },
     /// Writing an output failed.
     #[error(transparent)]
-    Write(#[from] crate::checkpoint::atomic::ReplaceError),
+    Write(#[from] crate::atomic::ReplaceError),
 }
 
 /// What `report` writes.
@@ -83,13 +83,13 @@ pub fn write_report(
         .collect::<Result<Vec<_>, _>>()?;
     load::disambiguate_labels(&mut runs);
     let html = html::render(&runs)?;
-    crate::checkpoint::atomic::replace(&opts.output, html.as_bytes())?;
+    crate::atomic::replace(&opts.output, html.as_bytes())?;
     let mut written = vec![opts.output.clone()];
     if let Some(format) = opts.chart_format {
         for kind in ChartKind::ALL {
             let path = chart_path(&opts.output, kind, format);
             let bytes = chart::render_file(kind, &runs, format)?;
-            crate::checkpoint::atomic::replace(&path, &bytes)?;
+            crate::atomic::replace(&path, &bytes)?;
             written.push(path);
         }
     }

@@ -18,11 +18,11 @@ use candle_core::{Device, Tensor};
 use half::f16;
 use memmap2::MmapMut;
 
-use super::run_log::Split;
 use super::TrainError;
 use crate::data::WindowRef;
 use crate::model::config::{CHANNELS, SEQ_LEN};
 use crate::model::{FlankConfig, Trunk};
+use crate::rundir::Split;
 
 /// The cache file and its slot table.
 pub struct PrefixCache {

@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use super::TrainError;
 use crate::checkpoint;
 use crate::model::{io, SpliceAi};
+use crate::rundir;
 
 /// The `models/` folder of a run.
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
+    run_dir: PathBuf,
     dir: PathBuf,
 }
 
@@ -16,14 +18,14 @@ impl CheckpointStore {
     /// Creates `run_dir/models`, removing the temporary files of [`checkpoint::save`]'s atomic write that a
     /// killed run left there (`.model_best.pt.<pid>.<n>.tmp`).
     pub fn create(run_dir: &Path) -> Result<Self, TrainError> {
-        let dir = run_dir.join("models");
+        let dir = rundir::models_dir(run_dir);
         std::fs::create_dir_all(&dir).map_err(|e| TrainError::Io {
             path: dir.clone(),
             source: e,
         })?;
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if crate::checkpoint::atomic::is_temp_name(&name) {
+            if crate::atomic::is_temp_name(&name) {
                 log::info!(
                     "removing {}, left by an interrupted checkpoint write",
                     entry.path().display()
@@ -34,12 +36,15 @@ impl CheckpointStore {
                 })?;
             }
         }
-        Ok(Self { dir })
+        Ok(Self {
+            run_dir: run_dir.to_path_buf(),
+            dir,
+        })
     }
 
     /// Checkpoints already in `run_dir/models` (a run refuses to overwrite them without `--overwrite`).
     pub fn existing(run_dir: &Path) -> Vec<PathBuf> {
-        let dir = run_dir.join("models");
+        let dir = rundir::models_dir(run_dir);
         let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
             .into_iter()
             .flatten()
@@ -56,12 +61,12 @@ impl CheckpointStore {
 
     /// Path of `model_{epoch}.pt`.
     pub fn epoch_path(&self, epoch: usize) -> PathBuf {
-        self.dir.join(format!("model_{epoch}.pt"))
+        rundir::epoch_model(&self.run_dir, epoch)
     }
 
     /// Path of `model_best.pt`.
     pub fn best_path(&self) -> PathBuf {
-        self.dir.join("model_best.pt")
+        rundir::best_model(&self.run_dir)
     }
 
     /// Writes the model to `path` atomically, after checking every weight is finite.

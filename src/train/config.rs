@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use candle_core::Device;
 
-use super::loss::Loss;
 use super::schedule::SchedulerKind;
+use crate::metrics::Loss;
 use crate::model::{FlankConfig, Trainable};
+use crate::rundir::{run_info, RunInfo};
 
 /// Train from scratch, or fine-tune a pretrained model.
 #[derive(Debug, Clone)]
@@ -75,12 +76,59 @@ impl RunConfig {
 
     /// `{output-dir}/SpliceAI_{project}_{flanking}_{exp}_rs{seed}/{exp}/`.
     pub fn run_dir(&self) -> PathBuf {
-        super::run_log::upstream_run_dir(
+        crate::rundir::upstream_run_dir(
             &self.output_dir,
             &self.project_name,
             self.flank.flank,
             &self.exp_num,
             self.random_seed,
         )
+    }
+}
+
+impl RunConfig {
+    /// The `run.json` record of this run, with this process's command line.
+    pub fn run_info(&self) -> RunInfo {
+        let (command, pretrained_model, unfreeze, freeze_bn) = match &self.kind {
+            RunKind::Train => ("train", None, None, false),
+            RunKind::Transfer {
+                pretrained,
+                trainable,
+                freeze_bn,
+            } => (
+                "transfer",
+                Some(pretrained.clone()),
+                Some(match trainable {
+                    Trainable::All => "all".to_string(),
+                    Trainable::LastUnits(n) => n.to_string(),
+                    Trainable::Nothing => "0".to_string(),
+                }),
+                *freeze_bn,
+            ),
+        };
+        RunInfo {
+            schema_version: crate::rundir::METRICS_SCHEMA_VERSION,
+            command: command.into(),
+            label: run_info::label(command, unfreeze.as_deref(), freeze_bn),
+            command_line: std::env::args().collect(),
+            pretrained_model,
+            unfreeze,
+            freeze_bn,
+            train_dataset: self.train_dataset.clone(),
+            test_dataset: self.test_dataset.clone(),
+            validation_dataset: self.validation_dataset.clone(),
+            flanking_size: self.flank.flank,
+            epochs: self.epochs,
+            scheduler: format!("{:?}", self.scheduler),
+            loss: self.loss.name().into(),
+            batch_size: self.batch_size,
+            random_seed: self.random_seed,
+            learning_rate: self.base_lr(),
+            early_stopping: self.early_stopping,
+            patience: self.patience,
+            project_name: self.project_name.clone(),
+            exp_num: self.exp_num.clone(),
+            device: crate::device::describe(&self.device),
+        }
     }
 }

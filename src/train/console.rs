@@ -3,8 +3,9 @@
 //! OpenSpliceAI's own dump instead (unlabelled top-k/threshold rows, per-class lines, "Validationing model..."
 //! kept as upstream spells it). The `LOG/` files are the same in both modes.
 
-use super::run_log::{console_summary, python_float_repr, Split};
+use super::run_log::{console_summary, python_float_repr};
 use crate::metrics::EpochMetrics;
+use crate::rundir::Split;
 
 /// `--console`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

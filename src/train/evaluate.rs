@@ -6,14 +6,14 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 
 use super::cache::PrefixCache;
-use super::loss::Loss;
 use super::progress::Progress;
-use super::run_log::Split;
 use super::TrainError;
 use crate::data::{Batch, H5File, Loader, LoaderConfig, Order, WindowRef};
+use crate::metrics::Loss;
 use crate::metrics::{EpochMetrics, MetricsAccumulator, WindowFilter};
 use crate::model::config::{OUT_CLASSES, SEQ_LEN};
 use crate::model::{SpliceAi, Trunk};
+use crate::rundir::Split;
 
 /// A batch on the compute device.
 pub struct DeviceBatch {
@@ -152,7 +152,7 @@ pub fn evaluate(
         let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
         bar.inc(1);
         bar.set_message(format!("loss {l:.5} | {rate:.1} windows/s"));
-        if super::interrupted() {
+        if crate::cancel::requested() {
             return Err(TrainError::Interrupted);
         }
     }

@@ -1,4 +1,4 @@
-//! Training: the run configuration, losses, AdamW, schedules, the trainer step, evaluation, checkpoints,
+//! Training: the run configuration, AdamW, schedules, the trainer step, evaluation, checkpoints,
 //! the run log, and the epoch loop that ties them together.
 
 pub mod best;
@@ -7,35 +7,17 @@ pub mod checkpoints;
 pub mod config;
 pub mod console;
 pub mod evaluate;
-pub mod loss;
 pub mod optim;
 pub mod progress;
-pub mod run_info;
 pub mod run_log;
 pub mod runner;
 pub mod schedule;
 pub mod trainer;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use config::{RunConfig, RunKind};
 pub use runner::{run, run_test, RunSummary};
-
-/// Set by the Ctrl-C handler through [`request_interrupt`]; the loop stops after the current batch, with
-/// nothing half-written.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Asks the running loop to stop after the current batch (the Ctrl-C handler calls this). Returns true when
-/// a stop had already been asked for (a second Ctrl-C).
-pub fn request_interrupt() -> bool {
-    INTERRUPTED.swap(true, Ordering::SeqCst)
-}
-
-/// True once a stop was asked for ([`request_interrupt`]).
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
 
 /// Errors of a training run.
 #[derive(Debug, thiserror::Error)]

@@ -33,8 +33,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::checkpoint::atomic;
+use crate::atomic;
 use crate::metrics::{ClassMetrics, EpochMetrics, RankingMetrics, SiteClassMetrics, CLASS_NAMES};
+use crate::rundir::{self, Split, METRICS_JSONL, METRICS_SCHEMA_VERSION};
 
 /// The files upstream creates in each of `LOG/TRAIN`, `LOG/VAL`, `LOG/TEST` (`create_metric_files` order),
 /// without the `.txt` extension.
@@ -59,14 +60,6 @@ pub const LOG_FILES: [&str; 19] = [
     "learning_rate_every_epoch",
     "learning_rate_every_batch",
 ];
-
-/// Name of the JSON-lines metrics file in the run directory.
-pub const METRICS_JSONL: &str = "metrics.jsonl";
-
-/// Version of the `metrics.jsonl` record layout ([`EpochRecord`], documented in the README), written in every
-/// line as `schema_version`. Raised whenever a field is renamed, removed or changes meaning; adding a field
-/// keeps the version.
-pub const METRICS_SCHEMA_VERSION: u32 = 1;
 
 /// Errors of the run logger, each naming the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -98,44 +91,6 @@ pub enum RunLogError {
         path: PathBuf,
         source: serde_json::Error,
     },
-}
-
-/// A data split, named as upstream's log directories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Split {
-    /// `LOG/TRAIN`.
-    #[serde(rename = "train")]
-    Train,
-    /// `LOG/VAL`.
-    #[serde(rename = "val")]
-    Val,
-    /// `LOG/TEST`.
-    #[serde(rename = "test")]
-    Test,
-}
-
-impl Split {
-    /// All splits in upstream's evaluation order.
-    pub const ALL: [Split; 3] = [Split::Train, Split::Val, Split::Test];
-
-    /// The directory name under `LOG/`.
-    pub fn dir_name(self) -> &'static str {
-        match self {
-            Split::Train => "TRAIN",
-            Split::Val => "VAL",
-            Split::Test => "TEST",
-        }
-    }
-
-    /// Upstream's console header for the split's pass (`f"{run_mode.capitalize()}ing model..."`, hence
-    /// "Validationing").
-    pub fn console_header(self) -> &'static str {
-        match self {
-            Split::Train => "Training model...",
-            Split::Val => "Validationing model...",
-            Split::Test => "Testing model...",
-        }
-    }
 }
 
 /// Python's `repr(float)` / `str(float)`: the shortest digits that round-trip, in fixed notation when the
@@ -342,23 +297,6 @@ impl EpochRecord {
     }
 }
 
-/// Upstream's run directory: `{output_dir}/SpliceAI_{project_name}_{flanking}_{exp_num}_rs{random_seed}/{exp_num}`
-/// (`initialize_paths_inner`; `models/` and `LOG/` go inside it).
-pub fn upstream_run_dir(
-    output_dir: impl AsRef<Path>,
-    project_name: &str,
-    flanking: usize,
-    exp_num: &str,
-    random_seed: u64,
-) -> PathBuf {
-    output_dir
-        .as_ref()
-        .join(format!(
-            "SpliceAI_{project_name}_{flanking}_{exp_num}_rs{random_seed}"
-        ))
-        .join(exp_num)
-}
-
 /// The logger of one run directory (`{output-dir}/SpliceAI_…/{exp-num}/`).
 #[derive(Debug)]
 pub struct RunLog {
@@ -391,7 +329,7 @@ impl RunLog {
         }
         remove_stale_temps(&log.run_dir)?;
         prepare_file(&log.jsonl_path())?;
-        sync_dir(&log.run_dir.join("LOG"))?;
+        sync_dir(&rundir::log_dir(&log.run_dir))?;
         sync_dir(&log.run_dir)?;
         Ok(log)
     }
@@ -403,7 +341,7 @@ impl RunLog {
 
     /// `run_dir/LOG/{TRAIN,VAL,TEST}`.
     pub fn split_dir(&self, split: Split) -> PathBuf {
-        self.run_dir.join("LOG").join(split.dir_name())
+        rundir::split_log_dir(&self.run_dir, split)
     }
 
     /// The path of one of [`LOG_FILES`] for a split.

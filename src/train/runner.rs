@@ -12,15 +12,16 @@ use super::checkpoints::CheckpointStore;
 use super::config::{RunConfig, RunKind};
 use super::console::Console;
 use super::evaluate::{accumulator, device_loader, evaluate, CacheUse, Evaluation};
-use super::loss::Loss;
 use super::progress::Progress;
-use super::run_log::{console_summary, python_float_repr, EpochRecord, RunLog, Split};
+use super::run_log::{console_summary, python_float_repr, EpochRecord, RunLog};
 use super::schedule::Schedule;
 use super::trainer::{StepInput, Trainer};
 use super::TrainError;
 use crate::data::{train_validation_windows, H5File, Order, WindowRef};
 use crate::metrics::EpochMetrics;
+use crate::metrics::Loss;
 use crate::model::{io, FlankConfig, SpliceAi, Trainable};
+use crate::rundir::{self, Split};
 
 /// One split's scores in one epoch.
 #[derive(Debug, Clone)]
@@ -213,11 +214,11 @@ fn clear_previous_run(run_dir: &Path, n_checkpoints: usize) -> Result<(), TrainE
     if n_checkpoints > 0 {
         println!("--overwrite: removed the {n_checkpoints} checkpoint(s) and the logs of the previous run in {}", run_dir.display());
     }
-    let log = run_dir.join("LOG");
+    let log = rundir::log_dir(run_dir);
     if log.exists() {
         std::fs::remove_dir_all(&log).map_err(|e| io(&log, e))?;
     }
-    let jsonl = run_dir.join(super::run_log::METRICS_JSONL);
+    let jsonl = run_dir.join(rundir::METRICS_JSONL);
     match std::fs::remove_file(&jsonl) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&jsonl, e)),
         _ => Ok(()),
@@ -253,7 +254,7 @@ fn check_config(cfg: &RunConfig) -> Result<usize, TrainError> {
     let existing = CheckpointStore::existing(&cfg.run_dir());
     if !existing.is_empty() && !cfg.overwrite {
         return Err(TrainError::RunDirNotEmpty {
-            dir: cfg.run_dir().join("models"),
+            dir: rundir::models_dir(&cfg.run_dir()),
             count: existing.len(),
         });
     }
@@ -385,7 +386,10 @@ impl<'a> Run<'a> {
         // beside a 2-epoch run, LOG/ and metrics.jsonl lines of both runs, a killed epoch's batch losses
         // before this run's.
         clear_previous_run(&dir, existing)?;
-        super::run_info::RunInfo::new(cfg).write(&dir)?;
+        cfg.run_info().write(&dir).map_err(|e| TrainError::Io {
+            path: e.path,
+            source: e.source,
+        })?;
         let cache = match cut {
             Some(cut) => Some((Self::create_cache(cfg, &dir, &inputs, cut)?, cut)),
             None => None,
@@ -615,7 +619,10 @@ pub fn run_test(
             t.seconds,
         ))?;
         log.flush()?;
-        println!("Wrote {}", dir.join("LOG").join("TEST").display());
+        println!(
+            "Wrote {}",
+            rundir::split_log_dir(dir, Split::Test).display()
+        );
     }
     Ok(t.metrics)
 }

@@ -2,10 +2,11 @@
 
 use candle_core::{Tensor, Var};
 
-use super::loss::Loss;
 use super::optim::{AdamW, AdamWConfig};
 use super::schedule::Schedule;
-use super::{interrupted, TrainError};
+use super::TrainError;
+use crate::cancel;
+use crate::metrics::Loss;
 use crate::model::{Mode, SpliceAi, Trunk};
 
 /// What a training step starts from.
@@ -108,7 +109,7 @@ impl Trainer {
         self.global_batch += 1;
         let lr_next = self.schedule.lr_after_batch(b, self.batches_per_epoch);
         self.optimizer.set_learning_rate(lr_next);
-        if interrupted() {
+        if cancel::requested() {
             return Err(TrainError::Interrupted);
         }
         Ok(StepOutput {

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::atomic::AtomicOutput;
 use crate::infer::onehot::{encode_into, encode_revcomp_into};
-use crate::infer::output::AtomicOutput;
 use crate::infer::{Ensemble, InferError};
 use crate::predict::fasta::{FastaError, IndexedFasta};
 use annotation::{normalise_chrom, Annotation, AnnotationError, Transcript};
@@ -363,7 +363,7 @@ fn score_windows(ens: &Ensemble, windows: &[WindowReq]) -> Result<Vec<Track>, Va
     for (len, ids) in by_len {
         let per = (BATCH_COLUMNS / len).max(1);
         for group in ids.chunks(per) {
-            if crate::train::interrupted() {
+            if crate::cancel::requested() {
                 return Err(VariantError::Interrupted);
             }
             let mut x = vec![0.0f32; group.len() * 4 * len];

@@ -5,7 +5,7 @@
 //! killed process matches [`is_temp_name`]; writers remove such files when they open their directory.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -177,4 +177,45 @@ fn create_temp(
         "cannot create a temporary file beside",
         last_err.unwrap_or_else(|| std::io::Error::other("too many name collisions")),
     ))
+}
+
+// ---- buffered streaming output (predict, variant) ----
+
+/// A buffered writer to a temporary file that becomes `path` on [`AtomicOutput::commit`].
+pub struct AtomicOutput {
+    writer: Option<BufWriter<File>>,
+    file: AtomicFile,
+}
+
+impl AtomicOutput {
+    /// Creates the temporary file beside `path` ([`AtomicFile`]'s policy).
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        let (file, f) = AtomicFile::create(path)?;
+        Ok(Self {
+            writer: Some(BufWriter::with_capacity(1 << 20, f)),
+            file,
+        })
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Flushes, syncs and renames the temporary file over the final path.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        let w = self.writer.take().expect("writer present until commit");
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        Ok(self.file.commit(f)?)
+    }
+}
+
+impl Write for AtomicOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer.as_mut().expect("not committed").write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.as_mut().expect("not committed").flush()
+    }
 }

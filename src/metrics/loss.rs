@@ -1,4 +1,5 @@
-//! The two losses of OpenSpliceAI (SPEC.md "Optimisation"), mean over batch × positions.
+//! The two losses of OpenSpliceAI, mean over batch × positions: the formula used both by training (on
+//! tensors) and by the metrics (per window, on host arrays).
 
 use candle_core::{Result, Tensor};
 
