@@ -18,9 +18,10 @@ use openspliceai_rs::metrics::{
     class_metrics, ranking_metrics, score_key, ClassMetrics, EpochMetrics, MetricsAccumulator,
     MetricsError, RankingMetrics, SiteClassMetrics, WindowFilter,
 };
+use openspliceai_rs::rundir::{upstream_run_dir, Split};
 use openspliceai_rs::train::run_log::{
-    console_summary, python_float_repr, python_format_4f, topk_all_line, upstream_run_dir,
-    EpochRecord, RunLog, Split, LOG_FILES,
+    console_summary, python_float_repr, python_format_4f, topk_all_line, EpochRecord, RunLog,
+    LOG_FILES,
 };
 
 // ---------------------------------------------------------------------------------------------

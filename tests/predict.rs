@@ -309,7 +309,7 @@ fn assert_fails(args: &[&str], needles: &[&str], out_dir: &Path) {
             assert!(
                 !name.ends_with(".bed")
                     && !name.ends_with(".h5")
-                    && !openspliceai_rs::checkpoint::atomic::is_temp_name(&name),
+                    && !openspliceai_rs::atomic::is_temp_name(&name),
                 "left {} behind",
                 p.display()
             );

@@ -463,9 +463,7 @@ fn bad_inputs_fail_clearly_without_output() {
         let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| {
-                openspliceai_rs::checkpoint::atomic::is_temp_name(&e.file_name().to_string_lossy())
-            })
+            .filter(|e| openspliceai_rs::atomic::is_temp_name(&e.file_name().to_string_lossy()))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }

@@ -78,15 +78,9 @@ fn gene(rng: &mut StdRng) -> (Vec<u8>, Vec<(usize, usize)>) {
 }
 
 fn revcomp(seq: &[u8]) -> Vec<u8> {
-    seq.iter()
-        .rev()
-        .map(|b| match b {
-            b'A' => b'T',
-            b'C' => b'G',
-            b'G' => b'C',
-            _ => b'A',
-        })
-        .collect()
+    let mut s = seq.to_vec();
+    crate::genome::seq::reverse_complement(&mut s);
+    s
 }
 
 /// Writes `genome.fa` and `annotation.gff3` into `dir`: `chromosomes` sequences of `genes_per_chrom` genes each.

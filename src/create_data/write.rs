@@ -10,12 +10,10 @@ use super::extract::Record;
 use super::output::Staged;
 use super::seqstore::SeqStore;
 use super::CreateDataError;
+use crate::genome::seq::{base_row, window_count, window_span, MAX_FLANK, X_LEN};
 use crate::h5write::{Elem, H5Writer, StringColumn};
+use crate::model::config::SEQ_LEN;
 
-/// Context: window 5000 + 5000 on each side, as upstream's constants fix.
-pub const SL: usize = 5000;
-const CL_HALF: usize = 5000;
-const WINDOW: usize = SL + 2 * CL_HALF;
 /// Records per shard (`CHUNK_SIZE`).
 pub const CHUNK_SIZE: usize = 100;
 /// Records encoded in parallel this many at a time, then written in order: memory stays at a few records'
@@ -125,34 +123,20 @@ pub fn write_datafile(
     Ok(())
 }
 
-/// One-hot rows for bases: A, C, G, T; everything else (N, IUPAC, padding) all zero.
-fn base_row(b: u8) -> [u8; 4] {
-    match b {
-        b'A' => [1, 0, 0, 0],
-        b'C' => [0, 1, 0, 0],
-        b'G' => [0, 0, 1, 0],
-        b'T' => [0, 0, 0, 1],
-        _ => [0; 4],
-    }
-}
-
 /// Number of windows of a record: ceil(len / 5000).
 pub fn windows(r: &Record) -> usize {
-    r.len().div_ceil(SL)
+    window_count(r.len())
 }
 
 /// The record's windows as X rows: (W, 15000, 4), C-ordered int8 bytes.
 fn encode_x(r: &Record, seq: &[u8]) -> Vec<u8> {
     let n = windows(r);
-    let len = seq.len() as i64;
-    let mut x = vec![0u8; n * WINDOW * 4];
+    let mut x = vec![0u8; n * X_LEN * 4];
     for w in 0..n {
-        let base0 = (w * SL) as i64 - CL_HALF as i64;
-        let xs = &mut x[w * WINDOW * 4..(w + 1) * WINDOW * 4];
-        let lo = (-base0).clamp(0, WINDOW as i64) as usize;
-        let hi = (len - base0).clamp(0, WINDOW as i64) as usize;
-        for p in lo..hi {
-            let b = seq[(base0 + p as i64) as usize];
+        let span = window_span(w, seq.len(), MAX_FLANK / 2);
+        let xs = &mut x[w * X_LEN * 4..(w + 1) * X_LEN * 4];
+        for (i, &b) in seq[span.start..span.end].iter().enumerate() {
+            let p = span.offset + i;
             xs[p * 4..p * 4 + 4].copy_from_slice(&base_row(b));
         }
     }
@@ -161,7 +145,7 @@ fn encode_x(r: &Record, seq: &[u8]) -> Vec<u8> {
 
 /// The record's labels as Y rows: (W, 5000, 3), one-hot, all zero past the end.
 fn encode_y(r: &Record) -> Vec<u8> {
-    let mut y = vec![0u8; windows(r) * SL * 3];
+    let mut y = vec![0u8; windows(r) * SEQ_LEN * 3];
     for p in 0..r.len() {
         y[p * 3] = 1;
     }
@@ -245,8 +229,8 @@ pub fn write_dataset(
             (vec![0], vec![1, 0])
         } else {
             (
-                vec![w as u64, WINDOW as u64, 4],
-                vec![1, w as u64, SL as u64, 3],
+                vec![w as u64, X_LEN as u64, 4],
+                vec![1, w as u64, SEQ_LEN as u64, 3],
             )
         };
         write_rows(&mut sink, format!("X{i}"), xs, shard, true)?;

@@ -27,10 +27,8 @@ pub use split::{split_train_validation, train_validation_windows, VALIDATION_FRA
 /// Positions labelled per window, the model's output length (defined in [`crate::model::config`]).
 pub use crate::model::config::SEQ_LEN;
 
-/// Positions stored per window in `X{i}`: `SEQ_LEN` plus the largest flank (10000).
-pub const X_LEN: usize = 15000;
-/// The largest flanking context a file provides (`X_LEN - SEQ_LEN`).
-pub const MAX_FLANK: usize = X_LEN - SEQ_LEN;
+/// Positions stored per window in `X{i}` (15000) and the largest flanking context a file provides (10000).
+pub use crate::genome::seq::{MAX_FLANK, X_LEN};
 
 /// One window of a file: row `index` of shard `X{shard}` / `Y{shard}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

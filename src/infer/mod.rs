@@ -2,8 +2,6 @@
 //! the ensemble forward (mean of the models' softmax outputs, as OpenSpliceAI), one-hot encoding and
 //! output files that appear only when complete.
 
-pub mod onehot;
-
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::fasta::IndexedFasta;
 use super::{output_err, PredictError, Scorer};
 use crate::atomic::AtomicOutput;
+use crate::genome::seq::reverse_complement;
 
 /// Errors reading the annotation.
 #[derive(Debug, thiserror::Error)]
@@ -86,24 +87,6 @@ fn parse_line(path: &Path, no: usize, line: &str) -> Result<Option<Gene>, GffErr
         end: coord(5)?,
         strand: f[6].to_string(),
     }))
-}
-
-/// Reverse complement (A↔T, C↔G in either case; N and other codes kept).
-pub fn reverse_complement(seq: &mut [u8]) {
-    seq.reverse();
-    for b in seq.iter_mut() {
-        *b = match *b {
-            b'A' => b'T',
-            b'T' => b'A',
-            b'C' => b'G',
-            b'G' => b'C',
-            b'a' => b't',
-            b't' => b'a',
-            b'c' => b'g',
-            b'g' => b'c',
-            x => x,
-        };
-    }
 }
 
 /// Scores every gene of `gff` and writes their sequences to `genes_fa` (upstream's `<stem>_genes.fa`).

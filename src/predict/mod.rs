@@ -15,7 +15,7 @@ use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::atomic::AtomicOutput;
-use crate::infer::onehot::encode_into;
+use crate::genome::seq::{encode_into, window_count, window_span};
 use crate::infer::{Ensemble, InferError};
 use crate::model::SEQ_LEN;
 use bed::Naming;
@@ -194,7 +194,7 @@ impl<'a> Scorer<'a> {
             }
         }
         if let Some(p) = &mut self.predictions {
-            p.record(name, seq.len().div_ceil(SEQ_LEN));
+            p.record(name, window_count(seq.len()));
         }
         let flank = self.ens.config().flank;
         if seq.len() < flank {
@@ -206,15 +206,13 @@ impl<'a> Scorer<'a> {
         self.bar.set_message(name.to_string());
         let naming = Arc::new(naming);
         let half = flank / 2;
-        for j in 0..seq.len().div_ceil(SEQ_LEN) {
-            // Window j covers padded[5000j, 5000j + 5000 + F) with F/2 N each side of the record.
-            let lo = (SEQ_LEN * j).saturating_sub(half);
-            let hi = (SEQ_LEN * (j + 1) + half).min(seq.len());
-            let offset = lo + half - SEQ_LEN * j;
+        for j in 0..window_count(seq.len()) {
+            // Window j: F/2 positions of context each side, N (all-zero) past the record's ends.
+            let span = window_span(j, seq.len(), half);
             let slot = self.metas.len();
             let w = self.width;
             let buf = &mut self.x[slot * 4 * w..(slot + 1) * 4 * w];
-            encode_into(&seq[lo..hi], buf, w, offset);
+            encode_into(&seq[span.start..span.end], buf, w, span.offset);
             self.metas.push(WindowMeta {
                 naming: naming.clone(),
                 index: j,

@@ -15,7 +15,7 @@ use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::atomic::AtomicOutput;
-use crate::infer::onehot::{encode_into, encode_revcomp_into};
+use crate::genome::seq::{encode_into, encode_revcomp_into};
 use crate::infer::{Ensemble, InferError};
 use crate::predict::fasta::{FastaError, IndexedFasta};
 use annotation::{normalise_chrom, Annotation, AnnotationError, Transcript};
