@@ -29,7 +29,7 @@ use seqstore::SeqStore;
 pub use summary::{SplitSummary, Summary};
 pub use verify::verify;
 
-use crate::genome::{Annotation, FastaReader};
+use crate::genome::{Annotation, Dialect, FastaReader};
 
 /// Genes after the annotation pass, and the records extracted once the FASTA was read.
 struct Extraction {
@@ -93,13 +93,13 @@ fn extract(
         by_seq.entry(p.seqid.clone()).or_default().push(i);
     }
     let bar = gene_bar(cfg, ex.plans.len());
-    let mut reader = FastaReader::open(&cfg.genome)?;
+    let mut reader = FastaReader::open(&cfg.genome, Dialect::Biopython)?;
     while let Some(rec) = reader.next_record()? {
-        ex.chroms.push((rec.id.clone(), rec.seq.len()));
-        let Some(idx) = by_seq.get(rec.id.as_str()) else {
+        ex.chroms.push((rec.name.clone(), rec.seq.len()));
+        let Some(idx) = by_seq.get(rec.name.as_str()) else {
             continue;
         };
-        bar.set_message(rec.id.clone());
+        bar.set_message(rec.name.clone());
         let (seq, plans) = (&rec.seq, &ex.plans);
         let built: Vec<Result<GeneRecords, CreateDataError>> = idx
             .par_iter()

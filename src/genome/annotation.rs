@@ -3,15 +3,15 @@
 //! other column is equal and renamed `<ID>_<n>` otherwise, parent/child relations from `Parent` plus derived
 //! grandchildren. GTF genes and transcripts are inferred from `gene_id`/`transcript_id` when the file has no
 //! `gene`/`transcript` lines. noodles' GFF reader does not percent-decode or merge repeated IDs as gffutils
-//! does, and upstream's outputs depend on both, hence this module.
+//! does, and upstream's outputs depend on both, hence this module. Lines come from [`super::gff`].
 
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use super::{open_text, GenomeError};
+use super::gff::{detect_format, parse_gff3_attrs, parse_gtf_attrs, Format, GffLine, GffReader};
+use super::GenomeError;
 
 /// Index of a feature in [`Annotation::features`].
 pub type FeatureId = usize;
@@ -44,13 +44,6 @@ impl Feature {
     }
 }
 
-/// The annotation's file format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Gff3,
-    Gtf,
-}
-
 /// All features of one annotation file, with their relations.
 pub struct Annotation {
     pub path: PathBuf,
@@ -72,84 +65,6 @@ fn keeps_attrs(kind: &str) -> bool {
     )
 }
 
-/// `urllib.parse.unquote`: %XX escapes decoded as UTF-8 (invalid sequences replaced).
-fn unquote(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_string();
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse_gff3_attrs(col: &str) -> Vec<(String, Vec<String>)> {
-    let mut attrs: Vec<(String, Vec<String>)> = Vec::new();
-    for item in col.split(';') {
-        let item = item.trim_start();
-        if item.is_empty() {
-            continue;
-        }
-        let (key, value) = item.split_once('=').unwrap_or((item, ""));
-        let values: Vec<String> = if value.is_empty() {
-            Vec::new()
-        } else {
-            value.split(',').map(unquote).collect()
-        };
-        push_values(&mut attrs, key.trim_end(), values);
-    }
-    attrs
-}
-
-fn parse_gtf_attrs(col: &str) -> Vec<(String, Vec<String>)> {
-    let mut attrs: Vec<(String, Vec<String>)> = Vec::new();
-    for item in col.split(';') {
-        let item = item.trim();
-        if item.is_empty() {
-            continue;
-        }
-        let (key, value) = item.split_once(char::is_whitespace).unwrap_or((item, ""));
-        let value = value.trim().trim_matches('"').to_string();
-        push_values(&mut attrs, key, vec![value]);
-    }
-    attrs
-}
-
-fn push_values(attrs: &mut Vec<(String, Vec<String>)>, key: &str, values: Vec<String>) {
-    match attrs.iter_mut().find(|(k, _)| k == key) {
-        Some((_, v)) => v.extend(values),
-        None => attrs.push((key.to_string(), values)),
-    }
-}
-
-fn detect_format(path: &Path, first_attrs: &str) -> Format {
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    let name = name.strip_suffix(".gz").unwrap_or(&name);
-    if name.ends_with(".gtf") {
-        return Format::Gtf;
-    }
-    if name.ends_with(".gff3") || name.ends_with(".gff") {
-        return Format::Gff3;
-    }
-    if !first_attrs.contains('=') && first_attrs.contains(" \"") {
-        Format::Gtf
-    } else {
-        Format::Gff3
-    }
-}
-
 /// One parsed line before it joins the store.
 struct Line<'a> {
     cols: Vec<&'a str>,
@@ -161,7 +76,6 @@ struct Line<'a> {
 impl Annotation {
     /// Reads a GFF3 or GTF file (plain, gzip or bgzip).
     pub fn read(path: &Path) -> Result<Self, GenomeError> {
-        let mut input = open_text(path)?;
         let mut ann = Self {
             path: path.to_path_buf(),
             format: Format::Gff3,
@@ -175,25 +89,10 @@ impl Annotation {
         };
         let mut gtf = GtfState::default();
         let mut format = None;
-        let mut buf = String::new();
-        let mut line_no = 0;
-        loop {
-            buf.clear();
-            let n = input
-                .read_line(&mut buf)
-                .map_err(|e| ann.io(e, line_no + 1))?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            let text = buf.trim_end_matches(['\n', '\r']);
-            if text.starts_with("##FASTA") {
-                break;
-            }
-            if text.trim().is_empty() || text.starts_with('#') {
-                continue;
-            }
-            let line = ann.split_line(text, line_no)?;
+        let mut reader = GffReader::open(path)?;
+        while let Some(l) = reader.next_line()? {
+            let line_no = l.line;
+            let line = ann.split_line(l)?;
             let fmt = *format.get_or_insert_with(|| detect_format(path, line.cols[8]));
             match fmt {
                 Format::Gff3 => ann.add_gff3(line, line_no)?,
@@ -208,14 +107,6 @@ impl Annotation {
         Ok(ann)
     }
 
-    fn io(&self, source: std::io::Error, line: usize) -> GenomeError {
-        GenomeError::Parse {
-            path: self.path.clone(),
-            line,
-            message: format!("cannot read: {source}"),
-        }
-    }
-
     fn parse_err(&self, line: usize, message: String) -> GenomeError {
         GenomeError::Parse {
             path: self.path.clone(),
@@ -224,41 +115,28 @@ impl Annotation {
         }
     }
 
-    fn split_line<'a>(&self, text: &'a str, line_no: usize) -> Result<Line<'a>, GenomeError> {
-        let cols: Vec<&str> = text.split('\t').collect();
-        if cols.len() != 9 {
-            return Err(self.parse_err(
-                line_no,
+    fn split_line<'a>(&self, l: GffLine<'a>) -> Result<Line<'a>, GenomeError> {
+        if l.cols.len() != 9 {
+            return Err(l.error(
+                &self.path,
                 format!(
                     "expected 9 tab-separated columns (seqid, source, type, start, end, score, strand, phase, attributes), found {}",
-                    cols.len()
+                    l.cols.len()
                 ),
             ));
         }
-        let num = |i: usize, what: &str| {
-            cols[i].trim().parse::<u64>().map_err(|_| {
-                self.parse_err(
-                    line_no,
-                    format!(
-                        "column {} ({what}) must be a whole number, found `{}`",
-                        i + 1,
-                        cols[i]
-                    ),
-                )
-            })
-        };
-        let (start, end) = (num(3, "start")?, num(4, "end")?);
-        let strand = match cols[6] {
+        let (start, end) = (l.coordinate(&self.path, 4)?, l.coordinate(&self.path, 5)?);
+        let strand = match l.cols[6] {
             s if s.chars().count() == 1 => s.chars().next().unwrap(),
             s => {
-                return Err(self.parse_err(
-                    line_no,
+                return Err(l.error(
+                    &self.path,
                     format!("column 7 (strand) must be one character (+, -, . or ?), found `{s}`"),
                 ))
             }
         };
         Ok(Line {
-            cols,
+            cols: l.cols,
             start,
             end,
             strand,

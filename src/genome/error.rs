@@ -24,4 +24,14 @@ pub enum GenomeError {
         id: String,
         line: usize,
     },
+    #[error("{}:{line}: expected a FASTA header line starting with '>'", path.display())]
+    NoHeader { path: PathBuf, line: usize },
+    #[error("{}: not a valid FASTA file for indexing: {source}", path.display())]
+    Index {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: no sequence named `{name}`", path.display())]
+    NoSequence { path: PathBuf, name: String },
 }

@@ -1,24 +1,47 @@
-//! A streaming FASTA reader with Biopython 1.88's `SimpleFastaParser` rules: the id is the first
-//! whitespace-delimited word of the header, text before the first `>` is skipped, each sequence line is
-//! right-stripped and spaces and `\r` are removed. noodles' FASTA reader keeps the whole header line as the name
-//! and rejects some inputs Biopython accepts, so the few lines here decide ids exactly as upstream does.
+//! FASTA: one streaming reader over any `BufRead` (one record in memory at a time) with the two naming rules
+//! upstream's commands depend on, and an indexed reader for random access by region.
+//!
+//! Upstream reads FASTA through two libraries whose rules differ, and its outputs depend on them, so the one
+//! reader takes a [`Dialect`]: create-data's Biopython `SimpleFastaParser` (id = the header's first word,
+//! text before the first `>` skipped, spaces and `\r` removed from sequence lines, a repeated id an error)
+//! and predict's pyfaidx (name = the whole header line, which the BED names carry; text before the first
+//! header an error; sequence lines right-trimmed and upper-cased). noodles' reader keeps the whole header
+//! and rejects some inputs Biopython accepts; it serves the indexed reader, where its rules are pyfaidx's.
 
 use std::collections::HashSet;
-use std::io::BufRead;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::{open_text, GenomeError};
+use noodles_core::{Position, Region};
+use noodles_fasta as fasta;
+
+use super::{input, GenomeError};
+
+/// Whose rules name records and clean sequence lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Biopython 1.88's `SimpleFastaParser` (create-data): the name is the first word of the header.
+    Biopython,
+    /// pyfaidx's `long_name` (predict): the name is the whole header line; sequences upper-cased.
+    Pyfaidx,
+}
 
 /// One FASTA record.
+#[derive(Debug, Clone)]
 pub struct FastaRecord {
-    pub id: String,
+    /// The record's name under the reader's [`Dialect`].
+    pub name: String,
+    /// Line of the header (1-based).
+    pub line: usize,
     pub seq: Vec<u8>,
 }
 
-/// Reads records one at a time, so only one sequence is in memory; a repeated id is an error.
-pub struct FastaReader {
+/// Reads records one at a time from any `BufRead`.
+pub struct FastaReader<R> {
     path: PathBuf,
-    input: Box<dyn BufRead + Send>,
+    input: R,
+    dialect: Dialect,
     line: Vec<u8>,
     line_no: usize,
     pending_header: Option<(String, usize)>,
@@ -26,17 +49,27 @@ pub struct FastaReader {
     started: bool,
 }
 
-impl FastaReader {
-    pub fn open(path: &Path) -> Result<Self, GenomeError> {
-        Ok(Self {
+impl FastaReader<Box<dyn BufRead + Send>> {
+    /// Opens `path` (`-`: standard input; plain, gzip or bgzip).
+    pub fn open(path: &Path, dialect: Dialect) -> Result<Self, GenomeError> {
+        let input = input::open(path)?;
+        Ok(Self::new(&input.name, input.reader, dialect))
+    }
+}
+
+impl<R: BufRead> FastaReader<R> {
+    /// Reads from `input`; `path` names it in messages.
+    pub fn new(path: &Path, input: R, dialect: Dialect) -> Self {
+        Self {
             path: path.to_path_buf(),
-            input: open_text(path)?,
+            input,
+            dialect,
             line: Vec::new(),
             line_no: 0,
             pending_header: None,
             seen: HashSet::new(),
             started: false,
-        })
+        }
     }
 
     fn read_line(&mut self) -> Result<bool, GenomeError> {
@@ -52,45 +85,212 @@ impl FastaReader {
         Ok(n > 0)
     }
 
-    fn header_id(&self) -> String {
+    /// The name of the header on the current line (which starts with `>`).
+    fn header_name(&self) -> String {
         let title = &self.line[1..];
-        let word = title
-            .split(|b| b.is_ascii_whitespace())
-            .find(|w| !w.is_empty())
-            .unwrap_or(&[]);
-        String::from_utf8_lossy(word).into_owned()
+        let name = match self.dialect {
+            Dialect::Biopython => title
+                .split(|b| b.is_ascii_whitespace())
+                .find(|w| !w.is_empty())
+                .unwrap_or(&[]),
+            Dialect::Pyfaidx => title.trim_ascii_end(),
+        };
+        String::from_utf8_lossy(name).into_owned()
     }
 
-    /// The next record, or `None` at the end of the file.
+    /// Finds the first header: Biopython skips any text before it, pyfaidx only blank lines.
+    fn first_header(&mut self) -> Result<(), GenomeError> {
+        while self.read_line()? {
+            if self.line.first() == Some(&b'>') {
+                self.pending_header = Some((self.header_name(), self.line_no));
+                break;
+            }
+            if self.dialect == Dialect::Pyfaidx && !self.line.trim_ascii().is_empty() {
+                return Err(GenomeError::NoHeader {
+                    path: self.path.clone(),
+                    line: self.line_no,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The next record, or `None` at the end of the input.
     pub fn next_record(&mut self) -> Result<Option<FastaRecord>, GenomeError> {
         if !self.started {
             self.started = true;
-            while self.read_line()? {
-                if self.line.first() == Some(&b'>') {
-                    self.pending_header = Some((self.header_id(), self.line_no));
-                    break;
-                }
-            }
+            self.first_header()?;
         }
-        let Some((id, line)) = self.pending_header.take() else {
+        let Some((name, line)) = self.pending_header.take() else {
             return Ok(None);
         };
-        if !self.seen.insert(id.clone()) {
+        if self.dialect == Dialect::Biopython && !self.seen.insert(name.clone()) {
             return Err(GenomeError::DuplicateRecord {
                 path: self.path.clone(),
-                id,
+                id: name,
                 line,
             });
         }
         let mut seq = Vec::new();
         while self.read_line()? {
             if self.line.first() == Some(&b'>') {
-                self.pending_header = Some((self.header_id(), self.line_no));
+                self.pending_header = Some((self.header_name(), self.line_no));
                 break;
             }
             let trimmed = self.line.trim_ascii_end();
-            seq.extend(trimmed.iter().copied().filter(|&b| b != b' ' && b != b'\r'));
+            match self.dialect {
+                Dialect::Biopython => {
+                    seq.extend(trimmed.iter().copied().filter(|&b| b != b' ' && b != b'\r'))
+                }
+                Dialect::Pyfaidx => seq.extend(trimmed.iter().map(u8::to_ascii_uppercase)),
+            }
         }
-        Ok(Some(FastaRecord { id, seq }))
+        Ok(Some(FastaRecord { name, line, seq }))
+    }
+}
+
+/// Random access to the sequences of a FASTA file by name (the first word of the header, as pyfaidx's
+/// keys), through an index built in memory.
+pub struct IndexedFasta {
+    path: PathBuf,
+    index: fasta::fai::Index,
+    reader: fasta::io::Reader<BufReader<File>>,
+}
+
+impl IndexedFasta {
+    /// Indexes `path` by one pass over it.
+    pub fn open(path: &Path) -> Result<Self, GenomeError> {
+        let io = |source| GenomeError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        let mut indexer = fasta::io::Indexer::new(BufReader::with_capacity(1 << 20, file));
+        let mut records = Vec::new();
+        loop {
+            match indexer.index_record() {
+                Ok(Some(r)) => records.push(r),
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(GenomeError::Index {
+                        path: path.to_path_buf(),
+                        source: std::io::Error::other(e),
+                    })
+                }
+            }
+        }
+        let reader = fasta::io::Reader::new(BufReader::new(File::open(path).map_err(io)?));
+        Ok(Self {
+            path: path.to_path_buf(),
+            index: fasta::fai::Index::from(records),
+            reader,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sequence names in file order.
+    pub fn names(&self) -> impl Iterator<Item = String> + '_ {
+        self.index
+            .as_ref()
+            .iter()
+            .map(|r| String::from_utf8_lossy(r.name()).into_owned())
+    }
+
+    /// Length of sequence `name`, `None` when absent.
+    pub fn len(&self, name: &str) -> Option<u64> {
+        self.index
+            .as_ref()
+            .iter()
+            .find(|r| r.name() == name.as_bytes())
+            .map(|r| r.length())
+    }
+
+    /// Bases `[start, end)` (0-based, clipped to the sequence) of `name`, in the file's case.
+    pub fn fetch(&mut self, name: &str, start: u64, end: u64) -> Result<Vec<u8>, GenomeError> {
+        let len = self.len(name).ok_or_else(|| GenomeError::NoSequence {
+            path: self.path.clone(),
+            name: name.to_string(),
+        })?;
+        let end = end.min(len);
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let io = |source| GenomeError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let interval = Position::try_from(start as usize + 1)
+            .and_then(|s| Position::try_from(end as usize).map(|e| s..=e))
+            .map_err(|e| io(std::io::Error::other(e)))?;
+        let region = Region::new(name, interval);
+        let rec = self.reader.query(&self.index, &region).map_err(io)?;
+        Ok(rec.sequence().as_ref().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &[u8], dialect: Dialect) -> Result<Vec<(String, String)>, GenomeError> {
+        let mut r = FastaReader::new(Path::new("t.fa"), text, dialect);
+        let mut out = Vec::new();
+        while let Some(rec) = r.next_record()? {
+            out.push((rec.name, String::from_utf8(rec.seq).unwrap()));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn biopython_names_by_first_word_and_cleans_lines() {
+        let recs = read(
+            b"junk\n>chr1 desc here\nAC GT\r\nacgt \n>chr2\n\nNN\n",
+            Dialect::Biopython,
+        )
+        .unwrap();
+        assert_eq!(
+            recs,
+            [
+                ("chr1".into(), "ACGTacgt".into()),
+                ("chr2".into(), "NN".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn biopython_refuses_a_repeated_id() {
+        let err = read(b">a\nA\n>a x\nC\n", Dialect::Biopython)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate") && err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn pyfaidx_keeps_the_whole_header_and_upper_cases() {
+        let recs = read(b"\n>chr1 desc here \nacgt\n>chr1\nN\n", Dialect::Pyfaidx).unwrap();
+        assert_eq!(
+            recs,
+            [
+                ("chr1 desc here".into(), "ACGT".into()),
+                ("chr1".into(), "N".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn pyfaidx_refuses_text_before_the_first_header() {
+        let err = read(b"ACGT\n>x\nA\n", Dialect::Pyfaidx)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.fa:1"), "{err}");
+    }
+
+    #[test]
+    fn empty_input_has_no_records() {
+        assert!(read(b"", Dialect::Biopython).unwrap().is_empty());
+        assert!(read(b"", Dialect::Pyfaidx).unwrap().is_empty());
     }
 }

@@ -4,10 +4,15 @@
 pub mod annotation;
 pub mod error;
 pub mod fasta;
+pub mod gene_table;
+pub mod genes;
+pub mod gff;
 pub mod input;
 pub mod seq;
+pub mod vcf;
 
 pub use annotation::{Annotation, Feature, FeatureId};
 pub use error::GenomeError;
-pub use fasta::FastaReader;
+pub use fasta::{Dialect, FastaReader, FastaRecord, IndexedFasta};
+pub use gff::Format;
 pub use input::{open_text, Input};

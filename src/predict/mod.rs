@@ -4,7 +4,6 @@
 //! With `-p/--predict-all` every window's scores also go to `predict.h5` as they are computed (`h5out`).
 
 pub mod bed;
-pub mod fasta;
 pub mod genes;
 mod h5out;
 
@@ -16,19 +15,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::atomic::AtomicOutput;
 use crate::genome::seq::{encode_into, window_count, window_span};
+use crate::genome::{Dialect, FastaReader, GenomeError};
 use crate::infer::{Ensemble, InferError};
 use crate::model::SEQ_LEN;
 use bed::Naming;
-use fasta::{FastaError, FastaReader};
 use h5out::PredictionsFile;
 
 /// Errors of `predict`.
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {
     #[error(transparent)]
-    Fasta(#[from] FastaError),
-    #[error(transparent)]
-    Genes(#[from] genes::GffError),
+    Genome(#[from] GenomeError),
     #[error(transparent)]
     Infer(Box<InferError>),
     #[error("{}: {source}", path.display())]
@@ -312,9 +309,9 @@ pub fn run(opts: &PredictOptions, ens: &Ensemble) -> Result<PredictSummary, Pred
     let mut scorer = Scorer::new(ens, &dir, opts, window_bar(opts.progress))?;
     match &opts.annotation {
         None => {
-            let mut reader = FastaReader::open(&opts.input)?;
+            let mut reader = FastaReader::open(&opts.input, Dialect::Pyfaidx)?;
             while let Some(rec) = reader.next_record()? {
-                scorer.push_record(&format!("{}:+", rec.header), &rec.seq)?;
+                scorer.push_record(&format!("{}:+", rec.name), &rec.seq)?;
             }
         }
         Some(gff) => {

@@ -3,24 +3,22 @@
 //! (record, gene) is scored once for all its alleles and windows of equal length share forward passes;
 //! records are written in input order.
 
-pub mod annotation;
 pub mod score;
-pub mod vcf;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::atomic::AtomicOutput;
+use crate::genome::gene_table::{normalise_chrom, Annotation, AnnotationError, Transcript};
 use crate::genome::seq::{encode_into, encode_revcomp_into};
+use crate::genome::vcf::{self, VcfError, VcfReader, VcfRecord};
+use crate::genome::{GenomeError, IndexedFasta};
 use crate::infer::{Ensemble, InferError};
-use crate::predict::fasta::{FastaError, IndexedFasta};
-use annotation::{normalise_chrom, Annotation, AnnotationError, Transcript};
 use score::{deltas, Track};
-use vcf::{VcfError, VcfReader, VcfRecord};
 
 /// Errors of `variant`.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +26,7 @@ pub enum VariantError {
     #[error(transparent)]
     Vcf(#[from] VcfError),
     #[error(transparent)]
-    Fasta(#[from] FastaError),
+    Genome(#[from] GenomeError),
     #[error(transparent)]
     Annotation(#[from] AnnotationError),
     #[error(transparent)]
@@ -410,7 +408,7 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
     let annotation = Annotation::load(&opts.annotation)?;
     let fasta = IndexedFasta::open(&opts.reference)?;
     let fasta_first = fasta.names().next().unwrap_or_default();
-    let mut reader = VcfReader::open(vcf::output_path(&opts.input))?;
+    let mut reader = VcfReader::open(opts.input.as_deref().unwrap_or(Path::new("-")))?;
     let out_name =
         vcf::output_path(&opts.output).map_or("<stdout>".to_string(), |p| p.display().to_string());
     let werr = |source| VariantError::Output {

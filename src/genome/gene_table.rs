@@ -1,21 +1,19 @@
-//! Gene annotation for `variant`: SpliceAI's gene table (`#NAME CHROM STRAND TX_START TX_END EXON_START
+//! Gene rows for `variant`: SpliceAI's gene table (`#NAME CHROM STRAND TX_START TX_END EXON_START
 //! EXON_END`, 0-based starts) or, our addition, a GFF3/GTF file (one row per gene from its canonical
-//! transcript, see [`from_gff`]).
+//! transcript, see [`from_gff`]; lines through [`super::gff`]). Either may be plain, gzip or bgzip.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
+
+use super::gff::{raw_attribute as attribute, GffReader};
+use super::{input, GenomeError};
 
 /// Errors reading an annotation.
 #[derive(Debug, thiserror::Error)]
 pub enum AnnotationError {
-    #[error("{}: cannot read: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Genome(#[from] GenomeError),
     #[error("{}:{line}: {message}", path.display())]
     Bad {
         path: PathBuf,
@@ -87,16 +85,18 @@ impl Annotation {
         Ok(Self { rows, by_chrom })
     }
 
-    /// Loads a gene table, or a GFF3/GTF by extension (`.gff`, `.gff3`, `.gtf`, optionally `.gz`-less).
+    /// Loads a gene table, or a GFF3/GTF by extension (`.gff`, `.gff3`, `.gtf`, each also with `.gz`).
     pub fn load(spec: &str) -> Result<Self, AnnotationError> {
         if matches!(spec, "grch37" | "grch38") {
             return Err(AnnotationError::NotBundled(spec.into()));
         }
         let path = Path::new(spec);
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        match ext {
-            "gff" | "gff3" | "gtf" => from_gff(path),
-            _ => from_table(path),
+        let name = spec.to_ascii_lowercase();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        if [".gff", ".gff3", ".gtf"].iter().any(|e| name.ends_with(e)) {
+            from_gff(path)
+        } else {
+            from_table(path)
         }
     }
 
@@ -127,12 +127,8 @@ impl Annotation {
 
 fn lines(
     path: &Path,
-) -> Result<impl Iterator<Item = (usize, std::io::Result<String>)>, AnnotationError> {
-    let f = File::open(path).map_err(|source| AnnotationError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(BufReader::new(f)
+) -> Result<impl Iterator<Item = (usize, std::io::Result<String>)>, GenomeError> {
+    Ok(input::open_text(path)?
         .lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l)))
@@ -160,7 +156,7 @@ pub fn from_table(path: &Path) -> Result<Annotation, AnnotationError> {
     let mut idx: Option<Vec<usize>> = None;
     let mut rows = Vec::new();
     for (no, line) in lines(path)? {
-        let line = line.map_err(|source| AnnotationError::Io {
+        let line = line.map_err(|source| GenomeError::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -222,18 +218,6 @@ pub fn from_table(path: &Path) -> Result<Annotation, AnnotationError> {
     Annotation::new(rows, path)
 }
 
-/// Attribute `key` of a GFF3 (`key=value`) or GTF (`key "value"`) column 9.
-fn attribute<'a>(attrs: &'a str, key: &str) -> Option<&'a str> {
-    attrs.split(';').find_map(|a| {
-        let a = a.trim();
-        if let Some(v) = a.strip_prefix(key).and_then(|r| r.strip_prefix('=')) {
-            return Some(v);
-        }
-        let v = a.strip_prefix(key)?.strip_prefix(' ')?;
-        Some(v.trim().trim_matches('"'))
-    })
-}
-
 #[derive(Default)]
 struct TxBuild {
     gene: String,
@@ -255,31 +239,18 @@ struct GeneBuild {
 pub fn from_gff(path: &Path) -> Result<Annotation, AnnotationError> {
     let mut genes: HashMap<String, GeneBuild> = HashMap::new();
     let mut txs: HashMap<String, TxBuild> = HashMap::new();
-    for (no, line) in lines(path)? {
-        let line = line.map_err(|source| AnnotationError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split('\t').collect();
+    let mut reader = GffReader::open(path)?;
+    while let Some(l) = reader.next_line()? {
+        let f = &l.cols;
         if f.len() < 9 {
-            return Err(bad(
-                path,
-                no,
-                format!("expected 9 tab-separated columns, found {}", f.len()),
-            ));
-        }
-        let pos = |c: usize| {
-            f[c].parse::<i64>().map_err(|_| {
-                bad(
+            return Err(l
+                .error(
                     path,
-                    no,
-                    format!("column {} `{}` is not an integer", c + 1, f[c]),
+                    format!("expected 9 tab-separated columns, found {}", f.len()),
                 )
-            })
-        };
+                .into());
+        }
+        let pos = |c: usize| Ok::<i64, GenomeError>(l.coordinate(path, c + 1)? as i64);
         let attrs = f[8];
         let id = attribute(attrs, "ID");
         let gene_id = attribute(attrs, "gene_id");

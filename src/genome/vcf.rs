@@ -1,9 +1,8 @@
 //! VCF text in and out. Records pass through as text with only INFO edited (as pysam writes them for
 //! OpenSpliceAI); the header gains the `OpenSpliceAI` INFO line (and htslib's `FILTER=PASS` line when
-//! missing). Input may be plain or BGZF-compressed (detected by its magic bytes), a file or stdin.
+//! missing). Input is opened by [`super::input`]: a file or `-`, plain, gzip or bgzip.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 /// The INFO header line upstream adds.
@@ -25,6 +24,8 @@ pub enum VcfError {
         line: usize,
         message: String,
     },
+    #[error(transparent)]
+    Open(#[from] super::GenomeError),
 }
 
 /// One data line split into its fixed fields.
@@ -80,33 +81,17 @@ pub struct VcfReader {
     pub header: Vec<String>,
 }
 
-fn open_input(path: Option<&Path>) -> Result<(String, Box<dyn BufRead>), VcfError> {
-    let name = path.map_or("<stdin>".to_string(), |p| p.display().to_string());
-    let io = |source| VcfError::Io {
-        name: name.clone(),
-        source,
-    };
-    let raw: Box<dyn Read> = match path {
-        Some(p) => Box::new(File::open(p).map_err(io)?),
-        None => Box::new(std::io::stdin()),
-    };
-    let mut buf = BufReader::with_capacity(1 << 16, raw);
-    let magic = buf.fill_buf().map_err(io)?;
-    let gz = magic.len() >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-    let inner: Box<dyn BufRead> = if gz {
-        Box::new(BufReader::new(noodles_bgzf::io::Reader::new(buf)))
-    } else {
-        Box::new(buf)
-    };
-    Ok((name, inner))
-}
-
 impl VcfReader {
-    /// Opens a file (or stdin for `None`) and reads the header.
-    pub fn open(path: Option<&Path>) -> Result<Self, VcfError> {
-        let (name, inner) = open_input(path)?;
+    /// Opens a file (`-`: standard input; plain, gzip or bgzip) and reads the header.
+    pub fn open(path: &Path) -> Result<Self, VcfError> {
+        let input = super::input::open(path)?;
+        Self::new(&input.name, input.reader)
+    }
+
+    /// Reads the header from `inner`; `name` names it in messages.
+    pub fn new(name: &Path, inner: Box<dyn BufRead>) -> Result<Self, VcfError> {
         let mut r = Self {
-            name,
+            name: name.display().to_string(),
             inner,
             line_no: 0,
             header: Vec::new(),
