@@ -388,7 +388,7 @@ fn forward_rejects_an_input_without_windows() {
 }
 
 /// An 80nt checkpoint for a 400nt `forward`: refused by the completeness rule, naming the file; the
-/// library's `load_complete` gives the same typed error, and accepts the checkpoint at its own size.
+/// library's `infer::load_strict` gives the same typed error, and accepts the checkpoint at its own size.
 #[test]
 fn forward_refuses_a_checkpoint_of_a_smaller_flanking_size() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -415,12 +415,17 @@ fn forward_refuses_a_checkpoint_of_a_smaller_flanking_size() {
         output.display()
     );
 
-    match io::load_complete(400, &ckpt, &Device::Cpu) {
-        Err(openspliceai_rs::model::ModelError::Incomplete {
-            flank,
-            missing,
-            total,
-            first,
+    let config = |f| openspliceai_rs::model::FlankConfig::for_flank(f).unwrap();
+    match openspliceai_rs::infer::load_strict(&ckpt, config(400), &Device::Cpu) {
+        Err(openspliceai_rs::infer::InferError::Load {
+            source:
+                openspliceai_rs::model::ModelError::Incomplete {
+                    flank,
+                    missing,
+                    total,
+                    first,
+                    ..
+                },
             ..
         }) => assert_eq!(
             (flank, missing, total, first.as_str()),
@@ -429,6 +434,7 @@ fn forward_refuses_a_checkpoint_of_a_smaller_flanking_size() {
         Err(e) => panic!("expected ModelError::Incomplete, got {e}"),
         Ok((_, report)) => panic!("an 80nt checkpoint passed as a full 400nt model: {report}"),
     }
-    let (_, report) = io::load_complete(80, &ckpt, &Device::Cpu).expect("complete at 80nt");
+    let (_, report) = openspliceai_rs::infer::load_strict(&ckpt, config(80), &Device::Cpu)
+        .expect("complete at 80nt");
     assert!(report.missing.is_empty(), "{report}");
 }

@@ -425,7 +425,7 @@ fn bad_inputs_fail_with_clear_errors_and_no_outputs() {
 
     let malformed = expect_error(&gene_lines("+", "chr1\tt\texon\t5\n"), FA, |_| {});
     assert!(
-        malformed.contains("line 6") && malformed.contains("9 tab-separated columns"),
+        malformed.contains(":6: ") && malformed.contains("9 tab-separated columns"),
         "{malformed}"
     );
 
@@ -435,7 +435,7 @@ fn bad_inputs_fail_with_clear_errors_and_no_outputs() {
         |_| {},
     );
     assert!(
-        bad_num.contains("line 6") && bad_num.contains("start"),
+        bad_num.contains(":6: ") && bad_num.contains("start"),
         "{bad_num}"
     );
 
@@ -445,13 +445,13 @@ fn bad_inputs_fail_with_clear_errors_and_no_outputs() {
         |_| {},
     );
     assert!(
-        outside.contains("line 6") && outside.contains("outside its gene `g1`"),
+        outside.contains(":6: ") && outside.contains("outside its gene `g1`"),
         "{outside}"
     );
 
     let strand = expect_error(&gene_lines(".", ""), FA, |_| {});
     assert!(
-        strand.contains("line 2") && strand.contains("strand `.`"),
+        strand.contains(":2: ") && strand.contains("strand `.`"),
         "{strand}"
     );
 
@@ -654,7 +654,7 @@ fn biotype_is_read_from_ensembl_and_gencode_keys_and_genes_without_one_are_count
     c.output_dir = tmp.path().join("up");
     let err = cd::run(&c).unwrap_err().to_string();
     assert!(
-        err.contains("line 6") && err.contains("`g1`") && err.contains("gene_biotype"),
+        err.contains(":6: ") && err.contains("`g1`") && err.contains("gene_biotype"),
         "{err}"
     );
 }

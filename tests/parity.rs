@@ -64,7 +64,7 @@ fn library_parity(flank: usize) {
     ) else {
         return;
     };
-    let (model, report) = from_checkpoint(flank, &ckpt, SEED, &Device::Cpu)
+    let (model, report) = from_checkpoint(flank_config(flank), &ckpt, SEED, &Device::Cpu)
         .unwrap_or_else(|e| panic!("loading {}: {e}", ckpt.display()));
     assert!(
         report.missing.is_empty() && report.ignored.is_empty(),
@@ -200,7 +200,7 @@ fn a_10000nt_checkpoint_loads_every_tensor_of_a_400nt_model() {
     let Some(ckpt) = common::mane_checkpoint(10000) else {
         return;
     };
-    let (model, report) = from_checkpoint(400, &ckpt, SEED, &Device::Cpu)
+    let (model, report) = from_checkpoint(flank_config(400), &ckpt, SEED, &Device::Cpu)
         .unwrap_or_else(|e| panic!("loading {} into a 400nt model: {e}", ckpt.display()));
     let expected = expected_names(400);
     assert_eq!(
@@ -247,7 +247,7 @@ fn an_80nt_checkpoint_in_a_400nt_model_reports_the_missing_units() {
     let Some(ckpt) = common::mane_checkpoint(80) else {
         return;
     };
-    let (model, report) = from_checkpoint(400, &ckpt, SEED, &Device::Cpu)
+    let (model, report) = from_checkpoint(flank_config(400), &ckpt, SEED, &Device::Cpu)
         .unwrap_or_else(|e| panic!("loading {} into a 400nt model: {e}", ckpt.display()));
     let expected = expected_names(400);
     let is_new = |n: &str| {
@@ -311,7 +311,7 @@ fn a_checkpoint_with_no_matching_tensor_is_an_error_naming_the_file() {
     // Right name, wrong shape: still no match.
     sd.insert("final_conv.bias", RawTensor::from_f32(vec![5], &[0.0; 5]));
     checkpoint::save(&path, &sd).expect("write safetensors");
-    let err = match from_checkpoint(80, &path, SEED, &Device::Cpu) {
+    let err = match from_checkpoint(flank_config(80), &path, SEED, &Device::Cpu) {
         Ok((_, report)) => panic!("a checkpoint with no matching tensor loaded: {report}"),
         Err(e) => e,
     };
@@ -331,4 +331,9 @@ fn a_checkpoint_with_no_matching_tensor_is_an_error_naming_the_file() {
         msg.contains(&path.display().to_string()),
         "error does not name the file: {msg}"
     );
+}
+
+/// The configuration of a flanking size the fixtures use.
+fn flank_config(flank: usize) -> &'static openspliceai_rs::model::FlankConfig {
+    openspliceai_rs::model::FlankConfig::for_flank(flank).unwrap()
 }

@@ -81,7 +81,7 @@ fn scalar(t: &Tensor) -> f64 {
 }
 
 fn load_model(ckpt: &Path) -> SpliceAi {
-    let (model, report) = from_checkpoint(FLANK, ckpt, SEED, &common::test_device())
+    let (model, report) = from_checkpoint(flank_config(FLANK), ckpt, SEED, &common::test_device())
         .unwrap_or_else(|e| panic!("loading {}: {e}", ckpt.display()));
     assert!(
         report.missing.is_empty() && report.ignored.is_empty(),
@@ -536,4 +536,9 @@ fn unfreezing_all_moves_every_parameter() {
             "{name}: one train-mode batch adds one"
         );
     }
+}
+
+/// The configuration of a flanking size the fixtures use.
+fn flank_config(flank: usize) -> &'static openspliceai_rs::model::FlankConfig {
+    openspliceai_rs::model::FlankConfig::for_flank(flank).unwrap()
 }

@@ -100,17 +100,6 @@ fn is_buffer(name: &str) -> bool {
         || name.ends_with(".num_batches_tracked")
 }
 
-/// The flanking size of the SpliceAI model with `units` residual units.
-pub fn flanking_for_units(units: usize) -> Option<usize> {
-    match units {
-        4 => Some(80),
-        8 => Some(400),
-        12 => Some(2000),
-        16 => Some(10000),
-        _ => None,
-    }
-}
-
 impl CheckpointInfo {
     /// Describes an in-memory state dict (`path` is left empty).
     pub fn from_state_dict(
@@ -166,7 +155,7 @@ impl CheckpointInfo {
             tensors,
             parameter_count,
             residual_units,
-            flanking: flanking_for_units(residual_units),
+            flanking: crate::model::FlankConfig::for_unit_count(residual_units).map(|c| c.flank),
             batchnorm,
         })
     }

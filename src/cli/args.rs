@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::metrics::Loss;
+use crate::model::FlankConfig;
 use crate::train::schedule::SchedulerKind;
 
 /// Train and fine-tune SpliceAI splice-site models (OpenSpliceAI-compatible) in pure Rust.
@@ -140,7 +141,7 @@ pub struct ReportArgs {
 pub struct BenchArgs {
     /// Flanking sizes to measure (repeat the flag), default all four.
     #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
-    pub flanking_size: Vec<usize>,
+    pub flanking_size: Vec<&'static FlankConfig>,
     /// Windows per step [default: the flanking size's batch size].
     #[arg(long = "batch-size")]
     pub batch_size: Option<usize>,
@@ -189,8 +190,8 @@ pub struct CommonTrainArgs {
     #[arg(short = 'e', long = "exp-num", default_value = "0")]
     pub exp_num: String,
     /// Flanking sequence length: 80, 400, 2000 or 10000.
-    #[arg(short = 'f', long = "flanking-size", default_value_t = 80, value_parser = parse_flank)]
-    pub flanking_size: usize,
+    #[arg(short = 'f', long = "flanking-size", default_value = "80", value_parser = parse_flank)]
+    pub flanking_size: &'static FlankConfig,
     /// Random seed (initialisation, data order, validation split).
     #[arg(short = 'r', long = "random-seed", default_value_t = 42)]
     pub random_seed: u64,
@@ -268,8 +269,8 @@ pub struct TestArgs {
     #[arg(long = "test-dataset", value_name = "H5")]
     pub test_dataset: PathBuf,
     /// Flanking sequence length: 80, 400, 2000 or 10000.
-    #[arg(short = 'f', long = "flanking-size", default_value_t = 80, value_parser = parse_flank)]
-    pub flanking_size: usize,
+    #[arg(short = 'f', long = "flanking-size", default_value = "80", value_parser = parse_flank)]
+    pub flanking_size: &'static FlankConfig,
     /// Where LOG/TEST goes (a run directory, or any directory).
     #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
@@ -339,7 +340,7 @@ pub struct ForwardArgs {
     pub model: PathBuf,
     /// Flanking sequence length: 80, 400, 2000 or 10000.
     #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
-    pub flanking_size: usize,
+    pub flanking_size: &'static FlankConfig,
     /// safetensors file with `x` (N, 4, 5000+F), f32.
     #[arg(long)]
     pub input: PathBuf,
@@ -371,12 +372,9 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
         .collect()
 }
 
-/// Parses a flanking size: one of 80, 400, 2000, 10000.
-pub(crate) fn parse_flank(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(v) if [80, 400, 2000, 10000].contains(&v) => Ok(v),
-        _ => Err(format!(
-            "`{s}` is not a flanking size: expected one of 80, 400, 2000, 10000"
-        )),
-    }
+/// Parses a flanking size straight into its configuration (the one table, [`FlankConfig::for_flank`]).
+pub(crate) fn parse_flank(s: &str) -> Result<&'static FlankConfig, String> {
+    s.parse::<usize>()
+        .map_err(|_| format!("`{s}` is not a whole number"))
+        .and_then(|v| FlankConfig::for_flank(v).map_err(|e| e.to_string()))
 }

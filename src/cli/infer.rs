@@ -9,6 +9,7 @@ use clap::Args;
 use super::args::parse_flank;
 use crate::device::{describe, select_device};
 use crate::infer::Ensemble;
+use crate::model::{FlankConfig, CONFIGS};
 use crate::predict::{self, PredictOptions};
 use crate::variant::{self, VariantOptions};
 
@@ -23,7 +24,7 @@ pub struct PredictArgs {
     pub model: PathBuf,
     /// Flanking sequence length of the model: 80, 400, 2000 or 10000.
     #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
-    pub flanking_size: usize,
+    pub flanking_size: &'static FlankConfig,
     /// Output directory; files go to `<DIR>/SpliceAI_5000_<F>/`.
     #[arg(
         short = 'o',
@@ -85,7 +86,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     eprintln!(
         "predict: {} model(s) of SpliceAI-{} on {}",
         ens.paths().len(),
-        a.flanking_size,
+        a.flanking_size.flank,
         describe(&device)
     );
     let opts = PredictOptions {
@@ -139,7 +140,7 @@ pub struct VariantArgs {
     pub model: String,
     /// Flanking size of the model: 80, 400, 2000 or 10000 [default: 80, as upstream].
     #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
-    pub flanking_size: Option<usize>,
+    pub flanking_size: Option<&'static FlankConfig>,
     /// Model type: only `pytorch` checkpoints are read.
     #[arg(short = 't', long = "model-type", default_value = "pytorch")]
     pub model_type: String,
@@ -170,13 +171,14 @@ pub fn variant(a: VariantArgs) -> Result<()> {
     }
     let flank = a.flanking_size.unwrap_or_else(|| {
         log::warn!("no -f/--flanking-size: using 80 as OpenSpliceAI does; it must match the model");
-        80
+        &CONFIGS[0]
     });
     let device = select_device(&a.device)?;
     let ens = Ensemble::load(std::path::Path::new(&a.model), flank, &device)?;
     eprintln!(
-        "variant: {} model(s) of SpliceAI-{flank} on {}",
+        "variant: {} model(s) of SpliceAI-{} on {}",
         ens.paths().len(),
+        flank.flank,
         describe(&device)
     );
     let opts = VariantOptions {

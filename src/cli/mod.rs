@@ -12,8 +12,8 @@ use crate::checkpoint;
 use crate::data::example::{write_example_data, ExampleOptions};
 use crate::device::{describe, select_device, upload_rows};
 use crate::model::config::IN_CHANNELS;
-use crate::model::{io, FlankConfig, SpliceAi, Trainable, CONFIGS};
-use crate::train::{self, RunConfig, RunKind, RunSummary};
+use crate::model::{FlankConfig, SpliceAi, Trainable, CONFIGS};
+use crate::train::{self, RunConfig, RunKind, RunSummary, TestOptions};
 pub use args::{normalize_args, Cli, Command};
 use args::{
     BenchArgs, CommonTrainArgs, ConvertArgs, CreateDataArgs, ExampleDataArgs, ForwardArgs,
@@ -42,17 +42,13 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn flank_config(flank: usize) -> Result<&'static FlankConfig> {
-    Ok(FlankConfig::for_flank(flank)?)
-}
-
 fn run_config(
     c: &CommonTrainArgs,
     kind: RunKind,
     no_cache: bool,
     keep_cache: bool,
 ) -> Result<RunConfig> {
-    let flank = flank_config(c.flanking_size)?;
+    let flank = c.flanking_size;
     let device = select_device(&c.device)?;
     Ok(RunConfig {
         kind,
@@ -143,17 +139,19 @@ fn train_cmd(a: TrainArgs) -> Result<RunSummary> {
 }
 
 fn test_cmd(a: TestArgs) -> Result<()> {
-    let flank = flank_config(a.flanking_size)?;
+    let flank = a.flanking_size;
     let device = select_device(&a.device)?;
+    let (model, report) = crate::infer::load_strict(&a.model, flank, &device)?;
+    println!("Loaded {}: {report}", a.model.display());
     train::run_test(
-        &a.model,
-        &a.test_dataset,
-        flank,
-        a.output_dir.as_deref(),
-        a.loss,
-        a.batch_size.unwrap_or(flank.batch_size),
-        &device,
-        !a.quiet,
+        &model,
+        &TestOptions {
+            test_dataset: a.test_dataset,
+            output_dir: a.output_dir,
+            loss: a.loss,
+            batch_size: a.batch_size.unwrap_or(flank.batch_size),
+            show_progress: !a.quiet,
+        },
     )?;
     Ok(())
 }
@@ -216,7 +214,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         output_dir: a.dir.join("runs"),
         project_name: project.to_string(),
         exp_num: "0".into(),
-        flanking_size: 80,
+        flanking_size: &CONFIGS[0],
         random_seed: 42,
         loss: crate::metrics::Loss::CrossEntropyLoss,
         // Smaller batches give the short demo more optimiser steps.
@@ -309,9 +307,9 @@ fn convert(a: ConvertArgs) -> Result<()> {
 }
 
 fn forward(a: ForwardArgs) -> Result<()> {
-    let flank = flank_config(a.flanking_size)?;
+    let flank = a.flanking_size;
     let device = select_device(&a.device)?;
-    let (model, report) = io::load_complete(flank.flank, &a.model, &device)?;
+    let (model, report) = crate::infer::load_strict(&a.model, flank, &device)?;
     log::info!("{}: {report}", a.model.display());
     let probs = forward_file(
         &model,
@@ -367,7 +365,7 @@ pub fn forward_file(
 fn bench(a: BenchArgs) -> Result<()> {
     let device = select_device(&a.device)?;
     let flanks = if a.flanking_size.is_empty() {
-        CONFIGS.iter().map(|c| c.flank).collect()
+        CONFIGS.iter().collect()
     } else {
         a.flanking_size.clone()
     };
@@ -390,8 +388,8 @@ fn bench(a: BenchArgs) -> Result<()> {
     if device.is_cpu() {
         println!("conv kernel: {}", crate::ops::conv::cpu_kernel_name());
     }
-    for f in flanks {
-        let cfg = flank_config(f)?;
+    for cfg in flanks {
+        let f = cfg.flank;
         let batch = a.batch_size.unwrap_or(cfg.batch_size);
         println!("\nSpliceAI-{f}, batch {batch}:");
         println!(
@@ -418,7 +416,11 @@ fn bench(a: BenchArgs) -> Result<()> {
 
 /// `bench --memory`: the bytes a train step keeps for backward and its peak, per flanking size, measured at
 /// the given batch and scaled per window to the default batch (activations grow linearly with it).
-fn bench_memory(device: &Device, flanks: &[usize], batch: Option<usize>) -> Result<()> {
+fn bench_memory(
+    device: &Device,
+    flanks: &[&'static FlankConfig],
+    batch: Option<usize>,
+) -> Result<()> {
     let path = crate::ops::path::ops_path()?;
     println!(
         "device: {} | ops: {} | bytes a train step keeps alive after forward (for backward), and its peak",
@@ -444,8 +446,8 @@ fn bench_memory(device: &Device, flanks: &[usize], batch: Option<usize>) -> Resu
         "kept GiB @dflt",
         "peak GiB @dflt"
     );
-    for &f in flanks {
-        let cfg = flank_config(f)?;
+    for &cfg in flanks {
+        let f = cfg.flank;
         let b = batch.unwrap_or(cfg.batch_size);
         for r in crate::bench::train_memory(cfg, device, b)? {
             let per = |v: usize| gib(v as f64 / b as f64 * cfg.batch_size as f64);

@@ -9,7 +9,7 @@ use crate::genome::GenomeError;
 pub enum CreateDataError {
     #[error(transparent)]
     Genome(#[from] GenomeError),
-    #[error("{}, line {line}: {message}", path.display())]
+    #[error("{}:{line}: {message}", path.display())]
     Annotation {
         path: PathBuf,
         line: usize,

@@ -12,7 +12,7 @@ pub enum GenomeError {
     },
     #[error("{}: {message}", path.display())]
     Unsupported { path: PathBuf, message: String },
-    #[error("{}, line {line}: {message}", path.display())]
+    #[error("{}:{line}: {message}", path.display())]
     Parse {
         path: PathBuf,
         line: usize,

@@ -1,12 +1,15 @@
-//! Inference shared by `predict` and `variant`: strict loading of one checkpoint or a directory of them,
-//! the ensemble forward (mean of the models' softmax outputs, as OpenSpliceAI), one-hot encoding and
-//! output files that appear only when complete.
+//! The one inference door: every command that loads a model only to evaluate it (`test`, `forward`,
+//! `predict`, `variant`) loads through [`load_strict`] (one file) or [`Ensemble::load`] (a file or a
+//! directory), and evaluates through `SpliceAi::predict`, the eval path that computes each unit only where
+//! the output reads it. The ensemble forward is the mean of the models' softmax outputs, as OpenSpliceAI's.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 
-use crate::model::{io, FlankConfig, ModelError, SpliceAi};
+use crate::checkpoint::LoadReport;
+use crate::model::io;
+use crate::model::{FlankConfig, ModelError, SpliceAi};
 
 /// Errors of model loading and inference.
 #[derive(Debug, thiserror::Error)]
@@ -78,34 +81,42 @@ pub fn model_files(path: &Path) -> Result<Vec<PathBuf>, InferError> {
     Ok(files)
 }
 
-/// Loads one checkpoint for `flank`: every tensor of the model must be there
-/// ([`io::load_complete`]) and, as PyTorch's strict `load_state_dict`, no tensor may be left over (a
+/// Loads one checkpoint for `config`: every tensor of the model must be there
+/// ([`io::require_complete`]) and, as PyTorch's strict `load_state_dict`, no tensor may be left over (a
 /// 10000nt checkpoint holds every tensor of a 400nt model and more).
-pub fn load_strict(path: &Path, flank: usize, device: &Device) -> Result<SpliceAi, InferError> {
-    let (model, report) =
-        io::load_complete(flank, path, device).map_err(|source| InferError::Load {
-            path: path.to_path_buf(),
-            source,
-        })?;
+pub fn load_strict(
+    path: &Path,
+    config: &'static FlankConfig,
+    device: &Device,
+) -> Result<(SpliceAi, LoadReport), InferError> {
+    let load = |source| InferError::Load {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (model, report) = io::from_checkpoint(config, path, 0, device).map_err(load)?;
+    io::require_complete(path, config.flank, &report).map_err(load)?;
     if let Some(first) = report.ignored.first() {
         return Err(InferError::Extra {
             path: path.to_path_buf(),
-            flank,
+            flank: config.flank,
             ignored: report.ignored.len(),
             first: first.clone(),
         });
     }
-    Ok(model)
+    Ok((model, report))
 }
 
 impl Ensemble {
-    /// Every model of `path` (a file or a directory), each loaded strictly for `flank`.
-    pub fn load(path: &Path, flank: usize, device: &Device) -> Result<Self, InferError> {
-        let config = FlankConfig::for_flank(flank).map_err(ModelError::from)?;
+    /// Every model of `path` (a file or a directory), each loaded strictly ([`load_strict`]).
+    pub fn load(
+        path: &Path,
+        config: &'static FlankConfig,
+        device: &Device,
+    ) -> Result<Self, InferError> {
         let paths = model_files(path)?;
         let models = paths
             .iter()
-            .map(|p| load_strict(p, flank, device))
+            .map(|p| load_strict(p, config, device).map(|(m, _)| m))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             models,

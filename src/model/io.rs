@@ -75,14 +75,15 @@ pub fn load_state_dict(
     Ok(report)
 }
 
-/// A model for `flank` initialised (seeded) and then loaded from a checkpoint file.
+/// A model of `config` initialised (seeded) and then loaded from a checkpoint file (upstream's partial
+/// loading: what the file lacks keeps its seeded value; `transfer` relies on this). Commands that only
+/// evaluate load through `infer::load_strict` instead.
 pub fn from_checkpoint(
-    flank: usize,
+    config: &'static FlankConfig,
     path: &Path,
     seed: u64,
     device: &Device,
 ) -> Result<(SpliceAi, LoadReport), ModelError> {
-    let config = FlankConfig::for_flank(flank)?;
     let sd = checkpoint::load(path)?;
     let mut model = SpliceAi::new(config, seed, device)?;
     let report = load_state_dict(&mut model, &sd, path)?;
@@ -91,7 +92,8 @@ pub fn from_checkpoint(
 
 /// Fails with [`ModelError::Incomplete`] unless the checkpoint at `path` gave the model every tensor.
 ///
-/// The one completeness rule for commands that only evaluate (`forward`, `test`, `predict`, `variant`):
+/// The one completeness rule for commands that only evaluate (`forward`, `test`, `predict`, `variant`, all
+/// through `infer::load_strict`):
 /// a partly loaded model would be scored with seeded random weights in the missing places. `transfer`
 /// keeps upstream's partial-loading rule and does not call this.
 pub fn require_complete(path: &Path, flank: usize, report: &LoadReport) -> Result<(), ModelError> {
@@ -105,17 +107,6 @@ pub fn require_complete(path: &Path, flank: usize, report: &LoadReport) -> Resul
             first: first.clone(),
         }),
     }
-}
-
-/// A model for `flank` loaded from a checkpoint that must hold every tensor ([`require_complete`]).
-pub fn load_complete(
-    flank: usize,
-    path: &Path,
-    device: &Device,
-) -> Result<(SpliceAi, LoadReport), ModelError> {
-    let (model, report) = from_checkpoint(flank, path, 0, device)?;
-    require_complete(path, flank, &report)?;
-    Ok((model, report))
 }
 
 /// The model's state dict: every tensor in PyTorch order, f32 on the CPU, `num_batches_tracked` as int64.

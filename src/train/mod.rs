@@ -17,7 +17,7 @@ pub mod trainer;
 use std::path::PathBuf;
 
 pub use config::{RunConfig, RunKind};
-pub use runner::{run, run_test, RunSummary};
+pub use runner::{run, run_test, RunSummary, TestOptions};
 
 /// Errors of a training run.
 #[derive(Debug, thiserror::Error)]

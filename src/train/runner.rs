@@ -4,8 +4,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::Device;
-
 use super::best::BestTracker;
 use super::cache::PrefixCache;
 use super::checkpoints::CheckpointStore;
@@ -20,7 +18,7 @@ use super::TrainError;
 use crate::data::{train_validation_windows, H5File, Order, WindowRef};
 use crate::metrics::EpochMetrics;
 use crate::metrics::Loss;
-use crate::model::{io, FlankConfig, SpliceAi, Trainable};
+use crate::model::{io, SpliceAi, Trainable};
 use crate::rundir::{self, Split};
 
 /// One split's scores in one epoch.
@@ -151,7 +149,7 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
             freeze_bn,
         } => {
             let (mut model, report) =
-                io::from_checkpoint(cfg.flank.flank, pretrained, cfg.random_seed, &cfg.device)?;
+                io::from_checkpoint(cfg.flank, pretrained, cfg.random_seed, &cfg.device)?;
             println!("Loaded {}: {report}", pretrained.display());
             if !io::all_finite(&model)? {
                 return Err(TrainError::Config(format!(
@@ -587,28 +585,28 @@ impl<'a> Run<'a> {
     }
 }
 
-/// `test`: scores a checkpoint on a test file; writes LOG/TEST under `output_dir` when given.
-#[allow(clippy::too_many_arguments)]
-pub fn run_test(
-    model_path: &Path,
-    test_dataset: &Path,
-    flank: &'static FlankConfig,
-    output_dir: Option<&Path>,
-    loss: Loss,
-    batch_size: usize,
-    device: &Device,
-    show_progress: bool,
-) -> Result<EpochMetrics, TrainError> {
-    let test_file = Arc::new(H5File::open(test_dataset)?);
-    let (model, report) = io::load_complete(flank.flank, model_path, device)?;
-    println!("Loaded {}: {report}", model_path.display());
-    let progress = Progress::new(show_progress);
+/// What `test` scores and where its log goes.
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    pub test_dataset: PathBuf,
+    /// Where `LOG/TEST` and `metrics.jsonl` go, if anywhere.
+    pub output_dir: Option<PathBuf>,
+    pub loss: Loss,
+    pub batch_size: usize,
+    pub show_progress: bool,
+}
+
+/// `test`: scores a loaded model on a test file; writes LOG/TEST under the output directory when given.
+pub fn run_test(model: &SpliceAi, opts: &TestOptions) -> Result<EpochMetrics, TrainError> {
+    let test_file = Arc::new(H5File::open(&opts.test_dataset)?);
+    let (batch_size, loss) = (opts.batch_size, opts.loss);
+    let progress = Progress::new(opts.show_progress);
     let windows = test_file.all_windows();
     let t = evaluate(
-        &model, test_file, windows, batch_size, loss, &progress, "test", None,
+        model, test_file, windows, batch_size, loss, &progress, "test", None,
     )?;
     print_scores(Split::Test, &t.metrics);
-    if let Some(dir) = output_dir {
+    if let Some(dir) = opts.output_dir.as_deref() {
         let mut log = RunLog::create(dir)?;
         log_evaluation(&mut log, Split::Test, &t)?;
         log.log_jsonl(&EpochRecord::new(
