@@ -13,7 +13,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Why a [`replace`] failed: the path concerned, what was being done, and the cause.
 #[derive(Debug, thiserror::Error)]
-#[error("{action} {}: {source}", path.display())]
+#[error("{action} {}", path.display())]
 pub struct ReplaceError {
     /// The target or the temporary file.
     pub path: PathBuf,

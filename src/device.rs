@@ -10,7 +10,7 @@ pub enum DeviceError {
     Unknown(String),
     #[error("device `{0}` was requested but this binary was built without the `{1}` feature (rebuild with `cargo build --release --features {1}`)")]
     NotBuilt(String, &'static str),
-    #[error("device `{spec}` could not be opened: {source}")]
+    #[error("device `{spec}` could not be opened")]
     Open {
         spec: String,
         #[source]

@@ -22,3 +22,17 @@ pub mod report;
 pub mod rundir;
 pub mod train;
 pub mod variant;
+
+/// An error and its causes on one line, `outer: cause: cause`. Each error type here prints only its own
+/// level and exposes its cause through `source()` (never both), so this is how a whole message is shown:
+/// by `main`, and by anything that logs an error.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        msg.push_str(": ");
+        msg.push_str(&c.to_string());
+        cause = c.source();
+    }
+    msg
+}

@@ -20,22 +20,9 @@ fn main() {
     });
     let cli = Cli::parse_from(normalize_args(std::env::args()));
     if let Err(e) = cli::run(cli) {
-        eprintln!("error: {}", render_error(&e));
+        eprintln!("error: {e:#}");
         std::process::exit(if cancel::requested() { 130 } else { 1 });
     }
-}
-
-/// `{:#}` of an anyhow error, without repeating a cause that the message before it already ends with
-/// (thiserror variants that print their `source` and also expose it).
-fn render_error(e: &anyhow::Error) -> String {
-    let mut msg = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !msg.ends_with(&c) {
-            msg = format!("{msg}: {c}");
-        }
-    }
-    msg
 }
 
 /// mimalloc keeps freed pages for reuse: with the system allocator every large tensor is a fresh mmap whose

@@ -417,17 +417,15 @@ fn forward_refuses_a_checkpoint_of_a_smaller_flanking_size() {
 
     let config = |f| openspliceai_rs::model::FlankConfig::for_flank(f).unwrap();
     match openspliceai_rs::infer::load_strict(&ckpt, config(400), &Device::Cpu) {
-        Err(openspliceai_rs::infer::InferError::Load {
-            source:
-                openspliceai_rs::model::ModelError::Incomplete {
-                    flank,
-                    missing,
-                    total,
-                    first,
-                    ..
-                },
-            ..
-        }) => assert_eq!(
+        Err(openspliceai_rs::infer::InferError::Model(
+            openspliceai_rs::model::ModelError::Incomplete {
+                flank,
+                missing,
+                total,
+                first,
+                ..
+            },
+        )) => assert_eq!(
             (flank, missing, total, first.as_str()),
             (400, 58, 122, "residual_units.5.batchnorm1.weight")
         ),

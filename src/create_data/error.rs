@@ -15,7 +15,7 @@ pub enum CreateDataError {
         line: usize,
         message: String,
     },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,

@@ -10,7 +10,7 @@ pub enum DataError {
     #[error("{}: file not found", path.display())]
     NotFound { path: PathBuf },
     /// The file exists but could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         /// The underlying error.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// A problem with a FASTA or annotation file.
 #[derive(Debug, thiserror::Error)]
 pub enum GenomeError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -26,7 +26,7 @@ pub enum GenomeError {
     },
     #[error("{}:{line}: expected a FASTA header line starting with '>'", path.display())]
     NoHeader { path: PathBuf, line: usize },
-    #[error("{}: not a valid FASTA file for indexing: {source}", path.display())]
+    #[error("{}: not a valid FASTA file for indexing", path.display())]
     Index {
         path: PathBuf,
         #[source]

@@ -12,7 +12,7 @@ const PASS_HEADER: &str = "##FILTER=<ID=PASS,Description=\"All filters passed\">
 /// Errors reading a VCF.
 #[derive(Debug, thiserror::Error)]
 pub enum VcfError {
-    #[error("{name}: cannot read: {source}")]
+    #[error("{name}: cannot read")]
     Io {
         name: String,
         #[source]

@@ -16,7 +16,7 @@ use crate::model::{FlankConfig, ModelError, SpliceAi};
 pub enum InferError {
     #[error("{}: no such file or directory", .0.display())]
     Missing(PathBuf),
-    #[error("{}: cannot list the directory: {source}", path.display())]
+    #[error("{}: cannot list the directory", path.display())]
     ListDir {
         path: PathBuf,
         #[source]
@@ -31,13 +31,7 @@ pub enum InferError {
         ignored: usize,
         first: String,
     },
-    /// The model's own errors name the file.
-    #[error("{source}")]
-    Load {
-        path: PathBuf,
-        #[source]
-        source: ModelError,
-    },
+    /// Loading failed; the model's own errors name the file.
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
@@ -89,12 +83,8 @@ pub fn load_strict(
     config: &'static FlankConfig,
     device: &Device,
 ) -> Result<(SpliceAi, LoadReport), InferError> {
-    let load = |source| InferError::Load {
-        path: path.to_path_buf(),
-        source,
-    };
-    let (model, report) = io::from_checkpoint(config, path, 0, device).map_err(load)?;
-    io::require_complete(path, config.flank, &report).map_err(load)?;
+    let (model, report) = io::from_checkpoint(config, path, 0, device)?;
+    io::require_complete(path, config.flank, &report)?;
     if let Some(first) = report.ignored.first() {
         return Err(InferError::Extra {
             path: path.to_path_buf(),

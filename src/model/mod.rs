@@ -38,7 +38,7 @@ pub enum ModelError {
         total: usize,
         first: String,
     },
-    #[error("tensor `{name}`: {source}")]
+    #[error("tensor `{name}`")]
     Tensor {
         name: String,
         #[source]

@@ -28,7 +28,7 @@ pub enum PredictError {
     Genome(#[from] GenomeError),
     #[error(transparent)]
     Infer(Box<InferError>),
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Output {
         path: PathBuf,
         #[source]

@@ -25,7 +25,7 @@ pub enum ReportError {
         dir: PathBuf,
     },
     /// Reading a file failed.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: PathBuf,

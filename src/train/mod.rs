@@ -36,7 +36,7 @@ pub enum TrainError {
     NonFiniteWeights { path: PathBuf },
     #[error("interrupted (Ctrl-C): stopped after the current batch; checkpoints and logs of finished epochs are intact")]
     Interrupted,
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

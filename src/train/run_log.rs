@@ -65,13 +65,13 @@ pub const LOG_FILES: [&str; 19] = [
 #[derive(Debug, thiserror::Error)]
 pub enum RunLogError {
     /// Creating a directory failed.
-    #[error("cannot create directory {path}: {source}")]
+    #[error("cannot create directory {path}")]
     CreateDir {
         path: PathBuf,
         source: std::io::Error,
     },
     /// Reading, writing, syncing or renaming a log file failed.
-    #[error("cannot write log file {path}: {source}")]
+    #[error("cannot write log file {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -86,7 +86,7 @@ pub enum RunLogError {
         len: usize,
     },
     /// Serialising a metrics record failed.
-    #[error("cannot serialise a record for {path}: {source}")]
+    #[error("cannot serialise a record for {path}")]
     Json {
         path: PathBuf,
         source: serde_json::Error,

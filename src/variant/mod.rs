@@ -31,7 +31,7 @@ pub enum VariantError {
     Annotation(#[from] AnnotationError),
     #[error(transparent)]
     Infer(Box<InferError>),
-    #[error("{name}: cannot write: {source}")]
+    #[error("{name}: cannot write")]
     Output {
         name: String,
         #[source]
