@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cancel;
 pub mod checkpoint;
 pub mod cli;
+pub mod console;
 pub mod create_data;
 pub mod data;
 pub mod device;

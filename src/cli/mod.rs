@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 
 use crate::checkpoint;
+use crate::console::{Output, Reporter};
 use crate::data::example::{write_example_data, ExampleOptions};
 use crate::device::{describe, select_device, upload_rows};
 use crate::model::config::IN_CHANNELS;
@@ -42,6 +43,22 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The terminal: where the library's console text is printed (stdout), the one [`Reporter`] of the program.
+struct Terminal;
+
+impl Reporter for Terminal {
+    fn write(&self, text: &str) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (`| head`) must not fail the run: the LOG/ files and checkpoints are the output.
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    }
+}
+
+fn terminal() -> Output {
+    Output::new(Terminal)
+}
+
 fn run_config(
     c: &CommonTrainArgs,
     kind: RunKind,
@@ -51,6 +68,7 @@ fn run_config(
     let flank = c.flanking_size;
     let device = select_device(&c.device)?;
     Ok(RunConfig {
+        out: terminal(),
         kind,
         train_dataset: c.train_dataset.clone(),
         test_dataset: c.test_dataset.clone(),
@@ -151,6 +169,7 @@ fn test_cmd(a: TestArgs) -> Result<()> {
             loss: a.loss,
             batch_size: a.batch_size.unwrap_or(flank.batch_size),
             show_progress: !a.quiet,
+            out: terminal(),
         },
     )?;
     Ok(())
@@ -492,7 +511,9 @@ fn create_data(a: CreateDataArgs) -> Result<()> {
     let summary = cd::run(&cfg).context("create-data failed")?;
     print!("{summary}");
     if a.verify_h5 {
-        cd::verify(&a.output_dir)?;
+        for line in cd::verify(&a.output_dir)? {
+            println!("{line}");
+        }
     }
     Ok(())
 }

@@ -4,9 +4,10 @@ use std::path::Path;
 
 use crate::data::{DataError, H5File};
 
-/// Opens each dataset file in `dir`, decodes every shard and prints its windows; empty splits are reported, not
-/// failed (upstream crashes on them).
-pub fn verify(dir: &Path) -> Result<(), DataError> {
+/// Opens each dataset file in `dir`, decodes every shard and returns a line per file with its windows; empty
+/// splits are reported, not failed (upstream crashes on them).
+pub fn verify(dir: &Path) -> Result<Vec<String>, DataError> {
+    let mut lines = Vec::new();
     for split in ["test", "train", "validation"] {
         let path = dir.join(format!("dataset_{split}.h5"));
         if !path.exists() {
@@ -17,20 +18,20 @@ pub fn verify(dir: &Path) -> Result<(), DataError> {
                 for i in 0..f.shards().len() {
                     f.read_shard(i)?;
                 }
-                println!(
+                lines.push(format!(
                     "verified {}: {} shards, {} windows",
                     path.display(),
                     f.shards().len(),
                     f.n_windows()
-                );
+                ));
             }
             Err(e) if is_empty(&path) => {
-                println!("verified {}: no records ({e})", path.display());
+                lines.push(format!("verified {}: no records ({e})", path.display()));
             }
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(lines)
 }
 
 fn is_empty(path: &Path) -> bool {

@@ -184,7 +184,7 @@ impl<'a> Scorer<'a> {
         self.summary.records += 1;
         let naming = Naming::parse(name);
         if naming == Naming::Dropped {
-            eprintln!("[ERR] Undefined strand None. Skipping {name}.");
+            log::warn!("[ERR] Undefined strand None. Skipping {name}.");
             self.summary.dropped_records += 1;
             if self.predictions.is_none() {
                 return Ok(());

@@ -28,6 +28,8 @@ pub enum RunKind {
 /// A training run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
+    /// Where the run's console lines go (the CLI prints them).
+    pub out: crate::console::Output,
     pub kind: RunKind,
     pub train_dataset: PathBuf,
     pub test_dataset: PathBuf,

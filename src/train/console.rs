@@ -4,6 +4,7 @@
 //! kept as upstream spells it). The `LOG/` files are the same in both modes.
 
 use super::run_log::{console_summary, python_float_repr};
+use crate::console::Output;
 use crate::metrics::EpochMetrics;
 use crate::rundir::Split;
 
@@ -21,6 +22,7 @@ pub enum ConsoleMode {
 #[derive(Debug, Clone)]
 pub struct Console {
     mode: ConsoleMode,
+    out: Output,
     best_val_loss: f64,
     zero_shot_val: Option<EpochMetrics>,
     zero_shot_test: Option<EpochMetrics>,
@@ -85,10 +87,11 @@ fn split_name(split: Split) -> &'static str {
 }
 
 impl Console {
-    /// A printer in `mode`.
-    pub fn new(mode: ConsoleMode) -> Self {
+    /// A printer in `mode`, writing to `out`.
+    pub fn new(mode: ConsoleMode, out: Output) -> Self {
         Self {
             mode,
+            out,
             best_val_loss: f64::INFINITY,
             zero_shot_val: None,
             zero_shot_test: None,
@@ -103,19 +106,19 @@ impl Console {
     /// Records and prints the pretrained model's zero-shot scores (`transfer`).
     pub fn zero_shot(&mut self, val: &EpochMetrics, test: &EpochMetrics) {
         match self.mode {
-            ConsoleMode::Upstream => println!(
+            ConsoleMode::Upstream => self.out.line(format!(
                 "Zero-shot (pretrained model, before training): validation loss {} | test acceptor top-1 {:.4} AUPRC {:.4}, donor top-1 {:.4} AUPRC {:.4}",
                 python_float_repr(val.loss),
                 test.acceptor.ranking.topk,
                 test.acceptor.ranking.auprc,
                 test.donor.ranking.topk,
                 test.donor.ranking.auprc
-            ),
+            )),
             ConsoleMode::Table => {
-                println!("\nZero-shot: the pretrained model before training");
-                println!("{}", table_header());
-                println!("{}", table_row("validation", val, None, None, ""));
-                println!("{}", table_row("test", test, None, None, ""));
+                self.out.line("\nZero-shot: the pretrained model before training");
+                self.out.line(table_header());
+                self.out.line(table_row("validation", val, None, None, ""));
+                self.out.line(table_row("test", test, None, None, ""));
             }
         }
         self.zero_shot_val = Some(val.clone());
@@ -126,12 +129,17 @@ impl Console {
     pub fn epoch_start(&self, epoch: usize, epochs: usize) {
         match self.mode {
             ConsoleMode::Upstream => {
-                println!("\n{}", "=".repeat(60));
-                println!("Epoch {}/{}: training model...", epoch + 1, epochs);
+                self.out.line(format!("\n{}", "=".repeat(60)));
+                self.out
+                    .line(format!("Epoch {}/{}: training model...", epoch + 1, epochs));
             }
             ConsoleMode::Table => {
-                println!("\nEpoch {}/{} (models/model_{epoch}.pt)", epoch + 1, epochs);
-                println!("{}", table_header());
+                self.out.line(format!(
+                    "\nEpoch {}/{} (models/model_{epoch}.pt)",
+                    epoch + 1,
+                    epochs
+                ));
+                self.out.line(table_header());
             }
         }
     }
@@ -141,14 +149,15 @@ impl Console {
     pub fn split(&mut self, split: Split, m: &EpochMetrics, lr: Option<f64>, seconds: f64) {
         match self.mode {
             ConsoleMode::Upstream => {
-                println!("{}", split.console_header());
-                print!("{}", console_summary(m, false));
+                self.out.line(split.console_header());
+                self.out.text(&console_summary(m, false));
                 let name = match split {
                     Split::Train => "Training",
                     Split::Val => "Validation",
                     Split::Test => "Testing",
                 };
-                println!("{name} Loss: {}", python_float_repr(m.loss));
+                self.out
+                    .line(format!("{name} Loss: {}", python_float_repr(m.loss)));
             }
             ConsoleMode::Table => {
                 let mark = if split == Split::Val && m.loss < self.best_val_loss {
@@ -156,17 +165,15 @@ impl Console {
                 } else {
                     ""
                 };
-                println!(
-                    "{}",
-                    table_row(split_name(split), m, lr, Some(seconds), mark)
-                );
+                self.out
+                    .line(table_row(split_name(split), m, lr, Some(seconds), mark));
                 let zero = match split {
                     Split::Val => self.zero_shot_val.as_ref(),
                     Split::Test => self.zero_shot_test.as_ref(),
                     Split::Train => None,
                 };
                 if let Some(z) = zero {
-                    println!("{}", table_row("zero-shot", z, None, None, ""));
+                    self.out.line(table_row("zero-shot", z, None, None, ""));
                 }
             }
         }
@@ -178,7 +185,7 @@ impl Console {
     /// A line only upstream's console prints (`New best model saved.`, the epoch's final lr and seconds).
     pub fn upstream_only(&self, line: &str) {
         if self.mode == ConsoleMode::Upstream {
-            println!("{line}");
+            self.out.line(line);
         }
     }
 }

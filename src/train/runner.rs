@@ -15,6 +15,7 @@ use super::run_log::{console_summary, python_float_repr, EpochRecord, RunLog};
 use super::schedule::Schedule;
 use super::trainer::{StepInput, Trainer};
 use super::TrainError;
+use crate::console::Output;
 use crate::data::{train_validation_windows, H5File, Order, WindowRef};
 use crate::metrics::EpochMetrics;
 use crate::metrics::Loss;
@@ -150,7 +151,8 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
         } => {
             let (mut model, report) =
                 io::from_checkpoint(cfg.flank, pretrained, cfg.random_seed, &cfg.device)?;
-            println!("Loaded {}: {report}", pretrained.display());
+            cfg.out
+                .line(format!("Loaded {}: {report}", pretrained.display()));
             if !io::all_finite(&model)? {
                 return Err(TrainError::Config(format!(
                     "{}: the checkpoint holds NaN or infinite weights",
@@ -161,7 +163,7 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
                 let units = cfg.flank.n_units();
                 if *n > units {
                     log::warn!("--unfreeze {n} is more than the model's {units} residual units: training all {units}");
-                    println!("--unfreeze {n} exceeds the {units} residual units of SpliceAI-{}; unfreezing all {units}", cfg.flank.flank);
+                    cfg.out.line(format!("--unfreeze {n} exceeds the {units} residual units of SpliceAI-{}; unfreezing all {units}", cfg.flank.flank));
                 }
             }
             let vars = model.set_trainable(*trainable)?;
@@ -180,15 +182,15 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
 
 /// Prints a split's scores as upstream does: the pass header, the metrics, then `{Training,Validation,
 /// Testing} Loss: …`.
-fn print_scores(split: Split, m: &EpochMetrics) {
-    println!("{}", split.console_header());
-    print!("{}", console_summary(m, false));
+fn print_scores(out: &Output, split: Split, m: &EpochMetrics) {
+    out.line(split.console_header());
+    out.text(&console_summary(m, false));
     let name = match split {
         Split::Train => "Training",
         Split::Val => "Validation",
         Split::Test => "Testing",
     };
-    println!("{name} Loss: {}", python_float_repr(m.loss));
+    out.line(format!("{name} Loss: {}", python_float_repr(m.loss)));
 }
 
 /// Writes an evaluation of `split` to `LOG/`: each batch's loss, then the epoch's metrics.
@@ -201,7 +203,11 @@ fn log_evaluation(log: &mut RunLog, split: Split, e: &Evaluation) -> Result<(), 
 }
 
 /// Removes what an earlier run left in `run_dir`: the checkpoints in `models/`, `LOG/` and `metrics.jsonl`.
-fn clear_previous_run(run_dir: &Path, n_checkpoints: usize) -> Result<(), TrainError> {
+fn clear_previous_run(
+    run_dir: &Path,
+    n_checkpoints: usize,
+    out: &Output,
+) -> Result<(), TrainError> {
     let io = |path: &Path, source| TrainError::Io {
         path: path.to_path_buf(),
         source,
@@ -210,7 +216,7 @@ fn clear_previous_run(run_dir: &Path, n_checkpoints: usize) -> Result<(), TrainE
         std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
     }
     if n_checkpoints > 0 {
-        println!("--overwrite: removed the {n_checkpoints} checkpoint(s) and the logs of the previous run in {}", run_dir.display());
+        out.line(format!("--overwrite: removed the {n_checkpoints} checkpoint(s) and the logs of the previous run in {}", run_dir.display()));
     }
     let log = rundir::log_dir(run_dir);
     if log.exists() {
@@ -238,7 +244,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
         let stop = run.epoch(epoch, &mut best, &mut summary)?;
         summary.epochs_run = epoch + 1;
         if stop {
-            println!("Early stopping triggered.");
+            cfg.out.line("Early stopping triggered.");
             summary.stopped_early = true;
             break;
         }
@@ -348,7 +354,7 @@ impl<'a> Run<'a> {
     fn setup(cfg: &'a RunConfig, inputs: Inputs, existing: usize) -> Result<Self, TrainError> {
         let batches_per_epoch = inputs.train.windows.len().div_ceil(cfg.batch_size);
         let (model, vars) = build_model(cfg)?;
-        println!(
+        cfg.out.line(format!(
             "SpliceAI-{} ({} residual units) on {} | train {} windows ({} batches of {}), validation {}, test {} | {} trainable tensors",
             cfg.flank.flank,
             cfg.flank.n_units(),
@@ -359,7 +365,7 @@ impl<'a> Run<'a> {
             inputs.val.windows.len(),
             inputs.test.windows.len(),
             vars.len()
-        );
+        ));
         let cut = if cfg.no_cache {
             None
         } else {
@@ -383,7 +389,7 @@ impl<'a> Run<'a> {
         // --overwrite was given. Otherwise the old run's files mix with this one's: a stale model_7.pt
         // beside a 2-epoch run, LOG/ and metrics.jsonl lines of both runs, a killed epoch's batch losses
         // before this run's.
-        clear_previous_run(&dir, existing)?;
+        clear_previous_run(&dir, existing, &cfg.out)?;
         cfg.run_info().write(&dir).map_err(|e| TrainError::Io {
             path: e.path,
             source: e.source,
@@ -396,7 +402,7 @@ impl<'a> Run<'a> {
             store: CheckpointStore::create(&dir)?,
             log: RunLog::create(&dir)?,
             progress: Progress::new(cfg.progress),
-            console: Console::new(cfg.console),
+            console: Console::new(cfg.console, cfg.out.clone()),
             cfg,
             dir,
             inputs,
@@ -414,11 +420,11 @@ impl<'a> Run<'a> {
     ) -> Result<Arc<PrefixCache>, TrainError> {
         let splits = Split::ALL.map(|s| (s, inputs.get(s).windows.as_slice()));
         let cache = PrefixCache::create(dir, cfg.flank, &splits, cfg.keep_cache)?;
-        println!(
+        cfg.out.line(format!(
             "Frozen-prefix cache: blocks 0..{cut} run once per window ({:.2} MB per window in {})",
             cache.slot_bytes() as f64 / 1e6,
             cache.path().display()
-        );
+        ));
         Ok(Arc::new(cache))
     }
 
@@ -594,6 +600,8 @@ pub struct TestOptions {
     pub loss: Loss,
     pub batch_size: usize,
     pub show_progress: bool,
+    /// Where the scores are printed.
+    pub out: Output,
 }
 
 /// `test`: scores a loaded model on a test file; writes LOG/TEST under the output directory when given.
@@ -605,7 +613,7 @@ pub fn run_test(model: &SpliceAi, opts: &TestOptions) -> Result<EpochMetrics, Tr
     let t = evaluate(
         model, test_file, windows, batch_size, loss, &progress, "test", None,
     )?;
-    print_scores(Split::Test, &t.metrics);
+    print_scores(&opts.out, Split::Test, &t.metrics);
     if let Some(dir) = opts.output_dir.as_deref() {
         let mut log = RunLog::create(dir)?;
         log_evaluation(&mut log, Split::Test, &t)?;
@@ -617,10 +625,10 @@ pub fn run_test(model: &SpliceAi, opts: &TestOptions) -> Result<EpochMetrics, Tr
             t.seconds,
         ))?;
         log.flush()?;
-        println!(
+        opts.out.line(format!(
             "Wrote {}",
             rundir::split_log_dir(dir, Split::Test).display()
-        );
+        ));
     }
     Ok(t.metrics)
 }
