@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The README's example report: OpenSpliceAI-MANE 400nt → D. melanogaster chr2L genes (../shared/data/dmel-chr2L),
-# 4 epochs each of `transfer -u 2 --freeze-bn`, `transfer -u 2`, `transfer -A` and `train` from scratch
-# (CosineAnnealingWarmRestarts, cross-entropy, CPU), then `report` over the four runs: OUT_DIR/report.html and
-# one SVG per chart (docs/report-example.svg is OUT_DIR/report-loss.svg).
+# The example report of docs/outputs.md (details: docs/report-example.md): OpenSpliceAI-MANE 400nt →
+# D. melanogaster chr2L genes (../shared/data/dmel-chr2L), 4 epochs each of `transfer -u 2 --freeze-bn`,
+# `transfer -u 2`, `transfer -A` and `train` from scratch (CosineAnnealingWarmRestarts, cross-entropy, CPU),
+# then `report` over the four runs: OUT_DIR/report.html and one SVG per chart (docs/report-example.svg is
+# OUT_DIR/report-loss.svg).
 # usage: scripts/fly_report.sh OUT_DIR [EPOCHS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's transfer-guidance table: OpenSpliceAI-MANE 400nt → D. melanogaster chr2L genes
-# (../shared/data/dmel-chr2L), 6 epochs, CosineAnnealingWarmRestarts, cross-entropy, best model by validation
-# loss, test scored over every window holding a site. Prints one row per setting.
+# The transfer-guidance table of docs/commands.md ("Which layers to train"): OpenSpliceAI-MANE 400nt →
+# D. melanogaster chr2L genes (../shared/data/dmel-chr2L), 6 epochs, CosineAnnealingWarmRestarts,
+# cross-entropy, best model by validation loss, test scored over every window holding a site. Prints one
+# row per setting.
 # usage: scripts/fly_transfer_table.sh OUT_DIR [EPOCHS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
