@@ -106,7 +106,7 @@ pub struct CreateDataArgs {
     /// Seed of both shuffles (CPython's generator: seed 42 reproduces `random.seed(42)` runs of upstream).
     #[arg(long = "random-seed", default_value_t = 42)]
     pub random_seed: i64,
-    /// Reproduce OpenSpliceAI 0.0.7's data bugs for byte-identical outputs (see the README).
+    /// Reproduce OpenSpliceAI 0.0.7's data bugs for byte-identical outputs (docs/upstream-differences.md).
     #[arg(long = "upstream-bugs")]
     pub upstream_bugs: bool,
     /// Keep upstream's empty train when one chromosome group holds every gene (no gene-level split).

@@ -55,7 +55,7 @@ pub struct PredictArgs {
     /// Accepted for compatibility; BED lines and `-p` scores are written as windows are scored.
     #[arg(long = "flush-threshold", default_value_t = 500)]
     pub flush_threshold: u64,
-    /// Accepted for compatibility; records are never split (windows stream), see the README.
+    /// Accepted for compatibility; records are never split (windows stream), see docs/upstream-differences.md.
     #[arg(long = "split-threshold", default_value_t = 1_500_000)]
     pub split_threshold: u64,
     /// Accepted for compatibility; no HDF5 shards are written.

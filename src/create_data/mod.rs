@@ -1,6 +1,6 @@
 //! `create-data`: a genome FASTA and a GFF3/GTF annotation to OpenSpliceAI's training files
 //! (`datafile_{train,validation,test}.h5`, `dataset_{train,validation,test}.h5`), identical to OpenSpliceAI
-//! 0.0.7's wherever it is deterministic. `../shared/CREATE-DATA.md` is the behavioural reference.
+//! 0.0.7's wherever it is deterministic. docs/upstream-behaviour.md#create-data lists the rules reproduced.
 
 pub mod config;
 mod error;

@@ -7,8 +7,8 @@
 //! channel 0 set), so in practice every window. All metrics, the per-class ones and the loss included, are
 //! computed over those windows only. [`WindowFilter::AnyLabel`] (the default) reproduces that;
 //! [`WindowFilter::SpliceSite`] keeps only windows with an acceptor or donor site. The ranking metrics (top-k,
-//! AUPRC) can be restricted separately ([`MetricsAccumulator::with_ranking_filter`]): SPEC.md scores them over
-//! the windows that hold a splice site, and the trainer does so.
+//! AUPRC) can be restricted separately ([`MetricsAccumulator::with_ranking_filter`]): the trainer scores them over
+//! the windows that hold a splice site (docs/upstream-behaviour.md#metrics).
 //!
 //! Per position: the true class is the argmax of the labels, the predicted class the argmax of the
 //! probabilities (ties: lowest index, like numpy/torch, so an all-zero padding label counts as non-splice).
@@ -174,7 +174,7 @@ impl MetricsAccumulator {
     }
 
     /// Sets which of the kept windows enter top-k and AUPRC (before the first [`update`](Self::update)).
-    /// SPEC.md scores the ranking over windows that hold a splice site ([`WindowFilter::SpliceSite`]);
+    /// The trainer scores the ranking over windows that hold a splice site ([`WindowFilter::SpliceSite`]);
     /// the default is upstream's rule, the same as [`with_window_filter`](Self::with_window_filter).
     pub fn with_ranking_filter(mut self, filter: WindowFilter) -> Self {
         self.ranking_filter = filter;

@@ -1,4 +1,4 @@
-//! The one table of SpliceAI configurations (SPEC.md "Model"): kernel widths W, dilations AR and the
+//! The one table of SpliceAI configurations (docs/upstream-behaviour.md#model): kernel widths W, dilations AR and the
 //! default batch size for each flanking size. Everything else asks this module.
 
 use std::fmt;

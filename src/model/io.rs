@@ -17,7 +17,7 @@ pub fn expected(model: &SpliceAi) -> Vec<Expected> {
         .collect()
 }
 
-/// Loads the tensors of `sd` whose name and shape match the model (SPEC.md's loading rule); the rest of
+/// Loads the tensors of `sd` whose name and shape match the model (upstream's partial-loading rule, docs/upstream-behaviour.md#checkpoints); the rest of
 /// the model keeps its current values. `source` names the file in errors. Fails when nothing matches.
 pub fn load_state_dict(
     model: &mut SpliceAi,

@@ -4,7 +4,7 @@
 //!
 //! On CPU it runs our own kernel ([`Conv1dSame`], a candle `CustomOp2` with its own backward); this avoids
 //! candle 0.11's conv1d backward, whose weight gradient is wrong for batch ≥ 2 and whose 1×1 input gradient
-//! is wrong on CPU (see `shared/CANDLE-BUGS.md`). On CUDA, and on the CPU with `OSAI_OPS=reference`
+//! is wrong on CPU (see docs/upstream-behaviour.md, "candle 0.11.1 bugs we work around"). On CUDA, and on the CPU with `OSAI_OPS=reference`
 //! (`ops/path.rs`), it runs the GEMM-plan op of `ops/conv_gemm.rs`; on Metal, and with `OSAI_OPS=stock`,
 //! [`conv1d_same_reference`], a sum of per-tap matmuls made of stock candle ops whose backward candle gets
 //! right.

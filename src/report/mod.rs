@@ -1,7 +1,7 @@
 //! `report`: training curves of one or more run directories as one self-contained HTML file (inline SVG
 //! charts drawn with plotters, no JavaScript, no network), and optionally one PNG or SVG file per chart.
 //!
-//! Input per run: `metrics.jsonl` (required, schema in the README), `run.json` (optional: the run's flags,
+//! Input per run: `metrics.jsonl` (required, schema in docs/outputs.md), `run.json` (optional: the run's flags,
 //! which name it in the legends) and `LOG/TRAIN/learning_rate_every_batch.txt` (optional: the per-batch lr).
 
 pub mod chart;

@@ -91,7 +91,7 @@ pub fn device_loader(
 }
 
 /// A metrics accumulator set up as the trainer scores every split: confusion counts and loss over every
-/// labelled window (upstream), top-k and AUPRC over windows that hold a splice site (SPEC.md).
+/// labelled window (upstream), top-k and AUPRC over windows that hold a splice site (docs/upstream-behaviour.md#metrics).
 pub fn accumulator(loss: Loss) -> MetricsAccumulator {
     MetricsAccumulator::new(SEQ_LEN)
         .with_loss(loss)

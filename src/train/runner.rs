@@ -1,4 +1,4 @@
-//! The epoch loop of `train` and `transfer` (SPEC.md "Optimisation" and "Outputs"), and `test`.
+//! The epoch loop of `train` and `transfer` (docs/upstream-behaviour.md, "Optimisation" and "Run outputs"), and `test`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Learning-rate schedules with OpenSpliceAI's per-batch fractional-epoch stepping (SPEC.md "Optimisation").
+//! Learning-rate schedules with OpenSpliceAI's per-batch fractional-epoch stepping (docs/upstream-behaviour.md#optimisation).
 //!
 //! Upstream calls `scheduler.step(b / B)` after every batch (b counted from 0 across epochs); batch b ≥ 1
 //! trains with lr(t = (b − 1) / B) and batch 0 with the lr the scheduler's constructor set
