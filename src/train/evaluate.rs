@@ -108,23 +108,41 @@ pub struct Evaluation {
     pub seconds: f64,
 }
 
-/// Runs the model in eval mode over `windows` of `file` (every window, the last partial batch included).
-#[allow(clippy::too_many_arguments)]
+/// One split's data: the file and the windows of it that belong to the split.
+#[derive(Debug, Clone)]
+pub struct SplitData {
+    pub file: Arc<H5File>,
+    pub windows: Vec<WindowRef>,
+}
+
+/// How an evaluation pass runs.
+pub struct EvalPass<'a> {
+    pub batch_size: usize,
+    pub loss: Loss,
+    pub progress: &'a Progress,
+    /// The progress bar's label.
+    pub label: &'a str,
+}
+
+/// Runs the model in eval mode over every window of `data` (the last partial batch included), through the
+/// frozen-prefix cache when given one.
 pub fn evaluate(
     model: &SpliceAi,
-    file: Arc<H5File>,
-    windows: Vec<WindowRef>,
-    batch_size: usize,
-    loss: Loss,
-    progress: &Progress,
-    label: &str,
+    data: &SplitData,
+    pass: &EvalPass,
     cache: Option<CacheUse>,
 ) -> Result<Evaluation, TrainError> {
+    let EvalPass {
+        batch_size,
+        loss,
+        progress,
+        label,
+    } = *pass;
     let start = Instant::now();
     let flank = model.config().flank;
     let loader = device_loader(
-        file,
-        windows,
+        data.file.clone(),
+        data.windows.clone(),
         flank,
         batch_size,
         Order::Sequential,

@@ -9,14 +9,16 @@ use super::cache::PrefixCache;
 use super::checkpoints::CheckpointStore;
 use super::config::{RunConfig, RunKind};
 use super::console::Console;
-use super::evaluate::{accumulator, device_loader, evaluate, CacheUse, Evaluation};
+use super::evaluate::{
+    accumulator, device_loader, evaluate, CacheUse, EvalPass, Evaluation, SplitData,
+};
 use super::progress::Progress;
 use super::run_log::{console_summary, python_float_repr, EpochRecord, RunLog};
 use super::schedule::Schedule;
 use super::trainer::{StepInput, Trainer};
 use super::TrainError;
 use crate::console::Output;
-use crate::data::{train_validation_windows, H5File, Order, WindowRef};
+use crate::data::{train_validation_windows, H5File, Order};
 use crate::metrics::EpochMetrics;
 use crate::metrics::Loss;
 use crate::model::{io, SpliceAi, Trainable};
@@ -271,12 +273,6 @@ fn check_config(cfg: &RunConfig) -> Result<usize, TrainError> {
     Ok(existing.len())
 }
 
-/// One split's file and windows.
-struct SplitData {
-    file: Arc<H5File>,
-    windows: Vec<WindowRef>,
-}
-
 /// The windows of the three splits, checked before any output is written.
 struct Inputs {
     train: SplitData,
@@ -439,16 +435,13 @@ impl<'a> Run<'a> {
     /// Eval-mode scores of the current model on every window of `split`.
     fn score(&self, split: Split, label: &str) -> Result<Evaluation, TrainError> {
         let data = self.inputs.get(split);
-        evaluate(
-            self.trainer.model(),
-            data.file.clone(),
-            data.windows.clone(),
-            self.cfg.batch_size,
-            self.cfg.loss,
-            &self.progress,
+        let pass = EvalPass {
+            batch_size: self.cfg.batch_size,
+            loss: self.cfg.loss,
+            progress: &self.progress,
             label,
-            self.use_cache(split),
-        )
+        };
+        evaluate(self.trainer.model(), data, &pass, self.use_cache(split))
     }
 
     /// Zero-shot scores of the pretrained model before training (`metrics.jsonl` only, epoch -1).
@@ -606,13 +599,18 @@ pub struct TestOptions {
 
 /// `test`: scores a loaded model on a test file; writes LOG/TEST under the output directory when given.
 pub fn run_test(model: &SpliceAi, opts: &TestOptions) -> Result<EpochMetrics, TrainError> {
-    let test_file = Arc::new(H5File::open(&opts.test_dataset)?);
-    let (batch_size, loss) = (opts.batch_size, opts.loss);
-    let progress = Progress::new(opts.show_progress);
-    let windows = test_file.all_windows();
-    let t = evaluate(
-        model, test_file, windows, batch_size, loss, &progress, "test", None,
-    )?;
+    let file = Arc::new(H5File::open(&opts.test_dataset)?);
+    let data = SplitData {
+        windows: file.all_windows(),
+        file,
+    };
+    let pass = EvalPass {
+        batch_size: opts.batch_size,
+        loss: opts.loss,
+        progress: &Progress::new(opts.show_progress),
+        label: "test",
+    };
+    let t = evaluate(model, &data, &pass, None)?;
     print_scores(&opts.out, Split::Test, &t.metrics);
     if let Some(dir) = opts.output_dir.as_deref() {
         let mut log = RunLog::create(dir)?;
