@@ -73,6 +73,23 @@ struct Line<'a> {
     strand: char,
 }
 
+impl Line<'_> {
+    /// The feature of this line, its key still to be given by the store.
+    fn feature(&self, line: usize, attrs: Vec<(String, Vec<String>)>, fields_hash: u64) -> Feature {
+        Feature {
+            id: String::new(),
+            seqid: self.cols[0].to_string(),
+            kind: self.cols[2].to_string(),
+            start: self.start,
+            end: self.end,
+            strand: self.strand,
+            line,
+            attrs,
+            fields_hash,
+        }
+    }
+}
+
 impl Annotation {
     /// Reads a GFF3 or GTF file (plain, gzip or bgzip).
     pub fn read(path: &Path) -> Result<Self, GenomeError> {
@@ -180,17 +197,8 @@ impl Annotation {
             line.cols[i].hash(&mut hasher);
         }
         let fields_hash = hasher.finish();
-        let feature = Feature {
-            id: String::new(),
-            seqid: line.cols[0].to_string(),
-            kind: kind.to_string(),
-            start: line.start,
-            end: line.end,
-            strand: line.strand,
-            line: line_no,
-            attrs: if keeps_attrs(kind) { attrs } else { Vec::new() },
-            fields_hash,
-        };
+        let attrs = if keeps_attrs(kind) { attrs } else { Vec::new() };
+        let feature = line.feature(line_no, attrs, fields_hash);
         let fid = match id {
             None => {
                 let id = self.next_auto_id(kind);
@@ -326,17 +334,7 @@ impl GtfState {
         };
         let (gene_id, tx_id) = (get("gene_id"), get("transcript_id"));
         let kind = line.cols[2];
-        let feature = Feature {
-            id: String::new(),
-            seqid: line.cols[0].to_string(),
-            kind: kind.to_string(),
-            start: line.start,
-            end: line.end,
-            strand: line.strand,
-            line: line_no,
-            attrs: attrs.clone(),
-            fields_hash: 0,
-        };
+        let feature = line.feature(line_no, attrs.clone(), 0);
         let (id, parent) = match kind {
             "gene" if gene_id.is_some() => (gene_id.clone().unwrap(), None),
             "transcript" | "mRNA" if tx_id.is_some() => (tx_id.clone().unwrap(), gene_id.clone()),

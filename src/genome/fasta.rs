@@ -245,47 +245,46 @@ mod tests {
     }
 
     #[test]
-    fn biopython_names_by_first_word_and_cleans_lines() {
-        let recs = read(
-            b"junk\n>chr1 desc here\nAC GT\r\nacgt \n>chr2\n\nNN\n",
-            Dialect::Biopython,
-        )
-        .unwrap();
-        assert_eq!(
-            recs,
-            [
-                ("chr1".into(), "ACGTacgt".into()),
-                ("chr2".into(), "NN".into())
-            ]
-        );
+    fn each_dialect_names_records_and_cleans_lines_its_way() {
+        let text = b"\n>chr1 desc here \nAC GT\r\nacgt \n>chr2\n\nNN\n";
+        let name_seq = |n: &str, q: &str| (n.to_string(), q.to_string());
+        let cases = [
+            // Biopython: first word; spaces and \r removed, case kept.
+            (
+                Dialect::Biopython,
+                [name_seq("chr1", "ACGTacgt"), name_seq("chr2", "NN")],
+            ),
+            // pyfaidx: the whole header; lines right-trimmed, upper-cased.
+            (
+                Dialect::Pyfaidx,
+                [
+                    name_seq("chr1 desc here", "AC GTACGT"),
+                    name_seq("chr2", "NN"),
+                ],
+            ),
+        ];
+        for (dialect, want) in cases {
+            assert_eq!(read(text, dialect).unwrap(), want, "{dialect:?}");
+        }
     }
 
     #[test]
-    fn biopython_refuses_a_repeated_id() {
-        let err = read(b">a\nA\n>a x\nC\n", Dialect::Biopython)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("duplicate") && err.contains("line 3"), "{err}");
-    }
-
-    #[test]
-    fn pyfaidx_keeps_the_whole_header_and_upper_cases() {
-        let recs = read(b"\n>chr1 desc here \nacgt\n>chr1\nN\n", Dialect::Pyfaidx).unwrap();
-        assert_eq!(
-            recs,
-            [
-                ("chr1 desc here".into(), "ACGT".into()),
-                ("chr1".into(), "N".into())
-            ]
-        );
-    }
-
-    #[test]
-    fn pyfaidx_refuses_text_before_the_first_header() {
-        let err = read(b"ACGT\n>x\nA\n", Dialect::Pyfaidx)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("t.fa:1"), "{err}");
+    fn each_dialect_refuses_its_way() {
+        let cases = [
+            // Biopython skips text before the first header but refuses a repeated id.
+            (
+                Dialect::Biopython,
+                &b"junk\n>a\nA\n>a x\nC\n"[..],
+                "duplicate FASTA record `a` (line 4)",
+            ),
+            // pyfaidx refuses text before the first header and allows repeats.
+            (Dialect::Pyfaidx, &b"ACGT\n>x\nA\n"[..], "t.fa:1:"),
+        ];
+        for (dialect, text, needle) in cases {
+            let err = read(text, dialect).unwrap_err().to_string();
+            assert!(err.contains(needle), "{dialect:?}: {err}");
+        }
+        assert_eq!(read(b">a\nA\n>a\nC\n", Dialect::Pyfaidx).unwrap().len(), 2);
     }
 
     #[test]

@@ -251,7 +251,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("t.gff3, line 2") && err.contains("column 4 (start)"),
+            err.contains("t.gff3:2:") && err.contains("column 4 (start)"),
             "{err}"
         );
         assert_eq!(l.coordinate(Path::new("t.gff3"), 5).unwrap(), 9);

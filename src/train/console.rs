@@ -28,21 +28,27 @@ pub struct Console {
     zero_shot_test: Option<EpochMetrics>,
 }
 
+/// The table's column names, as [`table_header`] prints them.
+const COLUMNS: [&str; 11] = [
+    "split",
+    "loss",
+    "lr",
+    "acc top1",
+    "acc AUPRC",
+    "acc F1",
+    "don top1",
+    "don AUPRC",
+    "don F1",
+    "seconds",
+    "windows/s",
+];
+
 /// Column header of the table (matches [`table_row`]).
 pub fn table_header() -> String {
+    let c = COLUMNS;
     format!(
         "  {:<10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>7} {:>8} {:>9}",
-        "split",
-        "loss",
-        "lr",
-        "acc top1",
-        "acc AUPRC",
-        "acc F1",
-        "don top1",
-        "don AUPRC",
-        "don F1",
-        "seconds",
-        "windows/s"
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]
     )
 }
 
@@ -216,18 +222,7 @@ mod tests {
         let row_ends: Vec<usize> = (1..=b.len())
             .filter(|&i| b[i - 1] != b' ' && (i == b.len() || b[i] == b' '))
             .collect();
-        let names = [
-            "loss",
-            "lr",
-            "acc top1",
-            "acc AUPRC",
-            "acc F1",
-            "don top1",
-            "don AUPRC",
-            "don F1",
-            "seconds",
-            "windows/s",
-        ];
+        let names = &COLUMNS[1..];
         let header_ends: Vec<usize> = names
             .iter()
             .map(|n| header.find(&format!(" {n}")).unwrap() + 1 + n.len())
