@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use openspliceai_rs::checkpoint::{
-    self, detect_format, encode_pt, inspect, load, match_state_dict, read_pt, read_safetensors,
-    save, write_pt, write_safetensors, CheckpointError, DType, Expected, Format, RawTensor,
-    StateDict,
+    self, detect_format, encode_pt, load, match_state_dict, read_pt, read_safetensors, save,
+    write_pt, write_safetensors, CheckpointError, DType, Expected, Format, RawTensor, StateDict,
 };
+use openspliceai_rs::model::inspect;
 
 const FLANKS: [usize; 4] = [80, 400, 2000, 10000];
 

@@ -11,7 +11,6 @@
 //! reports what was loaded, missing and ignored. [`inspect`] describes a checkpoint for humans.
 
 mod error;
-pub mod inspect;
 mod pickle;
 pub mod pt;
 mod safetensors_io;

@@ -313,7 +313,7 @@ fn report(a: ReportArgs) -> Result<()> {
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {
-    let info = checkpoint::inspect::inspect(&a.checkpoint)?;
+    let info = crate::model::inspect::inspect(&a.checkpoint)?;
     println!("{info}");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! SpliceAI: the configuration table and the network. Knows the architecture, nothing about files or training.
 
 pub mod config;
+pub mod inspect;
 pub mod io;
 pub mod spliceai;
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{detect_format, load, CheckpointError, DType, Format, StateDict};
+use crate::checkpoint::{detect_format, load, CheckpointError, DType, Format, StateDict};
 
 /// One tensor's name, type and shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +155,7 @@ impl CheckpointInfo {
             tensors,
             parameter_count,
             residual_units,
-            flanking: crate::model::FlankConfig::for_unit_count(residual_units).map(|c| c.flank),
+            flanking: super::FlankConfig::for_unit_count(residual_units).map(|c| c.flank),
             batchnorm,
         })
     }
