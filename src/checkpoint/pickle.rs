@@ -433,6 +433,30 @@ impl<'a> Machine<'a> {
             .ok_or_else(|| self.reader.err("stack underflow"))
     }
 
+    /// Adds `items` to the set, list or dict on top of the stack (ADDITEMS, APPEND(S), SETITEM(S): a dict
+    /// takes them as key, value pairs); `what` names the container the opcode `op` needs.
+    fn extend_top(&mut self, op: &str, what: &str, items: Vec<Val>) -> Result<(), UnpickleError> {
+        let target = self.top()?.clone();
+        let obj = match &target {
+            Val::Obj(i) => self.graph.objs.get_mut(*i),
+            _ => None,
+        };
+        match obj {
+            Some(Obj::Set(s)) if what == "a set" => s.extend(items),
+            Some(Obj::List(l)) if what == "a list" => l.extend(items),
+            Some(Obj::Dict(d)) if what == "a dict" => {
+                d.extend(items.chunks_exact(2).map(|c| (c[0].clone(), c[1].clone())))
+            }
+            _ => {
+                let k = self.graph.kind(&target);
+                return Err(self
+                    .reader
+                    .err(format!("{op} target must be {what}, found {k}")));
+            }
+        }
+        Ok(())
+    }
+
     /// Pops everything above the most recent MARK (and the mark itself).
     fn pop_mark(&mut self) -> Result<Vec<Val>, UnpickleError> {
         let m = self
@@ -895,14 +919,7 @@ impl<'a> Machine<'a> {
                 }
                 opcode::ADDITEMS => {
                     let items = self.pop_mark()?;
-                    let target = self.top()?.clone();
-                    match &target {
-                        Val::Obj(i) => match self.graph.objs.get_mut(*i) {
-                            Some(Obj::Set(s)) => s.extend(items),
-                            _ => return Err(self.reader.err("ADDITEMS target is not a set")),
-                        },
-                        _ => return Err(self.reader.err("ADDITEMS target is not a set")),
-                    }
+                    self.extend_top("ADDITEMS", "a set", items)?;
                 }
                 opcode::APPEND | opcode::APPENDS => {
                     let items = if op == opcode::APPEND {
@@ -910,23 +927,7 @@ impl<'a> Machine<'a> {
                     } else {
                         self.pop_mark()?
                     };
-                    let target = self.top()?.clone();
-                    let ok = match &target {
-                        Val::Obj(i) => match self.graph.objs.get_mut(*i) {
-                            Some(Obj::List(l)) => {
-                                l.extend(items);
-                                true
-                            }
-                            _ => false,
-                        },
-                        _ => false,
-                    };
-                    if !ok {
-                        let k = self.graph.kind(&target);
-                        return Err(self
-                            .reader
-                            .err(format!("APPEND target must be a list, found {k}")));
-                    }
+                    self.extend_top("APPEND", "a list", items)?;
                 }
                 opcode::SETITEM | opcode::SETITEMS => {
                     let items = if op == opcode::SETITEM {
@@ -939,25 +940,7 @@ impl<'a> Machine<'a> {
                     if items.len() % 2 != 0 {
                         return Err(self.reader.err("SETITEMS needs an even number of items"));
                     }
-                    let target = self.top()?.clone();
-                    let ok = match &target {
-                        Val::Obj(i) => match self.graph.objs.get_mut(*i) {
-                            Some(Obj::Dict(d)) => {
-                                d.extend(
-                                    items.chunks_exact(2).map(|c| (c[0].clone(), c[1].clone())),
-                                );
-                                true
-                            }
-                            _ => false,
-                        },
-                        _ => false,
-                    };
-                    if !ok {
-                        let k = self.graph.kind(&target);
-                        return Err(self
-                            .reader
-                            .err(format!("SETITEM target must be a dict, found {k}")));
-                    }
+                    self.extend_top("SETITEM", "a dict", items)?;
                 }
                 opcode::BINPUT => {
                     let i = self.reader.u8()? as u64;
