@@ -142,18 +142,32 @@ pub struct BenchArgs {
     /// Flanking sizes to measure (repeat the flag), default all four.
     #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
     pub flanking_size: Vec<&'static FlankConfig>,
-    /// Windows per step [default: the flanking size's batch size].
-    #[arg(long = "batch-size")]
-    pub batch_size: Option<usize>,
     /// Timed repetitions (the best is reported).
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
-    /// Compute device: auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
     /// Only measure the memory a training step keeps alive for backward (`-u 2` and `-A`), no timings.
     #[arg(long)]
     pub memory: bool,
+}
+
+/// Where the model runs and in what batches: the flags of every command that runs it.
+#[derive(Debug, Args, Clone)]
+pub struct ComputeArgs {
+    /// Windows per batch [default: 36 for 80/400nt, 24 for 2000nt, 12 for 10000nt, as upstream].
+    #[arg(long = "batch-size")]
+    pub batch_size: Option<usize>,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+impl ComputeArgs {
+    /// The batch size: the flag, else the flanking size's default.
+    pub fn batch(&self, flank: &FlankConfig) -> usize {
+        self.batch_size.unwrap_or(flank.batch_size)
+    }
 }
 
 /// Flags shared by `train` and `transfer` (OpenSpliceAI's names, short forms and defaults).
@@ -198,12 +212,8 @@ pub struct CommonTrainArgs {
     /// Loss function.
     #[arg(short = 'l', long, value_enum, default_value_t = Loss::CrossEntropyLoss)]
     pub loss: Loss,
-    /// Batch size [default: 36 for 80/400nt, 24 for 2000nt, 12 for 10000nt].
-    #[arg(long = "batch-size")]
-    pub batch_size: Option<usize>,
-    /// Compute device: auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
     /// Allow writing into a run directory that already holds checkpoints.
     #[arg(long)]
     pub overwrite: bool,
@@ -277,12 +287,8 @@ pub struct TestArgs {
     /// Loss function to report.
     #[arg(short = 'l', long, value_enum, default_value_t = Loss::CrossEntropyLoss)]
     pub loss: Loss,
-    /// Batch size [default: from the flanking size].
-    #[arg(long = "batch-size")]
-    pub batch_size: Option<usize>,
-    /// Compute device: auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -347,12 +353,8 @@ pub struct ForwardArgs {
     /// safetensors file to write with `probs` (N, 3, 5000).
     #[arg(long)]
     pub output: PathBuf,
-    /// Windows per forward pass [default: from the flanking size].
-    #[arg(long = "batch-size")]
-    pub batch_size: Option<usize>,
-    /// Compute device: auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
 }
 
 /// Rewrites OpenSpliceAI's single-dash long options (`-train`, `-test`) into the long forms clap knows.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::args::parse_flank;
+use super::args::{parse_flank, ComputeArgs};
 use crate::device::{describe, select_device};
 use crate::infer::Ensemble;
 use crate::model::{FlankConfig, CONFIGS};
@@ -61,12 +61,8 @@ pub struct PredictArgs {
     /// Accepted for compatibility; no HDF5 shards are written.
     #[arg(long = "chunk-size", default_value_t = 100)]
     pub chunk_size: u64,
-    /// Windows per forward pass [default: 36, 36, 24, 12 by flanking size, as upstream].
-    #[arg(long = "batch-size")]
-    pub batch_size: Option<usize>,
-    /// Compute device: auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
     /// Hide progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -81,7 +77,7 @@ fn debug_logging(on: bool) {
 /// Runs `predict`.
 pub fn predict(a: PredictArgs) -> Result<()> {
     debug_logging(a.debug);
-    let device = select_device(&a.device)?;
+    let device = select_device(&a.compute.device)?;
     let ens = Ensemble::load(&a.model, a.flanking_size, &device)?;
     eprintln!(
         "predict: {} model(s) of SpliceAI-{} on {}",
@@ -95,7 +91,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         gene_flank: a.gene_flank,
         threshold: a.threshold as f32,
         output_dir: a.output_dir,
-        batch_size: a.batch_size.unwrap_or(ens.config().batch_size),
+        batch_size: a.compute.batch(ens.config()),
         progress: !a.quiet,
         predict_all: a.predict_all,
     };

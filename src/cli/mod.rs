@@ -17,8 +17,8 @@ use crate::model::{FlankConfig, SpliceAi, Trainable, CONFIGS};
 use crate::train::{self, RunConfig, RunKind, RunSummary, TestOptions};
 pub use args::{normalize_args, Cli, Command};
 use args::{
-    BenchArgs, CommonTrainArgs, ConvertArgs, CreateDataArgs, ExampleDataArgs, ForwardArgs,
-    InspectArgs, QuickstartArgs, ReportArgs, TestArgs, TrainArgs, TransferArgs,
+    BenchArgs, CommonTrainArgs, ComputeArgs, ConvertArgs, CreateDataArgs, ExampleDataArgs,
+    ForwardArgs, InspectArgs, QuickstartArgs, ReportArgs, TestArgs, TrainArgs, TransferArgs,
 };
 
 /// Runs one parsed command.
@@ -66,7 +66,7 @@ fn run_config(
     keep_cache: bool,
 ) -> Result<RunConfig> {
     let flank = c.flanking_size;
-    let device = select_device(&c.device)?;
+    let device = select_device(&c.compute.device)?;
     Ok(RunConfig {
         out: terminal(),
         kind,
@@ -83,7 +83,7 @@ fn run_config(
         exp_num: c.exp_num.clone(),
         random_seed: c.random_seed,
         loss: c.loss,
-        batch_size: c.batch_size.unwrap_or(flank.batch_size),
+        batch_size: c.compute.batch(flank),
         device,
         overwrite: c.overwrite,
         progress: !c.quiet,
@@ -158,7 +158,7 @@ fn train_cmd(a: TrainArgs) -> Result<RunSummary> {
 
 fn test_cmd(a: TestArgs) -> Result<()> {
     let flank = a.flanking_size;
-    let device = select_device(&a.device)?;
+    let device = select_device(&a.compute.device)?;
     let (model, report) = crate::infer::load_strict(&a.model, flank, &device)?;
     println!("Loaded {}: {report}", a.model.display());
     train::run_test(
@@ -167,7 +167,7 @@ fn test_cmd(a: TestArgs) -> Result<()> {
             test_dataset: a.test_dataset,
             output_dir: a.output_dir,
             loss: a.loss,
-            batch_size: a.batch_size.unwrap_or(flank.batch_size),
+            batch_size: a.compute.batch(flank),
             show_progress: !a.quiet,
             out: terminal(),
         },
@@ -237,8 +237,10 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         random_seed: 42,
         loss: crate::metrics::Loss::CrossEntropyLoss,
         // Smaller batches give the short demo more optimiser steps.
-        batch_size: Some(12),
-        device: a.device.clone(),
+        compute: ComputeArgs {
+            batch_size: Some(12),
+            device: a.device.clone(),
+        },
         overwrite: true,
         quiet: false,
         console: train::console::ConsoleMode::Table,
@@ -327,15 +329,10 @@ fn convert(a: ConvertArgs) -> Result<()> {
 
 fn forward(a: ForwardArgs) -> Result<()> {
     let flank = a.flanking_size;
-    let device = select_device(&a.device)?;
+    let device = select_device(&a.compute.device)?;
     let (model, report) = crate::infer::load_strict(&a.model, flank, &device)?;
     log::info!("{}: {report}", a.model.display());
-    let probs = forward_file(
-        &model,
-        &a.input,
-        a.batch_size.unwrap_or(flank.batch_size),
-        &device,
-    )?;
+    let probs = forward_file(&model, &a.input, a.compute.batch(flank), &device)?;
     candle_core::safetensors::save(&[("probs", probs)].into_iter().collect(), &a.output)
         .with_context(|| format!("writing {}", a.output.display()))?;
     println!("wrote {} on {}", a.output.display(), describe(&device));
@@ -382,14 +379,14 @@ pub fn forward_file(
 }
 
 fn bench(a: BenchArgs) -> Result<()> {
-    let device = select_device(&a.device)?;
+    let device = select_device(&a.compute.device)?;
     let flanks = if a.flanking_size.is_empty() {
         CONFIGS.iter().collect()
     } else {
         a.flanking_size.clone()
     };
     if a.memory {
-        return bench_memory(&device, &flanks, a.batch_size);
+        return bench_memory(&device, &flanks, a.compute.batch_size);
     }
     let ceiling = crate::bench::matmul_ceiling(&device, 2048)?;
     let fma_peak = if device.is_cpu() {
@@ -409,7 +406,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     }
     for cfg in flanks {
         let f = cfg.flank;
-        let batch = a.batch_size.unwrap_or(cfg.batch_size);
+        let batch = a.compute.batch(cfg);
         println!("\nSpliceAI-{f}, batch {batch}:");
         println!(
             "{:<28} {:>12} {:>12} {:>10} {:>11} {:>8}",

@@ -593,13 +593,7 @@ impl SpliceAi {
         var: &[f64],
         count: usize,
     ) -> Result<(), ModelError> {
-        let count = count as f64;
-        let unbias = if count > 1.0 {
-            count / (count - 1.0)
-        } else {
-            1.0
-        };
-        let m = BN_MOMENTUM;
+        let (m, unbias) = (BN_MOMENTUM, unbias(count));
         let old_mean = self.value(bn.mean).to_vec1::<f32>()?;
         let old_var = self.value(bn.var).to_vec1::<f32>()?;
         let new_mean: Vec<f32> = old_mean
@@ -613,12 +607,19 @@ impl SpliceAi {
             .map(|(&o, &v)| ((1.0 - m) * o as f64 + m * v * unbias) as f32)
             .collect();
         let c = new_mean.len();
-        self.entries[bn.mean].slot = Slot::Frozen(Tensor::from_vec(new_mean, c, &self.device)?);
-        self.entries[bn.var].slot = Slot::Frozen(Tensor::from_vec(new_var, c, &self.device)?);
+        let new_mean = Tensor::from_vec(new_mean, c, &self.device)?;
+        let new_var = Tensor::from_vec(new_var, c, &self.device)?;
+        self.set_running(bn, new_mean, new_var);
+        Ok(())
+    }
+
+    /// Stores BatchNorm `bn`'s new running statistics and counts the batch (`num_batches_tracked`).
+    fn set_running(&mut self, bn: BnIdx, mean: Tensor, var: Tensor) {
+        self.entries[bn.mean].slot = Slot::Frozen(mean);
+        self.entries[bn.var].slot = Slot::Frozen(var);
         if let Slot::Counter(k) = &mut self.entries[bn.count].slot {
             *k += 1;
         }
-        Ok(())
     }
 
     /// [`Self::update_running`] with the batch moments as f32 tensors on the model's device, computed
@@ -630,23 +631,13 @@ impl SpliceAi {
         var: &Tensor,
         count: usize,
     ) -> Result<(), ModelError> {
-        let count = count as f64;
-        let unbias = if count > 1.0 {
-            count / (count - 1.0)
-        } else {
-            1.0
-        };
-        let m = BN_MOMENTUM;
+        let (m, unbias) = (BN_MOMENTUM, unbias(count));
         let blend = |old: &Tensor, new: Tensor| -> candle_core::Result<Tensor> {
             (old.affine(1.0 - m, 0.0)? + new)?.detach().contiguous()
         };
         let new_mean = blend(self.value(bn.mean), mean.detach().affine(m, 0.0)?)?;
         let new_var = blend(self.value(bn.var), var.detach().affine(m * unbias, 0.0)?)?;
-        self.entries[bn.mean].slot = Slot::Frozen(new_mean);
-        self.entries[bn.var].slot = Slot::Frozen(new_var);
-        if let Slot::Counter(k) = &mut self.entries[bn.count].slot {
-            *k += 1;
-        }
+        self.set_running(bn, new_mean, new_var);
         Ok(())
     }
 
@@ -993,4 +984,14 @@ pub fn softmax_channels(x: &Tensor) -> candle_core::Result<Tensor> {
     let e = x.broadcast_sub(&max)?.exp()?;
     let s = e.sum_keepdim(1)?;
     e.broadcast_div(&s)
+}
+/// PyTorch's factor from the biased batch variance to the unbiased one that enters the running variance:
+/// n / (n − 1), or 1 for a single value.
+fn unbias(count: usize) -> f64 {
+    let n = count as f64;
+    if n > 1.0 {
+        n / (n - 1.0)
+    } else {
+        1.0
+    }
 }
