@@ -289,6 +289,19 @@ pub struct StateDict {
 }
 
 impl StateDict {
+    /// Checks that every tensor's data length matches its shape and type before it is written; `path`
+    /// (the file being written) names the problem.
+    pub fn validate(&self, path: &Path) -> Result<(), CheckpointError> {
+        for (name, t) in self.iter() {
+            t.validate().map_err(|message| CheckpointError::BadTensor {
+                path: path.to_path_buf(),
+                tensor: name.to_string(),
+                message,
+            })?;
+        }
+        Ok(())
+    }
+
     /// An empty state dict.
     pub fn new() -> Self {
         Self::default()

@@ -499,13 +499,7 @@ pub fn encode_pt(
     archive_name: &str,
     sd: &StateDict,
 ) -> Result<Vec<u8>, CheckpointError> {
-    for (name, t) in sd.iter() {
-        t.validate().map_err(|message| CheckpointError::BadTensor {
-            path: path.to_path_buf(),
-            tensor: name.to_string(),
-            message,
-        })?;
-    }
+    sd.validate(path)?;
     let entries: Vec<PickleEntry<'_>> = sd
         .iter()
         .enumerate()

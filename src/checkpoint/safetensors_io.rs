@@ -120,13 +120,7 @@ pub fn read_safetensors(path: &Path) -> Result<StateDict, CheckpointError> {
 /// Encodes `sd` as safetensors bytes (see the module documentation for the layout). `path` is only used in
 /// error messages.
 pub fn encode_safetensors(path: &Path, sd: &StateDict) -> Result<Vec<u8>, CheckpointError> {
-    for (name, t) in sd.iter() {
-        t.validate().map_err(|message| CheckpointError::BadTensor {
-            path: path.to_path_buf(),
-            tensor: name.to_string(),
-            message,
-        })?;
-    }
+    sd.validate(path)?;
     let mut layout: Vec<(&str, &RawTensor)> = sd.iter().collect();
     layout.sort_by(|(ln, lt), (rn, rt)| to_st(rt.dtype).cmp(&to_st(lt.dtype)).then(ln.cmp(rn)));
     let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"));

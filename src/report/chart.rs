@@ -220,13 +220,8 @@ pub fn spec(kind: ChartKind, runs: &[RunData]) -> ChartSpec {
         &[("val", Dash::Solid), ("test", Dash::Dashed)]
     };
     let mut series = Vec::new();
-    let mut legend = Vec::new();
+    let mut legend = run_legend(runs);
     for (i, run) in runs.iter().enumerate() {
-        legend.push(LegendEntry {
-            color: run_color(i),
-            dash: Dash::Solid,
-            text: run.label.clone(),
-        });
         for &(split, dash) in splits {
             let points: Vec<(f64, f64)> = run
                 .split(split)
@@ -323,15 +318,21 @@ fn zero_shot_series(kind: ChartKind, runs: &[RunData], log_y: bool, max_epoch: f
     out
 }
 
-fn lr_spec(runs: &[RunData]) -> ChartSpec {
-    let mut series = Vec::new();
-    let mut legend = Vec::new();
-    for (i, run) in runs.iter().enumerate() {
-        legend.push(LegendEntry {
+/// One legend entry per run: its colour and its label.
+fn run_legend(runs: &[RunData]) -> Vec<LegendEntry> {
+    (0..runs.len())
+        .map(|i| LegendEntry {
             color: run_color(i),
             dash: Dash::Solid,
-            text: run.label.clone(),
-        });
+            text: runs[i].label.clone(),
+        })
+        .collect()
+}
+
+fn lr_spec(runs: &[RunData]) -> ChartSpec {
+    let mut series = Vec::new();
+    let legend = run_legend(runs);
+    for (i, run) in runs.iter().enumerate() {
         let points: Vec<(f64, f64)> = run
             .lr_per_batch
             .iter()
