@@ -103,8 +103,9 @@ fn random_bytes(n: usize) -> Vec<u8> {
     out
 }
 
-/// Parameters of OpenSpliceAI's SpliceAI-400 from the architecture (SPEC.md "Model"), BatchNorm buffers
-/// excluded: an independent count to check `inspect` against.
+/// Parameters of OpenSpliceAI's SpliceAI-400 from its architecture (1×1 convs 4→32 and 32→32 in, eight
+/// residual units of two BatchNorms and two 32→32 W=11 convs, two 1×1 Skip convs, a 1×1 conv 32→3 out),
+/// BatchNorm buffers excluded: an independent count to check `inspect` against.
 fn spliceai_400_parameter_count() -> usize {
     let conv = |cin: usize, cout: usize, k: usize| cout * cin * k + cout;
     let bn = 2 * 32;

@@ -138,7 +138,8 @@ fn gunzip(path: &Path) -> Vec<u8> {
     out
 }
 
-/// Inputs of an upstream run, as the data README maps them.
+/// The GFF and FASTA an upstream run read, by the run's name: `fly_*` the dm3 chr2R files, `aare_*` the
+/// A. aegypti excerpt, the `edge_*` runs the small edge-case files.
 fn inputs(data: &Path, run: &str) -> (PathBuf, PathBuf) {
     let i = data.join("inputs");
     if run.starts_with("fly_") {

@@ -1013,7 +1013,7 @@ fn console_header_names() {
 }
 
 /// The trainer's setting: confusion counts and loss over every labelled window (upstream), top-k and AUPRC
-/// only over windows that hold a splice site (SPEC.md).
+/// only over windows that hold a splice site (upstream's rule).
 #[test]
 fn ranking_filter_scores_only_windows_with_a_site() {
     let wl = 4;

@@ -1,6 +1,6 @@
 //! Forward parity against PyTorch on the real OpenSpliceAI-MANE checkpoints (eval mode, every flanking size),
-//! through the library and through the `forward` command, and the checkpoint loading rule (SPEC.md "Command
-//! line": keep the tensors whose name and shape match, report loaded / missing / ignored).
+//! through the library and through the `forward` command, and the checkpoint loading rule (keep the tensors
+//! whose name and shape match the model, report loaded / missing / ignored).
 
 mod common;
 
