@@ -13,6 +13,8 @@ mod common;
 use std::fs;
 use std::path::Path;
 
+use common::compare::close;
+
 use openspliceai_rs::metrics::{
     class_metrics, ranking_metrics, score_key, ClassMetrics, EpochMetrics, MetricsAccumulator,
     MetricsError, RankingMetrics, SiteClassMetrics, WindowFilter,
@@ -25,10 +27,6 @@ use openspliceai_rs::train::run_log::{
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn close(a: f64, b: f64, rel: f64) -> bool {
-    (a - b).abs() <= rel * a.abs().max(b.abs()) || a == b
-}
 
 #[track_caller]
 fn assert_close(what: &str, got: f64, want: f64, rel: f64) {

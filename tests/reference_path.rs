@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use candle_core::{DType, Device, Tensor, Var};
+use common::compare::{max_abs_diff_f64, max_abs_f64};
 use openspliceai_rs::checkpoint;
 use openspliceai_rs::data::example::{write_example_data, ExampleOptions};
 use openspliceai_rs::model::{FlankConfig, Mode, SpliceAi, Trainable};
@@ -155,22 +156,21 @@ fn one_transfer_epoch_matches_the_cpu_path() {
             continue;
         }
         let (a, b) = (got.to_f32_vec().unwrap(), want.to_f32_vec().unwrap());
-        let diffs = a.iter().zip(&b).map(|(x, y)| (*x as f64 - *y as f64).abs());
         if name.ends_with("running_mean") || name.ends_with("running_var") {
-            let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
-            let rel = diffs.fold(0f64, f64::max) / scale.max(1e-30);
+            let rel = max_abs_diff_f64(&a, &b) / max_abs_f64(&b).max(1e-30);
             worst_stat = worst_stat.max(rel);
             if rel > 1e-5 {
                 failures.push(format!("{name}: {rel:.3e} of max |cpu| (> 1e-5)"));
             }
         } else if name.ends_with(".conv1.bias") {
-            let d = diffs.fold(0f64, f64::max);
+            let d = max_abs_diff_f64(&a, &b);
             worst_bias = worst_bias.max(d / LR);
             if d > 1.5 * LR {
                 failures.push(format!("{name}: {d:.3e} > 1.5·lr"));
             }
         } else {
             let (mut outliers, mut worst_out) = (0usize, 0f64);
+            let diffs = a.iter().zip(&b).map(|(x, y)| (*x as f64 - *y as f64).abs());
             for (d, y) in diffs.zip(&b) {
                 let tol = 1e-6 + 1e-5 * (*y as f64).abs();
                 if d <= tol {

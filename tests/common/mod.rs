@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: finding the external test data (and the skip-or-fail rule when
-//! it is absent), and small helpers several test files use.
+//! it is absent), comparing tensors and arrays ([`compare`]), and small helpers several test files use.
 #![allow(dead_code)]
+
+pub mod compare;
 
 use std::path::{Path, PathBuf};
 
