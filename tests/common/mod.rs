@@ -1,8 +1,10 @@
 //! Shared helpers for the integration tests: finding the external test data (and the skip-or-fail rule when
-//! it is absent), comparing tensors and arrays ([`compare`]), and small helpers several test files use.
+//! it is absent), comparing tensors and arrays ([`compare`]), the op tests' inputs and f64 conv reference
+//! ([`ops`]), and small helpers several test files use.
 #![allow(dead_code)]
 
 pub mod compare;
+pub mod ops;
 
 use std::path::{Path, PathBuf};
 
