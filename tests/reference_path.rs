@@ -11,7 +11,6 @@ use std::process::Command;
 use candle_core::{DType, Device, Tensor, Var};
 use common::compare::{max_abs_diff_f64, max_abs_f64};
 use openspliceai_rs::checkpoint;
-use openspliceai_rs::data::example::{write_example_data, ExampleOptions};
 use openspliceai_rs::model::{FlankConfig, Mode, SpliceAi, Trainable};
 use openspliceai_rs::ops::bn_act::{batchnorm_leaky_relu, BnStats};
 use openspliceai_rs::ops::conv::{conv1d_same, fused_available};
@@ -120,14 +119,7 @@ fn one_transfer_epoch_matches_the_cpu_path() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let opts = ExampleOptions {
-        train_shards: 2,
-        test_shards: 1,
-        windows_per_shard: 8,
-        seed: 11,
-        ..ExampleOptions::default()
-    };
-    let p = write_example_data(&tmp.path().join("data"), &opts).unwrap();
+    let p = common::example_data(&tmp.path().join("data"), 2, 8, 11);
     let data = (p.train, p.test);
     let cpu = checkpoint::load(&transfer_epoch(
         "native",

@@ -1,12 +1,17 @@
 //! Shared helpers for the integration tests: finding the external test data (and the skip-or-fail rule when
 //! it is absent), comparing tensors and arrays ([`compare`]), the op tests' inputs and f64 conv reference
-//! ([`ops`]), and small helpers several test files use.
+//! ([`ops`]), and small builders several test files use.
 #![allow(dead_code)]
 
 pub mod compare;
 pub mod ops;
 
+use std::ffi::OsStr;
+use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use openspliceai_rs::data::example::{write_example_data, ExampleOptions, ExamplePaths};
 
 // ---------------------------------------------------------------------------------------------------------
 // External test data and the skip rule
@@ -169,7 +174,7 @@ pub fn dmel_dir() -> Option<PathBuf> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Small helpers
+// Small builders and runners
 // ---------------------------------------------------------------------------------------------------------
 
 /// A text file, gunzipped when its name ends in `.gz`.
@@ -193,4 +198,92 @@ pub fn test_device() -> candle_core::Device {
     let spec = std::env::var("OSAI_TEST_DEVICE").unwrap_or_else(|_| "cpu".to_string());
     openspliceai_rs::device::select_device(&spec)
         .unwrap_or_else(|e| panic!("OSAI_TEST_DEVICE={spec}: {e}"))
+}
+
+/// Synthetic training and test HDF5s in `dir`: `train_shards` × `windows_per_shard` training windows and
+/// one test shard of `windows_per_shard` windows, seeded by `seed`.
+pub fn example_data(
+    dir: &Path,
+    train_shards: usize,
+    windows_per_shard: usize,
+    seed: u64,
+) -> ExamplePaths {
+    let opts = ExampleOptions {
+        train_shards,
+        test_shards: 1,
+        windows_per_shard,
+        seed,
+        ..ExampleOptions::default()
+    };
+    write_example_data(dir, &opts).expect("writing example data")
+}
+
+/// `n` deterministic pseudo-random bytes (xorshift64 from `seed`).
+pub fn noise_bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// A zip archive of stored (uncompressed) records.
+pub fn make_zip(records: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, data) in records {
+        w.start_file(*name, opts).expect("start zip record");
+        w.write_all(data).expect("write zip record");
+    }
+    w.finish().expect("finish zip").into_inner()
+}
+
+/// `scripts/check_pt_structure.py` of this project.
+fn structure_script() -> Option<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_pt_structure.py");
+    if script.exists() {
+        return Some(script);
+    }
+    // A crate that links these test files from the project: find the script beside the real files
+    // (tests/common/mod.rs → the project root).
+    let real = std::fs::canonicalize(file!()).ok()?;
+    Some(
+        real.parent()?
+            .parent()?
+            .parent()?
+            .join("scripts/check_pt_structure.py"),
+    )
+}
+
+/// Runs `scripts/check_pt_structure.py` with `python` on `args`: (exit status success, stdout + stderr).
+pub fn run_structure_script(python: &str, args: &[&OsStr]) -> std::io::Result<(bool, String)> {
+    let script = structure_script()
+        .ok_or_else(|| std::io::Error::other("check_pt_structure.py not found"))?;
+    let out = Command::new(python).arg(&script).args(args).output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.success(), text))
+}
+
+/// `scripts/check_pt_structure.py` on `path` with python3; `None` when python3 cannot run it (a skip, or a
+/// failure under CI: see [`missing`]).
+pub fn check_pt_structure(path: &Path) -> Option<(bool, String)> {
+    match run_structure_script("python3", &[path.as_os_str()]) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            missing(&format!(
+                "python3 cannot run check_pt_structure.py ({e}), so the independent check of the .pt \
+                 structure was not run"
+            ));
+            None
+        }
+    }
 }
