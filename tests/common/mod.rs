@@ -137,7 +137,7 @@ impl PvData {
         external_data(
             &FIXTURES,
             "",
-            "the fixtures folder (the OpenSpliceAI-MANE checkpoints these runs use)",
+            "the fixtures folder with the OpenSpliceAI-MANE checkpoints these runs use",
         )?;
         let root = external_data(&PV_DATA, "", "the predict/variant reference data")?;
         Some(PvData { root })
