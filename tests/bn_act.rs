@@ -1,33 +1,14 @@
 //! The fused BatchNorm + LeakyReLU op against the same maths in stock candle ops: outputs, batch
 //! statistics and all three gradients, in batch-statistics and running-statistics modes.
 
+mod common;
+
 use candle_core::{Device, Tensor, Var};
+use common::compare::{tensor_max_rel_diff, values};
+use common::ops::weighted_sum_grads;
 use openspliceai_rs::ops::bn_act::{
     batchnorm_leaky_relu, batchnorm_leaky_relu_reference, leaky_relu_reference, BnOutput, BnStats,
 };
-
-fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
-    let d = (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    let s = b
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    d / s.max(1e-12)
-}
 
 #[test]
 fn fused_op_matches_stock_candle_ops_forward_and_backward() {
@@ -66,7 +47,10 @@ fn fused_op_matches_stock_candle_ops_forward_and_backward() {
             0.1,
         )
         .unwrap();
-        assert!(max_rel(&ours.y, &refr.y) < 1e-5, "{mode}: outputs differ");
+        assert!(
+            tensor_max_rel_diff(&ours.y, &refr.y) < 1e-5,
+            "{mode}: outputs differ"
+        );
         match (&ours.batch_stats, &refr.batch_stats) {
             (Some((m1, v1)), Some((m2, v2))) => {
                 // The CPU op's statistics are f64; the reference's f32 (it runs on GPUs without f64).
@@ -80,24 +64,14 @@ fn fused_op_matches_stock_candle_ops_forward_and_backward() {
             (None, None) => assert_eq!(mode, "running"),
             _ => panic!("{mode}: one path returned batch statistics, the other did not"),
         }
-        let g1 = (&ours.y * &r)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g2 = (&refr.y * &r)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let g1 = weighted_sum_grads(&ours.y, &r);
+        let g2 = weighted_sum_grads(&refr.y, &r);
         for (name, v) in [("x", &x), ("w", &w), ("b", &b)] {
             let a = g1
                 .get(v.as_tensor())
                 .unwrap_or_else(|| panic!("{mode}: no fused gradient for {name}"));
             let e = g2.get(v.as_tensor()).unwrap();
-            let err = max_rel(a, e);
+            let err = tensor_max_rel_diff(a, e);
             assert!(
                 err < 1e-4,
                 "{mode}: gradient of {name} differs (rel {err:e})"
@@ -150,17 +124,12 @@ fn leaky_relu_gradient_at_exact_zero_is_slope() {
             },
         ] {
             let out = f(&x, w.as_tensor(), b.as_tensor(), stats, 1e-5, 0.1).unwrap();
-            let y = out.y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let y = values(&out.y);
             assert!(
                 y.iter().all(|&v| v == 0.0),
                 "{path} {stats:?}: outputs not all 0"
             );
-            let g = (&out.y * &r)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g = weighted_sum_grads(&out.y, &r);
             let gb = g.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
             for (ch, (got, want)) in gb.iter().zip(&want).enumerate() {
                 assert!(

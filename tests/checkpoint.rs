@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::{check_pt_structure, make_zip, noise_bytes, run_structure_script};
 use openspliceai_rs::checkpoint::{
     self, detect_format, encode_pt, load, match_state_dict, read_pt, read_safetensors, save,
     write_pt, write_safetensors, CheckpointError, DType, Expected, Format, RawTensor, StateDict,
@@ -30,18 +30,6 @@ fn hex(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("valid hex"))
         .collect()
-}
-
-/// A zip archive with the given stored records.
-fn make_zip(records: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    for (name, data) in records {
-        w.start_file(*name, opts).expect("start record");
-        w.write_all(data).expect("write record");
-    }
-    w.finish().expect("finish zip").into_inner()
 }
 
 /// The `data.pkl` that `encode_pt` writes for `sd`.
@@ -91,53 +79,13 @@ fn assert_err_mentions<T: std::fmt::Debug>(
     }
 }
 
-fn structure_script() -> Option<PathBuf> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/check_pt_structure.py");
-    if script.exists() {
-        return Some(script);
-    }
-    // Scratch crates link tests/checkpoint.rs from the project; find the script beside the real file.
-    let real = std::fs::canonicalize(file!()).ok()?;
-    Some(
-        real.parent()?
-            .parent()?
-            .join("scripts/check_pt_structure.py"),
-    )
-}
-
-fn run_script(python: &str, args: &[&std::ffi::OsStr]) -> Result<(bool, String), std::io::Error> {
-    let script = structure_script()
-        .ok_or_else(|| std::io::Error::other("check_pt_structure.py not found"))?;
-    let out = Command::new(python).arg(&script).args(args).output()?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok((out.status.success(), text))
-}
-
-/// Runs scripts/check_pt_structure.py on `path`; `None` when python3 is unavailable (skip outside CI).
-fn check_structure(path: &Path) -> Option<(bool, String)> {
-    match run_script("python3", &[path.as_os_str()]) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            if common::under_ci() {
-                panic!("python3 is required under CI=true to run check_pt_structure.py: {e}");
-            }
-            eprintln!("SKIP: python3 not available ({e}); structure check not run");
-            None
-        }
-    }
-}
-
 /// With `OSAI_TORCH_PYTHON` set to an interpreter that has PyTorch, also checks that
 /// `torch.load(path, weights_only=True)` accepts the file. Without it, nothing is run.
 fn check_torch_load(path: &Path) {
     let Ok(python) = std::env::var("OSAI_TORCH_PYTHON") else {
         return;
     };
-    let (ok, text) = run_script(&python, &["--torch-load".as_ref(), path.as_os_str()])
+    let (ok, text) = run_structure_script(&python, &["--torch-load".as_ref(), path.as_os_str()])
         .unwrap_or_else(|e| panic!("OSAI_TORCH_PYTHON={python} cannot run: {e}"));
     assert!(
         ok && text.contains("weights_only=True"),
@@ -271,7 +219,7 @@ fn real_checkpoints_round_trip_through_pt_and_safetensors() {
             bytes,
             "{flank}nt output is not deterministic"
         );
-        if let Some((ok, text)) = check_structure(&out) {
+        if let Some((ok, text)) = check_pt_structure(&out) {
             assert!(
                 ok,
                 "check_pt_structure.py rejected our {flank}nt file: {text}"
@@ -462,15 +410,7 @@ fn malformed_files_give_errors_that_name_the_file_and_the_problem() {
         &text,
         &["not a readable PyTorch zip checkpoint"],
     );
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let noise: Vec<u8> = (0..4096)
-        .map(|_| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng >> 24) as u8
-        })
-        .collect();
+    let noise = noise_bytes(0x2545_f491_4f6c_dd1d, 4096);
     let random = write_file(d, "random.bin", &noise);
     assert_err_mentions(load(&random), &random, &["is not a checkpoint"]);
     assert_err_mentions(read_pt(&random), &random, &["zip"]);
@@ -768,7 +708,7 @@ fn written_pt_uses_the_final_file_stem_and_passes_the_structure_check() {
     );
     let sd = read_pt(&path).expect("read back");
     assert_eq!(sd, small_sd());
-    if let Some((ok, text)) = check_structure(&path) {
+    if let Some((ok, text)) = check_pt_structure(&path) {
         assert!(ok, "{text}");
     }
     // The structure check must also catch problems: a misaligned archive written by another zip writer.
@@ -790,7 +730,7 @@ fn written_pt_uses_the_final_file_stem_and_passes_the_structure_check() {
         read_pt(&plain).expect("unaligned archives still load"),
         small_sd()
     );
-    if let Some((ok, text)) = check_structure(&plain) {
+    if let Some((ok, text)) = check_pt_structure(&plain) {
         assert!(!ok, "the checker accepted an unaligned archive: {text}");
         assert!(text.contains("not 64-byte aligned"), "{text}");
     }
@@ -897,7 +837,7 @@ fn state_dict_and_raw_tensor_basics() {
         }
         assert_eq!(load(&p).expect("load"), all, "{name}");
     }
-    if let Some((ok, text)) = check_structure(&dir.path().join("all.pt")) {
+    if let Some((ok, text)) = check_pt_structure(&dir.path().join("all.pt")) {
         assert!(ok, "{text}");
     }
     check_torch_load(&dir.path().join("all.pt"));

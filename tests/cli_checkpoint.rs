@@ -4,11 +4,11 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use candle_core::{Device, Tensor};
+use common::{check_pt_structure, make_zip, noise_bytes};
 use openspliceai_rs::checkpoint::{self, StateDict};
 use openspliceai_rs::model::{io, FlankConfig, SpliceAi};
 
@@ -75,36 +75,17 @@ fn assert_clean_failure(what: &str, out: &Output, file: &Path, problem: &[&str])
     );
 }
 
-/// A zip archive of stored (uncompressed) records.
-fn make_zip(records: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    for (name, data) in records {
-        w.start_file(*name, opts).expect("start zip record");
-        w.write_all(data).expect("write zip record");
-    }
-    w.finish().expect("finish zip").into_inner()
-}
-
 /// Deterministic bytes that are neither a zip nor a safetensors header.
 fn random_bytes(n: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut out: Vec<u8> = (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect();
+    let mut out = noise_bytes(0x9e37_79b9_7f4a_7c15, n);
     out[0] = 0xe9; // not 'P' (zip)
     out[8] = 0x00; // not '{' (safetensors JSON header)
     out
 }
 
-/// Parameters of OpenSpliceAI's SpliceAI-400 from the architecture (SPEC.md "Model"), BatchNorm buffers
-/// excluded: an independent count to check `inspect` against.
+/// Parameters of OpenSpliceAI's SpliceAI-400 from its architecture (1×1 convs 4→32 and 32→32 in, eight
+/// residual units of two BatchNorms and two 32→32 W=11 convs, two 1×1 Skip convs, a 1×1 conv 32→3 out),
+/// BatchNorm buffers excluded: an independent count to check `inspect` against.
 fn spliceai_400_parameter_count() -> usize {
     let conv = |cin: usize, cout: usize, k: usize| cout * cin * k + cout;
     let bn = 2 * 32;
@@ -155,28 +136,6 @@ fn assert_identical(a: &StateDict, b: &StateDict, what: &str) {
         assert_eq!(x.dtype, y.dtype, "{what}: `{name}` dtype");
         assert_eq!(x.shape, y.shape, "{what}: `{name}` shape");
         assert!(x.data == y.data, "{what}: `{name}` bytes differ");
-    }
-}
-
-/// Runs scripts/check_pt_structure.py; `None` (after saying so) when python3 is absent outside CI.
-fn check_pt_structure(path: &Path) -> Option<(bool, String)> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/check_pt_structure.py");
-    match Command::new("python3").arg(&script).arg(path).output() {
-        Ok(out) => Some((
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )),
-        Err(e) => {
-            if common::under_ci() {
-                panic!("python3 is required under CI=true to run check_pt_structure.py: {e}");
-            }
-            eprintln!("SKIP: python3 not available ({e}); check_pt_structure.py not run");
-            None
-        }
     }
 }
 
@@ -303,6 +262,16 @@ fn malformed_checkpoints_are_clean_errors() {
     }
 }
 
+/// A valid 80nt checkpoint with fresh weights, `dir/fresh_80nt.safetensors`.
+fn fresh_80nt_checkpoint(dir: &Path) -> PathBuf {
+    let ckpt = dir.join("fresh_80nt.safetensors");
+    let model =
+        SpliceAi::new(FlankConfig::for_flank(80).expect("80"), 1, &Device::Cpu).expect("model");
+    checkpoint::save(&ckpt, &io::state_dict(&model).expect("state dict"))
+        .expect("write checkpoint");
+    ckpt
+}
+
 fn save_tensors(path: &Path, tensors: &[(&str, Tensor)]) {
     let map: HashMap<String, Tensor> = tensors
         .iter()
@@ -315,11 +284,7 @@ fn save_tensors(path: &Path, tensors: &[(&str, Tensor)]) {
 fn forward_rejects_malformed_inputs_naming_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A valid 80nt checkpoint (fresh weights) so that only the input is at fault.
-    let ckpt = dir.path().join("fresh_80nt.safetensors");
-    let model =
-        SpliceAi::new(FlankConfig::for_flank(80).expect("80"), 1, &Device::Cpu).expect("model");
-    checkpoint::save(&ckpt, &io::state_dict(&model).expect("state dict"))
-        .expect("write checkpoint");
+    let ckpt = fresh_80nt_checkpoint(dir.path());
     // The same command with a good input succeeds, so the failures below are the inputs' doing.
     let good = dir.path().join("good.safetensors");
     save_tensors(&good, &[("x", zeros(&[2, 4, 5080]))]);
@@ -370,11 +335,7 @@ fn forward_rejects_malformed_inputs_naming_the_file() {
 #[test]
 fn forward_rejects_an_input_without_windows() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ckpt = dir.path().join("fresh_80nt.safetensors");
-    let model =
-        SpliceAi::new(FlankConfig::for_flank(80).expect("80"), 1, &Device::Cpu).expect("model");
-    checkpoint::save(&ckpt, &io::state_dict(&model).expect("state dict"))
-        .expect("write checkpoint");
+    let ckpt = fresh_80nt_checkpoint(dir.path());
     let empty = dir.path().join("x_no_windows.safetensors");
     save_tensors(&empty, &[("x", zeros(&[0, 4, 5080]))]);
     let output = dir.path().join("probs.safetensors");
@@ -392,11 +353,7 @@ fn forward_rejects_an_input_without_windows() {
 #[test]
 fn forward_refuses_a_checkpoint_of_a_smaller_flanking_size() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ckpt = dir.path().join("fresh_80nt.safetensors");
-    let model =
-        SpliceAi::new(FlankConfig::for_flank(80).expect("80"), 1, &Device::Cpu).expect("model");
-    checkpoint::save(&ckpt, &io::state_dict(&model).expect("state dict"))
-        .expect("write checkpoint");
+    let ckpt = fresh_80nt_checkpoint(dir.path());
     let input = dir.path().join("x.safetensors");
     save_tensors(&input, &[("x", zeros(&[1, 4, 5400]))]);
     let output = dir.path().join("probs.safetensors");

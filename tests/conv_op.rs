@@ -1,81 +1,19 @@
 //! The dilated conv op against stock candle's conv1d (forward), an f64 reference (gradients) and
 //! finite differences, for every (W, AR) of the flanking table plus 1×1 convs, odd batches and lengths.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor, Var};
-use openspliceai_rs::model::CONFIGS;
+use common::compare::{tensor_max_abs_diff, values};
+use common::ops::{conv_reference, model_shapes, rand_vec, weighted_sum_grads};
 use openspliceai_rs::ops::conv::{conv1d_same, conv1d_same_reference};
-use rand::{rngs::StdRng, Rng, SeedableRng};
-
-fn rand_vec(rng: &mut StdRng, n: usize) -> Vec<f32> {
-    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
-/// Every (kernel, dilation) pair the model uses, plus the 1×1 convs.
-fn shapes() -> Vec<(usize, usize)> {
-    let mut v = vec![(1, 1)];
-    for c in CONFIGS.iter() {
-        for (&k, &d) in c.kernel_sizes.iter().zip(c.dilations) {
-            if !v.contains(&(k, d)) {
-                v.push((k, d));
-            }
-        }
-    }
-    v
-}
-
-/// f64 reference: y, and gradients of Σ y·r with respect to x and w.
-#[allow(clippy::type_complexity)]
-fn reference(
-    x: &[f32],
-    w: &[f32],
-    r: &[f32],
-    (n, cin, cout, l, k, d): (usize, usize, usize, usize, usize, usize),
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let pad = ((k - 1) * d / 2) as isize;
-    let mut y = vec![0f64; n * cout * l];
-    let mut gx = vec![0f64; n * cin * l];
-    let mut gw = vec![0f64; cout * cin * k];
-    for b in 0..n {
-        for co in 0..cout {
-            for p in 0..l {
-                let ri = r[(b * cout + co) * l + p] as f64;
-                for ci in 0..cin {
-                    for kk in 0..k {
-                        let s = p as isize + (kk * d) as isize - pad;
-                        if s < 0 || s >= l as isize {
-                            continue;
-                        }
-                        let xi = (b * cin + ci) * l + s as usize;
-                        let wi = (co * cin + ci) * k + kk;
-                        y[(b * cout + co) * l + p] += w[wi] as f64 * x[xi] as f64;
-                        gx[xi] += w[wi] as f64 * ri;
-                        gw[wi] += x[xi] as f64 * ri;
-                    }
-                }
-            }
-        }
-    }
-    (y, gx, gw)
-}
+use rand::{rngs::StdRng, SeedableRng};
 
 #[test]
 fn forward_matches_stock_candle_conv1d_for_every_model_shape() {
     let dev = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(1);
-    for (k, d) in shapes() {
+    for (k, d) in model_shapes() {
         for &(n, l) in &[(1usize, 97usize), (3, 301), (2, 1200)] {
             let (cin, cout) = (32, 32);
             let x = Tensor::from_vec(rand_vec(&mut rng, n * cin * l), (n, cin, l), &dev).unwrap();
@@ -89,13 +27,13 @@ fn forward_matches_stock_candle_conv1d_for_every_model_shape() {
                 .unwrap()
                 .broadcast_add(&b.reshape((1, cout, 1)).unwrap())
                 .unwrap();
-            let diff = max_abs_diff(&ours, &stock);
+            let diff = tensor_max_abs_diff(&ours, &stock);
             assert!(
                 diff < 1e-4,
                 "k={k} d={d} n={n} l={l}: max |ours - candle| = {diff}"
             );
             let refpath = conv1d_same_reference(&x, &w, &b, d).unwrap();
-            let diff = max_abs_diff(&ours, &refpath);
+            let diff = tensor_max_abs_diff(&ours, &refpath);
             assert!(
                 diff < 1e-4,
                 "k={k} d={d}: max |ours - reference path| = {diff}"
@@ -111,7 +49,7 @@ type Conv = fn(&Tensor, &Tensor, &Tensor, usize) -> candle_core::Result<Tensor>;
 fn check_gradients(conv: Conv, what: &str) {
     let dev = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(2);
-    for (k, d) in shapes() {
+    for (k, d) in model_shapes() {
         // Odd batch and length; length shorter than the receptive field for the widest kernels too.
         let (n, cin, cout, l) = (3usize, 5usize, 7usize, 157usize);
         let xv = rand_vec(&mut rng, n * cin * l);
@@ -124,12 +62,11 @@ fn check_gradients(conv: Conv, what: &str) {
         let b = Var::from_tensor(&Tensor::zeros(cout, DType::F32, &dev).unwrap()).unwrap();
         let r = Tensor::from_vec(rv.clone(), (n, cout, l), &dev).unwrap();
         let y = conv(x.as_tensor(), w.as_tensor(), b.as_tensor(), d).unwrap();
-        let loss = (&y * &r).unwrap().sum_all().unwrap();
-        let grads = loss.backward().unwrap();
-        let (y_ref, gx_ref, gw_ref) = reference(&xv, &wv, &rv, (n, cin, cout, l, k, d));
+        let grads = weighted_sum_grads(&y, &r);
+        let exact = conv_reference(&xv, &wv, &vec![0.0; cout], &rv, (n, cin, cout, l, k, d));
 
         let check = |name: &str, got: &Tensor, want: &[f64]| {
-            let got = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let got = values(got);
             let scale = want.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
             for (i, (g, w)) in got.iter().zip(want).enumerate() {
                 let err = (*g as f64 - w).abs() / scale;
@@ -139,19 +76,11 @@ fn check_gradients(conv: Conv, what: &str) {
                 );
             }
         };
-        check("y", &y, &y_ref);
-        check("grad_x", grads.get(x.as_tensor()).unwrap(), &gx_ref);
-        check("grad_w", grads.get(w.as_tensor()).unwrap(), &gw_ref);
+        check("y", &y, &exact.y);
+        check("grad_x", grads.get(x.as_tensor()).unwrap(), &exact.gx);
+        check("grad_w", grads.get(w.as_tensor()).unwrap(), &exact.gw);
         // grad_b = Σ r over batch and positions.
-        let gb_ref: Vec<f64> = (0..cout)
-            .map(|co| {
-                (0..n)
-                    .flat_map(|bb| (0..l).map(move |p| (bb, p)))
-                    .map(|(bb, p)| rv[(bb * cout + co) * l + p] as f64)
-                    .sum()
-            })
-            .collect();
-        check("grad_b", grads.get(b.as_tensor()).unwrap(), &gb_ref);
+        check("grad_b", grads.get(b.as_tensor()).unwrap(), &exact.gb);
 
         // Central finite differences of the (linear) loss at a few weight and input elements.
         let loss_at = |xv: &[f32], wv: &[f32]| -> f64 {
@@ -168,13 +97,7 @@ fn check_gradients(conv: Conv, what: &str) {
                 .unwrap()
         };
         let h = 0.5f32;
-        let gw = grads
-            .get(w.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let gw = values(grads.get(w.as_tensor()).unwrap());
         for &i in &[0usize, wv.len() / 2, wv.len() - 1] {
             let (mut wp, mut wm) = (wv.clone(), wv.clone());
             wp[i] += h;
@@ -186,13 +109,7 @@ fn check_gradients(conv: Conv, what: &str) {
                 gw[i]
             );
         }
-        let gx = grads
-            .get(x.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let gx = values(grads.get(x.as_tensor()).unwrap());
         for &i in &[0usize, xv.len() / 3, xv.len() - 1] {
             let (mut xp, mut xm) = (xv.clone(), xv.clone());
             xp[i] += h;
@@ -241,7 +158,7 @@ fn direct_kernels_match_gemm_kernels_and_f64_reference() {
         return;
     }
     let mut cases = Vec::new();
-    for (k, d) in shapes() {
+    for (k, d) in model_shapes() {
         cases.push((2usize, 32usize, 32usize, 1000usize, k, d));
         cases.push((3, 5, 7, 157, k, d));
     }
@@ -255,7 +172,9 @@ fn direct_kernels_match_gemm_kernels_and_f64_reference() {
         let b = rand_vec(&mut rng, cout);
         let g = rand_vec(&mut rng, n * cout * l);
         let dims = (n, cin, cout, l, k, d);
-        let (y_ref, _, gw_ref) = reference(&x, &w, &g, dims);
+        // The reference without bias: the bias is added below.
+        let exact = conv_reference(&x, &w, &vec![0.0; cout], &g, dims);
+        let (y_ref, gw_ref) = (exact.y, exact.gw);
         let y_direct = kernels::forward_direct(&x, &w, Some(&b), dims).unwrap();
         let y_gemm = kernels::forward_gemm(&x, &w, Some(&b), dims);
         let scale = y_ref.iter().fold(1.0f64, |m, v| m.max(v.abs()));
@@ -319,7 +238,7 @@ fn fused_conv_matches_composed_ops() {
         };
         let (y, sums) = conv1d_same_fused(&x, &w, &b, d, fusion).unwrap().unwrap();
         let want = (apply(&conv1d_same(&apply(&x, &pre), &w, &b, d).unwrap(), &post) + &r).unwrap();
-        let diff = max_abs_diff(&y, &want);
+        let diff = tensor_max_abs_diff(&y, &want);
         assert!(
             diff < 1e-4,
             "{n}x{cin}->{cout} l={l} k={k}: max |fused - composed| = {diff}"
@@ -342,6 +261,6 @@ fn fused_conv_matches_composed_ops() {
             .unwrap()
             .unwrap();
         assert!(none.is_none());
-        assert!(max_abs_diff(&plain, &conv1d_same(&x, &w, &b, d).unwrap()) < 1e-5);
+        assert!(tensor_max_abs_diff(&plain, &conv1d_same(&x, &w, &b, d).unwrap()) < 1e-5);
     }
 }

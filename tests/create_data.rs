@@ -12,27 +12,6 @@ use hdf5_reader::{Datatype, Hdf5File, StringEncoding, VarLenKind};
 use openspliceai_rs::create_data::{self as cd, CreateDataConfig, ParseType};
 use sha2::{Digest, Sha256};
 
-/// `$OSAI_CREATE_DATA`, else `../shared/data/create-data`; skipped when absent, a failure under CI.
-fn data_dir() -> Option<PathBuf> {
-    let p = match std::env::var_os("OSAI_CREATE_DATA") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/create-data"),
-    };
-    if p.join("upstream").is_dir() {
-        return Some(p);
-    }
-    assert!(
-        !common::under_ci(),
-        "create-data reference data not found at {} (set OSAI_CREATE_DATA); required under CI=true",
-        p.display()
-    );
-    eprintln!(
-        "SKIP: create-data reference data not found at {}",
-        p.display()
-    );
-    None
-}
-
 /// One dataset as the manifest describes it.
 #[derive(Debug, PartialEq)]
 struct Ds {
@@ -138,7 +117,8 @@ fn gunzip(path: &Path) -> Vec<u8> {
     out
 }
 
-/// Inputs of an upstream run, as the data README maps them.
+/// The GFF and FASTA an upstream run read, by the run's name: `fly_*` the dm3 chr2R files, `aare_*` the
+/// A. aegypti excerpt, the `edge_*` runs the small edge-case files.
 fn inputs(data: &Path, run: &str) -> (PathBuf, PathBuf) {
     let i = data.join("inputs");
     if run.starts_with("fly_") {
@@ -171,7 +151,9 @@ fn config(data: &Path, run: &str, out: &Path) -> CreateDataConfig {
 /// Runs create-data as upstream's run `run` did (with `tweak` for its flags) and compares every dataset and
 /// every text output upstream kept.
 fn check_identity(run: &str, tweak: impl FnOnce(&mut CreateDataConfig)) {
-    let Some(data) = data_dir() else { return };
+    let Some(data) = common::create_data_dir() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = config(&data, run, tmp.path());
     tweak(&mut cfg);
@@ -256,7 +238,9 @@ fn aare_seed42_paralogs_identical_to_upstream() {
 
 #[test]
 fn remove_paralogs_works_on_empty_sets_and_leaves_no_temp_files() {
-    let Some(data) = data_dir() else { return };
+    let Some(data) = common::create_data_dir() else {
+        return;
+    };
     // One chromosome: empty train and validation (upstream: ZeroDivisionError). Then split-ratio 1: empty test.
     for (run, ratio) in [
         ("fly_remove_paralogs", 0.8),
@@ -324,7 +308,9 @@ fn read_all(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 #[test]
 fn same_inputs_and_seed_give_identical_files_and_seeds_differ() {
-    let Some(data) = data_dir() else { return };
+    let Some(data) = common::create_data_dir() else {
+        return;
+    };
     let runs: Vec<_> = [42, 42, 7]
         .iter()
         .map(|&seed| {
@@ -355,7 +341,9 @@ fn gzip_to(src: &Path, dst: &Path) {
 
 #[test]
 fn gzip_and_plain_inputs_give_the_same_files() {
-    let Some(data) = data_dir() else { return };
+    let Some(data) = common::create_data_dir() else {
+        return;
+    };
     let (gff, fa) = inputs(&data, "edge_default");
     let tmp = tempfile::tempdir().unwrap();
     let (gz_gff, gz_fa) = (tmp.path().join("a.gff3.gz"), tmp.path().join("g.fa.gz"));
@@ -489,7 +477,9 @@ fn labels(dir: &Path, split: &str) -> Vec<String> {
 
 #[test]
 fn all_isoforms_labels_are_per_transcript_unless_upstream_bugs() {
-    let Some(data) = data_dir() else { return };
+    let Some(data) = common::create_data_dir() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let run = |upstream: bool, out: &str| {
         let mut c = config(&data, "fly_all_isoforms", &tmp.path().join(out));
@@ -517,7 +507,9 @@ fn all_isoforms_labels_are_per_transcript_unless_upstream_bugs() {
 
 #[test]
 fn one_sequence_genome_gets_a_seeded_gene_split() {
-    let Some(data) = data_dir() else { return };
+    let Some(data) = common::create_data_dir() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut c = config(&data, "fly_default", tmp.path());
     c.upstream_bugs = false;
@@ -594,7 +586,9 @@ fn gff3_to_gtf(gff: &Path, explicit: bool) -> String {
 
 #[test]
 fn gtf_and_gff3_of_one_annotation_give_the_same_files() {
-    let Some(data) = data_dir() else { return };
+    let Some(data) = common::create_data_dir() else {
+        return;
+    };
     let (gff, fa) = inputs(&data, "aare_seed42");
     let tmp = tempfile::tempdir().unwrap();
     let run = |annotation: PathBuf, out: &str| {
@@ -661,7 +655,9 @@ fn biotype_is_read_from_ensembl_and_gencode_keys_and_genes_without_one_are_count
 
 #[test]
 fn non_coding_and_all_biotypes_run_to_the_end() {
-    let Some(data) = data_dir() else { return };
+    let Some(data) = common::create_data_dir() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut c = config(&data, "edge_noncoding", &tmp.path().join("nc"));
     c.biotype = cd::Biotype::NonCoding;

@@ -238,7 +238,7 @@ fn pure_and_libhdf5_read_identical_bytes() {
     )
     .unwrap();
     files.push(example.train);
-    if let Some(d) = dmel_dir() {
+    if let Some(d) = common::dmel_dir() {
         files.push(d.join("dataset_test.h5"));
     }
     for path in files {
@@ -267,21 +267,11 @@ fn pure_and_libhdf5_read_identical_bytes() {
     }
 }
 
-fn dmel_dir() -> Option<PathBuf> {
-    let d = common::fixtures_dir()?.parent()?.join("data/dmel-chr2L");
-    if d.join("dataset_test.h5").exists() {
-        return Some(d);
-    }
-    if common::under_ci() {
-        panic!("{} is missing; it is required under CI=true", d.display());
-    }
-    eprintln!("SKIP: {} is missing", d.display());
-    None
-}
-
 #[test]
 fn real_create_data_files() {
-    let Some(d) = dmel_dir() else { return };
+    let Some(d) = common::dmel_dir() else {
+        return;
+    };
     let train = H5File::open(d.join("dataset_train.h5")).unwrap();
     assert_eq!(train.shards().len(), 3);
     assert_eq!(train.n_windows(), 334);

@@ -3,86 +3,22 @@
 //! the GEMM-plan conv against an f64 conv and its gradients, the device BatchNorm + LeakyReLU against the
 //! stock-op reference (forward, batch statistics, every gradient; batch and running statistics).
 
+mod common;
+
 use candle_core::{DType, Device, Tensor, Var};
-use openspliceai_rs::model::CONFIGS;
+use common::compare::{rel_err, tensor_max_abs, tensor_max_abs_diff, values};
+use common::ops::{conv_reference, model_shapes, rand_vec_in, weighted_sum_grads};
 use openspliceai_rs::ops::bn_act::{batchnorm_leaky_relu_reference, BnStats};
 use openspliceai_rs::ops::bn_device::batchnorm_leaky_relu_device;
 use openspliceai_rs::ops::conv_gemm::conv1d_same_gemm;
-use rand::{rngs::StdRng, Rng, SeedableRng};
-
-fn rand_vec(rng: &mut StdRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-    (0..n).map(|_| rng.random_range(lo..hi)).collect()
-}
-
-fn to_vec(t: &Tensor) -> Vec<f32> {
-    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-}
-
-/// Max |got − want| relative to max |want| (at least 1e-6).
-fn rel_err(got: &[f32], want: &[f64]) -> f64 {
-    assert_eq!(got.len(), want.len());
-    let scale = want.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
-    got.iter()
-        .zip(want)
-        .map(|(&a, &b)| (a as f64 - b).abs())
-        .fold(0.0, f64::max)
-        / scale
-}
-
-/// f64 conv + bias and the gradients of Σ y·r with respect to x, w and b.
-#[allow(clippy::type_complexity, clippy::needless_range_loop)]
-fn conv_reference(
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    r: &[f32],
-    (n, cin, cout, l, k, d): (usize, usize, usize, usize, usize, usize),
-) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
-    let pad = ((k - 1) * d / 2) as isize;
-    let mut y = vec![0f64; n * cout * l];
-    let mut gx = vec![0f64; n * cin * l];
-    let mut gw = vec![0f64; cout * cin * k];
-    let mut gb = vec![0f64; cout];
-    for b in 0..n {
-        for co in 0..cout {
-            for p in 0..l {
-                let yi = (b * cout + co) * l + p;
-                y[yi] = bias[co] as f64;
-                let ri = r[yi] as f64;
-                gb[co] += ri;
-                for kk in 0..k {
-                    let s = p as isize + (kk * d) as isize - pad;
-                    if s < 0 || s >= l as isize {
-                        continue;
-                    }
-                    for ci in 0..cin {
-                        let xi = (b * cin + ci) * l + s as usize;
-                        let wi = (co * cin + ci) * k + kk;
-                        y[yi] += w[wi] as f64 * x[xi] as f64;
-                        gx[xi] += w[wi] as f64 * ri;
-                        gw[wi] += x[xi] as f64 * ri;
-                    }
-                }
-            }
-        }
-    }
-    (y, gx, gw, gb)
-}
+use rand::{rngs::StdRng, SeedableRng};
 
 #[test]
 fn gemm_conv_op_and_its_backward_match_f64_reference() {
     let dev = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(21);
-    let mut shapes = vec![(1usize, 1usize)];
-    for c in CONFIGS.iter() {
-        for (&k, &d) in c.kernel_sizes.iter().zip(c.dilations) {
-            if !shapes.contains(&(k, d)) {
-                shapes.push((k, d));
-            }
-        }
-    }
     let mut cases: Vec<(usize, usize, usize, usize, usize, usize)> = Vec::new();
-    for &(k, d) in &shapes {
+    for (k, d) in model_shapes() {
         cases.push((3, 32, 32, 157, k, d));
         cases.push((1, 32, 32, 1201, k, d));
     }
@@ -91,22 +27,24 @@ fn gemm_conv_op_and_its_backward_match_f64_reference() {
     cases.push((3, 5, 7, 63, 21, 10));
     for dims in cases {
         let (n, cin, cout, l, k, d) = dims;
-        let xv = rand_vec(&mut rng, n * cin * l, -1.0, 1.0);
-        let wv = rand_vec(&mut rng, cout * cin * k, -1.0, 1.0);
-        let bv = rand_vec(&mut rng, cout, -1.0, 1.0);
-        let rv = rand_vec(&mut rng, n * cout * l, -1.0, 1.0);
+        let xv = rand_vec_in(&mut rng, n * cin * l, -1.0, 1.0);
+        let wv = rand_vec_in(&mut rng, cout * cin * k, -1.0, 1.0);
+        let bv = rand_vec_in(&mut rng, cout, -1.0, 1.0);
+        let rv = rand_vec_in(&mut rng, n * cout * l, -1.0, 1.0);
         let x = Var::from_vec(xv.clone(), (n, cin, l), &dev).unwrap();
         let w = Var::from_vec(wv.clone(), (cout, cin, k), &dev).unwrap();
         let b = Var::from_vec(bv.clone(), cout, &dev).unwrap();
         let r = Tensor::from_vec(rv.clone(), (n, cout, l), &dev).unwrap();
         let y = conv1d_same_gemm(x.as_tensor(), w.as_tensor(), b.as_tensor(), d).unwrap();
-        let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        let (y_ref, gx_ref, gw_ref, gb_ref) = conv_reference(&xv, &wv, &bv, &rv, dims);
+        let grads = weighted_sum_grads(&y, &r);
+        let exact = conv_reference(&xv, &wv, &bv, &rv, dims);
+        // Max |got − want| relative to max |want| (at least 1e-6).
+        let err = |got: &Tensor, want: &[f64]| rel_err(&values(got), want, 1e-6);
         let errs = [
-            rel_err(&to_vec(&y), &y_ref),
-            rel_err(&to_vec(grads.get(x.as_tensor()).unwrap()), &gx_ref),
-            rel_err(&to_vec(grads.get(w.as_tensor()).unwrap()), &gw_ref),
-            rel_err(&to_vec(grads.get(b.as_tensor()).unwrap()), &gb_ref),
+            err(&y, &exact.y),
+            err(grads.get(x.as_tensor()).unwrap(), &exact.gx),
+            err(grads.get(w.as_tensor()).unwrap(), &exact.gw),
+            err(grads.get(b.as_tensor()).unwrap(), &exact.gb),
         ];
         eprintln!(
             "{dims:?}: rel err y {:.1e} grad_x {:.1e} grad_w {:.1e} grad_b {:.1e}",
@@ -140,7 +78,7 @@ fn gemm_conv_op_computes_only_needed_gradients() {
         .backward()
         .unwrap();
     // Σ_y of a conv of ones: each input position feeds every in-range tap of every output channel.
-    let gx = to_vec(g.get(xv.as_tensor()).unwrap());
+    let gx = values(g.get(xv.as_tensor()).unwrap());
     let pad = 20isize;
     for (i, &v) in gx.iter().enumerate() {
         let p = (i % 20) as isize;
@@ -163,17 +101,6 @@ fn gemm_conv_op_computes_only_needed_gradients() {
     assert!(err.contains("odd kernel"), "{err}");
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> (f32, f32) {
-    let (a, b) = (to_vec(a), to_vec(b));
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let d = a
-        .iter()
-        .zip(&b)
-        .map(|(u, v)| (u - v).abs())
-        .fold(0f32, f32::max);
-    (d, scale)
-}
-
 /// The device BatchNorm op against the stock-op reference: batch statistics (with a channel mean far from
 /// 0, where centring matters) and running statistics; y, the statistics, and the gradients of x, w, b.
 #[test]
@@ -181,15 +108,15 @@ fn device_batchnorm_matches_the_stock_reference() {
     let dev = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(22);
     for &(n, c, l) in &[(3usize, 32usize, 301usize), (1, 32, 5000), (2, 5, 97)] {
-        let mut xv = rand_vec(&mut rng, n * c * l, -2.0, 2.0);
+        let mut xv = rand_vec_in(&mut rng, n * c * l, -2.0, 2.0);
         for (i, v) in xv.iter_mut().enumerate() {
             *v += ((i / l) % c) as f32 * 0.7 - 3.0;
         }
-        let wv = rand_vec(&mut rng, c, 0.5, 1.5);
-        let bv = rand_vec(&mut rng, c, -0.5, 0.5);
-        let rv = rand_vec(&mut rng, n * c * l, -1.0, 1.0);
-        let mean = Tensor::from_vec(rand_vec(&mut rng, c, -3.0, 3.0), c, &dev).unwrap();
-        let var = Tensor::from_vec(rand_vec(&mut rng, c, 0.5, 2.0), c, &dev).unwrap();
+        let wv = rand_vec_in(&mut rng, c, 0.5, 1.5);
+        let bv = rand_vec_in(&mut rng, c, -0.5, 0.5);
+        let rv = rand_vec_in(&mut rng, n * c * l, -1.0, 1.0);
+        let mean = Tensor::from_vec(rand_vec_in(&mut rng, c, -3.0, 3.0), c, &dev).unwrap();
+        let var = Tensor::from_vec(rand_vec_in(&mut rng, c, 0.5, 2.0), c, &dev).unwrap();
         let r = Tensor::from_vec(rv, (n, c, l), &dev).unwrap();
         for running in [false, true] {
             let run = |device_op: bool| {
@@ -218,16 +145,11 @@ fn device_batchnorm_matches_the_stock_reference() {
                     0.1,
                 )
                 .unwrap();
-                let g = (&out.y * &r)
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
+                let g = weighted_sum_grads(&out.y, &r);
                 let grads = [&x, &w, &b].map(|v| g.get(v.as_tensor()).unwrap().clone());
                 let stats = out.batch_stats.or_else(|| {
                     out.device_stats.map(|(m, v)| {
-                        let host = |t: Tensor| to_vec(&t).into_iter().map(f64::from).collect();
+                        let host = |t: Tensor| values(&t).into_iter().map(f64::from).collect();
                         (host(m), host(v))
                     })
                 });
@@ -235,7 +157,7 @@ fn device_batchnorm_matches_the_stock_reference() {
             };
             let (y_dev, st_dev, g_dev) = run(true);
             let (y_ref, st_ref, g_ref) = run(false);
-            let (d, s) = max_diff(&y_dev, &y_ref);
+            let (d, s) = (tensor_max_abs_diff(&y_dev, &y_ref), tensor_max_abs(&y_ref));
             assert!(
                 d <= 1e-6 * s.max(1.0),
                 "({n},{c},{l}) running={running}: y {d} of {s}"
@@ -258,7 +180,7 @@ fn device_batchnorm_matches_the_stock_reference() {
                 ("w", &g_dev[1], &g_ref[1]),
                 ("b", &g_dev[2], &g_ref[2]),
             ] {
-                let (d, s) = max_diff(gd, gr);
+                let (d, s) = (tensor_max_abs_diff(gd, gr), tensor_max_abs(gr));
                 eprintln!(
                     "({n},{c},{l}) running={running}: grad_{name} max diff {d:.2e} of {s:.2e}"
                 );
@@ -291,11 +213,11 @@ fn cuda_ops_match_the_cpu_ops() {
         (2, 32, 1201, 41, 25),
         (4, 32, 301, 1, 1),
     ] {
-        let xv = rand_vec(&mut rng, n * c * l, -1.0, 1.0);
-        let wv = rand_vec(&mut rng, c * c * k, -0.2, 0.2);
-        let bv = rand_vec(&mut rng, c, -0.5, 0.5);
-        let gv = rand_vec(&mut rng, c, 0.5, 1.5);
-        let rv = rand_vec(&mut rng, n * c * l, -1.0, 1.0);
+        let xv = rand_vec_in(&mut rng, n * c * l, -1.0, 1.0);
+        let wv = rand_vec_in(&mut rng, c * c * k, -0.2, 0.2);
+        let bv = rand_vec_in(&mut rng, c, -0.5, 0.5);
+        let gv = rand_vec_in(&mut rng, c, 0.5, 1.5);
+        let rv = rand_vec_in(&mut rng, n * c * l, -1.0, 1.0);
         // conv → BatchNorm (batch statistics) → Σ y·r, and every gradient, on one device.
         let run = |dev: &Device| {
             let x = Var::from_vec(xv.clone(), (n, c, l), dev).unwrap();
@@ -314,19 +236,14 @@ fn cuda_ops_match_the_cpu_ops() {
                 0.1,
             )
             .unwrap();
-            let grads = (&out.y * &r)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let grads = weighted_sum_grads(&out.y, &r);
             let (mean, var) = out.device_stats.unwrap();
             let mut all = vec![h, out.y, mean, var];
             for v in [&x, &w, &b, &g, &be] {
                 all.push(grads.get(v.as_tensor()).unwrap().clone());
             }
             all.into_iter()
-                .map(|t| to_vec(&t.to_device(&Device::Cpu).unwrap()))
+                .map(|t| values(&t.to_device(&Device::Cpu).unwrap()))
                 .collect::<Vec<_>>()
         };
         let (on_gpu, on_cpu) = (run(&gpu), run(&cpu));
@@ -343,7 +260,7 @@ fn cuda_ops_match_the_cpu_ops() {
         ];
         for ((name, a), b) in names.iter().zip(&on_gpu).zip(&on_cpu) {
             let want: Vec<f64> = b.iter().map(|&v| v as f64).collect();
-            let e = rel_err(a, &want);
+            let e = rel_err(a, &want, 1e-6);
             eprintln!("({n},{c},{l}) K={k} d={d}: {name} GPU vs CPU rel err {e:.1e}");
             assert!(
                 e < 1e-4,

@@ -4,32 +4,16 @@
 //! itself is checked against plain loops on random calls (transposes, offsets, strides, β), and
 //! out-of-bounds plans are refused. These are what make the cuBLAS path trustworthy without a GPU.
 
-use openspliceai_rs::model::CONFIGS;
+mod common;
+
+use common::compare::rel_err;
+use common::ops::{conv_reference, model_shapes, rand_vec};
 use openspliceai_rs::ops::gemm_plan::{
     execute_cpu, execute_naive, forward_plan, host, weight_grad_plan, ConvShape, GemmCall, Trans,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-fn rand_vec(rng: &mut StdRng, n: usize) -> Vec<f32> {
-    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-}
-
-/// Every (kernel, dilation) pair the model uses, plus the 1×1 convs.
-fn model_shapes() -> Vec<(usize, usize)> {
-    let mut v = vec![(1, 1)];
-    for c in CONFIGS.iter() {
-        for (&k, &d) in c.kernel_sizes.iter().zip(c.dilations) {
-            if !v.contains(&(k, d)) {
-                v.push((k, d));
-            }
-        }
-    }
-    v
-}
-
-/// f64 reference: y = conv(x, w) + bias, and the gradients of Σ y·g with respect to x and w.
-#[allow(clippy::type_complexity)]
-#[allow(clippy::needless_range_loop)]
+/// The f64 reference conv (y with bias, ∂/∂x and ∂/∂w of Σ y·g) for a plan's shape.
 fn reference(
     x: &[f32],
     w: &[f32],
@@ -37,45 +21,9 @@ fn reference(
     g: &[f32],
     s: &ConvShape,
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let (n, cin, cout, l, k, d) = (s.batch, s.c_in, s.c_out, s.l, s.k, s.dilation);
-    let pad = s.pad() as isize;
-    let mut y = vec![0f64; n * cout * l];
-    let mut gx = vec![0f64; n * cin * l];
-    let mut gw = vec![0f64; cout * cin * k];
-    for b in 0..n {
-        for co in 0..cout {
-            for p in 0..l {
-                let yi = (b * cout + co) * l + p;
-                y[yi] = bias[co] as f64;
-                let gi = g[yi] as f64;
-                for kk in 0..k {
-                    let src = p as isize + (kk * d) as isize - pad;
-                    if src < 0 || src >= l as isize {
-                        continue;
-                    }
-                    for ci in 0..cin {
-                        let xi = (b * cin + ci) * l + src as usize;
-                        let wi = (co * cin + ci) * k + kk;
-                        y[yi] += w[wi] as f64 * x[xi] as f64;
-                        gx[xi] += w[wi] as f64 * gi;
-                        gw[wi] += x[xi] as f64 * gi;
-                    }
-                }
-            }
-        }
-    }
-    (y, gx, gw)
-}
-
-/// Max |got − want| relative to max |want| (at least 1).
-fn rel_err(got: &[f32], want: &[f64]) -> f64 {
-    assert_eq!(got.len(), want.len());
-    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    got.iter()
-        .zip(want)
-        .map(|(&a, &b)| (a as f64 - b).abs())
-        .fold(0.0, f64::max)
-        / scale
+    let dims = (s.batch, s.c_in, s.c_out, s.l, s.k, s.dilation);
+    let r = conv_reference(x, w, bias, g, dims);
+    (r.y, r.gx, r.gw)
 }
 
 /// Forward, input gradient and weight gradient through the plans and the CPU executor, from plain
@@ -114,10 +62,11 @@ fn check_case(rng: &mut StdRng, s: ConvShape) -> (f64, f64, f64) {
     let g = rand_vec(rng, s.batch * s.c_out * s.l);
     let (y_ref, gx_ref, gw_ref) = reference(&x, &w, &bias, &g, &s);
     let (y, gx, gw) = through_plans(&x, &w, &bias, &g, &s);
+    // Max |got − want| relative to max |want| (at least 1).
     let errs = (
-        rel_err(&y, &y_ref),
-        rel_err(&gx, &gx_ref),
-        rel_err(&gw, &gw_ref),
+        rel_err(&y, &y_ref, 1.0),
+        rel_err(&gx, &gx_ref, 1.0),
+        rel_err(&gw, &gw_ref, 1.0),
     );
     // f32 sums of up to C_in·K = 1312 (forward) or B·L (weight gradient) products of O(1) terms.
     assert!(
@@ -206,7 +155,7 @@ fn forward_without_bias_overwrites_the_output() {
     let wp = host::permute_weight(&w, &s, false);
     let mut y = vec![f32::NAN; s.batch * s.c_out * s.l];
     execute_cpu(&forward_plan(&s, false, false), &xp, &wp, &mut y).unwrap();
-    assert!(rel_err(&y, &y_ref) < 1e-5);
+    assert!(rel_err(&y, &y_ref, 1.0) < 1e-5);
 }
 
 /// The plans' shapes: K forward calls batched over windows, B weight-gradient calls batched over taps,

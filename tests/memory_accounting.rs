@@ -1,7 +1,10 @@
-//! What autograd keeps for backward, counted by the library's global allocator (`bench::memory`): one
+//! What autograd keeps for backward, counted by the tests' global allocator (`bench::memory`, set in
+//! `tests/common` as `main.rs` sets it): one
 //! conv + BatchNorm + LeakyReLU layer of the widest kernel through the CUDA graph's ops keeps about its
 //! input, the conv output and the layer output; through the stock-op graph every tap's copy, product and
 //! partial sum. One test in this binary, so no other test allocates while it counts.
+
+mod common;
 
 use candle_core::{Device, Tensor, Var};
 use openspliceai_rs::bench::memory;

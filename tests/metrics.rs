@@ -13,6 +13,8 @@ mod common;
 use std::fs;
 use std::path::Path;
 
+use common::compare::close;
+
 use openspliceai_rs::metrics::Loss;
 use openspliceai_rs::metrics::{
     class_metrics, ranking_metrics, score_key, ClassMetrics, EpochMetrics, MetricsAccumulator,
@@ -26,10 +28,6 @@ use openspliceai_rs::train::run_log::{
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn close(a: f64, b: f64, rel: f64) -> bool {
-    (a - b).abs() <= rel * a.abs().max(b.abs()) || a == b
-}
 
 #[track_caller]
 fn assert_close(what: &str, got: f64, want: f64, rel: f64) {
@@ -1014,7 +1012,7 @@ fn console_header_names() {
 }
 
 /// The trainer's setting: confusion counts and loss over every labelled window (upstream), top-k and AUPRC
-/// only over windows that hold a splice site (SPEC.md).
+/// only over windows that hold a splice site (upstream's rule).
 #[test]
 fn ranking_filter_scores_only_windows_with_a_site() {
     let wl = 4;

@@ -1,7 +1,10 @@
 //! Train/eval BatchNorm semantics of the model: which running statistics and counters a step touches,
 //! with upstream's behaviour (frozen BatchNorms still train) and with `--freeze-bn`.
 
+mod common;
+
 use candle_core::{Device, Tensor};
+use common::compare::tensor_max_abs_diff;
 use openspliceai_rs::model::{FlankConfig, Mode, SpliceAi, Trainable};
 
 fn bn_state(m: &SpliceAi, unit_index: usize, bn: usize) -> (Vec<f32>, Vec<f32>, i64) {
@@ -93,15 +96,7 @@ fn freeze_bn_frozen_prefix_output_equals_eval_mode() {
     m.set_freeze_bn(true);
     let train = m.forward(&x, Mode::Train).unwrap();
     let eval = m.predict(&x).unwrap();
-    let d = (train - eval)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap();
-    assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0);
+    assert_eq!(tensor_max_abs_diff(&train, &eval), 0.0);
 }
 
 #[test]
@@ -148,15 +143,7 @@ fn prefix_then_suffix_equals_the_whole_network() {
     assert_eq!(state.skip.dims(), &[2, 32, 5000]);
     assert_eq!(state.h.dims(), &[2, 32, cfg.input_len()]);
     let split = m.clone().forward_suffix(state, cut, Mode::Eval).unwrap();
-    let d = (whole - split)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap();
-    assert!(d.to_scalar::<f32>().unwrap() < 1e-6);
+    assert!(tensor_max_abs_diff(&whole, &split) < 1e-6);
     m.set_trainable(Trainable::All).unwrap();
     assert_eq!(
         m.frozen_prefix_end(),
@@ -180,16 +167,7 @@ fn predict_computes_only_what_the_output_reads_and_equals_the_full_pass() {
             let cut = m.predict(&x).unwrap();
             let full = m.forward(&x, Mode::Eval).unwrap();
             assert_eq!(cut.dims(), &[1, 3, out_len]);
-            let d = (cut - full)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = tensor_max_abs_diff(&cut, &full);
             assert!(
                 d < 1e-6,
                 "{flank}nt, {out_len} outputs: max |cut - full| = {d:e}"

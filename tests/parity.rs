@@ -1,6 +1,6 @@
 //! Forward parity against PyTorch on the real OpenSpliceAI-MANE checkpoints (eval mode, every flanking size),
-//! through the library and through the `forward` command, and the checkpoint loading rule (SPEC.md "Command
-//! line": keep the tensors whose name and shape match, report loaded / missing / ignored).
+//! through the library and through the `forward` command, and the checkpoint loading rule (keep the tensors
+//! whose name and shape match the model, report loaded / missing / ignored).
 
 mod common;
 
@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use candle_core::{Device, Tensor};
+use common::compare::{max_abs_diff, values};
 use openspliceai_rs::checkpoint::{self, RawTensor, StateDict};
 use openspliceai_rs::model::io::from_checkpoint;
 use openspliceai_rs::model::{FlankConfig, ModelError, SpliceAi};
@@ -30,14 +31,8 @@ fn get<'a>(tensors: &'a HashMap<String, Tensor>, name: &str, path: &Path) -> &'a
         .unwrap_or_else(|| panic!("{} has no tensor `{name}`", path.display()))
 }
 
-fn values(t: &Tensor) -> Vec<f32> {
-    t.flatten_all()
-        .and_then(|t| t.to_vec1::<f32>())
-        .expect("f32 tensor")
-}
-
 /// Largest absolute difference; panics on a shape mismatch or a non-finite value.
-fn max_abs_diff(what: &str, got: &Tensor, want: &Tensor) -> f32 {
+fn probs_diff(what: &str, got: &Tensor, want: &Tensor) -> f32 {
     assert_eq!(
         got.dims(),
         want.dims(),
@@ -45,15 +40,12 @@ fn max_abs_diff(what: &str, got: &Tensor, want: &Tensor) -> f32 {
         got.dims(),
         want.dims()
     );
-    let (g, w) = (values(got), values(want));
+    let g = values(got);
     assert!(
         g.iter().all(|v| v.is_finite()),
         "{what}: non-finite probabilities"
     );
-    g.iter()
-        .zip(&w)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max)
+    max_abs_diff(&g, &values(want))
 }
 
 /// Library forward of the MANE checkpoint for `flank` against PyTorch's eval-mode `probs`.
@@ -76,7 +68,7 @@ fn library_parity(flank: usize) {
     let probs = model
         .predict(x)
         .unwrap_or_else(|e| panic!("{flank}nt forward: {e}"));
-    let d = max_abs_diff(&format!("{flank}nt library forward"), &probs, want);
+    let d = probs_diff(&format!("{flank}nt library forward"), &probs, want);
     eprintln!("parity {flank}nt (library): max |probs - torch| = {d:.3e}");
     assert!(
         d <= PARITY_TOL,
@@ -135,7 +127,7 @@ fn binary_parity(flank: usize) {
     );
     let written = load_safetensors(&out_path);
     let tensors = load_safetensors(&fixture);
-    let d = max_abs_diff(
+    let d = probs_diff(
         &format!("{flank}nt `forward` command"),
         get(&written, "probs", &out_path),
         get(&tensors, "probs", &fixture),

@@ -7,30 +7,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::PvData;
+
 const BIN: &str = env!("CARGO_BIN_EXE_openspliceai-rs");
 /// Largest score difference allowed after `{:.6f}` formatting: the fused CPU kernels sum in another
 /// order than PyTorch (measured: at most 5e-6 over every run below).
 const SCORE_TOL: f64 = 1e-5;
-
-struct Ctx {
-    data: PathBuf,
-}
-
-fn ctx() -> Option<Ctx> {
-    common::fixtures_dir()?;
-    Some(Ctx {
-        data: common::pv_data()?,
-    })
-}
-
-impl Ctx {
-    fn input(&self, name: &str) -> PathBuf {
-        self.data.join("inputs").join(name)
-    }
-    fn upstream(&self, run: &str) -> PathBuf {
-        self.data.join("upstream").join(run)
-    }
-}
 
 fn run_predict(args: &[&str]) -> Output {
     let out = Command::new(BIN)
@@ -106,7 +88,9 @@ fn compare_run(ours: &Path, upstream: &Path) {
 }
 
 fn parity(flank: usize, input: &str, run: &str, extra: &[&str]) {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let fa = c.input(input);
     let mut args = vec!["-i", fa.to_str().unwrap()];
@@ -116,7 +100,9 @@ fn parity(flank: usize, input: &str, run: &str, extra: &[&str]) {
 }
 
 fn gff_parity(flank: usize, fasta: &str, gff: &str, run: &str, extra: &[&str]) {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let (fa, an) = (c.input(fasta), c.input(gff));
     let mut args = vec!["-i", fa.to_str().unwrap(), "-a", an.to_str().unwrap()];
@@ -233,7 +219,9 @@ fn gff_edge_cases() {
 /// Upstream aborts on a gene whose seqid the FASTA lacks (F): skipped with a warning, the rest scored.
 #[test]
 fn gff_missing_seqid_skips_the_gene() {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let model = common::mane_checkpoint(400).unwrap();
     let (fa, an) = (
@@ -265,7 +253,9 @@ fn gff_missing_seqid_skips_the_gene() {
 /// A directory of two copies of the model reproduces the single model (mean of softmax).
 #[test]
 fn model_directory_is_averaged() {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let models = tmp.path().join("models");
     std::fs::create_dir(&models).unwrap();
@@ -319,7 +309,9 @@ fn assert_fails(args: &[&str], needles: &[&str], out_dir: &Path) {
 
 #[test]
 fn bad_inputs_fail_clearly_without_output() {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let o = tmp.path().join("out");
     let os = o.to_str().unwrap();
@@ -515,7 +507,9 @@ fn read_predict_h5(dir: &Path) -> (Vec<f32>, Vec<u64>, Vec<String>, Vec<i64>) {
 /// and the same BED files as a run without it; the BED scores are the stored scores at their positions.
 #[test]
 fn predict_all_writes_predict_h5_and_the_same_beds() {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let fa = c.input("region200k.fa");
     let fa = fa.to_str().unwrap();
@@ -563,7 +557,9 @@ fn predict_all_writes_predict_h5_and_the_same_beds() {
 /// upstream's NAME/LEN hold them; the BEDs stay upstream's.
 #[test]
 fn predict_all_with_genes_keeps_every_record() {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let (fa, an) = (c.input("region200k.fa"), c.input("edge_genes.gff3"));
     let args = ["-i", fa.to_str().unwrap(), "-a", an.to_str().unwrap(), "-p"];

@@ -1,10 +1,10 @@
 //! The frozen-prefix cache: a cached `--freeze-bn` transfer equals an uncached one within f16 rounding,
 //! removes its file at the end, and keeps it with `--keep-cache`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use openspliceai_rs::data::example::{write_example_data, ExampleOptions};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_openspliceai-rs")
@@ -44,14 +44,7 @@ fn metrics(run_dir: &Path) -> Vec<(i64, String, f64, f64)> {
 fn cached_run_matches_uncached_run_within_f16_rounding() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let opts = ExampleOptions {
-        train_shards: 2,
-        test_shards: 1,
-        windows_per_shard: 16,
-        seed: 11,
-        ..ExampleOptions::default()
-    };
-    let paths = write_example_data(&data, &opts).unwrap();
+    let paths = common::example_data(&data, 2, 16, 11);
     let (train, test) = (paths.train.to_str().unwrap(), paths.test.to_str().unwrap());
     let out = tmp.path().join("out");
     let out_s = out.to_str().unwrap();

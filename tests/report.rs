@@ -3,11 +3,11 @@
 //! SVG parses and holds one dot per epoch and split, the axis labels and the legend; no network reference;
 //! `--format svg|png` files; `run.json`; clear errors for a missing or truncated `metrics.jsonl`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-
-use openspliceai_rs::data::example::{write_example_data, ExampleOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_openspliceai-rs");
 
@@ -49,14 +49,7 @@ fn runs() -> &'static Runs {
     static RUNS: OnceLock<Runs> = OnceLock::new();
     RUNS.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let opts = ExampleOptions {
-            train_shards: 2,
-            test_shards: 1,
-            windows_per_shard: 8,
-            seed: 5,
-            ..ExampleOptions::default()
-        };
-        let data = write_example_data(&dir.path().join("data"), &opts).unwrap();
+        let data = common::example_data(&dir.path().join("data"), 2, 8, 5);
         let out = dir.path().join("runs");
         let s = |p: &Path| p.to_str().unwrap().to_string();
         let (train, test, out_s) = (s(&data.train), s(&data.test), s(&out));
@@ -381,14 +374,7 @@ fn console_table_labels_every_column_and_marks_the_best_epoch() {
 #[test]
 fn console_upstream_keeps_the_dump_and_no_report_skips_the_page() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = ExampleOptions {
-        train_shards: 1,
-        test_shards: 1,
-        windows_per_shard: 5,
-        seed: 12,
-        ..ExampleOptions::default()
-    };
-    let data = write_example_data(&dir.path().join("data"), &opts).unwrap();
+    let data = common::example_data(&dir.path().join("data"), 1, 5, 12);
     let out = dir.path().join("runs");
     let stdout = run_ok(&[
         "train",

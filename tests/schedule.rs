@@ -14,13 +14,14 @@
 
 mod common;
 
+use common::compare;
 use openspliceai_rs::train::schedule::{Schedule, SchedulerKind};
 
 /// Relative tolerance for every comparison with PyTorch's numbers.
 const REL: f64 = 1e-15;
 
 fn close(a: f64, b: f64) -> bool {
-    a == b || (a - b).abs() <= REL * a.abs().max(b.abs())
+    compare::close(a, b, REL)
 }
 
 /// One upstream run: the schedule, its shape, and PyTorch's two sequences (E·B values each).

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use candle_core::Device;
 use openspliceai_rs::checkpoint::{self, RawTensor, StateDict};
-use openspliceai_rs::data::example::{write_create_data_file, write_example_data, ExampleOptions};
+use openspliceai_rs::data::example::write_create_data_file;
 use openspliceai_rs::data::{SEQ_LEN, X_LEN};
 use openspliceai_rs::model::{io, FlankConfig, SpliceAi};
 
@@ -30,14 +30,7 @@ struct Data {
 
 /// Synthetic data: `shards` × `windows` training windows, one test shard of `windows` windows.
 fn example_data(dir: &Path, shards: usize, windows: usize, seed: u64) -> Data {
-    let opts = ExampleOptions {
-        train_shards: shards,
-        test_shards: 1,
-        windows_per_shard: windows,
-        seed,
-        ..ExampleOptions::default()
-    };
-    let p = write_example_data(dir, &opts).expect("writing example data");
+    let p = common::example_data(dir, shards, windows, seed);
     Data {
         train: p.train,
         test: p.test,

@@ -6,34 +6,11 @@
 mod common;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+use common::PvData;
+
 const BIN: &str = env!("CARGO_BIN_EXE_openspliceai-rs");
-
-struct Ctx {
-    data: PathBuf,
-}
-
-fn ctx() -> Option<Ctx> {
-    common::fixtures_dir()?;
-    Some(Ctx {
-        data: common::pv_data()?,
-    })
-}
-
-impl Ctx {
-    fn input(&self, name: &str) -> String {
-        self.data
-            .join("inputs")
-            .join(name)
-            .to_string_lossy()
-            .into_owned()
-    }
-    fn upstream(&self, rel: &str) -> PathBuf {
-        self.data.join("upstream").join(rel)
-    }
-}
 
 fn model(flank: usize) -> String {
     common::mane_checkpoint(flank)
@@ -65,14 +42,14 @@ fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
 }
 
 /// Runs `variant` on `vcf` with the shared FASTA and gene table, returns the output text.
-fn variant(c: &Ctx, vcf: &str, flank: usize, extra: &[&str]) -> String {
+fn variant(c: &PvData, vcf: &str, flank: usize, extra: &[&str]) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sub/out.vcf");
     let f = flank.to_string();
     let (fa, genes, input, m) = (
-        c.input("region200k.fa"),
-        c.input("genes_region200k.txt"),
-        c.input(vcf),
+        c.input_arg("region200k.fa"),
+        c.input_arg("genes_region200k.txt"),
+        c.input_arg(vcf),
         model(flank),
     );
     let mut args = vec![
@@ -131,7 +108,9 @@ fn entries(line: &str) -> Vec<String> {
 }
 
 fn parity(vcf: &str, flank: usize, extra: &[&str], upstream: &str, ulps: u32) {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let ours = variant(&c, vcf, flank, extra);
     let theirs = common::read_text(&c.upstream(upstream));
     let n = compare_vcf(&ours, &theirs, ulps);
@@ -241,16 +220,18 @@ fn chromosome_names_without_chr() {
 /// A directory of models (`.pt` and `.pth`, which upstream's glob misses) is averaged.
 #[test]
 fn model_directory() {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("models");
     std::fs::create_dir(&dir).unwrap();
     std::fs::copy(model(400), dir.join("a.pt")).unwrap();
     std::fs::copy(model(400), dir.join("b.pth")).unwrap();
     let (fa, genes, input) = (
-        c.input("region200k.fa"),
-        c.input("genes_region200k.txt"),
-        c.input("edge_nochr_names.vcf"),
+        c.input_arg("region200k.fa"),
+        c.input_arg("genes_region200k.txt"),
+        c.input_arg("edge_nochr_names.vcf"),
     );
     let d = dir.to_string_lossy().into_owned();
     let r = run(
@@ -268,13 +249,15 @@ fn model_directory() {
 /// stdin → stdout (upstream crashes without -O), and a bgzip-compressed input, give the same records.
 #[test]
 fn stdin_stdout_and_bgzip() {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let (fa, genes, m) = (
-        c.input("region200k.fa"),
-        c.input("genes_region200k.txt"),
+        c.input_arg("region200k.fa"),
+        c.input_arg("genes_region200k.txt"),
         model(400),
     );
-    let plain = std::fs::read(c.input("variants.vcf")).unwrap();
+    let plain = std::fs::read(c.input_arg("variants.vcf")).unwrap();
     let r = run(
         &["-R", &fa, "-A", &genes, "-m", &m, "-f", "400"],
         Some(&plain),
@@ -303,11 +286,13 @@ fn stdin_stdout_and_bgzip() {
 /// in the GFF3, so its two records stay unannotated).
 #[test]
 fn gff3_annotation_matches_the_gene_table() {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let (fa, gff, input, m) = (
-        c.input("region200k.fa"),
-        c.input("region200k.gff3"),
-        c.input("variants.vcf"),
+        c.input_arg("region200k.fa"),
+        c.input_arg("region200k.gff3"),
+        c.input_arg("variants.vcf"),
         model(400),
     );
     let r = run(
@@ -336,10 +321,12 @@ fn gff3_annotation_matches_the_gene_table() {
 /// record is written unchanged with a warning and the rest is scored.
 #[test]
 fn missing_contig_and_symbolic_alleles_do_not_abort() {
-    let Some(c) = ctx() else { return };
-    let (fa, m) = (c.input("region200k.fa"), model(400));
-    let genes = c.input("genes_with_chrOther.txt");
-    let input = c.input("edge_chrom_not_in_fasta.vcf");
+    let Some(c) = PvData::locate() else {
+        return;
+    };
+    let (fa, m) = (c.input_arg("region200k.fa"), model(400));
+    let genes = c.input_arg("genes_with_chrOther.txt");
+    let input = c.input_arg("edge_chrom_not_in_fasta.vcf");
     let r = run(
         &["-R", &fa, "-A", &genes, "-I", &input, "-m", &m, "-f", "400"],
         None,
@@ -355,8 +342,8 @@ fn missing_contig_and_symbolic_alleles_do_not_abort() {
         1,
         "{out}"
     );
-    let genes = c.input("genes_region200k.txt");
-    let input = c.input("edge_symbolic_no_END.vcf");
+    let genes = c.input_arg("genes_region200k.txt");
+    let input = c.input_arg("edge_symbolic_no_END.vcf");
     let r = run(
         &["-R", &fa, "-A", &genes, "-I", &input, "-m", &m, "-f", "400"],
         None,
@@ -375,14 +362,16 @@ fn missing_contig_and_symbolic_alleles_do_not_abort() {
 
 #[test]
 fn bad_inputs_fail_clearly_without_output() {
-    let Some(c) = ctx() else { return };
+    let Some(c) = PvData::locate() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out.vcf");
     let o = out.to_string_lossy().into_owned();
     let (fa, genes, vcf, m) = (
-        c.input("region200k.fa"),
-        c.input("genes_region200k.txt"),
-        c.input("variants.vcf"),
+        c.input_arg("region200k.fa"),
+        c.input_arg("genes_region200k.txt"),
+        c.input_arg("variants.vcf"),
         model(400),
     );
     let w = |name: &str, text: &str| -> String {
