@@ -22,6 +22,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use super::cpu::SendPtr;
+use super::gemm_plan::ConvShape;
 
 /// Output channels per forward micro-tile.
 const MR: usize = 8;
@@ -72,59 +73,62 @@ pub(crate) fn available() -> bool {
     })
 }
 
-/// Copies `x[ci, p0 − pad .. p0 − pad + sl]` of one window into slab rows of length `sl`, zero outside
-/// `[0, l)`.
-#[allow(clippy::too_many_arguments)]
-fn fill_slab(
-    x: &[f32],
-    cin: usize,
-    l: usize,
-    p0: usize,
-    pad: usize,
-    sl: usize,
-    slab: &mut [f32],
-    pre: Option<AffineLrelu>,
-) {
-    let start = p0 as isize - pad as isize; // sequence position of slab column 0
-    let lo = (-start).clamp(0, sl as isize) as usize;
-    let hi = (l as isize - start).clamp(0, sl as isize) as usize;
-    for ci in 0..cin {
-        let dst = &mut slab[ci * sl..(ci + 1) * sl];
-        if lo >= hi {
-            dst.fill(0.0);
-            continue;
+/// One window's input rows, zero-padded, for the positions a task's tile reads: `Cin` rows of `row_len`
+/// floats, row `ci` holding `x[ci, p0 − pad .. p0 − pad + row_len]`.
+struct Slab {
+    data: Vec<f32>,
+    row_len: usize,
+}
+
+impl Slab {
+    /// A zeroed slab of `cin` rows of `row_len` floats.
+    fn new(cin: usize, row_len: usize) -> Self {
+        Slab {
+            data: vec![0f32; cin * row_len],
+            row_len,
         }
-        let src = (start + lo as isize) as usize + ci * l;
-        dst[..lo].fill(0.0);
-        match pre {
-            None => dst[lo..hi].copy_from_slice(&x[src..src + (hi - lo)]),
-            Some(a) => {
-                let (sc, sh, slope) = (a.scale[ci], a.shift[ci], a.slope);
-                for (d, &v) in dst[lo..hi].iter_mut().zip(&x[src..src + (hi - lo)]) {
-                    let z = v * sc + sh;
-                    *d = z.max(z * slope);
+    }
+
+    /// Copies `x[ci, p0 − pad .. p0 − pad + row_len]` of one window `x` (Cin, L) of the conv `s` into the
+    /// rows, zero outside `[0, L)`, through `pre` where given.
+    fn fill(&mut self, x: &[f32], s: &ConvShape, p0: usize, pre: Option<AffineLrelu>) {
+        let (cin, l, sl) = (s.c_in, s.l, self.row_len);
+        let slab = &mut self.data;
+        let start = p0 as isize - s.pad() as isize; // sequence position of slab column 0
+        let lo = (-start).clamp(0, sl as isize) as usize;
+        let hi = (l as isize - start).clamp(0, sl as isize) as usize;
+        for ci in 0..cin {
+            let dst = &mut slab[ci * sl..(ci + 1) * sl];
+            if lo >= hi {
+                dst.fill(0.0);
+                continue;
+            }
+            let src = (start + lo as isize) as usize + ci * l;
+            dst[..lo].fill(0.0);
+            match pre {
+                None => dst[lo..hi].copy_from_slice(&x[src..src + (hi - lo)]),
+                Some(a) => {
+                    let (sc, sh, slope) = (a.scale[ci], a.shift[ci], a.slope);
+                    for (d, &v) in dst[lo..hi].iter_mut().zip(&x[src..src + (hi - lo)]) {
+                        let z = v * sc + sh;
+                        *d = z.max(z * slope);
+                    }
                 }
             }
+            dst[hi..].fill(0.0);
         }
-        dst[hi..].fill(0.0);
     }
 }
 
-/// `y (N, Cout, L) = conv(x (N, Cin, L), w (Cout, Cin, K)) (+ bias)`; `None` when the CPU lacks AVX-512F.
-#[allow(clippy::too_many_arguments)]
+/// `y (N, Cout, L) = conv(x (N, Cin, L), w (Cout, Cin, K)) (+ bias)` for the conv `s`; `None` when the
+/// CPU lacks AVX-512F.
 pub(crate) fn forward(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
-    n: usize,
-    cin: usize,
-    cout: usize,
-    l: usize,
-    k_size: usize,
-    dilation: usize,
+    s: &ConvShape,
 ) -> Option<Vec<f32>> {
-    let dims = (n, cin, cout, l, k_size, dilation);
-    forward_fused(x, w, bias, dims, Fuse::default()).map(|(y, _)| y)
+    forward_fused(x, w, bias, s, Fuse::default()).map(|(y, _)| y)
 }
 
 /// The forward with the maps of `fuse` applied in the same pass; the sums come back when asked for.
@@ -132,12 +136,20 @@ pub(crate) fn forward_fused(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
-    (n, cin, cout, l, k_size, dilation): (usize, usize, usize, usize, usize, usize),
+    s: &ConvShape,
     fuse: Fuse,
 ) -> Option<(Vec<f32>, Option<ChannelSums>)> {
     if !available() {
         return None;
     }
+    let ConvShape {
+        batch: n,
+        c_in: cin,
+        c_out: cout,
+        l,
+        k: k_size,
+        ..
+    } = *s;
     // The slab's halo is (K−1)·d/2 on each side: an even kernel would read one float past it.
     assert!(
         k_size % 2 == 1,
@@ -167,37 +179,24 @@ pub(crate) fn forward_fused(
     if total == 0 {
         return Some((Vec::new(), fuse.sums.then(|| vec![(0.0, 0.0); cout])));
     }
-    let pad = (k_size - 1) * dilation / 2;
-    let rows = cin * k_size;
-    let blocks = cout.div_ceil(MR);
-    // Packed kernel [block][ci][k][i] = w[block·MR + i, ci, k]; rows past Cout stay zero.
-    let mut wp = vec![0f32; blocks * rows * MR];
-    for co in 0..cout {
-        for r in 0..rows {
-            wp[((co / MR) * rows + r) * MR + co % MR] = w[co * rows + r];
-        }
-    }
-    let mut bp = vec![0f32; blocks * MR];
-    if let Some(b) = bias {
-        bp[..cout].copy_from_slice(b);
-    }
+    let packed = Packed::new(w, bias, s);
     let t_len = TILE.min(l.div_ceil(NR) * NR);
     let n_tiles = l.div_ceil(t_len);
     let n_tasks = n * n_tiles;
-    let sl = t_len + 2 * pad;
+    let sl = t_len + 2 * s.pad();
     let mut y: Vec<f32> = Vec::with_capacity(total);
     let y_ptr = SendPtr(y.as_mut_ptr());
     // Each task's channel sums, reduced in task order below (deterministic whatever the scheduling).
     let mut task_sums = vec![0f64; if fuse.sums { n_tasks * 2 * cout } else { 0 }];
     let sums_ptr = SendPtr(task_sums.as_mut_ptr());
     (0..n_tasks).into_par_iter().for_each_init(
-        || vec![0f32; cin * sl],
+        || Slab::new(cin, sl),
         |slab, task| {
             let (b, tile) = (task / n_tiles, task % n_tiles);
             let p0 = tile * t_len;
             let t = t_len.min(l - p0);
             let xb = &x[b * cin * l..(b + 1) * cin * l];
-            fill_slab(xb, cin, l, p0, pad, sl, slab, fuse.pre);
+            slab.fill(xb, s, p0, fuse.pre);
             let out = Out {
                 y: y_ptr.get().wrapping_add(b * cout * l + p0),
                 rs: l,
@@ -214,7 +213,7 @@ pub(crate) fn forward_fused(
             // disjoint from every other task and inside y's allocation; slab reads stay inside the slab
             // (t_len is a multiple of NR, and sl adds the 2·pad halo); residual reads are masked to the
             // same t columns.
-            unsafe { forward_tile(slab, sl, &wp, &bp, (cin, cout, k_size, dilation), t, out) };
+            unsafe { forward_tile(slab, &packed, s, t, out) };
         },
     );
     // SAFETY: the tasks above wrote every element of y (each (window, tile) covers all channels and its
@@ -231,6 +230,32 @@ pub(crate) fn forward_fused(
         s
     });
     Some((y, sums))
+}
+
+/// The forward's kernel and bias, packed for its micro-tiles: rows past Cout stay zero.
+struct Packed {
+    /// `w[block][ci][k][i] = w[block·MR + i, ci, k]`.
+    w: Vec<f32>,
+    /// `bias[block·MR + i]`, zero without a bias.
+    bias: Vec<f32>,
+}
+
+impl Packed {
+    fn new(w: &[f32], bias: Option<&[f32]>, s: &ConvShape) -> Self {
+        let (cout, rows) = (s.c_out, s.c_in * s.k);
+        let blocks = cout.div_ceil(MR);
+        let mut wp = vec![0f32; blocks * rows * MR];
+        for co in 0..cout {
+            for r in 0..rows {
+                wp[((co / MR) * rows + r) * MR + co % MR] = w[co * rows + r];
+            }
+        }
+        let mut bp = vec![0f32; blocks * MR];
+        if let Some(b) = bias {
+            bp[..cout].copy_from_slice(b);
+        }
+        Packed { w: wp, bias: bp }
+    }
 }
 
 /// Where one forward task puts its output tile, and what it does on the way.
@@ -257,17 +282,19 @@ unsafe fn add_sums(v: __m512, s1: &mut __m512d, s2: &mut __m512d) {
     *s2 = _mm512_fmadd_pd(lo, lo, _mm512_fmadd_pd(hi, hi, *s2));
 }
 
-/// One task of the forward: every channel block and micro-tile of positions `0..t` of a slab.
+/// One task of the forward of the conv `s`: every channel block and micro-tile of positions `0..t` of a
+/// slab.
 #[target_feature(enable = "avx512f")]
-unsafe fn forward_tile(
-    slab: &[f32],
-    sl: usize,
-    wp: &[f32],
-    bp: &[f32],
-    (cin, cout, k_size, dilation): (usize, usize, usize, usize),
-    t: usize,
-    mut out: Out,
-) {
+unsafe fn forward_tile(slab: &Slab, packed: &Packed, s: &ConvShape, t: usize, mut out: Out) {
+    let ConvShape {
+        c_in: cin,
+        c_out: cout,
+        k: k_size,
+        dilation,
+        ..
+    } = *s;
+    let (slab, sl) = (&slab.data[..], slab.row_len);
+    let (wp, bp) = (&packed.w[..], &packed.bias[..]);
     let rows = cin * k_size;
     debug_assert!(slab.len() >= cin * sl);
     debug_assert!(t.div_ceil(NR) * NR + (k_size - 1) * dilation <= sl);
@@ -351,28 +378,26 @@ unsafe fn forward_tile(
     }
 }
 
-/// `gw (Cout, Cin, K) = Σ_n Σ_p g[n, co, p] · x[n, ci, p + k·d − pad]`; `None` without AVX-512F.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn grad_weight(
-    x: &[f32],
-    g: &[f32],
-    n: usize,
-    cin: usize,
-    cout: usize,
-    l: usize,
-    k_size: usize,
-    dilation: usize,
-) -> Option<Vec<f32>> {
+/// `gw (Cout, Cin, K) = Σ_n Σ_p g[n, co, p] · x[n, ci, p + k·d − pad]` for the conv `s`; `None` without
+/// AVX-512F.
+pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32>> {
     if !available() {
         return None;
     }
+    let ConvShape {
+        batch: n,
+        c_in: cin,
+        c_out: cout,
+        l,
+        k: k_size,
+        ..
+    } = *s;
     assert!(
         k_size % 2 == 1,
         "conv grad-weight: kernel size {k_size} is not odd"
     );
     assert_eq!(x.len(), n * cin * l, "conv grad-weight: input size");
     assert_eq!(g.len(), n * cout * l, "conv grad-weight: gradient size");
-    let pad = (k_size - 1) * dilation / 2;
     let rows = cin * k_size;
     let size = cout * rows;
     if n == 0 || l == 0 || size == 0 {
@@ -380,7 +405,7 @@ pub(crate) fn grad_weight(
     }
     let t_len = GW_TILE.min(l.div_ceil(16) * 16);
     let n_tiles = l.div_ceil(t_len);
-    let sl = t_len + 2 * pad;
+    let sl = t_len + 2 * s.pad();
     let n_tasks = n * n_tiles;
     // One contiguous range of tasks per thread, each with its own accumulator.
     let n_chunks = rayon::current_num_threads().clamp(1, n_tasks);
@@ -388,27 +413,16 @@ pub(crate) fn grad_weight(
         .into_par_iter()
         .map(|c| {
             let mut acc = vec![0f32; size];
-            let mut slab = vec![0f32; cin * sl];
+            let mut slab = Slab::new(cin, sl);
             for task in c * n_tasks / n_chunks..(c + 1) * n_tasks / n_chunks {
                 let (b, tile) = (task / n_tiles, task % n_tiles);
                 let p0 = tile * t_len;
                 let t = t_len.min(l - p0);
-                fill_slab(
-                    &x[b * cin * l..(b + 1) * cin * l],
-                    cin,
-                    l,
-                    p0,
-                    pad,
-                    sl,
-                    &mut slab,
-                    None,
-                );
+                slab.fill(&x[b * cin * l..(b + 1) * cin * l], s, p0, None);
                 let gb = &g[b * cout * l + p0..(b + 1) * cout * l];
                 // SAFETY: AVX-512F was detected; g reads are masked to the t valid positions of each row
                 // (row stride l, inside gb), slab reads stay inside the slab (t_len is a multiple of 16).
-                unsafe {
-                    grad_weight_tile(&slab, sl, gb, l, t, (cin, cout, k_size, dilation), &mut acc)
-                };
+                unsafe { grad_weight_tile(&slab, gb, t, s, &mut acc) };
             }
             acc
         })
@@ -422,17 +436,20 @@ pub(crate) fn grad_weight(
     Some(out)
 }
 
-/// One task of the weight gradient: adds the contributions of positions `0..t` of a slab to `acc`.
+/// One task of the weight gradient of the conv `s`: adds the contributions of positions `0..t` of a slab
+/// and of the output gradient `g` (its window's Cout rows, row stride L, from the tile's first position)
+/// to `acc`.
 #[target_feature(enable = "avx512f")]
-unsafe fn grad_weight_tile(
-    slab: &[f32],
-    sl: usize,
-    g: &[f32],
-    g_rs: usize,
-    t: usize,
-    (cin, cout, k_size, dilation): (usize, usize, usize, usize),
-    acc: &mut [f32],
-) {
+unsafe fn grad_weight_tile(slab: &Slab, g: &[f32], t: usize, s: &ConvShape, acc: &mut [f32]) {
+    let ConvShape {
+        c_in: cin,
+        c_out: cout,
+        l: g_rs,
+        k: k_size,
+        dilation,
+        ..
+    } = *s;
+    let (slab, sl) = (&slab.data[..], slab.row_len);
     let rows = cin * k_size;
     debug_assert!(g.len() >= (cout - 1) * g_rs + t);
     debug_assert!(t.div_ceil(16) * 16 + (k_size - 1) * dilation <= sl);
