@@ -591,7 +591,8 @@ impl CustomOp2 for Conv1dSameGradWeight {
     }
 }
 
-/// A per-channel map `v ↦ lrelu(v·scale + shift)`: a BatchNorm with known statistics and its LeakyReLU.
+/// A per-channel affine map followed by LeakyReLU, `v ↦ lrelu(v·scale + shift)`: an eval-mode BatchNorm
+/// folded with its activation, or a batch-statistics one whose statistics are already known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelMap {
     pub scale: Vec<f32>,
@@ -599,17 +600,30 @@ pub struct ChannelMap {
     pub slope: f32,
 }
 
-/// What [`conv1d_same_fused`] does around the convolution.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Fusion<'a> {
-    /// Applied to the input (its real positions; the zero padding stays zero).
+/// What [`conv1d_same_fused`] does around the convolution: `y = post(conv(pre(x)) + bias) + residual`.
+/// `R` holds the residual: a tensor here, its contiguous data for the direct kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct Fusion<'a, R = &'a Tensor> {
+    /// Applied to the input (its real positions; the zero padding stays zero, as for a conv of `pre(x)`).
     pub pre: Option<&'a ChannelMap>,
     /// Applied to `conv + bias`.
     pub post: Option<&'a ChannelMap>,
     /// Added last, (N, Cout, L).
-    pub residual: Option<&'a Tensor>,
-    /// Also return per-channel Σy and Σy² (f64) of the output.
+    pub residual: Option<R>,
+    /// Also return per-channel Σy and Σy² (f64) of the stored output, for a following BatchNorm's batch
+    /// statistics.
     pub sums: bool,
+}
+
+impl<R> Default for Fusion<'_, R> {
+    fn default() -> Self {
+        Fusion {
+            pre: None,
+            post: None,
+            residual: None,
+            sums: false,
+        }
+    }
 }
 
 /// The output of [`conv1d_same_fused`] and, when asked for, its per-channel Σy and Σy².
@@ -688,20 +702,13 @@ pub fn conv1d_same_fused(
             Some((s, l)) => Some(storage_f32(s, l, OP, "residual")?),
             None => None,
         };
-        fn map(m: Option<&ChannelMap>) -> Option<super::conv_direct::AffineLrelu<'_>> {
-            m.map(|m| super::conv_direct::AffineLrelu {
-                scale: &m.scale,
-                shift: &m.shift,
-                slope: m.slope,
-            })
-        }
-        let fuse = super::conv_direct::Fuse {
-            pre: map(fusion.pre),
-            post: map(fusion.post),
+        let fusion = Fusion {
+            pre: fusion.pre,
+            post: fusion.post,
             residual: rv,
             sums: fusion.sums,
         };
-        let Some((y, sums)) = super::conv_direct::forward_fused(xv, &wv, Some(&bv), &s, fuse)
+        let Some((y, sums)) = super::conv_direct::forward_fused(xv, &wv, Some(&bv), &s, fusion)
         else {
             return Ok(None);
         };

@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use super::conv::{ChannelMap, Fusion};
 use super::cpu::SendPtr;
 use super::gemm_plan::ConvShape;
 
@@ -38,27 +39,6 @@ const GW_MR: usize = 4;
 const GW_NR: usize = 6;
 /// Positions per weight-gradient task (a multiple of 16).
 const GW_TILE: usize = 1920;
-
-/// A per-channel affine map followed by LeakyReLU: `v ↦ lrelu(v·scale + shift)` (an eval-mode BatchNorm
-/// folded with its activation, or a batch-statistics one whose statistics are already known).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AffineLrelu<'a> {
-    pub scale: &'a [f32],
-    pub shift: &'a [f32],
-    pub slope: f32,
-}
-
-/// What a forward fuses around the convolution: `y = post(conv(pre(x)) + bias) + residual`, with `pre`
-/// applied to the input's real positions only (the zero padding stays zero, as for a conv of `pre(x)`), and
-/// optionally the per-channel sums Σy and Σy² (f64) of the stored output, for a following BatchNorm's
-/// batch statistics.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Fuse<'a> {
-    pub pre: Option<AffineLrelu<'a>>,
-    pub post: Option<AffineLrelu<'a>>,
-    pub residual: Option<&'a [f32]>,
-    pub sums: bool,
-}
 
 /// Per-channel Σv and Σv² (f64).
 pub(crate) type ChannelSums = Vec<(f64, f64)>;
@@ -91,7 +71,7 @@ impl Slab {
 
     /// Copies `x[ci, p0 − pad .. p0 − pad + row_len]` of one window `x` (Cin, L) of the conv `s` into the
     /// rows, zero outside `[0, L)`, through `pre` where given.
-    fn fill(&mut self, x: &[f32], s: &ConvShape, p0: usize, pre: Option<AffineLrelu>) {
+    fn fill(&mut self, x: &[f32], s: &ConvShape, p0: usize, pre: Option<&ChannelMap>) {
         let (cin, l, sl) = (s.c_in, s.l, self.row_len);
         let slab = &mut self.data;
         let start = p0 as isize - s.pad() as isize; // sequence position of slab column 0
@@ -128,7 +108,7 @@ pub(crate) fn forward(
     bias: Option<&[f32]>,
     s: &ConvShape,
 ) -> Option<Vec<f32>> {
-    forward_fused(x, w, bias, s, Fuse::default()).map(|(y, _)| y)
+    forward_fused(x, w, bias, s, Fusion::default()).map(|(y, _)| y)
 }
 
 /// The forward with the maps of `fuse` applied in the same pass; the sums come back when asked for.
@@ -137,7 +117,7 @@ pub(crate) fn forward_fused(
     w: &[f32],
     bias: Option<&[f32]>,
     s: &ConvShape,
-    fuse: Fuse,
+    fuse: Fusion<'_, &[f32]>,
 ) -> Option<(Vec<f32>, Option<ChannelSums>)> {
     if !available() {
         return None;
@@ -265,7 +245,7 @@ struct Out<'a> {
     rs: usize,
     /// The residual from the same (channel 0, first position), same row stride.
     residual: Option<&'a [f32]>,
-    post: Option<AffineLrelu<'a>>,
+    post: Option<&'a ChannelMap>,
     /// Σy and Σy² per channel, interleaved (2·Cout).
     sums: Option<&'a mut [f64]>,
 }
