@@ -53,50 +53,42 @@ pub(crate) fn available() -> bool {
     })
 }
 
-/// One window's input rows, zero-padded, for the positions a task's tile reads: `Cin` rows of `row_len`
-/// floats, row `ci` holding `x[ci, p0 − pad .. p0 − pad + row_len]`.
-struct Slab {
-    data: Vec<f32>,
+/// The positions one task computes, `len` of them from `p0`, and the rows of its slab: the task reads
+/// its window's input from a zero-padded copy (the slab) of `Cin` rows of `row_len` floats, row `ci`
+/// holding `x[ci, p0 − pad .. p0 − pad + row_len]` (the tile rounded up to whole vectors, and the halo).
+#[derive(Debug, Clone, Copy)]
+struct Tile {
+    p0: usize,
+    len: usize,
     row_len: usize,
 }
 
-impl Slab {
-    /// A zeroed slab of `cin` rows of `row_len` floats.
-    fn new(cin: usize, row_len: usize) -> Self {
-        Slab {
-            data: vec![0f32; cin * row_len],
-            row_len,
+/// Fills the `slab` of `tile` from one window `x` (Cin, L) of the conv `s`: zero outside `[0, L)`,
+/// through `pre` where given.
+fn fill_slab(slab: &mut [f32], x: &[f32], s: &ConvShape, tile: Tile, pre: Option<&ChannelMap>) {
+    let (cin, l, sl) = (s.c_in, s.l, tile.row_len);
+    let start = tile.p0 as isize - s.pad() as isize; // sequence position of slab column 0
+    let lo = (-start).clamp(0, sl as isize) as usize;
+    let hi = (l as isize - start).clamp(0, sl as isize) as usize;
+    for ci in 0..cin {
+        let dst = &mut slab[ci * sl..(ci + 1) * sl];
+        if lo >= hi {
+            dst.fill(0.0);
+            continue;
         }
-    }
-
-    /// Copies `x[ci, p0 − pad .. p0 − pad + row_len]` of one window `x` (Cin, L) of the conv `s` into the
-    /// rows, zero outside `[0, L)`, through `pre` where given.
-    fn fill(&mut self, x: &[f32], s: &ConvShape, p0: usize, pre: Option<&ChannelMap>) {
-        let (cin, l, sl) = (s.c_in, s.l, self.row_len);
-        let slab = &mut self.data;
-        let start = p0 as isize - s.pad() as isize; // sequence position of slab column 0
-        let lo = (-start).clamp(0, sl as isize) as usize;
-        let hi = (l as isize - start).clamp(0, sl as isize) as usize;
-        for ci in 0..cin {
-            let dst = &mut slab[ci * sl..(ci + 1) * sl];
-            if lo >= hi {
-                dst.fill(0.0);
-                continue;
-            }
-            let src = (start + lo as isize) as usize + ci * l;
-            dst[..lo].fill(0.0);
-            match pre {
-                None => dst[lo..hi].copy_from_slice(&x[src..src + (hi - lo)]),
-                Some(a) => {
-                    let (sc, sh, slope) = (a.scale[ci], a.shift[ci], a.slope);
-                    for (d, &v) in dst[lo..hi].iter_mut().zip(&x[src..src + (hi - lo)]) {
-                        let z = v * sc + sh;
-                        *d = z.max(z * slope);
-                    }
+        let src = (start + lo as isize) as usize + ci * l;
+        dst[..lo].fill(0.0);
+        match pre {
+            None => dst[lo..hi].copy_from_slice(&x[src..src + (hi - lo)]),
+            Some(a) => {
+                let (sc, sh, slope) = (a.scale[ci], a.shift[ci], a.slope);
+                for (d, &v) in dst[lo..hi].iter_mut().zip(&x[src..src + (hi - lo)]) {
+                    let z = v * sc + sh;
+                    *d = z.max(z * slope);
                 }
             }
-            dst[hi..].fill(0.0);
         }
+        dst[hi..].fill(0.0);
     }
 }
 
@@ -163,20 +155,22 @@ pub(crate) fn forward_fused(
     let t_len = TILE.min(l.div_ceil(NR) * NR);
     let n_tiles = l.div_ceil(t_len);
     let n_tasks = n * n_tiles;
-    let sl = t_len + 2 * s.pad();
+    let row_len = t_len + 2 * s.pad();
     let mut y: Vec<f32> = Vec::with_capacity(total);
     let y_ptr = SendPtr(y.as_mut_ptr());
     // Each task's channel sums, reduced in task order below (deterministic whatever the scheduling).
     let mut task_sums = vec![0f64; if fuse.sums { n_tasks * 2 * cout } else { 0 }];
     let sums_ptr = SendPtr(task_sums.as_mut_ptr());
     (0..n_tasks).into_par_iter().for_each_init(
-        || Slab::new(cin, sl),
+        || vec![0f32; cin * row_len],
         |slab, task| {
-            let (b, tile) = (task / n_tiles, task % n_tiles);
-            let p0 = tile * t_len;
-            let t = t_len.min(l - p0);
-            let xb = &x[b * cin * l..(b + 1) * cin * l];
-            slab.fill(xb, s, p0, fuse.pre);
+            let (b, p0) = (task / n_tiles, (task % n_tiles) * t_len);
+            let tile = Tile {
+                p0,
+                len: t_len.min(l - p0),
+                row_len,
+            };
+            fill_slab(slab, &x[b * cin * l..(b + 1) * cin * l], s, tile, fuse.pre);
             let out = Out {
                 y: y_ptr.get().wrapping_add(b * cout * l + p0),
                 rs: l,
@@ -189,11 +183,11 @@ pub(crate) fn forward_fused(
                     std::slice::from_raw_parts_mut(sums_ptr.get().add(task * 2 * cout), 2 * cout)
                 }),
             };
-            // SAFETY: AVX-512F was detected; the task writes rows 0..cout, columns p0..p0+t of window b,
-            // disjoint from every other task and inside y's allocation; slab reads stay inside the slab
-            // (t_len is a multiple of NR, and sl adds the 2·pad halo); residual reads are masked to the
-            // same t columns.
-            unsafe { forward_tile(slab, &packed, s, t, out) };
+            // SAFETY: AVX-512F was detected; the task writes rows 0..cout, columns p0..p0+tile.len of
+            // window b, disjoint from every other task and inside y's allocation; slab reads stay inside
+            // the slab (t_len is a multiple of NR, and row_len adds the 2·pad halo); residual reads are
+            // masked to the same tile.len columns.
+            unsafe { forward_tile(slab, &packed.w, &packed.bias, s, tile, out) };
         },
     );
     // SAFETY: the tasks above wrote every element of y (each (window, tile) covers all channels and its
@@ -262,10 +256,21 @@ unsafe fn add_sums(v: __m512, s1: &mut __m512d, s2: &mut __m512d) {
     *s2 = _mm512_fmadd_pd(lo, lo, _mm512_fmadd_pd(hi, hi, *s2));
 }
 
-/// One task of the forward of the conv `s`: every channel block and micro-tile of positions `0..t` of a
-/// slab.
+/// One task of the forward of the conv `s`: every channel block and micro-tile of the positions of `tile`,
+/// from its `slab` and the [`Packed`] kernel `wp` and bias `bp`.
+///
+/// The slab and the kernel come as slice arguments, not behind `&Packed` or a slab struct: only when
+/// their pointers are arguments does LLVM keep the 24 accumulators in registers (read out of a struct,
+/// it stored every accumulator after each FMA, at half the speed).
 #[target_feature(enable = "avx512f")]
-unsafe fn forward_tile(slab: &Slab, packed: &Packed, s: &ConvShape, t: usize, mut out: Out) {
+unsafe fn forward_tile(
+    slab: &[f32],
+    wp: &[f32],
+    bp: &[f32],
+    s: &ConvShape,
+    tile: Tile,
+    mut out: Out,
+) {
     let ConvShape {
         c_in: cin,
         c_out: cout,
@@ -273,8 +278,7 @@ unsafe fn forward_tile(slab: &Slab, packed: &Packed, s: &ConvShape, t: usize, mu
         dilation,
         ..
     } = *s;
-    let (slab, sl) = (&slab.data[..], slab.row_len);
-    let (wp, bp) = (&packed.w[..], &packed.bias[..]);
+    let (t, sl) = (tile.len, tile.row_len);
     let rows = cin * k_size;
     debug_assert!(slab.len() >= cin * sl);
     debug_assert!(t.div_ceil(NR) * NR + (k_size - 1) * dilation <= sl);
@@ -385,7 +389,7 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
     }
     let t_len = GW_TILE.min(l.div_ceil(16) * 16);
     let n_tiles = l.div_ceil(t_len);
-    let sl = t_len + 2 * s.pad();
+    let row_len = t_len + 2 * s.pad();
     let n_tasks = n * n_tiles;
     // One contiguous range of tasks per thread, each with its own accumulator.
     let n_chunks = rayon::current_num_threads().clamp(1, n_tasks);
@@ -393,16 +397,19 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
         .into_par_iter()
         .map(|c| {
             let mut acc = vec![0f32; size];
-            let mut slab = Slab::new(cin, sl);
+            let mut slab = vec![0f32; cin * row_len];
             for task in c * n_tasks / n_chunks..(c + 1) * n_tasks / n_chunks {
-                let (b, tile) = (task / n_tiles, task % n_tiles);
-                let p0 = tile * t_len;
-                let t = t_len.min(l - p0);
-                slab.fill(&x[b * cin * l..(b + 1) * cin * l], s, p0, None);
+                let (b, p0) = (task / n_tiles, (task % n_tiles) * t_len);
+                let tile = Tile {
+                    p0,
+                    len: t_len.min(l - p0),
+                    row_len,
+                };
+                fill_slab(&mut slab, &x[b * cin * l..(b + 1) * cin * l], s, tile, None);
                 let gb = &g[b * cout * l + p0..(b + 1) * cout * l];
-                // SAFETY: AVX-512F was detected; g reads are masked to the t valid positions of each row
-                // (row stride l, inside gb), slab reads stay inside the slab (t_len is a multiple of 16).
-                unsafe { grad_weight_tile(&slab, gb, t, s, &mut acc) };
+                // SAFETY: AVX-512F was detected; g reads are masked to the tile.len valid positions of each
+                // row (row stride l, inside gb), slab reads stay inside the slab (t_len is a multiple of 16).
+                unsafe { grad_weight_tile(&slab, gb, s, tile, &mut acc) };
             }
             acc
         })
@@ -416,11 +423,11 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
     Some(out)
 }
 
-/// One task of the weight gradient of the conv `s`: adds the contributions of positions `0..t` of a slab
-/// and of the output gradient `g` (its window's Cout rows, row stride L, from the tile's first position)
-/// to `acc`.
+/// One task of the weight gradient of the conv `s`: adds the contributions of the positions of `tile`, from
+/// its `slab` and the output gradient `g` (its window's Cout rows, row stride L, from the tile's first
+/// position), to `acc`. Slices, not structs, for the reason given at [`forward_tile`].
 #[target_feature(enable = "avx512f")]
-unsafe fn grad_weight_tile(slab: &Slab, g: &[f32], t: usize, s: &ConvShape, acc: &mut [f32]) {
+unsafe fn grad_weight_tile(slab: &[f32], g: &[f32], s: &ConvShape, tile: Tile, acc: &mut [f32]) {
     let ConvShape {
         c_in: cin,
         c_out: cout,
@@ -429,7 +436,7 @@ unsafe fn grad_weight_tile(slab: &Slab, g: &[f32], t: usize, s: &ConvShape, acc:
         dilation,
         ..
     } = *s;
-    let (slab, sl) = (&slab.data[..], slab.row_len);
+    let (t, sl) = (tile.len, tile.row_len);
     let rows = cin * k_size;
     debug_assert!(g.len() >= (cout - 1) * g_rs + t);
     debug_assert!(t.div_ceil(16) * 16 + (k_size - 1) * dilation <= sl);
