@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
+use rayon::prelude::*;
+
 use super::conv::ChannelMap;
 use super::cpu::{f32_slice, storage_f32, SendPtr};
 use super::path::{check_no_f64, device_ops, native_kernels};
 
 const OP: &str = "bn-leaky-relu";
-use rayon::prelude::*;
 
 /// Where the normalisation statistics come from.
 #[derive(Debug, Clone, Copy)]
@@ -316,9 +317,30 @@ fn affine_lrelu(out: &mut [f32], x: &[f32], scale: f32, shift: f32, slope: f32) 
     }
 }
 
+/// One row (window, channel) of what the backward reads: the op's output `y`, its gradient `g` and the
+/// input `x`, all of one length.
+#[derive(Debug, Clone, Copy)]
+struct BwdRow<'a> {
+    y: &'a [f32],
+    g: &'a [f32],
+    x: &'a [f32],
+}
+
+impl<'a> BwdRow<'a> {
+    /// Elements `range` of each.
+    fn new(y: &'a [f32], g: &'a [f32], x: &'a [f32], range: std::ops::Range<usize>) -> Self {
+        BwdRow {
+            y: &y[range.clone()],
+            g: &g[range.clone()],
+            x: &x[range],
+        }
+    }
+}
+
 /// Σ dz and Σ dz·(x − μ) over a row, dz = g·lrelu'(z) read off the output's sign, in f64 lanes.
 #[inline]
-fn bwd_sums(y: &[f32], g: &[f32], x: &[f32], mu: f64, slope: f32) -> (f64, f64) {
+fn bwd_sums(row: BwdRow, mu: f64, slope: f32) -> (f64, f64) {
+    let BwdRow { y, g, x } = row;
     let (mut a, mut b) = ([0f64; 8], [0f64; 8]);
     let n8 = y.len() / 8 * 8;
     for i in (0..n8).step_by(8) {
@@ -338,20 +360,28 @@ fn bwd_sums(y: &[f32], g: &[f32], x: &[f32], mu: f64, slope: f32) -> (f64, f64) 
     (sa, sb)
 }
 
-/// `dx = a·dz + c1·(x − μ) + c0`, dz = g·lrelu'(z).
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn bwd_dx(
-    out: &mut [f32],
-    y: &[f32],
-    g: &[f32],
-    x: &[f32],
+/// The coefficients of one channel's input gradient `dx = a·dz + c1·(x − μ) + c0`, dz = g·lrelu'(z), with
+/// the LeakyReLU's `slope`.
+#[derive(Debug, Clone, Copy)]
+struct DxCoeffs {
     mu: f32,
     a: f32,
     c1: f32,
     c0: f32,
     slope: f32,
-) {
+}
+
+/// `out = a·dz + c1·(x − μ) + c0` over a row, dz = g·lrelu'(z).
+#[inline]
+fn bwd_dx(out: &mut [f32], row: BwdRow, coeffs: DxCoeffs) {
+    let BwdRow { y, g, x } = row;
+    let DxCoeffs {
+        mu,
+        a,
+        c1,
+        c0,
+        slope,
+    } = coeffs;
     for k in 0..out.len() {
         let dz = g[k] * if y[k] > 0.0 { 1.0 } else { slope };
         out[k] = a * dz + c1 * (x[k] - mu) + c0;
@@ -463,8 +493,8 @@ impl CustomOp3 for BnLeakyRelu {
                 let (mut sdz, mut sdzmu) = (0f64, 0f64);
                 for bb in 0..n {
                     let off = (bb * c + ch) * l;
-                    let r = off..off + l;
-                    let (a, b) = bwd_sums(&yv[r.clone()], &gv[r.clone()], &xv[r], mu, slope);
+                    let row = BwdRow::new(yv, gv, xv, off..off + l);
+                    let (a, b) = bwd_sums(row, mu, slope);
                     sdz += a;
                     sdzmu += b;
                 }
@@ -476,22 +506,18 @@ impl CustomOp3 for BnLeakyRelu {
                 } else {
                     (0.0, 0.0)
                 };
+                let coeffs = DxCoeffs {
+                    mu: mu as f32,
+                    a: wis as f32,
+                    c1: c1 as f32,
+                    c0: c0 as f32,
+                    slope,
+                };
                 for bb in (0..n).filter(|_| want_dx) {
                     let off = (bb * c + ch) * l;
                     // SAFETY: channel ch of window bb is written by this task only.
                     let out = unsafe { std::slice::from_raw_parts_mut(dxp.get().add(off), l) };
-                    let r = off..off + l;
-                    bwd_dx(
-                        out,
-                        &yv[r.clone()],
-                        &gv[r.clone()],
-                        &xv[r],
-                        mu as f32,
-                        wis as f32,
-                        c1 as f32,
-                        c0 as f32,
-                        slope,
-                    );
+                    bwd_dx(out, BwdRow::new(yv, gv, xv, off..off + l), coeffs);
                 }
                 (sdz, sdzx)
             })

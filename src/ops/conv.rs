@@ -19,11 +19,13 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
+use rayon::prelude::*;
+
 use super::cpu::{f32_slice, lane_sum, storage_f32, SendPtr};
+use super::gemm_plan::ConvShape;
 use super::path::{check_no_f64, device_ops, native_kernels};
 
 const OP: &str = "conv1d-same";
-use rayon::prelude::*;
 
 /// The op: `x (N, Cin, L)` ⊛ `w (Cout, Cin, K)` with dilation `d`, same padding (K odd), no bias.
 #[derive(Debug, Clone, Copy)]
@@ -119,19 +121,17 @@ fn tile_len(rows: usize, l: usize) -> usize {
     t.min(l.max(1))
 }
 
-/// Fills `col[(ci·K + k)·T + t] = x[ci, p0 + t + k·d − pad]` (0 outside the sequence).
-#[allow(clippy::too_many_arguments)]
-fn im2col(
-    x: &[f32],
-    cin: usize,
-    l: usize,
-    k_size: usize,
-    dilation: usize,
-    pad: usize,
-    p0: usize,
-    t_len: usize,
-    col: &mut [f32],
-) {
+/// Fills `col[(ci·K + k)·T + t] = x[ci, p0 + t + k·d − pad]` for `t < t_len` (0 outside the sequence),
+/// from one window `x` (Cin, L) of the conv `s`.
+fn im2col(x: &[f32], s: &ConvShape, p0: usize, t_len: usize, col: &mut [f32]) {
+    let ConvShape {
+        c_in: cin,
+        l,
+        k: k_size,
+        dilation,
+        ..
+    } = *s;
+    let pad = s.pad();
     for ci in 0..cin {
         let xrow = &x[ci * l..(ci + 1) * l];
         for k in 0..k_size {
@@ -151,45 +151,67 @@ fn im2col(
     }
 }
 
-/// `dst (m × n, row stride dst_rs) (+)= a (m × k, row stride a_rs) · b (k × n)`, where element (p, j) of `b`
-/// is `b[p·b_rs + j·b_cs]` (so a transposed `b` is just other strides). One thread; callers parallelise.
-#[allow(clippy::too_many_arguments)]
-fn gemm_f32(
-    dst: &mut [f32],
-    dst_rs: usize,
+/// A matrix operand of [`gemm_f32`] in a slice: element (i, j) is `data[i·rs + j·cs]` (so a transposed
+/// matrix is just other strides).
+#[derive(Debug, Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// Row-major, row stride `rs`.
+    fn rows(data: &'a [f32], rs: usize) -> Self {
+        Mat { data, rs, cs: 1 }
+    }
+
+    /// Column-major, column stride `cs`: the transpose of a row-major matrix of row stride `cs`.
+    fn cols(data: &'a [f32], cs: usize) -> Self {
+        Mat { data, rs: 1, cs }
+    }
+
+    /// Whether the slice holds every element of a `rows × cols` matrix (both positive).
+    fn holds(&self, rows: usize, cols: usize) -> bool {
+        self.data.len() > (rows - 1) * self.rs + (cols - 1) * self.cs
+    }
+}
+
+/// The result of [`gemm_f32`]: row-major, row stride `rs`; the product is added to it (`accumulate`) or
+/// overwrites it.
+struct Dst<'a> {
+    data: &'a mut [f32],
+    rs: usize,
     accumulate: bool,
-    a: &[f32],
-    a_rs: usize,
-    b: &[f32],
-    b_rs: usize,
-    b_cs: usize,
-    (m, n, k): (usize, usize, usize),
-) {
+}
+
+/// `dst (m × n) (+)= a (m × k) · b (k × n)`. One thread; callers parallelise.
+fn gemm_f32(dst: Dst, a: Mat, b: Mat, (m, n, k): (usize, usize, usize)) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    assert!(dst.len() >= (m - 1) * dst_rs + n, "gemm: dst too short");
-    assert!(a.len() >= (m - 1) * a_rs + k, "gemm: lhs too short");
     assert!(
-        b.len() > (k - 1) * b_rs + (n - 1) * b_cs,
-        "gemm: rhs too short"
+        dst.data.len() >= (m - 1) * dst.rs + n,
+        "gemm: dst too short"
     );
+    assert!(a.holds(m, k), "gemm: lhs too short");
+    assert!(b.holds(k, n), "gemm: rhs too short");
     // SAFETY: the asserts above bound every index gemm touches; dst does not alias a or b.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst.data.as_mut_ptr(),
             1,
-            dst_rs as isize,
-            accumulate,
-            a.as_ptr(),
-            1,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
+            dst.rs as isize,
+            dst.accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
             1.0f32,
             1.0f32,
             false,
@@ -200,40 +222,35 @@ fn gemm_f32(
     }
 }
 
-/// Forward kernel on contiguous buffers: x (N, Cin, L), w (Cout, Cin·K) → y (N, Cout, L).
-#[allow(clippy::too_many_arguments)]
+/// Forward kernel of the conv `s` on contiguous buffers: x (N, Cin, L), w (Cout, Cin·K) → y (N, Cout, L).
 pub(crate) fn conv_forward_cpu(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
-    n: usize,
-    cin: usize,
-    cout: usize,
-    l: usize,
-    k_size: usize,
-    dilation: usize,
+    s: &ConvShape,
 ) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(y) = super::conv_direct::forward(x, w, bias, n, cin, cout, l, k_size, dilation) {
+    if let Some(y) = super::conv_direct::forward(x, w, bias, s) {
         return y;
     }
-    conv_forward_gemm(x, w, bias, n, cin, cout, l, k_size, dilation)
+    conv_forward_gemm(x, w, bias, s)
 }
 
 /// The im2col + gemm forward (every CPU; the direct kernels replace it where AVX-512F is present).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_forward_gemm(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
-    n: usize,
-    cin: usize,
-    cout: usize,
-    l: usize,
-    k_size: usize,
-    dilation: usize,
+    s: &ConvShape,
 ) -> Vec<f32> {
-    let pad = (k_size - 1) * dilation / 2;
+    let ConvShape {
+        batch: n,
+        c_in: cin,
+        c_out: cout,
+        l,
+        k: k_size,
+        ..
+    } = *s;
     let rows = cin * k_size;
     let mut y = vec![0f32; n * cout * l];
     if l == 0 || n == 0 {
@@ -249,7 +266,12 @@ pub(crate) fn conv_forward_gemm(
                         row.fill(bv);
                     }
                 }
-                gemm_f32(yn, l, bias.is_some(), w, cin, xn, l, 1, (cout, l, cin))
+                let dst = Dst {
+                    data: yn,
+                    rs: l,
+                    accumulate: bias.is_some(),
+                };
+                gemm_f32(dst, Mat::rows(w, cin), Mat::rows(xn, l), (cout, l, cin))
             });
         return y;
     }
@@ -264,7 +286,7 @@ pub(crate) fn conv_forward_gemm(
             let p0 = tile * t_len;
             let t = t_len.min(l - p0);
             let xb = &x[b * cin * l..(b + 1) * cin * l];
-            im2col(xb, cin, l, k_size, dilation, pad, p0, t, col);
+            im2col(xb, s, p0, t, col);
             // SAFETY: rows co of window b, columns p0..p0+t: disjoint between tasks, inside y.
             let dst = unsafe {
                 std::slice::from_raw_parts_mut(
@@ -277,44 +299,36 @@ pub(crate) fn conv_forward_gemm(
                     dst[co * l..co * l + t].fill(bv);
                 }
             }
-            gemm_f32(dst, l, bias.is_some(), w, rows, col, t, 1, (cout, t, rows));
+            let dst = Dst {
+                data: dst,
+                rs: l,
+                accumulate: bias.is_some(),
+            };
+            gemm_f32(dst, Mat::rows(w, rows), Mat::rows(col, t), (cout, t, rows));
         },
     );
     y
 }
 
-/// Weight-gradient kernel: x (N, Cin, L), g (N, Cout, L) → gw (Cout, Cin·K).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn conv_grad_weight_cpu(
-    x: &[f32],
-    g: &[f32],
-    n: usize,
-    cin: usize,
-    cout: usize,
-    l: usize,
-    k_size: usize,
-    dilation: usize,
-) -> Vec<f32> {
+/// Weight-gradient kernel of the conv `s`: x (N, Cin, L), g (N, Cout, L) → gw (Cout, Cin·K).
+pub(crate) fn conv_grad_weight_cpu(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(gw) = super::conv_direct::grad_weight(x, g, n, cin, cout, l, k_size, dilation) {
+    if let Some(gw) = super::conv_direct::grad_weight(x, g, s) {
         return gw;
     }
-    conv_grad_weight_gemm(x, g, n, cin, cout, l, k_size, dilation)
+    conv_grad_weight_gemm(x, g, s)
 }
 
 /// The im2col + gemm weight gradient (every CPU; see [`conv_forward_gemm`]).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn conv_grad_weight_gemm(
-    x: &[f32],
-    g: &[f32],
-    n: usize,
-    cin: usize,
-    cout: usize,
-    l: usize,
-    k_size: usize,
-    dilation: usize,
-) -> Vec<f32> {
-    let pad = (k_size - 1) * dilation / 2;
+pub(crate) fn conv_grad_weight_gemm(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<f32> {
+    let ConvShape {
+        batch: n,
+        c_in: cin,
+        c_out: cout,
+        l,
+        k: k_size,
+        ..
+    } = *s;
     let rows = cin * k_size;
     let size = cout * rows;
     if l == 0 || n == 0 {
@@ -342,11 +356,26 @@ pub(crate) fn conv_grad_weight_gemm(
                     // col is x's tile directly: rows = cin, row stride l.
                     let gb = &g[b * cout * l + p0..];
                     // acc (cout × cin) += g_tile (cout × t) · x_tileᵀ (t × cin)
-                    gemm_f32(&mut acc, cin, true, gb, l, &xb[p0..], 1, l, (cout, cin, t));
+                    let dst = Dst {
+                        data: &mut acc,
+                        rs: cin,
+                        accumulate: true,
+                    };
+                    gemm_f32(
+                        dst,
+                        Mat::rows(gb, l),
+                        Mat::cols(&xb[p0..], l),
+                        (cout, cin, t),
+                    );
                 } else {
-                    im2col(xb, cin, l, k_size, dilation, pad, p0, t, &mut col);
+                    im2col(xb, s, p0, t, &mut col);
                     let gb = &g[b * cout * l + p0..];
-                    gemm_f32(&mut acc, rows, true, gb, l, &col, 1, t, (cout, rows, t));
+                    let dst = Dst {
+                        data: &mut acc,
+                        rs: rows,
+                        accumulate: true,
+                    };
+                    gemm_f32(dst, Mat::rows(gb, l), Mat::cols(&col, t), (cout, rows, t));
                 }
             }
             acc
@@ -423,7 +452,15 @@ fn conv_cpu_fwd(
             )));
         }
     }
-    let y = conv_forward_cpu(x, w, b, n, cin, cout, l, k, dilation);
+    let s = ConvShape {
+        batch: n,
+        c_in: cin,
+        c_out: cout,
+        l,
+        k,
+        dilation,
+    };
+    let y = conv_forward_cpu(x, w, b, &s);
     Ok((CpuStorage::F32(y), Shape::from((n, cout, l))))
 }
 
@@ -541,12 +578,21 @@ impl CustomOp2 for Conv1dSameGradWeight {
         }
         let x = f32_slice(s1, l1, OP, "input")?;
         let g = f32_slice(s2, l2, OP, "gradient")?;
-        let gw = conv_grad_weight_cpu(x, g, n, cin, cout, l, self.k_size, self.dilation);
+        let s = ConvShape {
+            batch: n,
+            c_in: cin,
+            c_out: cout,
+            l,
+            k: self.k_size,
+            dilation: self.dilation,
+        };
+        let gw = conv_grad_weight_cpu(x, g, &s);
         Ok((CpuStorage::F32(gw), Shape::from((cout, cin, self.k_size))))
     }
 }
 
-/// A per-channel map `v ↦ lrelu(v·scale + shift)`: a BatchNorm with known statistics and its LeakyReLU.
+/// A per-channel affine map followed by LeakyReLU, `v ↦ lrelu(v·scale + shift)`: an eval-mode BatchNorm
+/// folded with its activation, or a batch-statistics one whose statistics are already known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelMap {
     pub scale: Vec<f32>,
@@ -554,17 +600,30 @@ pub struct ChannelMap {
     pub slope: f32,
 }
 
-/// What [`conv1d_same_fused`] does around the convolution.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Fusion<'a> {
-    /// Applied to the input (its real positions; the zero padding stays zero).
+/// What [`conv1d_same_fused`] does around the convolution: `y = post(conv(pre(x)) + bias) + residual`.
+/// `R` holds the residual: a tensor here, its contiguous data for the direct kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct Fusion<'a, R = &'a Tensor> {
+    /// Applied to the input (its real positions; the zero padding stays zero, as for a conv of `pre(x)`).
     pub pre: Option<&'a ChannelMap>,
     /// Applied to `conv + bias`.
     pub post: Option<&'a ChannelMap>,
     /// Added last, (N, Cout, L).
-    pub residual: Option<&'a Tensor>,
-    /// Also return per-channel Σy and Σy² (f64) of the output.
+    pub residual: Option<R>,
+    /// Also return per-channel Σy and Σy² (f64) of the stored output, for a following BatchNorm's batch
+    /// statistics.
     pub sums: bool,
+}
+
+impl<R> Default for Fusion<'_, R> {
+    fn default() -> Self {
+        Fusion {
+            pre: None,
+            post: None,
+            residual: None,
+            sums: false,
+        }
+    }
 }
 
 /// The output of [`conv1d_same_fused`] and, when asked for, its per-channel Σy and Σy².
@@ -604,6 +663,14 @@ pub fn conv1d_same_fused(
             )));
         }
         check_odd(k)?;
+        let s = ConvShape {
+            batch: n,
+            c_in: cin,
+            c_out: cout,
+            l,
+            k,
+            dilation,
+        };
         let check_map = |m: Option<&ChannelMap>, c: usize, what: &str| match m {
             Some(m) if m.scale.len() != c || m.shift.len() != c => {
                 Err(candle_core::Error::Msg(format!(
@@ -635,26 +702,14 @@ pub fn conv1d_same_fused(
             Some((s, l)) => Some(storage_f32(s, l, OP, "residual")?),
             None => None,
         };
-        fn map(m: Option<&ChannelMap>) -> Option<super::conv_direct::AffineLrelu<'_>> {
-            m.map(|m| super::conv_direct::AffineLrelu {
-                scale: &m.scale,
-                shift: &m.shift,
-                slope: m.slope,
-            })
-        }
-        let fuse = super::conv_direct::Fuse {
-            pre: map(fusion.pre),
-            post: map(fusion.post),
+        let fusion = Fusion {
+            pre: fusion.pre,
+            post: fusion.post,
             residual: rv,
             sums: fusion.sums,
         };
-        let Some((y, sums)) = super::conv_direct::forward_fused(
-            xv,
-            &wv,
-            Some(&bv),
-            (n, cin, cout, l, k, dilation),
-            fuse,
-        ) else {
+        let Some((y, sums)) = super::conv_direct::forward_fused(xv, &wv, Some(&bv), &s, fusion)
+        else {
             return Ok(None);
         };
         Ok(Some((Tensor::from_vec(y, (n, cout, l), x.device())?, sums)))
@@ -678,15 +733,25 @@ pub fn cpu_kernel_name() -> &'static str {
 /// The CPU kernels on plain slices, for tests that hold them against each other. Not a stable API.
 #[doc(hidden)]
 pub mod kernels {
+    use super::ConvShape;
+
+    /// The sizes `(N, Cin, Cout, L, K, dilation)` as a [`ConvShape`].
+    pub type Dims = (usize, usize, usize, usize, usize, usize);
+
+    fn shape((batch, c_in, c_out, l, k, dilation): Dims) -> ConvShape {
+        ConvShape {
+            batch,
+            c_in,
+            c_out,
+            l,
+            k,
+            dilation,
+        }
+    }
+
     /// (N, Cin, L) ⊛ (Cout, Cin, K) through im2col + gemm.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward_gemm(
-        x: &[f32],
-        w: &[f32],
-        bias: Option<&[f32]>,
-        (n, cin, cout, l, k, d): (usize, usize, usize, usize, usize, usize),
-    ) -> Vec<f32> {
-        super::conv_forward_gemm(x, w, bias, n, cin, cout, l, k, d)
+    pub fn forward_gemm(x: &[f32], w: &[f32], bias: Option<&[f32]>, dims: Dims) -> Vec<f32> {
+        super::conv_forward_gemm(x, w, bias, &shape(dims))
     }
 
     /// The same through the direct AVX-512 kernel; `None` where it does not run.
@@ -694,37 +759,29 @@ pub mod kernels {
         x: &[f32],
         w: &[f32],
         bias: Option<&[f32]>,
-        (n, cin, cout, l, k, d): (usize, usize, usize, usize, usize, usize),
+        dims: Dims,
     ) -> Option<Vec<f32>> {
         #[cfg(target_arch = "x86_64")]
-        return super::super::conv_direct::forward(x, w, bias, n, cin, cout, l, k, d);
+        return super::super::conv_direct::forward(x, w, bias, &shape(dims));
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (x, w, bias, n, cin, cout, l, k, d);
+            let _ = (x, w, bias, shape(dims));
             None
         }
     }
 
     /// Weight gradient (Cout, Cin, K) from x (N, Cin, L) and g (N, Cout, L) through im2col + gemm.
-    pub fn grad_weight_gemm(
-        x: &[f32],
-        g: &[f32],
-        (n, cin, cout, l, k, d): (usize, usize, usize, usize, usize, usize),
-    ) -> Vec<f32> {
-        super::conv_grad_weight_gemm(x, g, n, cin, cout, l, k, d)
+    pub fn grad_weight_gemm(x: &[f32], g: &[f32], dims: Dims) -> Vec<f32> {
+        super::conv_grad_weight_gemm(x, g, &shape(dims))
     }
 
     /// The same through the direct AVX-512 kernel; `None` where it does not run.
-    pub fn grad_weight_direct(
-        x: &[f32],
-        g: &[f32],
-        (n, cin, cout, l, k, d): (usize, usize, usize, usize, usize, usize),
-    ) -> Option<Vec<f32>> {
+    pub fn grad_weight_direct(x: &[f32], g: &[f32], dims: Dims) -> Option<Vec<f32>> {
         #[cfg(target_arch = "x86_64")]
-        return super::super::conv_direct::grad_weight(x, g, n, cin, cout, l, k, d);
+        return super::super::conv_direct::grad_weight(x, g, &shape(dims));
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (x, g, n, cin, cout, l, k, d);
+            let _ = (x, g, shape(dims));
             None
         }
     }

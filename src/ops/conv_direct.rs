@@ -21,7 +21,9 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use super::conv::{ChannelMap, Fusion};
 use super::cpu::SendPtr;
+use super::gemm_plan::ConvShape;
 
 /// Output channels per forward micro-tile.
 const MR: usize = 8;
@@ -38,27 +40,6 @@ const GW_NR: usize = 6;
 /// Positions per weight-gradient task (a multiple of 16).
 const GW_TILE: usize = 1920;
 
-/// A per-channel affine map followed by LeakyReLU: `v ↦ lrelu(v·scale + shift)` (an eval-mode BatchNorm
-/// folded with its activation, or a batch-statistics one whose statistics are already known).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AffineLrelu<'a> {
-    pub scale: &'a [f32],
-    pub shift: &'a [f32],
-    pub slope: f32,
-}
-
-/// What a forward fuses around the convolution: `y = post(conv(pre(x)) + bias) + residual`, with `pre`
-/// applied to the input's real positions only (the zero padding stays zero, as for a conv of `pre(x)`), and
-/// optionally the per-channel sums Σy and Σy² (f64) of the stored output, for a following BatchNorm's
-/// batch statistics.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Fuse<'a> {
-    pub pre: Option<AffineLrelu<'a>>,
-    pub post: Option<AffineLrelu<'a>>,
-    pub residual: Option<&'a [f32]>,
-    pub sums: bool,
-}
-
 /// Per-channel Σv and Σv² (f64).
 pub(crate) type ChannelSums = Vec<(f64, f64)>;
 
@@ -72,20 +53,21 @@ pub(crate) fn available() -> bool {
     })
 }
 
-/// Copies `x[ci, p0 − pad .. p0 − pad + sl]` of one window into slab rows of length `sl`, zero outside
-/// `[0, l)`.
-#[allow(clippy::too_many_arguments)]
-fn fill_slab(
-    x: &[f32],
-    cin: usize,
-    l: usize,
+/// The positions one task computes, `len` of them from `p0`, and the rows of its slab: the task reads
+/// its window's input from a zero-padded copy (the slab) of `Cin` rows of `row_len` floats, row `ci`
+/// holding `x[ci, p0 − pad .. p0 − pad + row_len]` (the tile rounded up to whole vectors, and the halo).
+#[derive(Debug, Clone, Copy)]
+struct Tile {
     p0: usize,
-    pad: usize,
-    sl: usize,
-    slab: &mut [f32],
-    pre: Option<AffineLrelu>,
-) {
-    let start = p0 as isize - pad as isize; // sequence position of slab column 0
+    len: usize,
+    row_len: usize,
+}
+
+/// Fills the `slab` of `tile` from one window `x` (Cin, L) of the conv `s`: zero outside `[0, L)`,
+/// through `pre` where given.
+fn fill_slab(slab: &mut [f32], x: &[f32], s: &ConvShape, tile: Tile, pre: Option<&ChannelMap>) {
+    let (cin, l, sl) = (s.c_in, s.l, tile.row_len);
+    let start = tile.p0 as isize - s.pad() as isize; // sequence position of slab column 0
     let lo = (-start).clamp(0, sl as isize) as usize;
     let hi = (l as isize - start).clamp(0, sl as isize) as usize;
     for ci in 0..cin {
@@ -110,21 +92,15 @@ fn fill_slab(
     }
 }
 
-/// `y (N, Cout, L) = conv(x (N, Cin, L), w (Cout, Cin, K)) (+ bias)`; `None` when the CPU lacks AVX-512F.
-#[allow(clippy::too_many_arguments)]
+/// `y (N, Cout, L) = conv(x (N, Cin, L), w (Cout, Cin, K)) (+ bias)` for the conv `s`; `None` when the
+/// CPU lacks AVX-512F.
 pub(crate) fn forward(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
-    n: usize,
-    cin: usize,
-    cout: usize,
-    l: usize,
-    k_size: usize,
-    dilation: usize,
+    s: &ConvShape,
 ) -> Option<Vec<f32>> {
-    let dims = (n, cin, cout, l, k_size, dilation);
-    forward_fused(x, w, bias, dims, Fuse::default()).map(|(y, _)| y)
+    forward_fused(x, w, bias, s, Fusion::default()).map(|(y, _)| y)
 }
 
 /// The forward with the maps of `fuse` applied in the same pass; the sums come back when asked for.
@@ -132,12 +108,20 @@ pub(crate) fn forward_fused(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
-    (n, cin, cout, l, k_size, dilation): (usize, usize, usize, usize, usize, usize),
-    fuse: Fuse,
+    s: &ConvShape,
+    fuse: Fusion<'_, &[f32]>,
 ) -> Option<(Vec<f32>, Option<ChannelSums>)> {
     if !available() {
         return None;
     }
+    let ConvShape {
+        batch: n,
+        c_in: cin,
+        c_out: cout,
+        l,
+        k: k_size,
+        ..
+    } = *s;
     // The slab's halo is (K−1)·d/2 on each side: an even kernel would read one float past it.
     assert!(
         k_size % 2 == 1,
@@ -167,37 +151,26 @@ pub(crate) fn forward_fused(
     if total == 0 {
         return Some((Vec::new(), fuse.sums.then(|| vec![(0.0, 0.0); cout])));
     }
-    let pad = (k_size - 1) * dilation / 2;
-    let rows = cin * k_size;
-    let blocks = cout.div_ceil(MR);
-    // Packed kernel [block][ci][k][i] = w[block·MR + i, ci, k]; rows past Cout stay zero.
-    let mut wp = vec![0f32; blocks * rows * MR];
-    for co in 0..cout {
-        for r in 0..rows {
-            wp[((co / MR) * rows + r) * MR + co % MR] = w[co * rows + r];
-        }
-    }
-    let mut bp = vec![0f32; blocks * MR];
-    if let Some(b) = bias {
-        bp[..cout].copy_from_slice(b);
-    }
+    let packed = Packed::new(w, bias, s);
     let t_len = TILE.min(l.div_ceil(NR) * NR);
     let n_tiles = l.div_ceil(t_len);
     let n_tasks = n * n_tiles;
-    let sl = t_len + 2 * pad;
+    let row_len = t_len + 2 * s.pad();
     let mut y: Vec<f32> = Vec::with_capacity(total);
     let y_ptr = SendPtr(y.as_mut_ptr());
     // Each task's channel sums, reduced in task order below (deterministic whatever the scheduling).
     let mut task_sums = vec![0f64; if fuse.sums { n_tasks * 2 * cout } else { 0 }];
     let sums_ptr = SendPtr(task_sums.as_mut_ptr());
     (0..n_tasks).into_par_iter().for_each_init(
-        || vec![0f32; cin * sl],
+        || vec![0f32; cin * row_len],
         |slab, task| {
-            let (b, tile) = (task / n_tiles, task % n_tiles);
-            let p0 = tile * t_len;
-            let t = t_len.min(l - p0);
-            let xb = &x[b * cin * l..(b + 1) * cin * l];
-            fill_slab(xb, cin, l, p0, pad, sl, slab, fuse.pre);
+            let (b, p0) = (task / n_tiles, (task % n_tiles) * t_len);
+            let tile = Tile {
+                p0,
+                len: t_len.min(l - p0),
+                row_len,
+            };
+            fill_slab(slab, &x[b * cin * l..(b + 1) * cin * l], s, tile, fuse.pre);
             let out = Out {
                 y: y_ptr.get().wrapping_add(b * cout * l + p0),
                 rs: l,
@@ -210,11 +183,11 @@ pub(crate) fn forward_fused(
                     std::slice::from_raw_parts_mut(sums_ptr.get().add(task * 2 * cout), 2 * cout)
                 }),
             };
-            // SAFETY: AVX-512F was detected; the task writes rows 0..cout, columns p0..p0+t of window b,
-            // disjoint from every other task and inside y's allocation; slab reads stay inside the slab
-            // (t_len is a multiple of NR, and sl adds the 2·pad halo); residual reads are masked to the
-            // same t columns.
-            unsafe { forward_tile(slab, sl, &wp, &bp, (cin, cout, k_size, dilation), t, out) };
+            // SAFETY: AVX-512F was detected; the task writes rows 0..cout, columns p0..p0+tile.len of
+            // window b, disjoint from every other task and inside y's allocation; slab reads stay inside
+            // the slab (t_len is a multiple of NR, and row_len adds the 2·pad halo); residual reads are
+            // masked to the same tile.len columns.
+            unsafe { forward_tile(slab, &packed.w, &packed.bias, s, tile, out) };
         },
     );
     // SAFETY: the tasks above wrote every element of y (each (window, tile) covers all channels and its
@@ -233,6 +206,32 @@ pub(crate) fn forward_fused(
     Some((y, sums))
 }
 
+/// The forward's kernel and bias, packed for its micro-tiles: rows past Cout stay zero.
+struct Packed {
+    /// `w[block][ci][k][i] = w[block·MR + i, ci, k]`.
+    w: Vec<f32>,
+    /// `bias[block·MR + i]`, zero without a bias.
+    bias: Vec<f32>,
+}
+
+impl Packed {
+    fn new(w: &[f32], bias: Option<&[f32]>, s: &ConvShape) -> Self {
+        let (cout, rows) = (s.c_out, s.c_in * s.k);
+        let blocks = cout.div_ceil(MR);
+        let mut wp = vec![0f32; blocks * rows * MR];
+        for co in 0..cout {
+            for r in 0..rows {
+                wp[((co / MR) * rows + r) * MR + co % MR] = w[co * rows + r];
+            }
+        }
+        let mut bp = vec![0f32; blocks * MR];
+        if let Some(b) = bias {
+            bp[..cout].copy_from_slice(b);
+        }
+        Packed { w: wp, bias: bp }
+    }
+}
+
 /// Where one forward task puts its output tile, and what it does on the way.
 struct Out<'a> {
     /// Output at (channel 0, first position of the tile); row stride `rs`.
@@ -240,7 +239,7 @@ struct Out<'a> {
     rs: usize,
     /// The residual from the same (channel 0, first position), same row stride.
     residual: Option<&'a [f32]>,
-    post: Option<AffineLrelu<'a>>,
+    post: Option<&'a ChannelMap>,
     /// Σy and Σy² per channel, interleaved (2·Cout).
     sums: Option<&'a mut [f64]>,
 }
@@ -257,17 +256,29 @@ unsafe fn add_sums(v: __m512, s1: &mut __m512d, s2: &mut __m512d) {
     *s2 = _mm512_fmadd_pd(lo, lo, _mm512_fmadd_pd(hi, hi, *s2));
 }
 
-/// One task of the forward: every channel block and micro-tile of positions `0..t` of a slab.
+/// One task of the forward of the conv `s`: every channel block and micro-tile of the positions of `tile`,
+/// from its `slab` and the [`Packed`] kernel `wp` and bias `bp`.
+///
+/// The slab and the kernel come as slice arguments, not behind `&Packed` or a slab struct: only when
+/// their pointers are arguments does LLVM keep the 24 accumulators in registers (read out of a struct,
+/// it stored every accumulator after each FMA, at half the speed).
 #[target_feature(enable = "avx512f")]
 unsafe fn forward_tile(
     slab: &[f32],
-    sl: usize,
     wp: &[f32],
     bp: &[f32],
-    (cin, cout, k_size, dilation): (usize, usize, usize, usize),
-    t: usize,
+    s: &ConvShape,
+    tile: Tile,
     mut out: Out,
 ) {
+    let ConvShape {
+        c_in: cin,
+        c_out: cout,
+        k: k_size,
+        dilation,
+        ..
+    } = *s;
+    let (t, sl) = (tile.len, tile.row_len);
     let rows = cin * k_size;
     debug_assert!(slab.len() >= cin * sl);
     debug_assert!(t.div_ceil(NR) * NR + (k_size - 1) * dilation <= sl);
@@ -351,28 +362,26 @@ unsafe fn forward_tile(
     }
 }
 
-/// `gw (Cout, Cin, K) = Σ_n Σ_p g[n, co, p] · x[n, ci, p + k·d − pad]`; `None` without AVX-512F.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn grad_weight(
-    x: &[f32],
-    g: &[f32],
-    n: usize,
-    cin: usize,
-    cout: usize,
-    l: usize,
-    k_size: usize,
-    dilation: usize,
-) -> Option<Vec<f32>> {
+/// `gw (Cout, Cin, K) = Σ_n Σ_p g[n, co, p] · x[n, ci, p + k·d − pad]` for the conv `s`; `None` without
+/// AVX-512F.
+pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32>> {
     if !available() {
         return None;
     }
+    let ConvShape {
+        batch: n,
+        c_in: cin,
+        c_out: cout,
+        l,
+        k: k_size,
+        ..
+    } = *s;
     assert!(
         k_size % 2 == 1,
         "conv grad-weight: kernel size {k_size} is not odd"
     );
     assert_eq!(x.len(), n * cin * l, "conv grad-weight: input size");
     assert_eq!(g.len(), n * cout * l, "conv grad-weight: gradient size");
-    let pad = (k_size - 1) * dilation / 2;
     let rows = cin * k_size;
     let size = cout * rows;
     if n == 0 || l == 0 || size == 0 {
@@ -380,7 +389,7 @@ pub(crate) fn grad_weight(
     }
     let t_len = GW_TILE.min(l.div_ceil(16) * 16);
     let n_tiles = l.div_ceil(t_len);
-    let sl = t_len + 2 * pad;
+    let row_len = t_len + 2 * s.pad();
     let n_tasks = n * n_tiles;
     // One contiguous range of tasks per thread, each with its own accumulator.
     let n_chunks = rayon::current_num_threads().clamp(1, n_tasks);
@@ -388,27 +397,19 @@ pub(crate) fn grad_weight(
         .into_par_iter()
         .map(|c| {
             let mut acc = vec![0f32; size];
-            let mut slab = vec![0f32; cin * sl];
+            let mut slab = vec![0f32; cin * row_len];
             for task in c * n_tasks / n_chunks..(c + 1) * n_tasks / n_chunks {
-                let (b, tile) = (task / n_tiles, task % n_tiles);
-                let p0 = tile * t_len;
-                let t = t_len.min(l - p0);
-                fill_slab(
-                    &x[b * cin * l..(b + 1) * cin * l],
-                    cin,
-                    l,
+                let (b, p0) = (task / n_tiles, (task % n_tiles) * t_len);
+                let tile = Tile {
                     p0,
-                    pad,
-                    sl,
-                    &mut slab,
-                    None,
-                );
-                let gb = &g[b * cout * l + p0..(b + 1) * cout * l];
-                // SAFETY: AVX-512F was detected; g reads are masked to the t valid positions of each row
-                // (row stride l, inside gb), slab reads stay inside the slab (t_len is a multiple of 16).
-                unsafe {
-                    grad_weight_tile(&slab, sl, gb, l, t, (cin, cout, k_size, dilation), &mut acc)
+                    len: t_len.min(l - p0),
+                    row_len,
                 };
+                fill_slab(&mut slab, &x[b * cin * l..(b + 1) * cin * l], s, tile, None);
+                let gb = &g[b * cout * l + p0..(b + 1) * cout * l];
+                // SAFETY: AVX-512F was detected; g reads are masked to the tile.len valid positions of each
+                // row (row stride l, inside gb), slab reads stay inside the slab (t_len is a multiple of 16).
+                unsafe { grad_weight_tile(&slab, gb, s, tile, &mut acc) };
             }
             acc
         })
@@ -422,17 +423,20 @@ pub(crate) fn grad_weight(
     Some(out)
 }
 
-/// One task of the weight gradient: adds the contributions of positions `0..t` of a slab to `acc`.
+/// One task of the weight gradient of the conv `s`: adds the contributions of the positions of `tile`, from
+/// its `slab` and the output gradient `g` (its window's Cout rows, row stride L, from the tile's first
+/// position), to `acc`. Slices, not structs, for the reason given at [`forward_tile`].
 #[target_feature(enable = "avx512f")]
-unsafe fn grad_weight_tile(
-    slab: &[f32],
-    sl: usize,
-    g: &[f32],
-    g_rs: usize,
-    t: usize,
-    (cin, cout, k_size, dilation): (usize, usize, usize, usize),
-    acc: &mut [f32],
-) {
+unsafe fn grad_weight_tile(slab: &[f32], g: &[f32], s: &ConvShape, tile: Tile, acc: &mut [f32]) {
+    let ConvShape {
+        c_in: cin,
+        c_out: cout,
+        l: g_rs,
+        k: k_size,
+        dilation,
+        ..
+    } = *s;
+    let (t, sl) = (tile.len, tile.row_len);
     let rows = cin * k_size;
     debug_assert!(g.len() >= (cout - 1) * g_rs + t);
     debug_assert!(t.div_ceil(16) * 16 + (k_size - 1) * dilation <= sl);
