@@ -112,6 +112,12 @@ impl PrefixCache {
         &self.path
     }
 
+    /// The bytes of window `w`'s slot in the mapped file.
+    fn slot_range(&self, split: Split, w: WindowRef) -> Result<std::ops::Range<usize>, TrainError> {
+        let (s, b) = (self.slot(split, w)?, self.slot_bytes());
+        Ok(s * b..(s + 1) * b)
+    }
+
     fn slot(&self, split: Split, w: WindowRef) -> Result<usize, TrainError> {
         self.slots.get(&(split, w)).copied().ok_or_else(|| {
             TrainError::Config(format!(
@@ -152,14 +158,9 @@ impl PrefixCache {
                 "prefix cache: state does not match the batch".into(),
             ));
         }
-        let mut map = self
-            .map
-            .write()
-            .map_err(|_| TrainError::Config("prefix cache lock poisoned".into()))?;
-        let slot_bytes = self.slot_bytes();
+        let mut map = self.map.write().map_err(|_| poisoned())?;
         for (i, w) in windows.iter().enumerate() {
-            let s = self.slot(split, *w)?;
-            let dst = &mut map[s * slot_bytes..(s + 1) * slot_bytes];
+            let dst = &mut map[self.slot_range(split, *w)?];
             let (dh, ds) = dst.split_at_mut(self.h_len * 2);
             let ok = encode(&h[i * self.h_len..(i + 1) * self.h_len], dh)
                 & encode(&skip[i * self.skip_len..(i + 1) * self.skip_len], ds);
@@ -187,14 +188,9 @@ impl PrefixCache {
         let mut h = vec![0f32; n * self.h_len];
         let mut skip = vec![0f32; n * self.skip_len];
         {
-            let map = self
-                .map
-                .read()
-                .map_err(|_| TrainError::Config("prefix cache lock poisoned".into()))?;
-            let slot_bytes = self.slot_bytes();
+            let map = self.map.read().map_err(|_| poisoned())?;
             for (i, w) in windows.iter().enumerate() {
-                let s = self.slot(split, *w)?;
-                let src_bytes = &map[s * slot_bytes..(s + 1) * slot_bytes];
+                let src_bytes = &map[self.slot_range(split, *w)?];
                 let (bh, bs) = src_bytes.split_at(self.h_len * 2);
                 decode(bh, &mut h[i * self.h_len..(i + 1) * self.h_len]);
                 decode(bs, &mut skip[i * self.skip_len..(i + 1) * self.skip_len]);
@@ -235,4 +231,8 @@ impl Drop for PrefixCache {
             }
         }
     }
+}
+
+fn poisoned() -> TrainError {
+    TrainError::Config("prefix cache lock poisoned".into())
 }
