@@ -114,10 +114,10 @@ pub struct VariantArgs {
     #[arg(short = 'R', long = "ref-genome", value_name = "FASTA")]
     pub ref_genome: PathBuf,
     /// SpliceAI gene table (`#NAME CHROM STRAND TX_START TX_END EXON_START EXON_END`), or a GFF3/GTF
-    /// (`.gff`, `.gff3`, `.gtf`: one row per gene from its canonical or longest transcript).
+    /// (`.gff`, `.gff3`, `.gtf`, also `.gz`: one row per gene from its canonical or longest transcript).
     #[arg(short = 'A', long = "annotation")]
     pub annotation: String,
-    /// Input VCF, plain or bgzip [default: stdin].
+    /// Input VCF, plain, gzip or bgzip (`-`: stdin) [default: stdin].
     #[arg(short = 'I', long = "input-vcf", value_name = "VCF")]
     pub input_vcf: Option<PathBuf>,
     /// Output VCF [default: stdout].
