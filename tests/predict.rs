@@ -572,3 +572,37 @@ fn predict_all_with_genes_keeps_every_record() {
     assert_eq!(lens.iter().sum::<i64>() as u64, shape[0]);
     assert_eq!(values.len() as u64, shape[0] * 3 * 5000);
 }
+
+/// `-a` reads a gzip or bgzip GFF as it reads the plain one (it did not before the inputs shared one opener):
+/// the BED files and the genes FASTA are byte-identical.
+#[test]
+fn gff_gzip_and_bgzip_read_as_plain() {
+    let Some(c) = PvData::locate() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (fa, gff) = (c.input("region200k.fa"), c.input("region200k.gff3"));
+    let (gz, bgz) = (tmp.path().join("a.gff3.gz"), tmp.path().join("b.gff3.gz"));
+    common::gzip_copy(&gff, &gz);
+    common::bgzip_copy(&gff, &bgz);
+    let run = |an: &Path, sub: &str| {
+        let out = tmp.path().join(sub);
+        let args = ["-i", fa.to_str().unwrap(), "-a", an.to_str().unwrap()];
+        predict_ok(&out, 80, &args)
+    };
+    let plain = run(&gff, "plain");
+    for dir in [run(&gz, "gz"), run(&bgz, "bgz")] {
+        for f in [
+            "acceptor_predictions.bed",
+            "donor_predictions.bed",
+            "region200k_genes.fa",
+        ] {
+            assert_eq!(
+                std::fs::read(plain.join(f)).unwrap(),
+                std::fs::read(dir.join(f)).unwrap(),
+                "{f} differs for {}",
+                dir.display()
+            );
+        }
+    }
+}

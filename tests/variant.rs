@@ -6,6 +6,7 @@
 mod common;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::PvData;
@@ -456,4 +457,35 @@ fn bad_inputs_fail_clearly_without_output() {
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }
+}
+
+/// `-A` reads a gzip or bgzip GFF3 (named `.gff3.gz`) as it reads the plain one: the same VCF.
+#[test]
+fn gff3_annotation_gzip_and_bgzip_read_as_plain() {
+    let Some(c) = PvData::locate() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let gff = c.input("region200k.gff3");
+    let (gz, bgz) = (tmp.path().join("a.gff3.gz"), tmp.path().join("b.gff3.gz"));
+    common::gzip_copy(&gff, &gz);
+    common::bgzip_copy(&gff, &bgz);
+    let (fa, input, m) = (
+        c.input_arg("region200k.fa"),
+        c.input_arg("variants.vcf"),
+        model(80),
+    );
+    let score = |an: &Path| {
+        let an = an.to_str().unwrap();
+        let r = run(
+            &["-R", &fa, "-A", an, "-I", &input, "-m", &m, "-f", "80"],
+            None,
+        );
+        assert!(r.status.success(), "variant -A {an} failed");
+        r.stdout
+    };
+    let plain = score(&gff);
+    assert!(!plain.is_empty());
+    assert_eq!(plain, score(&gz), "gzip GFF3");
+    assert_eq!(plain, score(&bgz), "bgzip GFF3");
 }

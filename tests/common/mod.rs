@@ -298,3 +298,19 @@ pub fn check_pt_structure(path: &Path) -> Option<(bool, String)> {
         }
     }
 }
+
+/// Writes `src` compressed as plain gzip (one member) to `dst`.
+pub fn gzip_copy(src: &Path, dst: &Path) {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&std::fs::read(src).expect("read"))
+        .expect("gzip");
+    std::fs::write(dst, e.finish().expect("gzip")).expect("write");
+}
+
+/// Writes `src` compressed as BGZF (what bgzip writes) to `dst`.
+pub fn bgzip_copy(src: &Path, dst: &Path) {
+    let mut w = noodles_bgzf::io::Writer::new(Vec::new());
+    w.write_all(&std::fs::read(src).expect("read"))
+        .expect("bgzip");
+    std::fs::write(dst, w.finish().expect("bgzip")).expect("write");
+}
