@@ -296,19 +296,15 @@ pub fn run(opts: &CalibrateOptions) -> Result<CalibrationSummary, CalibrateError
             (f.temperature, Some(f))
         }
     };
-    let test = score(&opts.test_dataset, "test")?;
-    let mut splits = Vec::new();
-    for (name, path, c) in [
-        ("validation", validation.clone(), val),
-        ("test", opts.test_dataset.clone(), test),
-    ] {
+    // Each split's logits are dropped once its metrics are computed: at most one split is held.
+    let report = |name: &'static str, path: PathBuf, c: Collected| -> SplitReport {
         let original = split_metrics(&c.data, Temperature::ONE);
         let calibrated = split_metrics(&c.data, temperature);
         out.line(format!(
             "{name}: NLL {:.8} → {:.8}, ECE {:.8} → {:.8}",
             original.nll, calibrated.nll, original.ece, calibrated.ece
         ));
-        splits.push(SplitReport {
+        SplitReport {
             name,
             path,
             windows: c.windows,
@@ -316,8 +312,11 @@ pub fn run(opts: &CalibrateOptions) -> Result<CalibrationSummary, CalibrateError
             positions: c.data.len(),
             original,
             calibrated,
-        });
-    }
+        }
+    };
+    let mut splits = vec![report("validation", validation, val)];
+    let test = score(&opts.test_dataset, "test")?;
+    splits.push(report("test", opts.test_dataset.clone(), test));
     if crate::cancel::requested() {
         return Err(CalibrateError::Interrupted);
     }
