@@ -48,9 +48,9 @@ pub fn read_pt(path: &Path) -> Result<StateDict, CheckpointError> {
 pub fn read_pt_tensor(path: &Path) -> Result<RawTensor, CheckpointError> {
     let sd = read_pt_with(path, |path, g, root| match g.get(root) {
         Some(Obj::Tensor(t)) => Ok(vec![(String::new(), t.clone())]),
-        _ => Err(CheckpointError::NotAStateDict {
+        _ => Err(CheckpointError::NotATensor {
             path: path.to_path_buf(),
-            message: format!("the pickled object is {}, not one tensor", g.kind(root)),
+            found: g.kind(root).to_string(),
         }),
     })?;
     sd.into_entries()
@@ -560,13 +560,6 @@ pub fn encode_pt_tensor(
         numel: t.numel(),
     });
     encode_archive(path, archive_name, &pkl, &[t.data.as_slice()])
-}
-
-/// Writes one bare tensor as `torch.save(tensor, path)` would, atomically; the archive prefix is the file
-/// stem of `path`.
-pub fn write_pt_tensor(path: &Path, t: &RawTensor) -> Result<(), CheckpointError> {
-    let bytes = encode_pt_tensor(path, &archive_name(path), t)?;
-    Ok(atomic::replace(path, &bytes)?)
 }
 
 /// The archive of `torch.save`: `data.pkl`, the format records, storage `i` from `records[i]`, the version.
