@@ -11,8 +11,8 @@
 use super::metrics::{loss_and_grad, LabelledLogits};
 use super::temperature::{clamp, Temperature, CLASSES};
 
-/// The fitting constants (upstream's, hard-coded there; the documentation page's 1.1 start and patience
-/// 10 are not what the code does).
+/// The fitting constants, hard-coded in upstream's code (which is followed here rather than the start of
+/// 1.1 and patience of 10 its documentation page is reported to give).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FitOptions {
     /// Adam's learning rate.
