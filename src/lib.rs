@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod bench;
+pub mod calibrate;
 pub mod cancel;
 pub mod checkpoint;
 pub mod cli;

@@ -91,6 +91,15 @@ pub enum CheckpointError {
         name: String,
     },
 
+    /// The unpickled object is not one bare tensor (what `torch.save(tensor)` writes).
+    #[error("{}: the pickled object is {found}, not one tensor as torch.save(tensor) writes it", path.display())]
+    NotATensor {
+        /// The file concerned.
+        path: PathBuf,
+        /// What was found.
+        found: String,
+    },
+
     /// The unpickled object is not a state dict (a dict of tensors, possibly wrapped).
     #[error(
         "{}: {message} (expected a state dict: a dict of tensors, or a dict holding one under `state_dict` \

@@ -1246,6 +1246,41 @@ pub(crate) fn pickle_state_dict(entries: &[PickleEntry<'_>]) -> Vec<u8> {
     w.out
 }
 
+/// Serialises one bare tensor as `torch.save(tensor)` does (protocol 2): `_rebuild_tensor_v2(persistent_id(
+/// 'storage', torch.<T>Storage, key, 'cpu', numel), 0, size, stride, False, OrderedDict())` at the root, the
+/// byte sequence PyTorch writes for a CPU tensor without gradient.
+pub(crate) fn pickle_tensor(e: &PickleEntry<'_>) -> Vec<u8> {
+    let mut w = Writer {
+        out: Vec::with_capacity(160),
+        next_memo: 0,
+    };
+    w.out.extend_from_slice(&[opcode::PROTO, 2]);
+    w.global("torch._utils", "_rebuild_tensor_v2");
+    w.out.push(opcode::MARK); // args tuple
+    w.out.push(opcode::MARK); // persistent id tuple
+    w.str("storage");
+    w.global("torch", e.dtype.torch_storage_name());
+    w.str(&e.key);
+    w.str("cpu");
+    w.int(e.numel as i64);
+    w.out.push(opcode::TUPLE);
+    w.put();
+    w.out.push(opcode::BINPERSID);
+    w.int(0); // storage offset
+    w.int_tuple(e.shape);
+    w.int_tuple(&contiguous_strides(e.shape));
+    w.out.push(opcode::NEWFALSE); // requires_grad = False
+    w.global("collections", "OrderedDict");
+    w.out.extend_from_slice(b")R"); // backward_hooks = OrderedDict()
+    w.put();
+    w.out.push(opcode::TUPLE);
+    w.put();
+    w.out.push(opcode::REDUCE);
+    w.put();
+    w.out.push(opcode::STOP);
+    w.out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

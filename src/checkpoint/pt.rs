@@ -40,6 +40,29 @@ fn zip_err(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
 /// `model_state_dict` (other entries of such a wrapper, e.g. an epoch number or optimizer state, are parsed
 /// under the same restrictions and then ignored). Storage locations such as `cuda:0` are ignored.
 pub fn read_pt(path: &Path) -> Result<StateDict, CheckpointError> {
+    read_pt_with(path, state_dict_entries)
+}
+
+/// Reads a PyTorch zip checkpoint that holds one bare tensor, as `torch.save(tensor, path)` writes it (e.g.
+/// OpenSpliceAI's `temperature.pt`).
+pub fn read_pt_tensor(path: &Path) -> Result<RawTensor, CheckpointError> {
+    let sd = read_pt_with(path, |path, g, root| match g.get(root) {
+        Some(Obj::Tensor(t)) => Ok(vec![(String::new(), t.clone())]),
+        _ => Err(CheckpointError::NotATensor {
+            path: path.to_path_buf(),
+            found: g.kind(root).to_string(),
+        }),
+    })?;
+    sd.into_entries()
+        .pop()
+        .map(|(_, t)| t)
+        .ok_or_else(|| zip_err(path, "no tensor"))
+}
+
+/// The named tensors that `select` finds in the unpickled root object.
+type Select = fn(&Path, &Graph, &Val) -> Result<Vec<(String, TensorRef)>, CheckpointError>;
+
+fn read_pt_with(path: &Path, select: Select) -> Result<StateDict, CheckpointError> {
     let file = std::fs::File::open(path).map_err(|e| CheckpointError::Io {
         path: path.to_path_buf(),
         action: "cannot open",
@@ -51,7 +74,7 @@ pub fn read_pt(path: &Path) -> Result<StateDict, CheckpointError> {
     }
     let mut archive =
         zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| zip_err(path, e))?;
-    read_from_archive(path, &mut archive, file_len)
+    read_from_archive(path, &mut archive, file_len, select)
 }
 
 fn find_pickle<R: Read + Seek>(
@@ -111,6 +134,7 @@ fn read_from_archive<R: Read + Seek>(
     path: &Path,
     archive: &mut zip::ZipArchive<R>,
     file_len: u64,
+    select: Select,
 ) -> Result<StateDict, CheckpointError> {
     let pkl_name = find_pickle(path, archive)?;
     let prefix = pkl_name[..pkl_name.len() - "data.pkl".len()].to_string();
@@ -136,7 +160,7 @@ fn read_from_archive<R: Read + Seek>(
             name,
         },
     })?;
-    let entries = state_dict_entries(path, &graph, &root)?;
+    let entries = select(path, &graph, &root)?;
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     let mut sd = StateDict::new();
     for (name, t) in entries {
@@ -512,10 +536,43 @@ pub fn encode_pt(
         })
         .collect();
     let pkl = pickle::pickle_state_dict(&entries);
-    let total: usize = sd.iter().map(|(_, t)| t.data.len() + 128).sum::<usize>() + pkl.len() + 4096;
+    let records: Vec<&[u8]> = sd.iter().map(|(_, t)| t.data.as_slice()).collect();
+    encode_archive(path, archive_name, &pkl, &records)
+}
+
+/// Encodes one bare tensor as the bytes of `torch.save(tensor)` (records under `archive_name/`), which
+/// `torch.load` returns as that tensor.
+pub fn encode_pt_tensor(
+    path: &Path,
+    archive_name: &str,
+    t: &RawTensor,
+) -> Result<Vec<u8>, CheckpointError> {
+    t.validate().map_err(|message| CheckpointError::BadTensor {
+        path: path.to_path_buf(),
+        tensor: String::new(),
+        message,
+    })?;
+    let pkl = pickle::pickle_tensor(&PickleEntry {
+        name: "",
+        dtype: t.dtype,
+        shape: &t.shape,
+        key: "0".to_string(),
+        numel: t.numel(),
+    });
+    encode_archive(path, archive_name, &pkl, &[t.data.as_slice()])
+}
+
+/// The archive of `torch.save`: `data.pkl`, the format records, storage `i` from `records[i]`, the version.
+fn encode_archive(
+    path: &Path,
+    archive_name: &str,
+    pkl: &[u8],
+    records: &[&[u8]],
+) -> Result<Vec<u8>, CheckpointError> {
+    let total: usize = records.iter().map(|r| r.len() + 128).sum::<usize>() + pkl.len() + 4096;
     let mut w = ZipWriter {
         out: Vec::with_capacity(total),
-        entries: Vec::with_capacity(sd.len() + 7),
+        entries: Vec::with_capacity(records.len() + 7),
         names_hash: 0xcbf2_9ce4_8422_2325,
         crc_hash: 0,
     };
@@ -524,7 +581,7 @@ pub fn encode_pt(
         message,
     };
     let p = archive_name;
-    w.add(format!("{p}/data.pkl"), &pkl).map_err(too_large)?;
+    w.add(format!("{p}/data.pkl"), pkl).map_err(too_large)?;
     w.add(format!("{p}/.format_version"), b"1")
         .map_err(too_large)?;
     w.add(
@@ -534,8 +591,8 @@ pub fn encode_pt(
     .map_err(too_large)?;
     w.add(format!("{p}/byteorder"), b"little")
         .map_err(too_large)?;
-    for (i, (_, t)) in sd.iter().enumerate() {
-        w.add(format!("{p}/data/{i}"), &t.data).map_err(too_large)?;
+    for (i, data) in records.iter().enumerate() {
+        w.add(format!("{p}/data/{i}"), data).map_err(too_large)?;
     }
     w.add(format!("{p}/version"), b"3\n").map_err(too_large)?;
     let serialization_id = format!("{:020}{:020}", w.names_hash, w.crc_hash);

@@ -46,6 +46,9 @@ pub enum Command {
     Predict(super::infer::PredictArgs),
     /// Delta scores for the variants of a VCF (OpenSpliceAI / SpliceAI `variant`).
     Variant(super::infer::VariantArgs),
+    /// Fit one temperature per class on the validation set; NLL, ECE, reliability before and after
+    /// (OpenSpliceAI `calibrate`).
+    Calibrate(super::calibrate::CalibrateArgs),
 }
 
 /// `create-data`: OpenSpliceAI's flags and defaults, plus `--random-seed`, `--upstream-bugs`, `--no-gene-split`.
@@ -287,6 +290,10 @@ pub struct TestArgs {
     /// Loss function to report.
     #[arg(short = 'l', long, value_enum, default_value_t = Loss::CrossEntropyLoss)]
     pub loss: Loss,
+    /// Score the calibrated model: divide the logits by this temperature (`calibrate`'s temperature.txt
+    /// or temperature.pt) before the softmax.
+    #[arg(long, value_name = "FILE")]
+    pub temperature: Option<PathBuf>,
     #[command(flatten)]
     pub compute: ComputeArgs,
     /// Hide progress bars.

@@ -1,12 +1,13 @@
 //! `predict` and `variant`: OpenSpliceAI's flags (same short and long forms, same defaults), parsed here
 //! and handed to `crate::predict` / `crate::variant`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
 
 use super::args::{parse_flank, ComputeArgs};
+use crate::calibrate::Temperature;
 use crate::device::{describe, select_device};
 use crate::infer::Ensemble;
 use crate::model::{FlankConfig, CONFIGS};
@@ -61,6 +62,10 @@ pub struct PredictArgs {
     /// Accepted for compatibility; no HDF5 shards are written.
     #[arg(long = "chunk-size", default_value_t = 100)]
     pub chunk_size: u64,
+    /// Calibrated scores: divide the logits by this temperature (`calibrate`'s temperature.txt or
+    /// temperature.pt) before the softmax.
+    #[arg(long, value_name = "FILE")]
+    pub temperature: Option<PathBuf>,
     #[command(flatten)]
     pub compute: ComputeArgs,
     /// Hide progress bars.
@@ -78,13 +83,14 @@ fn debug_logging(on: bool) {
 pub fn predict(a: PredictArgs) -> Result<()> {
     debug_logging(a.debug);
     let device = select_device(&a.compute.device)?;
-    let ens = Ensemble::load(&a.model, a.flanking_size, &device)?;
+    let mut ens = Ensemble::load(&a.model, a.flanking_size, &device)?;
     eprintln!(
         "predict: {} model(s) of SpliceAI-{} on {}",
         ens.paths().len(),
         a.flanking_size.flank,
         describe(&device)
     );
+    calibrated(&mut ens, a.temperature.as_deref())?;
     let opts = PredictOptions {
         input: a.input_sequence,
         annotation: a.annotation_file,
@@ -98,6 +104,23 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let summary = predict::run(&opts, &ens)?;
     eprintln!("{summary}");
     peak_rss();
+    Ok(())
+}
+
+/// Reads `--temperature`, if given.
+pub fn read_temperature(path: Option<&Path>) -> Result<Option<Temperature>> {
+    Ok(match path {
+        Some(p) => Some(Temperature::read(p)?),
+        None => None,
+    })
+}
+
+/// Applies `--temperature` to every model of the ensemble.
+fn calibrated(ens: &mut Ensemble, path: Option<&Path>) -> Result<()> {
+    if let Some(t) = read_temperature(path)? {
+        ens.set_temperature(Some(t.values()))?;
+        eprintln!("calibrated scores: logits divided by {t} before the softmax");
+    }
     Ok(())
 }
 
@@ -149,6 +172,10 @@ pub struct VariantArgs {
     /// Compute device: auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Calibrated scores: divide the logits by this temperature (`calibrate`'s temperature.txt or
+    /// temperature.pt) before the softmax.
+    #[arg(long, value_name = "FILE")]
+    pub temperature: Option<PathBuf>,
     /// Hide progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -170,13 +197,14 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         &CONFIGS[0]
     });
     let device = select_device(&a.device)?;
-    let ens = Ensemble::load(std::path::Path::new(&a.model), flank, &device)?;
+    let mut ens = Ensemble::load(std::path::Path::new(&a.model), flank, &device)?;
     eprintln!(
         "variant: {} model(s) of SpliceAI-{} on {}",
         ens.paths().len(),
         flank.flank,
         describe(&device)
     );
+    calibrated(&mut ens, a.temperature.as_deref())?;
     let opts = VariantOptions {
         reference: a.ref_genome,
         annotation: a.annotation,

@@ -1,6 +1,7 @@
 //! The command line: parse, build the library's configuration, call the library, print.
 
 pub mod args;
+pub mod calibrate;
 pub mod infer;
 
 use std::path::Path;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Predict(a) => infer::predict(a),
         Command::Variant(a) => infer::variant(a),
         Command::Report(a) => report(a),
+        Command::Calibrate(a) => calibrate::run(a),
     }
 }
 
@@ -159,8 +161,12 @@ fn train_cmd(a: TrainArgs) -> Result<RunSummary> {
 fn test_cmd(a: TestArgs) -> Result<()> {
     let flank = a.flanking_size;
     let device = select_device(&a.compute.device)?;
-    let (model, report) = crate::infer::load_strict(&a.model, flank, &device)?;
+    let (mut model, report) = crate::infer::load_strict(&a.model, flank, &device)?;
     println!("Loaded {}: {report}", a.model.display());
+    if let Some(t) = infer::read_temperature(a.temperature.as_deref())? {
+        model.set_temperature(Some(t.values()))?;
+        println!("Scoring the calibrated model: logits divided by {t} before the softmax");
+    }
     train::run_test(
         &model,
         &TestOptions {

@@ -126,6 +126,15 @@ impl Ensemble {
         &self.device
     }
 
+    /// Sets (or clears) the per-class temperature every model divides its logits by before the softmax
+    /// ([`SpliceAi::set_temperature`]): the ensemble averages the calibrated probabilities.
+    pub fn set_temperature(&mut self, t: Option<[f32; 3]>) -> Result<(), InferError> {
+        for m in &mut self.models {
+            m.set_temperature(t)?;
+        }
+        Ok(())
+    }
+
     /// The files loaded, in averaging order.
     pub fn paths(&self) -> &[PathBuf] {
         &self.paths

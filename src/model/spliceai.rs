@@ -177,6 +177,9 @@ pub struct SpliceAi {
     final_conv: ConvIdx,
     /// When set, BatchNorms whose parameters are frozen run in eval mode during training (`--freeze-bn`).
     freeze_bn: bool,
+    /// Per-class temperature (1, 3, 1) that eval-mode predictions divide the logits by before the softmax
+    /// (`calibrate`'s output, `--temperature`); training never reads it.
+    temperature: Option<Tensor>,
 }
 
 struct Builder {
@@ -357,6 +360,7 @@ impl SpliceAi {
             blocks,
             final_conv,
             freeze_bn: false,
+            temperature: None,
         })
     }
 
@@ -912,18 +916,46 @@ impl SpliceAi {
     /// Eval-mode [`Self::forward_suffix`] on `&self` (the prefix state's skip holds the output positions).
     pub fn predict_suffix(&self, state: Trunk, cut: usize) -> Result<Tensor, ModelError> {
         let out_len = state.skip.dim(2)?;
-        self.predict_blocks(state, cut..self.blocks.len(), out_len)
+        let logits = self.predict_blocks(state, cut..self.blocks.len(), out_len)?;
+        self.eval_head(&logits)
     }
 
     /// Eval-mode forward on `&self`: the model is never changed, so one loaded model can serve several
-    /// threads at once.
+    /// threads at once. With a temperature set ([`Self::set_temperature`]) the probabilities are
+    /// `softmax(logits / T)`.
     pub fn predict(&self, x: &Tensor) -> Result<Tensor, ModelError> {
+        let logits = self.predict_logits(x)?;
+        self.eval_head(&logits)
+    }
+
+    /// The eval-mode logits (N, 3, L − CL): `final_conv`'s output before the softmax (and before any
+    /// temperature), what OpenSpliceAI's `calibrate` fits its temperature on.
+    pub fn predict_logits(&self, x: &Tensor) -> Result<Tensor, ModelError> {
         let out_len = x.dim(2)?.saturating_sub(self.config.flank);
         let state = self.stem(x)?;
         self.predict_blocks(state, 0..self.blocks.len(), out_len)
     }
 
-    /// Eval-mode blocks `range` and the head, computing each unit only where the output reads it.
+    /// Sets (or clears) the per-class temperature of eval-mode predictions: the three values (non-splice,
+    /// acceptor, donor) the logits are divided by before the softmax.
+    pub fn set_temperature(&mut self, t: Option<[f32; OUT_CLASSES]>) -> Result<(), ModelError> {
+        self.temperature = match t {
+            Some(t) => Some(Tensor::from_slice(&t, (1, OUT_CLASSES, 1), &self.device)?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// The softmax of eval-mode logits, divided by the temperature first when one is set.
+    fn eval_head(&self, logits: &Tensor) -> Result<Tensor, ModelError> {
+        Ok(match &self.temperature {
+            Some(t) => softmax_channels(&logits.broadcast_div(t)?)?,
+            None => softmax_channels(logits)?,
+        })
+    }
+
+    /// Eval-mode blocks `range` and `final_conv` (the logits), computing each unit only where the output
+    /// reads it.
     ///
     /// The convs are same-padded, so every unit runs over the whole length it is given, yet an output
     /// position reads a unit's result only within the reach of the units after it (SpliceAI's units
@@ -947,8 +979,7 @@ impl SpliceAi {
                 state.h = centre(&state.h, out_len + 2 * self.reach_from(bi + 1)?)?;
             }
         }
-        let logits = self.conv(self.final_conv, &state.skip)?;
-        Ok(softmax_channels(&logits)?)
+        self.conv(self.final_conv, &state.skip)
     }
 
     /// Positions each side that the units from list index `from` on read beyond their output: each

@@ -401,7 +401,7 @@ fn draw_err<E: std::fmt::Debug>(kind: ChartKind) -> impl Fn(E) -> ReportError {
     }
 }
 
-fn register_font() {
+pub(crate) fn register_font() {
     REGISTER.call_once(|| {
         // The bytes are a valid TrueType font (checked by the tests); nothing to report otherwise.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
