@@ -675,24 +675,12 @@ fn test_command_scores_the_calibrated_model() {
 // ---------------------------------------------------------------------------------------------------
 // Against upstream on real data (shared data; skipped without it, required under CI=true)
 
-fn dmel_dir() -> Option<PathBuf> {
-    let d = common::fixtures_dir()?.parent()?.join("data/dmel-chr2L");
-    if d.join("dataset_validation.h5").exists() {
-        return Some(d);
-    }
-    if common::under_ci() {
-        panic!("{} is missing; it is required under CI=true", d.display());
-    }
-    eprintln!("SKIP: {} is missing", d.display());
-    None
-}
-
 /// The whole command on the fly chr2L data with the 400nt OpenSpliceAI-MANE model, beside upstream's run
 /// (tests/data/calibrate/chr2L-400nt): the same number of steps, temperatures within 1e-5, NLL within
 /// 1e-4 and ECE within 1e-2 (relative), the same reliability bins.
 #[test]
 fn chr2l_400nt_matches_upstream() {
-    let Some(d) = dmel_dir() else { return };
+    let Some(d) = common::dmel_dir() else { return };
     let Some(model) = common::mane_checkpoint(400) else {
         return;
     };
@@ -784,7 +772,9 @@ fn chr2l_400nt_matches_upstream() {
 /// logits when every class has the same T).
 #[test]
 fn predict_and_variant_take_a_temperature() {
-    let Some(pv) = common::pv_data() else { return };
+    let Some(pv) = common::PvData::locate() else {
+        return;
+    };
     let Some(model) = common::mane_checkpoint(80) else {
         return;
     };
@@ -796,7 +786,7 @@ fn predict_and_variant_take_a_temperature() {
     let skew = tmp.path().join("skew.txt");
     std::fs::write(&skew, "[3.  0.5 0.5]").unwrap();
     let m = model.to_str().unwrap();
-    let fa = pv.join("inputs/mini.fa");
+    let fa = pv.input("mini.fa");
     let predict = |name: &str, extra: &[&str]| -> PathBuf {
         let o = tmp.path().join(name);
         let mut a = vec![
@@ -854,9 +844,9 @@ fn predict_and_variant_take_a_temperature() {
     }
     assert!(worst < 1e-5, "predict --temperature: off by {worst}");
     // variant
-    let genes = pv.join("inputs/genes_region200k.txt");
-    let vcf = pv.join("inputs/variants.vcf");
-    let rfa = pv.join("inputs/region200k.fa");
+    let genes = pv.input("genes_region200k.txt");
+    let vcf = pv.input("variants.vcf");
+    let rfa = pv.input("region200k.fa");
     let variant = |name: &str, extra: &[&str]| -> Vec<u8> {
         let o = tmp.path().join(name);
         let mut a = vec![
