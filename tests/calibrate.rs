@@ -898,3 +898,49 @@ fn predict_and_variant_take_a_temperature() {
     ]);
     assert_fails(out, &["bad.txt", "holds 2 temperature values"], &o);
 }
+
+/// `--format svg|png` writes each chart of calibration.html beside it as its own file: the same charts,
+/// SVG that parses, PNG with its signature; without `--format` no chart file is written.
+#[test]
+fn format_writes_each_chart_on_its_own() {
+    let s = Synthetic::new();
+    let chart_files = |dir: &Path, ext: &str| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                n.starts_with("calibration-") && n.ends_with(ext)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    for (format, ext) in [("svg", ".svg"), ("png", ".png")] {
+        let out = s.calibrate(format, &["--format", format]);
+        assert!(out.status.success(), "--format {format}");
+        let dir = s.dir.join(format);
+        let files = chart_files(&dir, ext);
+        let html = std::fs::read_to_string(dir.join("calibration.html")).unwrap();
+        // One file per inline chart: the fit's two, and per split 3 reliability, 3 score, 1 Brier.
+        assert_eq!(
+            files.len(),
+            html.matches("<svg").count(),
+            "--format {format}"
+        );
+        assert_eq!(files.len(), 2 + 2 * 7, "{files:?}");
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            if format == "png" {
+                assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", f.display());
+            } else {
+                let text = String::from_utf8(bytes).unwrap();
+                roxmltree::Document::parse(&text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            }
+        }
+    }
+    let out = s.calibrate("none", &[]);
+    assert!(out.status.success());
+    assert!(chart_files(&s.dir.join("none"), "").is_empty());
+}

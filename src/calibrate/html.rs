@@ -3,11 +3,12 @@
 //! the fit, then per split the metrics before and after, a reliability diagram per class, the score
 //! distributions of each class's own positions, and the Brier scores.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::metrics::{SplitMetrics, RELIABILITY_BINS};
 use super::{CalibrateOptions, CalibrationSummary, SplitReport, CLASS_NAMES};
-use crate::report::chart::register_font;
+use crate::report::chart::{register_font, tempdir_png, ChartFormat};
 use crate::report::html::escape;
 use crate::report::ReportError;
 
@@ -22,15 +23,119 @@ const CALIBRATED: RGBColor = RGBColor(44, 160, 44);
 const W: u32 = 360;
 const H: u32 = 320;
 
+/// The page, and each chart as its own file when a format was asked for.
+pub struct Rendered {
+    pub html: String,
+    /// `(slug, bytes)` of each chart, in page order (empty without `--format`).
+    pub charts: Vec<(String, Vec<u8>)>,
+    format: Option<ChartFormat>,
+}
+
+impl Rendered {
+    /// Puts `chart` on the page (inline SVG) and, with `--format`, renders its own file.
+    fn add(&mut self, slug: &str, chart: Chart) -> Result<(), ReportError> {
+        self.html.push_str(&chart.svg()?);
+        if let Some(format) = self.format {
+            let bytes = match format {
+                ChartFormat::Svg => chart.svg()?.into_bytes(),
+                ChartFormat::Png => chart.png(slug)?,
+            };
+            self.charts.push((slug.to_string(), bytes));
+        }
+        Ok(())
+    }
+}
+
+/// One chart of the page, drawn on any plotters backend.
+enum Chart<'a> {
+    Lines {
+        title: String,
+        /// x and y axis descriptions.
+        axes: (&'a str, &'a str),
+        lines: Vec<Line>,
+        range: Option<((f64, f64), (f64, f64))>,
+        legend: SeriesLabelPosition,
+    },
+    Histogram {
+        title: String,
+        original: &'a [u64],
+        calibrated: &'a [u64],
+    },
+    Brier {
+        original: &'a [f64; 3],
+        calibrated: &'a [f64; 3],
+    },
+}
+
+impl Chart<'_> {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Chart::Brier { .. } => (W + 120, H),
+            _ => (W, H),
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), ReportError> {
+        match self {
+            Chart::Lines {
+                title,
+                axes,
+                lines,
+                range,
+                legend,
+            } => line_chart(root, title, *axes, lines, *range, legend.clone()),
+            Chart::Histogram {
+                title,
+                original,
+                calibrated,
+            } => histogram(root, title, original, calibrated),
+            Chart::Brier {
+                original,
+                calibrated,
+            } => brier_chart(root, original, calibrated),
+        }
+    }
+
+    fn svg(&self) -> Result<String, ReportError> {
+        let mut out = String::new();
+        self.draw(SVGBackend::with_string(&mut out, self.size()).into_drawing_area())?;
+        Ok(svg_string(out))
+    }
+
+    fn png(&self, slug: &str) -> Result<Vec<u8>, ReportError> {
+        let dir = tempdir_png()?;
+        let path = dir.join(format!("{slug}.png"));
+        self.draw(BitMapBackend::new(&path, self.size()).into_drawing_area())?;
+        let bytes = std::fs::read(&path).map_err(|source| ReportError::Read {
+            path: path.clone(),
+            source,
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        bytes
+    }
+}
+
+/// A file-name part: lower case, spaces as `-` (`Non-splice site` → `non-splice-site`).
+fn slug(name: &str) -> String {
+    name.to_lowercase().replace(' ', "-")
+}
+
 /// The whole page.
-pub fn render(s: &CalibrationSummary, opts: &CalibrateOptions) -> Result<String, ReportError> {
+pub fn render(s: &CalibrationSummary, opts: &CalibrateOptions) -> Result<Rendered, ReportError> {
     register_font();
-    let mut h = String::new();
-    h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    h.push_str("<title>openspliceai-rs calibration</title>\n");
-    h.push_str(&format!("<style>{STYLE}</style>\n</head>\n<body>\n"));
-    h.push_str("<h1>openspliceai-rs calibration</h1>\n");
-    h.push_str(&format!(
+    let mut page = Rendered {
+        html: String::new(),
+        charts: Vec::new(),
+        format: opts.chart_format,
+    };
+    page.html
+        .push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    page.html
+        .push_str("<title>openspliceai-rs calibration</title>\n");
+    page.html
+        .push_str(&format!("<style>{STYLE}</style>\n</head>\n<body>\n"));
+    page.html.push_str("<h1>openspliceai-rs calibration</h1>\n");
+    page.html.push_str(&format!(
         "<p>Model <code>{}</code> ({}nt). Temperature (non-splice, acceptor, donor): <code>{}</code>, {}.</p>\n",
         escape(&opts.model.display().to_string()),
         opts.flank.flank,
@@ -45,27 +150,29 @@ pub fn render(s: &CalibrationSummary, opts: &CalibrateOptions) -> Result<String,
             (None, None) => "given".into(),
         }
     ));
-    h.push_str(
+    page.html.push_str(
         "<p class=\"note\">Calibrated probabilities are <code>softmax(logits / T)</code>, one T per class; \
 the model's weights are unchanged. Use them with <code>--temperature temperature.txt</code> in \
 <code>predict</code>, <code>variant</code> and <code>test</code>.</p>\n",
     );
     if let Some(f) = &s.fit {
-        h.push_str("<h2>Fit</h2>\n<div class=\"row\">\n");
+        page.html.push_str("<h2>Fit</h2>\n<div class=\"row\">\n");
         let loss: Vec<(f64, f64)> = f
             .steps
             .iter()
             .enumerate()
             .map(|(i, st)| (i as f64 + 1.0, st.loss as f64))
             .collect();
-        h.push_str(&line_chart(
-            "Validation NLL per step",
-            "step",
-            "NLL",
-            &[Line::new("NLL", ORIGINAL, loss)],
-            None,
-            SeriesLabelPosition::UpperRight,
-        )?);
+        page.add(
+            "fit-nll",
+            Chart::Lines {
+                title: "Validation NLL per step".into(),
+                axes: ("step", "NLL"),
+                lines: vec![Line::new("NLL", ORIGINAL, loss)],
+                range: None,
+                legend: SeriesLabelPosition::UpperRight,
+            },
+        )?;
         let colors = [
             RGBColor(127, 127, 127),
             RGBColor(255, 127, 14),
@@ -84,25 +191,27 @@ the model's weights are unchanged. Use them with <code>--temperature temperature
                 )
             })
             .collect();
-        h.push_str(&line_chart(
-            "Temperature per step",
-            "step",
-            "T",
-            &lines,
-            None,
-            SeriesLabelPosition::UpperLeft,
-        )?);
-        h.push_str("</div>\n");
+        page.add(
+            "fit-temperature",
+            Chart::Lines {
+                title: "Temperature per step".into(),
+                axes: ("step", "T"),
+                lines,
+                range: None,
+                legend: SeriesLabelPosition::UpperLeft,
+            },
+        )?;
+        page.html.push_str("</div>\n");
     }
     for split in &s.splits {
-        h.push_str(&split_section(split)?);
+        split_section(&mut page, split)?;
     }
-    h.push_str("</body>\n</html>\n");
-    Ok(h)
+    page.html.push_str("</body>\n</html>\n");
+    Ok(page)
 }
 
-fn split_section(r: &SplitReport) -> Result<String, ReportError> {
-    let mut h = format!(
+fn split_section(page: &mut Rendered, r: &SplitReport) -> Result<(), ReportError> {
+    let h = format!(
         "<h2>{}</h2>\n<p class=\"note\"><code>{}</code>: {} windows, {} positions{}.</p>\n",
         r.name,
         escape(&r.path.display().to_string()),
@@ -114,8 +223,10 @@ fn split_section(r: &SplitReport) -> Result<String, ReportError> {
             ""
         }
     );
-    h.push_str(&metrics_table(&r.original, &r.calibrated));
-    h.push_str(
+    page.html.push_str(&h);
+    page.html
+        .push_str(&metrics_table(&r.original, &r.calibrated));
+    page.html.push_str(
         "<h3>Reliability</h3>\n<p class=\"note\">Per class, positions binned by their probability for \
 the class (30 equal bins); x: mean probability in the bin, y: share of the bin's positions that are \
 of the class. The diagonal is perfect calibration.</p>\n<div class=\"row\">\n",
@@ -136,34 +247,46 @@ of the class. The diagonal is perfect calibration.</p>\n<div class=\"row\">\n",
         );
         diagonal.markers = false;
         diagonal.dashed = true;
-        h.push_str(&line_chart(
-            name,
-            "predicted probability",
-            "observed frequency",
-            &[
-                diagonal,
-                Line::new("original", ORIGINAL, pts(&r.original)),
-                Line::new("calibrated", CALIBRATED, pts(&r.calibrated)),
-            ],
-            Some(((0.0, 1.0), (0.0, 1.0))),
-            SeriesLabelPosition::LowerRight,
-        )?);
+        page.add(
+            &format!("{}-reliability-{}", r.name, slug(name)),
+            Chart::Lines {
+                title: name.to_string(),
+                axes: ("predicted probability", "observed frequency"),
+                lines: vec![
+                    diagonal,
+                    Line::new("original", ORIGINAL, pts(&r.original)),
+                    Line::new("calibrated", CALIBRATED, pts(&r.calibrated)),
+                ],
+                range: Some(((0.0, 1.0), (0.0, 1.0))),
+                legend: SeriesLabelPosition::LowerRight,
+            },
+        )?;
     }
-    h.push_str(
+    page.html.push_str(
         "</div>\n<h3>Score distributions</h3>\n<p class=\"note\">Each class's probability at the \
 positions of that class, in 30 bins, before and after (1 + count on a log scale).</p>\n<div class=\"row\">\n",
     );
     for (c, name) in CLASS_NAMES.iter().enumerate() {
-        h.push_str(&histogram(
-            &format!("{name} positions"),
-            &r.original.histograms[c],
-            &r.calibrated.histograms[c],
-        )?);
+        page.add(
+            &format!("{}-scores-{}", r.name, slug(name)),
+            Chart::Histogram {
+                title: format!("{name} positions"),
+                original: &r.original.histograms[c],
+                calibrated: &r.calibrated.histograms[c],
+            },
+        )?;
     }
-    h.push_str("</div>\n<h3>Brier scores</h3>\n<div class=\"row\">\n");
-    h.push_str(&brier_chart(&r.original.brier, &r.calibrated.brier)?);
-    h.push_str("</div>\n");
-    Ok(h)
+    page.html
+        .push_str("</div>\n<h3>Brier scores</h3>\n<div class=\"row\">\n");
+    page.add(
+        &format!("{}-brier", r.name),
+        Chart::Brier {
+            original: &r.original.brier,
+            calibrated: &r.calibrated.brier,
+        },
+    )?;
+    page.html.push_str("</div>\n");
+    Ok(())
 }
 
 fn metrics_table(o: &SplitMetrics, c: &SplitMetrics) -> String {
@@ -251,96 +374,97 @@ fn svg_string(out: String) -> String {
     format!("{body}\n")
 }
 
-fn line_chart(
+fn line_chart<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
     title: &str,
-    x_desc: &str,
-    y_desc: &str,
+    (x_desc, y_desc): (&str, &str),
     lines: &[Line],
     range: Option<((f64, f64), (f64, f64))>,
     legend: SeriesLabelPosition,
-) -> Result<String, ReportError> {
+) -> Result<(), ReportError> {
     let err = draw_err(title);
     let ((x0, x1), (y0, y1)) = range.unwrap_or_else(|| data_range(lines));
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 15))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(62)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| err(format!("{e:?}")))?;
-        let yf = |y: &f64| {
-            if (y1 - y0) < 1e-2 {
-                format!("{y:.1e}")
-            } else {
-                format!("{y:.2}")
-            }
-        };
-        let xf = |x: &f64| {
-            if x1 - x0 > 5.0 {
-                format!("{x:.0}")
-            } else {
-                format!("{x:.1}")
-            }
-        };
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&xf)
-            .y_label_formatter(&yf)
-            .x_labels(6)
-            .y_labels(6)
-            .label_style(("sans-serif", 11))
-            .axis_desc_style(("sans-serif", 12))
-            .light_line_style(RGBColor(242, 242, 242))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .draw()
-            .map_err(|e| err(format!("{e:?}")))?;
-        for l in lines {
-            let style = ShapeStyle {
-                color: l.color.to_rgba(),
-                filled: false,
-                stroke_width: 2,
-            };
-            let color = l.color;
-            let series = if l.dashed {
-                chart
-                    .draw_series(DashedLineSeries::new(l.points.clone(), 6, 4, style))
-                    .map_err(|e| err(format!("{e:?}")))?
-            } else {
-                chart
-                    .draw_series(LineSeries::new(l.points.clone(), style))
-                    .map_err(|e| err(format!("{e:?}")))?
-            };
-            series.label(l.label.as_str()).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-            if l.markers && l.points.len() <= 60 {
-                chart
-                    .draw_series(l.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                    .map_err(|e| err(format!("{e:?}")))?;
-            }
+    root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 15))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(62)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| err(format!("{e:?}")))?;
+    let yf = |y: &f64| {
+        if (y1 - y0) < 1e-2 {
+            format!("{y:.1e}")
+        } else {
+            format!("{y:.2}")
         }
-        chart
-            .configure_series_labels()
-            .position(legend)
-            .label_font(("sans-serif", 11))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .draw()
-            .map_err(|e| err(format!("{e:?}")))?;
-        root.present().map_err(|e| err(format!("{e:?}")))?;
+    };
+    let xf = |x: &f64| {
+        if x1 - x0 > 5.0 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.1}")
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&xf)
+        .y_label_formatter(&yf)
+        .x_labels(6)
+        .y_labels(6)
+        .label_style(("sans-serif", 11))
+        .axis_desc_style(("sans-serif", 12))
+        .light_line_style(RGBColor(242, 242, 242))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(|e| err(format!("{e:?}")))?;
+    for l in lines {
+        let style = ShapeStyle {
+            color: l.color.to_rgba(),
+            filled: false,
+            stroke_width: 2,
+        };
+        let color = l.color;
+        let series = if l.dashed {
+            chart
+                .draw_series(DashedLineSeries::new(l.points.clone(), 6, 4, style))
+                .map_err(|e| err(format!("{e:?}")))?
+        } else {
+            chart
+                .draw_series(LineSeries::new(l.points.clone(), style))
+                .map_err(|e| err(format!("{e:?}")))?
+        };
+        series.label(l.label.as_str()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+        });
+        if l.markers && l.points.len() <= 60 {
+            chart
+                .draw_series(l.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| err(format!("{e:?}")))?;
+        }
     }
-    Ok(svg_string(out))
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .label_font(("sans-serif", 11))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+        .map_err(|e| err(format!("{e:?}")))?;
+    root.present().map_err(|e| err(format!("{e:?}")))?;
+    Ok(())
 }
 
 /// Two histograms over [0, 1] in [`RELIABILITY_BINS`] bins, side by side within each bin, counts on a log
 /// scale (log10(1 + count)).
-fn histogram(title: &str, original: &[u64], calibrated: &[u64]) -> Result<String, ReportError> {
+fn histogram<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    original: &[u64],
+    calibrated: &[u64],
+) -> Result<(), ReportError> {
     let err = draw_err(title);
     let lg = |c: u64| (1.0 + c as f64).log10();
     let top = original
@@ -349,73 +473,73 @@ fn histogram(title: &str, original: &[u64], calibrated: &[u64]) -> Result<String
         .map(|&c| lg(c))
         .fold(1.0f64, f64::max)
         * 1.08;
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 15))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.0..1.0f64, 0.0..top)
-            .map_err(|e| err(format!("{e:?}")))?;
-        // Ticks at whole powers of ten of 1 + count.
-        let yf = |y: &f64| {
-            let k = y.round();
-            if (y - k).abs() > 1e-6 {
-                String::new()
-            } else if k < 4.0 {
-                format!("{}", 10f64.powf(k) as u64)
-            } else {
-                format!("1e{k}")
-            }
-        };
-        chart
-            .configure_mesh()
-            .x_desc("probability of the class")
-            .y_desc("1 + positions")
-            .y_label_formatter(&yf)
-            .x_labels(6)
-            .y_labels(6)
-            .label_style(("sans-serif", 11))
-            .axis_desc_style(("sans-serif", 12))
-            .light_line_style(RGBColor(242, 242, 242))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .draw()
-            .map_err(|e| err(format!("{e:?}")))?;
-        let w = 1.0 / RELIABILITY_BINS as f64;
-        for (k, (counts, color)) in [(original, ORIGINAL), (calibrated, CALIBRATED)]
-            .into_iter()
-            .enumerate()
-        {
-            let bars = counts.iter().enumerate().map(move |(b, &c)| {
-                let x = b as f64 * w + k as f64 * w / 2.0;
-                Rectangle::new([(x, 0.0), (x + w / 2.0, lg(c))], color.mix(0.8).filled())
-            });
-            chart
-                .draw_series(bars)
-                .map_err(|e| err(format!("{e:?}")))?
-                .label(if k == 0 { "original" } else { "calibrated" })
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.8).filled())
-                });
+    root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 15))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0.0..1.0f64, 0.0..top)
+        .map_err(|e| err(format!("{e:?}")))?;
+    // Ticks at whole powers of ten of 1 + count.
+    let yf = |y: &f64| {
+        let k = y.round();
+        if (y - k).abs() > 1e-6 {
+            String::new()
+        } else if k < 4.0 {
+            format!("{}", 10f64.powf(k) as u64)
+        } else {
+            format!("1e{k}")
         }
+    };
+    chart
+        .configure_mesh()
+        .x_desc("probability of the class")
+        .y_desc("1 + positions")
+        .y_label_formatter(&yf)
+        .x_labels(6)
+        .y_labels(6)
+        .label_style(("sans-serif", 11))
+        .axis_desc_style(("sans-serif", 12))
+        .light_line_style(RGBColor(242, 242, 242))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(|e| err(format!("{e:?}")))?;
+    let w = 1.0 / RELIABILITY_BINS as f64;
+    for (k, (counts, color)) in [(original, ORIGINAL), (calibrated, CALIBRATED)]
+        .into_iter()
+        .enumerate()
+    {
+        let bars = counts.iter().enumerate().map(move |(b, &c)| {
+            let x = b as f64 * w + k as f64 * w / 2.0;
+            Rectangle::new([(x, 0.0), (x + w / 2.0, lg(c))], color.mix(0.8).filled())
+        });
         chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperMiddle)
-            .label_font(("sans-serif", 11))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .draw()
-            .map_err(|e| err(format!("{e:?}")))?;
-        root.present().map_err(|e| err(format!("{e:?}")))?;
+            .draw_series(bars)
+            .map_err(|e| err(format!("{e:?}")))?
+            .label(if k == 0 { "original" } else { "calibrated" })
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.8).filled())
+            });
     }
-    Ok(svg_string(out))
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperMiddle)
+        .label_font(("sans-serif", 11))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+        .map_err(|e| err(format!("{e:?}")))?;
+    root.present().map_err(|e| err(format!("{e:?}")))?;
+    Ok(())
 }
 
 /// Brier score per class, original beside calibrated.
-fn brier_chart(original: &[f64; 3], calibrated: &[f64; 3]) -> Result<String, ReportError> {
+fn brier_chart<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    original: &[f64; 3],
+    calibrated: &[f64; 3],
+) -> Result<(), ReportError> {
     let title = "Brier score per class";
     let err = draw_err(title);
     let top = original
@@ -424,67 +548,63 @@ fn brier_chart(original: &[f64; 3], calibrated: &[f64; 3]) -> Result<String, Rep
         .fold(0.0f64, |a, &b| a.max(b))
         .max(1e-12)
         * 1.15;
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (W + 120, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 15))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(62)
-            .build_cartesian_2d(-0.5..2.5f64, 0.0..top)
-            .map_err(|e| err(format!("{e:?}")))?;
-        let xf = |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && (0.0..=2.0).contains(&i) {
-                CLASS_NAMES[i as usize].to_string()
-            } else {
-                String::new()
-            }
-        };
-        let yf = |y: &f64| format!("{y:.1e}");
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(7)
-            .x_label_formatter(&xf)
-            .y_label_formatter(&yf)
-            .y_desc("Brier score")
-            .label_style(("sans-serif", 11))
-            .axis_desc_style(("sans-serif", 12))
-            .light_line_style(RGBColor(242, 242, 242))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .draw()
-            .map_err(|e| err(format!("{e:?}")))?;
-        for (k, (values, color, label)) in [
-            (original, ORIGINAL, "original"),
-            (calibrated, CALIBRATED, "calibrated"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let bars = values.iter().enumerate().map(move |(i, &v)| {
-                let x = i as f64 - 0.35 + k as f64 * 0.35;
-                Rectangle::new([(x, 0.0), (x + 0.35, v)], color.mix(0.85).filled())
-            });
-            chart
-                .draw_series(bars)
-                .map_err(|e| err(format!("{e:?}")))?
-                .label(label)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.85).filled())
-                });
+    root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 15))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(62)
+        .build_cartesian_2d(-0.5..2.5f64, 0.0..top)
+        .map_err(|e| err(format!("{e:?}")))?;
+    let xf = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 && (0.0..=2.0).contains(&i) {
+            CLASS_NAMES[i as usize].to_string()
+        } else {
+            String::new()
         }
+    };
+    let yf = |y: &f64| format!("{y:.1e}");
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(7)
+        .x_label_formatter(&xf)
+        .y_label_formatter(&yf)
+        .y_desc("Brier score")
+        .label_style(("sans-serif", 11))
+        .axis_desc_style(("sans-serif", 12))
+        .light_line_style(RGBColor(242, 242, 242))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(|e| err(format!("{e:?}")))?;
+    for (k, (values, color, label)) in [
+        (original, ORIGINAL, "original"),
+        (calibrated, CALIBRATED, "calibrated"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bars = values.iter().enumerate().map(move |(i, &v)| {
+            let x = i as f64 - 0.35 + k as f64 * 0.35;
+            Rectangle::new([(x, 0.0), (x + 0.35, v)], color.mix(0.85).filled())
+        });
         chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 11))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .draw()
-            .map_err(|e| err(format!("{e:?}")))?;
-        root.present().map_err(|e| err(format!("{e:?}")))?;
+            .draw_series(bars)
+            .map_err(|e| err(format!("{e:?}")))?
+            .label(label)
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.85).filled())
+            });
     }
-    Ok(svg_string(out))
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 11))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+        .map_err(|e| err(format!("{e:?}")))?;
+    root.present().map_err(|e| err(format!("{e:?}")))?;
+    Ok(())
 }

@@ -132,6 +132,8 @@ pub struct CalibrateOptions {
     pub progress: bool,
     /// Console text.
     pub out: Output,
+    /// `--format`: also each chart of `calibration.html` as its own file, `calibration-{chart}.{png|svg}`.
+    pub chart_format: Option<crate::report::ChartFormat>,
 }
 
 /// One split's metrics before and after.
@@ -405,9 +407,11 @@ fn output_files(
             }
         }
     }
-    files.push((
-        dir.join("calibration.html"),
-        html::render(s, opts)?.into_bytes(),
-    ));
+    let page = html::render(s, opts)?;
+    for (slug, bytes) in page.charts {
+        let ext = opts.chart_format.map_or("svg", |f| f.extension());
+        files.push((dir.join(format!("calibration-{slug}.{ext}")), bytes));
+    }
+    files.push((dir.join("calibration.html"), page.html.into_bytes()));
     Ok(files)
 }

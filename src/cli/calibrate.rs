@@ -62,6 +62,9 @@ pub struct CalibrateArgs {
     pub loss: Loss,
     #[command(flatten)]
     pub compute: ComputeArgs,
+    /// Also write each chart of calibration.html as its own file (`calibration-{chart}.png|svg`).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<crate::report::ChartFormat>,
     /// Hide progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -84,6 +87,7 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
         device,
         progress: !a.quiet,
         out: terminal(),
+        chart_format: a.format,
     };
     calibrate::run(&opts)?;
     if let Some(rss) = crate::bench::peak_rss_mib() {

@@ -557,7 +557,7 @@ pub fn render_png(spec: &ChartSpec) -> Result<Vec<u8>, ReportError> {
 }
 
 /// A private scratch directory for plotters' PNG encoder (which writes to a path).
-fn tempdir_png() -> Result<std::path::PathBuf, ReportError> {
+pub(crate) fn tempdir_png() -> Result<std::path::PathBuf, ReportError> {
     let dir = std::env::temp_dir().join(format!(
         "openspliceai-rs-report-{}-{}",
         std::process::id(),
