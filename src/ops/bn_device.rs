@@ -12,10 +12,11 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::op::{Add, Maximum, Mul, Sub};
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::bn_act::{BnOutput, BnStats, ChannelGrid};
 use super::path::check_no_f64;
+use super::Grads3;
 
 #[derive(Debug, Clone, Copy)]
 struct BnActDevice {
@@ -81,39 +82,11 @@ impl CustomOp3 for BnActDevice {
         "bn-leaky-relu-device"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        bn_act_forward((s1, l1), (s2, l2), (s3, l3), self.slope)
-    }
+    storage_fwd!(|op, (s1, l1), (s2, l2), (s3, l3)| {
+        bn_act_forward((s1, l1), (s2, l2), (s3, l3), op.slope)
+    });
 
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &candle_core::CudaStorage,
-        l1: &Layout,
-        s2: &candle_core::CudaStorage,
-        l2: &Layout,
-        s3: &candle_core::CudaStorage,
-        l3: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        bn_act_forward((s1, l1), (s2, l2), (s3, l3), self.slope)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        wb: &Tensor,
-        st: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, wb: &Tensor, st: &Tensor, res: &Tensor, grad: &Tensor) -> Grads3 {
         let want_dx = x.track_op();
         let want_wb = wb.track_op();
         let (n, c, l) = x.dims3()?;

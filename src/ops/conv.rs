@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use super::cpu::{f32_slice, lane_sum, storage_f32, SendPtr};
 use super::gemm_plan::ConvShape;
 use super::path::{check_no_f64, device_ops, native_kernels};
+use super::{Grads2, Grads3};
 
 const OP: &str = "conv1d-same";
 
@@ -469,23 +470,9 @@ impl CustomOp2 for Conv1dSame {
         OP
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        conv_cpu_fwd(self.dilation, (s1, l1), (s2, l2), None)
-    }
+    cpu_fwd!(|op, (s1, l1), (s2, l2)| conv_cpu_fwd(op.dilation, (s1, l1), (s2, l2), None));
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Grads2 {
         let (cout, cin, k) = w.dims3()?;
         let grad = grad.contiguous()?;
         // grad_x: the same conv of grad with the transposed, flipped kernel; skipped when no gradient
@@ -521,26 +508,14 @@ impl CustomOp3 for Conv1dSameBias {
         "conv1d-same-bias"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        conv_cpu_fwd(self.dilation, (s1, l1), (s2, l2), Some((s3, l3)))
-    }
+    cpu_fwd!(|op, (s1, l1), (s2, l2), (s3, l3)| conv_cpu_fwd(
+        op.dilation,
+        (s1, l1),
+        (s2, l2),
+        Some((s3, l3))
+    ));
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, res: &Tensor, grad: &Tensor) -> Grads3 {
         let grad = grad.contiguous()?;
         let (gx, gw) = Conv1dSame {
             dilation: self.dilation,
@@ -560,13 +535,7 @@ impl CustomOp2 for Conv1dSameGradWeight {
         "conv1d-same-grad-weight"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    cpu_fwd!(|op, (s1, l1), (s2, l2)| {
         let (n, cin, l) = l1.shape().dims3()?;
         let (n2, cout, l2len) = l2.shape().dims3()?;
         if n != n2 || l != l2len {
@@ -583,12 +552,12 @@ impl CustomOp2 for Conv1dSameGradWeight {
             c_in: cin,
             c_out: cout,
             l,
-            k: self.k_size,
-            dilation: self.dilation,
+            k: op.k_size,
+            dilation: op.dilation,
         };
         let gw = conv_grad_weight_cpu(x, g, &s);
-        Ok((CpuStorage::F32(gw), Shape::from((cout, cin, self.k_size))))
-    }
+        Ok((CpuStorage::F32(gw), Shape::from((cout, cin, op.k_size))))
+    });
 }
 
 /// A per-channel affine map followed by LeakyReLU, `v ↦ lrelu(v·scale + shift)`: an eval-mode BatchNorm

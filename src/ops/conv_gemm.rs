@@ -15,6 +15,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::gemm_plan::{execute_cpu, forward_plan, weight_grad_plan, ConvShape, GemmCall};
+use super::{Grads2, Grads3};
 
 /// A backend storage that can run a GEMM plan: `calls` with operands A, B read and C written.
 pub trait PlanStorage: BackendStorage + Sized {
@@ -303,12 +304,7 @@ struct ConvGemmGradWeight {
 }
 
 /// The gradients of `conv(x, w)` from `grad`, each only where it is needed.
-fn conv_bwd(
-    dilation: usize,
-    x: &Tensor,
-    w: &Tensor,
-    grad: &Tensor,
-) -> Result<(Option<Tensor>, Option<Tensor>)> {
+fn conv_bwd(dilation: usize, x: &Tensor, w: &Tensor, grad: &Tensor) -> Grads2 {
     let grad = grad.contiguous()?;
     let gx = if x.track_op() {
         let op = ConvGemm {
@@ -336,34 +332,15 @@ impl CustomOp2 for ConvGemm {
         "conv1d-gemm-plan"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        conv_forward((s1, l1), (s2, l2), None, self.dilation, self.input_grad)
-    }
+    storage_fwd!(|op, (s1, l1), (s2, l2)| conv_forward(
+        (s1, l1),
+        (s2, l2),
+        None,
+        op.dilation,
+        op.input_grad
+    ));
 
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &candle_core::CudaStorage,
-        l1: &Layout,
-        s2: &candle_core::CudaStorage,
-        l2: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        conv_forward((s1, l1), (s2, l2), None, self.dilation, self.input_grad)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Grads2 {
         if self.input_grad {
             return Err(candle_core::Error::Msg(
                 "conv1d (gemm plan): no second derivative".into(),
@@ -378,39 +355,15 @@ impl CustomOp3 for ConvGemmBias {
         "conv1d-gemm-plan-bias"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        conv_forward((s1, l1), (s2, l2), Some((s3, l3)), self.dilation, false)
-    }
+    storage_fwd!(|op, (s1, l1), (s2, l2), (s3, l3)| conv_forward(
+        (s1, l1),
+        (s2, l2),
+        Some((s3, l3)),
+        op.dilation,
+        false
+    ));
 
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &candle_core::CudaStorage,
-        l1: &Layout,
-        s2: &candle_core::CudaStorage,
-        l2: &Layout,
-        s3: &candle_core::CudaStorage,
-        l3: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        conv_forward((s1, l1), (s2, l2), Some((s3, l3)), self.dilation, false)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Grads3 {
         let (gx, gw) = conv_bwd(self.dilation, x, w, grad)?;
         let gb = if b.track_op() {
             Some(grad.detach().sum((0, 2))?)
@@ -426,26 +379,7 @@ impl CustomOp2 for ConvGemmGradWeight {
         "conv1d-gemm-plan-grad-weight"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        conv_grad_weight((s1, l1), (s2, l2), self.k, self.dilation)
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &candle_core::CudaStorage,
-        l1: &Layout,
-        s2: &candle_core::CudaStorage,
-        l2: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        conv_grad_weight((s1, l1), (s2, l2), self.k, self.dilation)
-    }
+    storage_fwd!(|op, (s1, l1), (s2, l2)| conv_grad_weight((s1, l1), (s2, l2), op.k, op.dilation));
 }
 
 /// The same-padded dilated conv plus bias through the GEMM plan (the CUDA graph): `x` (N, C_in, L),
