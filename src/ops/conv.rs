@@ -21,7 +21,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape
 
 use rayon::prelude::*;
 
-use super::cpu::{f32_slice, lane_sum, storage_f32, SendPtr};
+use super::cpu::{accumulate_tasks, f32_slice, lane_sum, storage_f32, SendPtr};
 use super::gemm_plan::ConvShape;
 use super::path::{check_no_f64, device_ops, native_kernels};
 use super::{Grads2, Grads3};
@@ -113,6 +113,27 @@ fn check_odd(k: usize) -> Result<()> {
             "same-padded conv1d needs an odd kernel size, got {k}"
         )))
     }
+}
+
+/// The conv of an input of shape `x` (N, Cin, L) with a kernel of shape `w` (Cout, Cin, K); an error
+/// unless the channels agree and K is odd.
+fn same_conv(x: &Shape, w: &Shape, dilation: usize) -> Result<ConvShape> {
+    let (n, cin, l) = x.dims3()?;
+    let (cout, cin_w, k) = w.dims3()?;
+    if cin != cin_w {
+        return Err(candle_core::Error::Msg(format!(
+            "conv1d: input has {cin} channels, kernel expects {cin_w}"
+        )));
+    }
+    check_odd(k)?;
+    Ok(ConvShape {
+        batch: n,
+        c_in: cin,
+        c_out: cout,
+        l,
+        k,
+        dilation,
+    })
 }
 
 /// Position-tile length so that the im2col buffer (`rows × T` floats) stays around 512 KiB.
@@ -244,14 +265,7 @@ pub(crate) fn conv_forward_gemm(
     bias: Option<&[f32]>,
     s: &ConvShape,
 ) -> Vec<f32> {
-    let ConvShape {
-        batch: n,
-        c_in: cin,
-        c_out: cout,
-        l,
-        k: k_size,
-        ..
-    } = *s;
+    let (n, cin, cout, l, k_size, _) = s.dims();
     let rows = cin * k_size;
     let mut y = vec![0f32; n * cout * l];
     if l == 0 || n == 0 {
@@ -322,14 +336,7 @@ pub(crate) fn conv_grad_weight_cpu(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<f
 
 /// The im2col + gemm weight gradient (every CPU; see [`conv_forward_gemm`]).
 pub(crate) fn conv_grad_weight_gemm(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<f32> {
-    let ConvShape {
-        batch: n,
-        c_in: cin,
-        c_out: cout,
-        l,
-        k: k_size,
-        ..
-    } = *s;
+    let (n, cin, cout, l, k_size, _) = s.dims();
     let rows = cin * k_size;
     let size = cout * rows;
     if l == 0 || n == 0 {
@@ -338,57 +345,43 @@ pub(crate) fn conv_grad_weight_gemm(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<
     // Longer tiles than the forward's: each tile is one gemm whose reduction runs over positions.
     let t_len = (tile_len(rows, l) * 4).min(l.max(1));
     let n_tiles = l.div_ceil(t_len);
-    let n_tasks = n * n_tiles;
-    // Split the tasks into one contiguous range per thread, each with its own accumulator.
-    let n_chunks = rayon::current_num_threads().clamp(1, n_tasks);
-    let partials: Vec<Vec<f32>> = (0..n_chunks)
-        .into_par_iter()
-        .map(|c| {
-            let lo = c * n_tasks / n_chunks;
-            let hi = (c + 1) * n_tasks / n_chunks;
-            let mut acc = vec![0f32; size];
-            let mut col = vec![0f32; rows * t_len];
-            for task in lo..hi {
-                let (b, tile) = (task / n_tiles, task % n_tiles);
-                let p0 = tile * t_len;
-                let t = t_len.min(l - p0);
-                let xb = &x[b * cin * l..(b + 1) * cin * l];
-                if k_size == 1 {
-                    // col is x's tile directly: rows = cin, row stride l.
-                    let gb = &g[b * cout * l + p0..];
-                    // acc (cout × cin) += g_tile (cout × t) · x_tileᵀ (t × cin)
-                    let dst = Dst {
-                        data: &mut acc,
-                        rs: cin,
-                        accumulate: true,
-                    };
-                    gemm_f32(
-                        dst,
-                        Mat::rows(gb, l),
-                        Mat::cols(&xb[p0..], l),
-                        (cout, cin, t),
-                    );
-                } else {
-                    im2col(xb, s, p0, t, &mut col);
-                    let gb = &g[b * cout * l + p0..];
-                    let dst = Dst {
-                        data: &mut acc,
-                        rs: rows,
-                        accumulate: true,
-                    };
-                    gemm_f32(dst, Mat::rows(gb, l), Mat::cols(&col, t), (cout, rows, t));
-                }
+    // One contiguous range of tasks per thread, each with its own accumulator.
+    accumulate_tasks(
+        n * n_tiles,
+        size,
+        || vec![0f32; rows * t_len],
+        |task, col, acc| {
+            let (b, tile) = (task / n_tiles, task % n_tiles);
+            let p0 = tile * t_len;
+            let t = t_len.min(l - p0);
+            let xb = &x[b * cin * l..(b + 1) * cin * l];
+            if k_size == 1 {
+                // col is x's tile directly: rows = cin, row stride l.
+                let gb = &g[b * cout * l + p0..];
+                // acc (cout × cin) += g_tile (cout × t) · x_tileᵀ (t × cin)
+                let dst = Dst {
+                    data: acc,
+                    rs: cin,
+                    accumulate: true,
+                };
+                gemm_f32(
+                    dst,
+                    Mat::rows(gb, l),
+                    Mat::cols(&xb[p0..], l),
+                    (cout, cin, t),
+                );
+            } else {
+                im2col(xb, s, p0, t, col);
+                let gb = &g[b * cout * l + p0..];
+                let dst = Dst {
+                    data: acc,
+                    rs: rows,
+                    accumulate: true,
+                };
+                gemm_f32(dst, Mat::rows(gb, l), Mat::cols(col, t), (cout, rows, t));
             }
-            acc
-        })
-        .collect();
-    let mut out = vec![0f32; size];
-    for p in partials {
-        for (o, v) in out.iter_mut().zip(p) {
-            *o += v;
-        }
-    }
-    out
+        },
+    )
 }
 
 /// Σ over windows and positions of each channel of `g` (N, C, L): the bias gradient. candle's
@@ -432,37 +425,23 @@ fn conv_cpu_fwd(
     (s2, l2): (&CpuStorage, &Layout),
     bias: Option<(&CpuStorage, &Layout)>,
 ) -> Result<(CpuStorage, Shape)> {
-    let (n, cin, l) = l1.shape().dims3()?;
-    let (cout, cin_w, k) = l2.shape().dims3()?;
-    if cin != cin_w {
-        return Err(candle_core::Error::Msg(format!(
-            "conv1d: input has {cin} channels, kernel expects {cin_w}"
-        )));
-    }
-    check_odd(k)?;
+    let s = same_conv(l1.shape(), l2.shape(), dilation)?;
     let x = f32_slice(s1, l1, OP, "input")?;
     let w = f32_slice(s2, l2, OP, "kernel")?;
     let b = bias
         .map(|(s3, l3)| f32_slice(s3, l3, OP, "bias"))
         .transpose()?;
     if let Some(b) = b {
-        if b.len() != cout {
+        if b.len() != s.c_out {
             return Err(candle_core::Error::Msg(format!(
-                "conv1d: bias has {} values, expected {cout}",
-                b.len()
+                "conv1d: bias has {} values, expected {}",
+                b.len(),
+                s.c_out
             )));
         }
     }
-    let s = ConvShape {
-        batch: n,
-        c_in: cin,
-        c_out: cout,
-        l,
-        k,
-        dilation,
-    };
     let y = conv_forward_cpu(x, w, b, &s);
-    Ok((CpuStorage::F32(y), Shape::from((n, cout, l))))
+    Ok((CpuStorage::F32(y), Shape::from((s.batch, s.c_out, s.l))))
 }
 
 impl CustomOp2 for Conv1dSame {
@@ -536,27 +515,14 @@ impl CustomOp2 for Conv1dSameGradWeight {
     }
 
     cpu_fwd!(|op, (s1, l1), (s2, l2)| {
-        let (n, cin, l) = l1.shape().dims3()?;
-        let (n2, cout, l2len) = l2.shape().dims3()?;
-        if n != n2 || l != l2len {
-            return Err(candle_core::Error::Msg(format!(
-                "conv1d grad-weight: input {:?} and gradient {:?} disagree",
-                l1.shape(),
-                l2.shape()
-            )));
-        }
+        let s = ConvShape::grad_weight(l1.shape(), l2.shape(), op.k_size, op.dilation)?;
         let x = f32_slice(s1, l1, OP, "input")?;
         let g = f32_slice(s2, l2, OP, "gradient")?;
-        let s = ConvShape {
-            batch: n,
-            c_in: cin,
-            c_out: cout,
-            l,
-            k: op.k_size,
-            dilation: op.dilation,
-        };
         let gw = conv_grad_weight_cpu(x, g, &s);
-        Ok((CpuStorage::F32(gw), Shape::from((cout, cin, op.k_size))))
+        Ok((
+            CpuStorage::F32(gw),
+            Shape::from((s.c_out, s.c_in, op.k_size)),
+        ))
     });
 }
 
@@ -624,22 +590,8 @@ pub fn conv1d_same_fused(
         if !native_kernels(x.device())? || !super::conv_direct::available() {
             return Ok(None);
         }
-        let (n, cin, l) = x.dims3()?;
-        let (cout, cin_w, k) = w.dims3()?;
-        if cin != cin_w {
-            return Err(candle_core::Error::Msg(format!(
-                "conv1d: input has {cin} channels, kernel expects {cin_w}"
-            )));
-        }
-        check_odd(k)?;
-        let s = ConvShape {
-            batch: n,
-            c_in: cin,
-            c_out: cout,
-            l,
-            k,
-            dilation,
-        };
+        let s = same_conv(x.shape(), w.shape(), dilation)?;
+        let (n, cin, cout, l, ..) = s.dims();
         let check_map = |m: Option<&ChannelMap>, c: usize, what: &str| match m {
             Some(m) if m.scale.len() != c || m.shift.len() != c => {
                 Err(candle_core::Error::Msg(format!(

@@ -242,24 +242,9 @@ pub fn conv_grad_weight<S: PlanStorage>(
 ) -> Result<(S, Shape)> {
     check_f32(x, "input")?;
     check_f32(g, "gradient")?;
-    let (batch, c_in, l) = xl.shape().dims3()?;
-    let (b2, c_out, l2) = gl.shape().dims3()?;
-    if (b2, l2) != (batch, l) {
-        return Err(candle_core::Error::Msg(format!(
-            "conv1d grad-weight: input {:?} and gradient {:?} disagree",
-            xl.shape(),
-            gl.shape()
-        )));
-    }
-    let s = ConvShape {
-        batch,
-        c_in,
-        c_out,
-        l,
-        k,
-        dilation,
-    };
+    let s = ConvShape::grad_weight(xl.shape(), gl.shape(), k, dilation)?;
     s.check()?;
+    let (batch, c_in, c_out, l, ..) = s.dims();
     let g_start = contiguous_start(gl, "conv1d (gemm plan) gradient")?;
     let xp = pad_rows(x, xl, batch * c_in, l, s.pad())?;
     let mut dw = zeros(x, (k, c_out, c_in))?;
