@@ -119,20 +119,13 @@ pub fn batchnorm_leaky_relu_reference(
     eps: f64,
     slope: f64,
 ) -> Result<BnOutput> {
-    for (t, what) in [
-        (x, "batchnorm input"),
-        (w, "batchnorm weight"),
-        (b, "batchnorm bias"),
-    ] {
-        check_no_f64(t, what)?;
-    }
+    check_bn_inputs(x, w, b)?;
     let (n, c, l) = x.dims3()?;
     let grid = ChannelGrid::new(n, c, l);
     let x4 = grid.split(x)?;
     let (z, batch_stats) = match stats {
         BnStats::Running { mean, var } => {
-            check_no_f64(mean, "batchnorm running mean")?;
-            check_no_f64(var, "batchnorm running variance")?;
+            check_running(mean, var)?;
             let scale = (w / (var + eps)?.sqrt()?)?;
             let shift = (b - (mean * &scale)?)?;
             let z = x4
@@ -168,6 +161,24 @@ pub fn batchnorm_leaky_relu_reference(
         batch_stats,
         device_stats: None,
     })
+}
+
+/// [`check_no_f64`] of a BatchNorm's input and affine parameters, in that order.
+pub(super) fn check_bn_inputs(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<()> {
+    for (t, what) in [
+        (x, "batchnorm input"),
+        (w, "batchnorm weight"),
+        (b, "batchnorm bias"),
+    ] {
+        check_no_f64(t, what)?;
+    }
+    Ok(())
+}
+
+/// [`check_no_f64`] of a BatchNorm's running mean and variance, in that order.
+pub(super) fn check_running(mean: &Tensor, var: &Tensor) -> Result<()> {
+    check_no_f64(mean, "batchnorm running mean")?;
+    check_no_f64(var, "batchnorm running variance")
 }
 
 /// LeakyReLU from stock ops with PyTorch's gradient: `g` where z > 0, `slope·g` elsewhere, exactly 0

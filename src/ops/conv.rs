@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use super::cpu::{accumulate_tasks, f32_slice, lane_sum, storage_f32, SendPtr};
 use super::gemm_plan::ConvShape;
 use super::path::{check_no_f64, device_ops, native_kernels};
-use super::{Grads2, Grads3};
+use super::{grad_if, Grads2, Grads3};
 
 const OP: &str = "conv1d-same";
 
@@ -456,28 +456,22 @@ impl CustomOp2 for Conv1dSame {
         let grad = grad.contiguous()?;
         // grad_x: the same conv of grad with the transposed, flipped kernel; skipped when no gradient
         // flows further back from x (the input data, or a frozen layer's output).
-        let grad_x = if x.track_op() {
+        let grad_x = grad_if(x.track_op(), || {
             let w_vec = w.flatten_all()?.to_vec1::<f32>()?;
             let wt = Tensor::from_vec(
                 flip_transpose(&w_vec, cout, cin, k),
                 (cin, cout, k),
                 w.device(),
             )?;
-            Some(grad.apply_op2_no_bwd(&wt, self)?)
-        } else {
-            None
-        };
-        let grad_w = if w.track_op() {
-            Some(x.apply_op2_no_bwd(
-                &grad,
-                &Conv1dSameGradWeight {
-                    dilation: self.dilation,
-                    k_size: k,
-                },
-            )?)
-        } else {
-            None
-        };
+            grad.apply_op2_no_bwd(&wt, self)
+        })?;
+        let grad_w = grad_if(w.track_op(), || {
+            let op = Conv1dSameGradWeight {
+                dilation: self.dilation,
+                k_size: k,
+            };
+            x.apply_op2_no_bwd(&grad, &op)
+        })?;
         Ok((grad_x, grad_w))
     }
 }
@@ -500,11 +494,7 @@ impl CustomOp3 for Conv1dSameBias {
             dilation: self.dilation,
         }
         .bwd(x, w, res, &grad)?;
-        let gb = if b.track_op() {
-            Some(channel_sums(&grad)?)
-        } else {
-            None
-        };
+        let gb = grad_if(b.track_op(), || channel_sums(&grad))?;
         Ok((gx, gw, gb))
     }
 }

@@ -15,7 +15,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::gemm_plan::{execute_cpu, forward_plan, weight_grad_plan, ConvShape, GemmCall};
-use super::{Grads2, Grads3};
+use super::{grad_if, Grads2, Grads3};
 
 /// A backend storage that can run a GEMM plan: `calls` with operands A, B read and C written.
 pub trait PlanStorage: BackendStorage + Sized {
@@ -291,24 +291,20 @@ struct ConvGemmGradWeight {
 /// The gradients of `conv(x, w)` from `grad`, each only where it is needed.
 fn conv_bwd(dilation: usize, x: &Tensor, w: &Tensor, grad: &Tensor) -> Grads2 {
     let grad = grad.contiguous()?;
-    let gx = if x.track_op() {
+    let gx = grad_if(x.track_op(), || {
         let op = ConvGemm {
             dilation,
             input_grad: true,
         };
-        Some(grad.apply_op2_no_bwd(&w.detach().contiguous()?, &op)?)
-    } else {
-        None
-    };
-    let gw = if w.track_op() {
+        grad.apply_op2_no_bwd(&w.detach().contiguous()?, &op)
+    })?;
+    let gw = grad_if(w.track_op(), || {
         let op = ConvGemmGradWeight {
             dilation,
             k: w.dims3()?.2,
         };
-        Some(x.detach().contiguous()?.apply_op2_no_bwd(&grad, &op)?)
-    } else {
-        None
-    };
+        x.detach().contiguous()?.apply_op2_no_bwd(&grad, &op)
+    })?;
     Ok((gx, gw))
 }
 
@@ -350,11 +346,7 @@ impl CustomOp3 for ConvGemmBias {
 
     fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Grads3 {
         let (gx, gw) = conv_bwd(self.dilation, x, w, grad)?;
-        let gb = if b.track_op() {
-            Some(grad.detach().sum((0, 2))?)
-        } else {
-            None
-        };
+        let gb = grad_if(b.track_op(), || grad.detach().sum((0, 2)))?;
         Ok((gx, gw, gb))
     }
 }

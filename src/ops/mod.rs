@@ -9,6 +9,12 @@ pub(crate) type Grads2 = Result<(Option<Tensor>, Option<Tensor>)>;
 /// The same for a `CustomOp3`.
 pub(crate) type Grads3 = Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)>;
 
+/// `f()` where a gradient is wanted (`want`: an input's `track_op()`), `None` without running it: the
+/// backwards compute each gradient only where it flows further.
+pub(crate) fn grad_if(want: bool, f: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+    want.then(f).transpose()
+}
+
 /// A `CustomOp2`/`CustomOp3` forward method named `$fn` on storages `$S` whose body is one expression,
 /// written like a closure: `|op, (s1, l1), (s2, l2)| body` binds `op` to `&self` and names each input's
 /// storage and layout. Through `cpu_fwd!` and `storage_fwd!`.
