@@ -9,13 +9,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, DType, Result, Shape, Tensor};
 
 use rayon::prelude::*;
 
 use super::conv::ChannelMap;
 use super::cpu::{f32_slice, storage_f32, SendPtr};
 use super::path::{check_no_f64, device_ops, native_kernels};
+use super::Grads3;
 
 const OP: &str = "bn-leaky-relu";
 
@@ -118,20 +119,13 @@ pub fn batchnorm_leaky_relu_reference(
     eps: f64,
     slope: f64,
 ) -> Result<BnOutput> {
-    for (t, what) in [
-        (x, "batchnorm input"),
-        (w, "batchnorm weight"),
-        (b, "batchnorm bias"),
-    ] {
-        check_no_f64(t, what)?;
-    }
+    check_bn_inputs(x, w, b)?;
     let (n, c, l) = x.dims3()?;
     let grid = ChannelGrid::new(n, c, l);
     let x4 = grid.split(x)?;
     let (z, batch_stats) = match stats {
         BnStats::Running { mean, var } => {
-            check_no_f64(mean, "batchnorm running mean")?;
-            check_no_f64(var, "batchnorm running variance")?;
+            check_running(mean, var)?;
             let scale = (w / (var + eps)?.sqrt()?)?;
             let shift = (b - (mean * &scale)?)?;
             let z = x4
@@ -167,6 +161,24 @@ pub fn batchnorm_leaky_relu_reference(
         batch_stats,
         device_stats: None,
     })
+}
+
+/// [`check_no_f64`] of a BatchNorm's input and affine parameters, in that order.
+pub(super) fn check_bn_inputs(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<()> {
+    for (t, what) in [
+        (x, "batchnorm input"),
+        (w, "batchnorm weight"),
+        (b, "batchnorm bias"),
+    ] {
+        check_no_f64(t, what)?;
+    }
+    Ok(())
+}
+
+/// [`check_no_f64`] of a BatchNorm's running mean and variance, in that order.
+pub(super) fn check_running(mean: &Tensor, var: &Tensor) -> Result<()> {
+    check_no_f64(mean, "batchnorm running mean")?;
+    check_no_f64(var, "batchnorm running variance")
 }
 
 /// LeakyReLU from stock ops with PyTorch's gradient: `g` where z > 0, `slope·g` elsewhere, exactly 0
@@ -393,15 +405,7 @@ impl CustomOp3 for BnLeakyRelu {
         OP
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    cpu_fwd!(|op, (s1, l1), (s2, l2), (s3, l3)| {
         let (n, c, l) = l1.shape().dims3()?;
         let x = f32_slice(s1, l1, OP, "input")?;
         let w = f32_slice(s2, l2, OP, "weight")?;
@@ -413,18 +417,18 @@ impl CustomOp3 for BnLeakyRelu {
                 b.len()
             )));
         }
-        let stats: Vec<(f64, f64)> = match &self.running {
+        let stats: Vec<(f64, f64)> = match &op.running {
             Some((rm, rv)) => (0..c)
-                .map(|ch| (rm[ch] as f64, 1.0 / (rv[ch] as f64 + self.eps).sqrt()))
+                .map(|ch| (rm[ch] as f64, 1.0 / (rv[ch] as f64 + op.eps).sqrt()))
                 .collect(),
             None => (0..c)
                 .into_par_iter()
-                .map(|ch| channel_stats(x, n, c, l, ch, self.eps))
+                .map(|ch| channel_stats(x, n, c, l, ch, op.eps))
                 .collect(),
         };
         let mut y = vec![0f32; x.len()];
         let yp = SendPtr(y.as_mut_ptr());
-        let slope = self.slope;
+        let slope = op.slope;
         (0..c).into_par_iter().for_each(|ch| {
             let (mean, inv_std) = stats[ch];
             let (scale, shift) = fold(w[ch], b[ch], mean, inv_std);
@@ -435,8 +439,8 @@ impl CustomOp3 for BnLeakyRelu {
                 affine_lrelu(out, &x[off..off + l], scale, shift, slope);
             }
         });
-        if self.running.is_none() {
-            let mut s = self
+        if op.running.is_none() {
+            let mut s = op
                 .saved
                 .lock()
                 .map_err(|_| candle_core::Error::Msg("bn stats lock poisoned".into()))?;
@@ -444,16 +448,9 @@ impl CustomOp3 for BnLeakyRelu {
             s.inv_std = stats.iter().map(|s| s.1).collect();
         }
         Ok((CpuStorage::F32(y), Shape::from((n, c, l))))
-    }
+    });
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _b: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, _b: &Tensor, res: &Tensor, grad: &Tensor) -> Grads3 {
         let (n, c, l) = x.dims3()?;
         let dev = x.device().clone();
         // No input gradient when nothing before x is trained (the first trained unit's input).

@@ -12,10 +12,10 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::op::{Add, Maximum, Mul, Sub};
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CustomOp3, DType, Layout, Result, Shape, Tensor};
 
-use super::bn_act::{BnOutput, BnStats, ChannelGrid};
-use super::path::check_no_f64;
+use super::bn_act::{check_bn_inputs, check_running, BnOutput, BnStats, ChannelGrid};
+use super::{grad_if, Grads3};
 
 #[derive(Debug, Clone, Copy)]
 struct BnActDevice {
@@ -81,39 +81,11 @@ impl CustomOp3 for BnActDevice {
         "bn-leaky-relu-device"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        bn_act_forward((s1, l1), (s2, l2), (s3, l3), self.slope)
-    }
+    storage_fwd!(|op, (s1, l1), (s2, l2), (s3, l3)| {
+        bn_act_forward((s1, l1), (s2, l2), (s3, l3), op.slope)
+    });
 
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &candle_core::CudaStorage,
-        l1: &Layout,
-        s2: &candle_core::CudaStorage,
-        l2: &Layout,
-        s3: &candle_core::CudaStorage,
-        l3: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        bn_act_forward((s1, l1), (s2, l2), (s3, l3), self.slope)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        wb: &Tensor,
-        st: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, wb: &Tensor, st: &Tensor, res: &Tensor, grad: &Tensor) -> Grads3 {
         let want_dx = x.track_op();
         let want_wb = wb.track_op();
         let (n, c, l) = x.dims3()?;
@@ -133,7 +105,7 @@ impl CustomOp3 for BnActDevice {
             .broadcast_mul(&grid.spread(&inv_std)?)?;
         let db = grid.sum(&dz)?.flatten_all()?;
         let dw = grid.sum(&(&dz * &xhat)?)?.flatten_all()?;
-        let dx = if want_dx {
+        let dx = grad_if(want_dx, || {
             let a = grid.spread(&(&inv_std * &wb.get(0)?)?)?;
             let inner = if self.batch {
                 let m = (n * l) as f64;
@@ -142,15 +114,9 @@ impl CustomOp3 for BnActDevice {
             } else {
                 dz
             };
-            Some(inner.broadcast_mul(&a)?.reshape((n, c, l))?)
-        } else {
-            None
-        };
-        let dwb = if want_wb {
-            Some(Tensor::stack(&[dw, db], 0)?)
-        } else {
-            None
-        };
+            inner.broadcast_mul(&a)?.reshape((n, c, l))
+        })?;
+        let dwb = grad_if(want_wb, || Tensor::stack(&[dw, db], 0))?;
         Ok((dx, dwb, None))
     }
 }
@@ -166,18 +132,11 @@ pub fn batchnorm_leaky_relu_device(
     eps: f64,
     slope: f64,
 ) -> Result<BnOutput> {
-    for (t, what) in [
-        (x, "batchnorm input"),
-        (w, "batchnorm weight"),
-        (b, "batchnorm bias"),
-    ] {
-        check_no_f64(t, what)?;
-    }
+    check_bn_inputs(x, w, b)?;
     let (n, c, l) = x.dims3()?;
     let (st, device_stats) = match stats {
         BnStats::Running { mean, var } => {
-            check_no_f64(mean, "batchnorm running mean")?;
-            check_no_f64(var, "batchnorm running variance")?;
+            check_running(mean, var)?;
             let inv_std = (var.detach() + eps)?.sqrt()?.recip()?;
             let zero = mean.zeros_like()?;
             (Tensor::stack(&[&mean.detach(), &zero, &inv_std], 0)?, None)

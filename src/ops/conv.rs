@@ -21,9 +21,10 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape
 
 use rayon::prelude::*;
 
-use super::cpu::{f32_slice, lane_sum, storage_f32, SendPtr};
+use super::cpu::{accumulate_tasks, f32_slice, lane_sum, storage_f32, SendPtr};
 use super::gemm_plan::ConvShape;
 use super::path::{check_no_f64, device_ops, native_kernels};
+use super::{grad_if, Grads2, Grads3};
 
 const OP: &str = "conv1d-same";
 
@@ -112,6 +113,27 @@ fn check_odd(k: usize) -> Result<()> {
             "same-padded conv1d needs an odd kernel size, got {k}"
         )))
     }
+}
+
+/// The conv of an input of shape `x` (N, Cin, L) with a kernel of shape `w` (Cout, Cin, K); an error
+/// unless the channels agree and K is odd.
+fn same_conv(x: &Shape, w: &Shape, dilation: usize) -> Result<ConvShape> {
+    let (n, cin, l) = x.dims3()?;
+    let (cout, cin_w, k) = w.dims3()?;
+    if cin != cin_w {
+        return Err(candle_core::Error::Msg(format!(
+            "conv1d: input has {cin} channels, kernel expects {cin_w}"
+        )));
+    }
+    check_odd(k)?;
+    Ok(ConvShape {
+        batch: n,
+        c_in: cin,
+        c_out: cout,
+        l,
+        k,
+        dilation,
+    })
 }
 
 /// Position-tile length so that the im2col buffer (`rows × T` floats) stays around 512 KiB.
@@ -243,14 +265,7 @@ pub(crate) fn conv_forward_gemm(
     bias: Option<&[f32]>,
     s: &ConvShape,
 ) -> Vec<f32> {
-    let ConvShape {
-        batch: n,
-        c_in: cin,
-        c_out: cout,
-        l,
-        k: k_size,
-        ..
-    } = *s;
+    let (n, cin, cout, l, k_size, _) = s.dims();
     let rows = cin * k_size;
     let mut y = vec![0f32; n * cout * l];
     if l == 0 || n == 0 {
@@ -321,14 +336,7 @@ pub(crate) fn conv_grad_weight_cpu(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<f
 
 /// The im2col + gemm weight gradient (every CPU; see [`conv_forward_gemm`]).
 pub(crate) fn conv_grad_weight_gemm(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<f32> {
-    let ConvShape {
-        batch: n,
-        c_in: cin,
-        c_out: cout,
-        l,
-        k: k_size,
-        ..
-    } = *s;
+    let (n, cin, cout, l, k_size, _) = s.dims();
     let rows = cin * k_size;
     let size = cout * rows;
     if l == 0 || n == 0 {
@@ -337,57 +345,43 @@ pub(crate) fn conv_grad_weight_gemm(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<
     // Longer tiles than the forward's: each tile is one gemm whose reduction runs over positions.
     let t_len = (tile_len(rows, l) * 4).min(l.max(1));
     let n_tiles = l.div_ceil(t_len);
-    let n_tasks = n * n_tiles;
-    // Split the tasks into one contiguous range per thread, each with its own accumulator.
-    let n_chunks = rayon::current_num_threads().clamp(1, n_tasks);
-    let partials: Vec<Vec<f32>> = (0..n_chunks)
-        .into_par_iter()
-        .map(|c| {
-            let lo = c * n_tasks / n_chunks;
-            let hi = (c + 1) * n_tasks / n_chunks;
-            let mut acc = vec![0f32; size];
-            let mut col = vec![0f32; rows * t_len];
-            for task in lo..hi {
-                let (b, tile) = (task / n_tiles, task % n_tiles);
-                let p0 = tile * t_len;
-                let t = t_len.min(l - p0);
-                let xb = &x[b * cin * l..(b + 1) * cin * l];
-                if k_size == 1 {
-                    // col is x's tile directly: rows = cin, row stride l.
-                    let gb = &g[b * cout * l + p0..];
-                    // acc (cout × cin) += g_tile (cout × t) · x_tileᵀ (t × cin)
-                    let dst = Dst {
-                        data: &mut acc,
-                        rs: cin,
-                        accumulate: true,
-                    };
-                    gemm_f32(
-                        dst,
-                        Mat::rows(gb, l),
-                        Mat::cols(&xb[p0..], l),
-                        (cout, cin, t),
-                    );
-                } else {
-                    im2col(xb, s, p0, t, &mut col);
-                    let gb = &g[b * cout * l + p0..];
-                    let dst = Dst {
-                        data: &mut acc,
-                        rs: rows,
-                        accumulate: true,
-                    };
-                    gemm_f32(dst, Mat::rows(gb, l), Mat::cols(&col, t), (cout, rows, t));
-                }
+    // One contiguous range of tasks per thread, each with its own accumulator.
+    accumulate_tasks(
+        n * n_tiles,
+        size,
+        || vec![0f32; rows * t_len],
+        |task, col, acc| {
+            let (b, tile) = (task / n_tiles, task % n_tiles);
+            let p0 = tile * t_len;
+            let t = t_len.min(l - p0);
+            let xb = &x[b * cin * l..(b + 1) * cin * l];
+            if k_size == 1 {
+                // col is x's tile directly: rows = cin, row stride l.
+                let gb = &g[b * cout * l + p0..];
+                // acc (cout × cin) += g_tile (cout × t) · x_tileᵀ (t × cin)
+                let dst = Dst {
+                    data: acc,
+                    rs: cin,
+                    accumulate: true,
+                };
+                gemm_f32(
+                    dst,
+                    Mat::rows(gb, l),
+                    Mat::cols(&xb[p0..], l),
+                    (cout, cin, t),
+                );
+            } else {
+                im2col(xb, s, p0, t, col);
+                let gb = &g[b * cout * l + p0..];
+                let dst = Dst {
+                    data: acc,
+                    rs: rows,
+                    accumulate: true,
+                };
+                gemm_f32(dst, Mat::rows(gb, l), Mat::cols(col, t), (cout, rows, t));
             }
-            acc
-        })
-        .collect();
-    let mut out = vec![0f32; size];
-    for p in partials {
-        for (o, v) in out.iter_mut().zip(p) {
-            *o += v;
-        }
-    }
-    out
+        },
+    )
 }
 
 /// Σ over windows and positions of each channel of `g` (N, C, L): the bias gradient. candle's
@@ -431,37 +425,23 @@ fn conv_cpu_fwd(
     (s2, l2): (&CpuStorage, &Layout),
     bias: Option<(&CpuStorage, &Layout)>,
 ) -> Result<(CpuStorage, Shape)> {
-    let (n, cin, l) = l1.shape().dims3()?;
-    let (cout, cin_w, k) = l2.shape().dims3()?;
-    if cin != cin_w {
-        return Err(candle_core::Error::Msg(format!(
-            "conv1d: input has {cin} channels, kernel expects {cin_w}"
-        )));
-    }
-    check_odd(k)?;
+    let s = same_conv(l1.shape(), l2.shape(), dilation)?;
     let x = f32_slice(s1, l1, OP, "input")?;
     let w = f32_slice(s2, l2, OP, "kernel")?;
     let b = bias
         .map(|(s3, l3)| f32_slice(s3, l3, OP, "bias"))
         .transpose()?;
     if let Some(b) = b {
-        if b.len() != cout {
+        if b.len() != s.c_out {
             return Err(candle_core::Error::Msg(format!(
-                "conv1d: bias has {} values, expected {cout}",
-                b.len()
+                "conv1d: bias has {} values, expected {}",
+                b.len(),
+                s.c_out
             )));
         }
     }
-    let s = ConvShape {
-        batch: n,
-        c_in: cin,
-        c_out: cout,
-        l,
-        k,
-        dilation,
-    };
     let y = conv_forward_cpu(x, w, b, &s);
-    Ok((CpuStorage::F32(y), Shape::from((n, cout, l))))
+    Ok((CpuStorage::F32(y), Shape::from((s.batch, s.c_out, s.l))))
 }
 
 impl CustomOp2 for Conv1dSame {
@@ -469,49 +449,29 @@ impl CustomOp2 for Conv1dSame {
         OP
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        conv_cpu_fwd(self.dilation, (s1, l1), (s2, l2), None)
-    }
+    cpu_fwd!(|op, (s1, l1), (s2, l2)| conv_cpu_fwd(op.dilation, (s1, l1), (s2, l2), None));
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Grads2 {
         let (cout, cin, k) = w.dims3()?;
         let grad = grad.contiguous()?;
         // grad_x: the same conv of grad with the transposed, flipped kernel; skipped when no gradient
         // flows further back from x (the input data, or a frozen layer's output).
-        let grad_x = if x.track_op() {
+        let grad_x = grad_if(x.track_op(), || {
             let w_vec = w.flatten_all()?.to_vec1::<f32>()?;
             let wt = Tensor::from_vec(
                 flip_transpose(&w_vec, cout, cin, k),
                 (cin, cout, k),
                 w.device(),
             )?;
-            Some(grad.apply_op2_no_bwd(&wt, self)?)
-        } else {
-            None
-        };
-        let grad_w = if w.track_op() {
-            Some(x.apply_op2_no_bwd(
-                &grad,
-                &Conv1dSameGradWeight {
-                    dilation: self.dilation,
-                    k_size: k,
-                },
-            )?)
-        } else {
-            None
-        };
+            grad.apply_op2_no_bwd(&wt, self)
+        })?;
+        let grad_w = grad_if(w.track_op(), || {
+            let op = Conv1dSameGradWeight {
+                dilation: self.dilation,
+                k_size: k,
+            };
+            x.apply_op2_no_bwd(&grad, &op)
+        })?;
         Ok((grad_x, grad_w))
     }
 }
@@ -521,36 +481,20 @@ impl CustomOp3 for Conv1dSameBias {
         "conv1d-same-bias"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        conv_cpu_fwd(self.dilation, (s1, l1), (s2, l2), Some((s3, l3)))
-    }
+    cpu_fwd!(|op, (s1, l1), (s2, l2), (s3, l3)| conv_cpu_fwd(
+        op.dilation,
+        (s1, l1),
+        (s2, l2),
+        Some((s3, l3))
+    ));
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, res: &Tensor, grad: &Tensor) -> Grads3 {
         let grad = grad.contiguous()?;
         let (gx, gw) = Conv1dSame {
             dilation: self.dilation,
         }
         .bwd(x, w, res, &grad)?;
-        let gb = if b.track_op() {
-            Some(channel_sums(&grad)?)
-        } else {
-            None
-        };
+        let gb = grad_if(b.track_op(), || channel_sums(&grad))?;
         Ok((gx, gw, gb))
     }
 }
@@ -560,35 +504,16 @@ impl CustomOp2 for Conv1dSameGradWeight {
         "conv1d-same-grad-weight"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (n, cin, l) = l1.shape().dims3()?;
-        let (n2, cout, l2len) = l2.shape().dims3()?;
-        if n != n2 || l != l2len {
-            return Err(candle_core::Error::Msg(format!(
-                "conv1d grad-weight: input {:?} and gradient {:?} disagree",
-                l1.shape(),
-                l2.shape()
-            )));
-        }
+    cpu_fwd!(|op, (s1, l1), (s2, l2)| {
+        let s = ConvShape::grad_weight(l1.shape(), l2.shape(), op.k_size, op.dilation)?;
         let x = f32_slice(s1, l1, OP, "input")?;
         let g = f32_slice(s2, l2, OP, "gradient")?;
-        let s = ConvShape {
-            batch: n,
-            c_in: cin,
-            c_out: cout,
-            l,
-            k: self.k_size,
-            dilation: self.dilation,
-        };
         let gw = conv_grad_weight_cpu(x, g, &s);
-        Ok((CpuStorage::F32(gw), Shape::from((cout, cin, self.k_size))))
-    }
+        Ok((
+            CpuStorage::F32(gw),
+            Shape::from((s.c_out, s.c_in, op.k_size)),
+        ))
+    });
 }
 
 /// A per-channel affine map followed by LeakyReLU, `v ↦ lrelu(v·scale + shift)`: an eval-mode BatchNorm
@@ -655,22 +580,8 @@ pub fn conv1d_same_fused(
         if !native_kernels(x.device())? || !super::conv_direct::available() {
             return Ok(None);
         }
-        let (n, cin, l) = x.dims3()?;
-        let (cout, cin_w, k) = w.dims3()?;
-        if cin != cin_w {
-            return Err(candle_core::Error::Msg(format!(
-                "conv1d: input has {cin} channels, kernel expects {cin_w}"
-            )));
-        }
-        check_odd(k)?;
-        let s = ConvShape {
-            batch: n,
-            c_in: cin,
-            c_out: cout,
-            l,
-            k,
-            dilation,
-        };
+        let s = same_conv(x.shape(), w.shape(), dilation)?;
+        let (n, cin, cout, l, ..) = s.dims();
         let check_map = |m: Option<&ChannelMap>, c: usize, what: &str| match m {
             Some(m) if m.scale.len() != c || m.shift.len() != c => {
                 Err(candle_core::Error::Msg(format!(

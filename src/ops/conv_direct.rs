@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use super::conv::{ChannelMap, Fusion};
-use super::cpu::SendPtr;
+use super::cpu::{accumulate_tasks, SendPtr};
 use super::gemm_plan::ConvShape;
 
 /// Output channels per forward micro-tile.
@@ -111,23 +111,7 @@ pub(crate) fn forward_fused(
     s: &ConvShape,
     fuse: Fusion<'_, &[f32]>,
 ) -> Option<(Vec<f32>, Option<ChannelSums>)> {
-    if !available() {
-        return None;
-    }
-    let ConvShape {
-        batch: n,
-        c_in: cin,
-        c_out: cout,
-        l,
-        k: k_size,
-        ..
-    } = *s;
-    // The slab's halo is (K−1)·d/2 on each side: an even kernel would read one float past it.
-    assert!(
-        k_size % 2 == 1,
-        "conv forward: kernel size {k_size} is not odd"
-    );
-    assert_eq!(x.len(), n * cin * l, "conv forward: input size");
+    let (n, cin, cout, l, k_size, _) = checked_dims(s, x, "conv forward")?;
     assert_eq!(w.len(), cout * cin * k_size, "conv forward: kernel size");
     if let Some(b) = bias {
         assert_eq!(b.len(), cout, "conv forward: bias size");
@@ -365,22 +349,7 @@ unsafe fn forward_tile(
 /// `gw (Cout, Cin, K) = Σ_n Σ_p g[n, co, p] · x[n, ci, p + k·d − pad]` for the conv `s`; `None` without
 /// AVX-512F.
 pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32>> {
-    if !available() {
-        return None;
-    }
-    let ConvShape {
-        batch: n,
-        c_in: cin,
-        c_out: cout,
-        l,
-        k: k_size,
-        ..
-    } = *s;
-    assert!(
-        k_size % 2 == 1,
-        "conv grad-weight: kernel size {k_size} is not odd"
-    );
-    assert_eq!(x.len(), n * cin * l, "conv grad-weight: input size");
+    let (n, cin, cout, l, k_size, _) = checked_dims(s, x, "conv grad-weight")?;
     assert_eq!(g.len(), n * cout * l, "conv grad-weight: gradient size");
     let rows = cin * k_size;
     let size = cout * rows;
@@ -390,37 +359,42 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
     let t_len = GW_TILE.min(l.div_ceil(16) * 16);
     let n_tiles = l.div_ceil(t_len);
     let row_len = t_len + 2 * s.pad();
-    let n_tasks = n * n_tiles;
-    // One contiguous range of tasks per thread, each with its own accumulator.
-    let n_chunks = rayon::current_num_threads().clamp(1, n_tasks);
-    let partials: Vec<Vec<f32>> = (0..n_chunks)
-        .into_par_iter()
-        .map(|c| {
-            let mut acc = vec![0f32; size];
-            let mut slab = vec![0f32; cin * row_len];
-            for task in c * n_tasks / n_chunks..(c + 1) * n_tasks / n_chunks {
-                let (b, p0) = (task / n_tiles, (task % n_tiles) * t_len);
-                let tile = Tile {
-                    p0,
-                    len: t_len.min(l - p0),
-                    row_len,
-                };
-                fill_slab(&mut slab, &x[b * cin * l..(b + 1) * cin * l], s, tile, None);
-                let gb = &g[b * cout * l + p0..(b + 1) * cout * l];
-                // SAFETY: AVX-512F was detected; g reads are masked to the tile.len valid positions of each
-                // row (row stride l, inside gb), slab reads stay inside the slab (t_len is a multiple of 16).
-                unsafe { grad_weight_tile(&slab, gb, s, tile, &mut acc) };
-            }
-            acc
-        })
-        .collect();
-    let mut out = vec![0f32; size];
-    for p in partials {
-        for (o, v) in out.iter_mut().zip(p) {
-            *o += v;
-        }
+    let gw = accumulate_tasks(
+        n * n_tiles,
+        size,
+        || vec![0f32; cin * row_len],
+        |task, slab, acc| {
+            let (b, p0) = (task / n_tiles, (task % n_tiles) * t_len);
+            let tile = Tile {
+                p0,
+                len: t_len.min(l - p0),
+                row_len,
+            };
+            fill_slab(slab, &x[b * cin * l..(b + 1) * cin * l], s, tile, None);
+            let gb = &g[b * cout * l + p0..(b + 1) * cout * l];
+            // SAFETY: AVX-512F was detected; g reads are masked to the tile.len valid positions of each
+            // row (row stride l, inside gb), slab reads stay inside the slab (t_len is a multiple of 16).
+            unsafe { grad_weight_tile(slab, gb, s, tile, acc) };
+        },
+    );
+    Some(gw)
+}
+
+/// The sizes of the conv `s` (as [`ConvShape::dims`]) where AVX-512F is present, `None` without; panics
+/// (naming `what`) unless the kernel is odd and `x` holds the conv's input. The slab's halo is
+/// (K−1)·d/2 on each side: an even kernel would read one float past it.
+fn checked_dims(
+    s: &ConvShape,
+    x: &[f32],
+    what: &str,
+) -> Option<(usize, usize, usize, usize, usize, usize)> {
+    if !available() {
+        return None;
     }
-    Some(out)
+    let dims @ (n, cin, _, l, k_size, _) = s.dims();
+    assert!(k_size % 2 == 1, "{what}: kernel size {k_size} is not odd");
+    assert_eq!(x.len(), n * cin * l, "{what}: input size");
+    Some(dims)
 }
 
 /// One task of the weight gradient of the conv `s`: adds the contributions of the positions of `tile`, from

@@ -15,6 +15,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::gemm_plan::{execute_cpu, forward_plan, weight_grad_plan, ConvShape, GemmCall};
+use super::{grad_if, Grads2, Grads3};
 
 /// A backend storage that can run a GEMM plan: `calls` with operands A, B read and C written.
 pub trait PlanStorage: BackendStorage + Sized {
@@ -241,24 +242,9 @@ pub fn conv_grad_weight<S: PlanStorage>(
 ) -> Result<(S, Shape)> {
     check_f32(x, "input")?;
     check_f32(g, "gradient")?;
-    let (batch, c_in, l) = xl.shape().dims3()?;
-    let (b2, c_out, l2) = gl.shape().dims3()?;
-    if (b2, l2) != (batch, l) {
-        return Err(candle_core::Error::Msg(format!(
-            "conv1d grad-weight: input {:?} and gradient {:?} disagree",
-            xl.shape(),
-            gl.shape()
-        )));
-    }
-    let s = ConvShape {
-        batch,
-        c_in,
-        c_out,
-        l,
-        k,
-        dilation,
-    };
+    let s = ConvShape::grad_weight(xl.shape(), gl.shape(), k, dilation)?;
     s.check()?;
+    let (batch, c_in, c_out, l, ..) = s.dims();
     let g_start = contiguous_start(gl, "conv1d (gemm plan) gradient")?;
     let xp = pad_rows(x, xl, batch * c_in, l, s.pad())?;
     let mut dw = zeros(x, (k, c_out, c_in))?;
@@ -303,31 +289,22 @@ struct ConvGemmGradWeight {
 }
 
 /// The gradients of `conv(x, w)` from `grad`, each only where it is needed.
-fn conv_bwd(
-    dilation: usize,
-    x: &Tensor,
-    w: &Tensor,
-    grad: &Tensor,
-) -> Result<(Option<Tensor>, Option<Tensor>)> {
+fn conv_bwd(dilation: usize, x: &Tensor, w: &Tensor, grad: &Tensor) -> Grads2 {
     let grad = grad.contiguous()?;
-    let gx = if x.track_op() {
+    let gx = grad_if(x.track_op(), || {
         let op = ConvGemm {
             dilation,
             input_grad: true,
         };
-        Some(grad.apply_op2_no_bwd(&w.detach().contiguous()?, &op)?)
-    } else {
-        None
-    };
-    let gw = if w.track_op() {
+        grad.apply_op2_no_bwd(&w.detach().contiguous()?, &op)
+    })?;
+    let gw = grad_if(w.track_op(), || {
         let op = ConvGemmGradWeight {
             dilation,
             k: w.dims3()?.2,
         };
-        Some(x.detach().contiguous()?.apply_op2_no_bwd(&grad, &op)?)
-    } else {
-        None
-    };
+        x.detach().contiguous()?.apply_op2_no_bwd(&grad, &op)
+    })?;
     Ok((gx, gw))
 }
 
@@ -336,34 +313,15 @@ impl CustomOp2 for ConvGemm {
         "conv1d-gemm-plan"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        conv_forward((s1, l1), (s2, l2), None, self.dilation, self.input_grad)
-    }
+    storage_fwd!(|op, (s1, l1), (s2, l2)| conv_forward(
+        (s1, l1),
+        (s2, l2),
+        None,
+        op.dilation,
+        op.input_grad
+    ));
 
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &candle_core::CudaStorage,
-        l1: &Layout,
-        s2: &candle_core::CudaStorage,
-        l2: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        conv_forward((s1, l1), (s2, l2), None, self.dilation, self.input_grad)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Grads2 {
         if self.input_grad {
             return Err(candle_core::Error::Msg(
                 "conv1d (gemm plan): no second derivative".into(),
@@ -378,45 +336,17 @@ impl CustomOp3 for ConvGemmBias {
         "conv1d-gemm-plan-bias"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        conv_forward((s1, l1), (s2, l2), Some((s3, l3)), self.dilation, false)
-    }
+    storage_fwd!(|op, (s1, l1), (s2, l2), (s3, l3)| conv_forward(
+        (s1, l1),
+        (s2, l2),
+        Some((s3, l3)),
+        op.dilation,
+        false
+    ));
 
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &candle_core::CudaStorage,
-        l1: &Layout,
-        s2: &candle_core::CudaStorage,
-        l2: &Layout,
-        s3: &candle_core::CudaStorage,
-        l3: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        conv_forward((s1, l1), (s2, l2), Some((s3, l3)), self.dilation, false)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Grads3 {
         let (gx, gw) = conv_bwd(self.dilation, x, w, grad)?;
-        let gb = if b.track_op() {
-            Some(grad.detach().sum((0, 2))?)
-        } else {
-            None
-        };
+        let gb = grad_if(b.track_op(), || grad.detach().sum((0, 2)))?;
         Ok((gx, gw, gb))
     }
 }
@@ -426,26 +356,7 @@ impl CustomOp2 for ConvGemmGradWeight {
         "conv1d-gemm-plan-grad-weight"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        conv_grad_weight((s1, l1), (s2, l2), self.k, self.dilation)
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &candle_core::CudaStorage,
-        l1: &Layout,
-        s2: &candle_core::CudaStorage,
-        l2: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        conv_grad_weight((s1, l1), (s2, l2), self.k, self.dilation)
-    }
+    storage_fwd!(|op, (s1, l1), (s2, l2)| conv_grad_weight((s1, l1), (s2, l2), op.k, op.dilation));
 }
 
 /// The same-padded dilated conv plus bias through the GEMM plan (the CUDA graph): `x` (N, C_in, L),

@@ -3,6 +3,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Layout, Result, Storage};
+use rayon::prelude::*;
 
 /// The contiguous f32 slice of a CPU storage described by `layout`; `op` and `what` name it in errors.
 pub(crate) fn f32_slice<'a>(
@@ -71,4 +72,34 @@ pub(crate) fn lane_sum(row: &[f32], f: impl Fn(f32) -> f64) -> f64 {
         }
     }
     acc.iter().sum::<f64>() + rest.iter().map(|&v| f(v)).sum::<f64>()
+}
+
+/// Runs tasks `0..n_tasks` (at least one) in one contiguous range per rayon thread, each range adding
+/// into its own zeroed accumulator of `size` floats with its own `scratch()`, then sums the accumulators
+/// in range order: the weight gradients' reduction over (window, tile) tasks.
+pub(crate) fn accumulate_tasks<S>(
+    n_tasks: usize,
+    size: usize,
+    scratch: impl Fn() -> S + Sync + Send,
+    task: impl Fn(usize, &mut S, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    let n_chunks = rayon::current_num_threads().clamp(1, n_tasks);
+    let partials: Vec<Vec<f32>> = (0..n_chunks)
+        .into_par_iter()
+        .map(|c| {
+            let mut acc = vec![0f32; size];
+            let mut scratch = scratch();
+            for t in c * n_tasks / n_chunks..(c + 1) * n_tasks / n_chunks {
+                task(t, &mut scratch, &mut acc);
+            }
+            acc
+        })
+        .collect();
+    let mut out = vec![0f32; size];
+    for p in partials {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+    out
 }

@@ -17,7 +17,7 @@
 //! `dW_k = Σ_b G_b · X_pad_b[:, k·d..]ᵀ` is one call per window batched over the taps (the taps' input
 //! views are `d` apart, their outputs `C_out·C_in` apart), accumulating over windows with β = 1.
 
-use candle_core::Result;
+use candle_core::{Result, Shape};
 use rayon::prelude::*;
 
 /// Whether a cuBLAS operand is used as stored (`N`) or transposed (`T`).
@@ -63,6 +63,38 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// The weight-gradient conv of an input `x` (B, C_in, L) and an output gradient `g` (B, C_out, L) with
+    /// kernel size `k`; an error where their windows or lengths disagree.
+    pub fn grad_weight(x: &Shape, g: &Shape, k: usize, dilation: usize) -> Result<ConvShape> {
+        let (batch, c_in, l) = x.dims3()?;
+        let (b2, c_out, l2) = g.dims3()?;
+        if (b2, l2) != (batch, l) {
+            return Err(candle_core::Error::Msg(format!(
+                "conv1d grad-weight: input {x:?} and gradient {g:?} disagree"
+            )));
+        }
+        Ok(ConvShape {
+            batch,
+            c_in,
+            c_out,
+            l,
+            k,
+            dilation,
+        })
+    }
+
+    /// The sizes `(N, Cin, Cout, L, K, dilation)`, in the order of `conv::kernels::Dims`.
+    pub fn dims(&self) -> (usize, usize, usize, usize, usize, usize) {
+        (
+            self.batch,
+            self.c_in,
+            self.c_out,
+            self.l,
+            self.k,
+            self.dilation,
+        )
+    }
+
     /// Zeros on each side of the sequence.
     pub fn pad(&self) -> usize {
         (self.k - 1) * self.dilation / 2
