@@ -3,6 +3,7 @@
 //! the fit, then per split the metrics before and after, a reliability diagram per class, the score
 //! distributions of each class's own positions, and the Brier scores.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -341,6 +342,42 @@ fn draw_err(chart: &str) -> impl Fn(String) -> ReportError + '_ {
     }
 }
 
+type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws bars in one colour as one labelled series.
+fn bar_series<'b, DB: DrawingBackend + 'b>(
+    chart: &mut Chart2d<'b, DB>,
+    bars: impl Iterator<Item = Rectangle<(f64, f64)>>,
+    label: &str,
+    color: RGBAColor,
+    err: &dyn Fn(String) -> ReportError,
+) -> Result<(), ReportError> {
+    chart
+        .draw_series(bars)
+        .map_err(|e| err(format!("{e:?}")))?
+        .label(label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+    Ok(())
+}
+
+/// The legend box at `position`, then the chart presented.
+fn legend_and_present<'b, DB: DrawingBackend + 'b>(
+    chart: &mut Chart2d<'b, DB>,
+    root: &DrawingArea<DB, Shift>,
+    position: SeriesLabelPosition,
+    err: &dyn Fn(String) -> ReportError,
+) -> Result<(), ReportError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(("sans-serif", 11))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+        .map_err(|e| err(format!("{e:?}")))?;
+    root.present().map_err(|e| err(format!("{e:?}")))
+}
+
 fn data_range(lines: &[Line]) -> ((f64, f64), (f64, f64)) {
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in lines.iter().flat_map(|l| l.points.iter()) {
@@ -445,16 +482,7 @@ fn line_chart<DB: DrawingBackend>(
                 .map_err(|e| err(format!("{e:?}")))?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(legend)
-        .label_font(("sans-serif", 11))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .draw()
-        .map_err(|e| err(format!("{e:?}")))?;
-    root.present().map_err(|e| err(format!("{e:?}")))?;
-    Ok(())
+    legend_and_present(&mut chart, &root, legend, &err)
 }
 
 /// Two histograms over [0, 1] in [`RELIABILITY_BINS`] bins, side by side within each bin, counts on a log
@@ -514,24 +542,15 @@ fn histogram<DB: DrawingBackend>(
             let x = b as f64 * w + k as f64 * w / 2.0;
             Rectangle::new([(x, 0.0), (x + w / 2.0, lg(c))], color.mix(0.8).filled())
         });
-        chart
-            .draw_series(bars)
-            .map_err(|e| err(format!("{e:?}")))?
-            .label(if k == 0 { "original" } else { "calibrated" })
-            .legend(move |(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.8).filled())
-            });
+        bar_series(
+            &mut chart,
+            bars,
+            if k == 0 { "original" } else { "calibrated" },
+            color.mix(0.8),
+            &err,
+        )?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperMiddle)
-        .label_font(("sans-serif", 11))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .draw()
-        .map_err(|e| err(format!("{e:?}")))?;
-    root.present().map_err(|e| err(format!("{e:?}")))?;
-    Ok(())
+    legend_and_present(&mut chart, &root, SeriesLabelPosition::UpperMiddle, &err)
 }
 
 /// Brier score per class, original beside calibrated.
@@ -589,22 +608,7 @@ fn brier_chart<DB: DrawingBackend>(
             let x = i as f64 - 0.35 + k as f64 * 0.35;
             Rectangle::new([(x, 0.0), (x + 0.35, v)], color.mix(0.85).filled())
         });
-        chart
-            .draw_series(bars)
-            .map_err(|e| err(format!("{e:?}")))?
-            .label(label)
-            .legend(move |(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.85).filled())
-            });
+        bar_series(&mut chart, bars, label, color.mix(0.85), &err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(("sans-serif", 11))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .draw()
-        .map_err(|e| err(format!("{e:?}")))?;
-    root.present().map_err(|e| err(format!("{e:?}")))?;
-    Ok(())
+    legend_and_present(&mut chart, &root, SeriesLabelPosition::UpperRight, &err)
 }

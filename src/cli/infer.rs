@@ -82,15 +82,13 @@ fn debug_logging(on: bool) {
 /// Runs `predict`.
 pub fn predict(a: PredictArgs) -> Result<()> {
     debug_logging(a.debug);
-    let device = select_device(&a.compute.device)?;
-    let mut ens = Ensemble::load(&a.model, a.flanking_size, &device)?;
-    eprintln!(
-        "predict: {} model(s) of SpliceAI-{} on {}",
-        ens.paths().len(),
-        a.flanking_size.flank,
-        describe(&device)
-    );
-    calibrated(&mut ens, a.temperature.as_deref())?;
+    let ens = load_ensemble(
+        "predict",
+        &a.model,
+        a.flanking_size,
+        &a.compute.device,
+        a.temperature.as_deref(),
+    )?;
     let opts = PredictOptions {
         input: a.input_sequence,
         annotation: a.annotation_file,
@@ -116,12 +114,28 @@ pub fn read_temperature(path: Option<&Path>) -> Result<Option<Temperature>> {
 }
 
 /// Applies `--temperature` to every model of the ensemble.
-fn calibrated(ens: &mut Ensemble, path: Option<&Path>) -> Result<()> {
-    if let Some(t) = read_temperature(path)? {
+/// The models of `model` (a file or a directory) on `device`, said on stderr, with the temperature of
+/// `temperature` applied when given: the one way predict and variant load what they score with.
+fn load_ensemble(
+    command: &str,
+    model: &Path,
+    flank: &'static FlankConfig,
+    device: &str,
+    temperature: Option<&Path>,
+) -> Result<Ensemble> {
+    let device = select_device(device)?;
+    let mut ens = Ensemble::load(model, flank, &device)?;
+    eprintln!(
+        "{command}: {} model(s) of SpliceAI-{} on {}",
+        ens.paths().len(),
+        flank.flank,
+        describe(&device)
+    );
+    if let Some(t) = read_temperature(temperature)? {
         ens.set_temperature(Some(t.values()))?;
         eprintln!("calibrated scores: logits divided by {t} before the softmax");
     }
-    Ok(())
+    Ok(ens)
 }
 
 fn peak_rss() {
@@ -196,15 +210,13 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         log::warn!("no -f/--flanking-size: using 80 as OpenSpliceAI does; it must match the model");
         &CONFIGS[0]
     });
-    let device = select_device(&a.device)?;
-    let mut ens = Ensemble::load(std::path::Path::new(&a.model), flank, &device)?;
-    eprintln!(
-        "variant: {} model(s) of SpliceAI-{} on {}",
-        ens.paths().len(),
-        flank.flank,
-        describe(&device)
-    );
-    calibrated(&mut ens, a.temperature.as_deref())?;
+    let ens = load_ensemble(
+        "variant",
+        Path::new(&a.model),
+        flank,
+        &a.device,
+        a.temperature.as_deref(),
+    )?;
     let opts = VariantOptions {
         reference: a.ref_genome,
         annotation: a.annotation,
