@@ -922,13 +922,14 @@ fn format_writes_each_chart_on_its_own() {
         let dir = s.dir.join(format);
         let files = chart_files(&dir, ext);
         let html = std::fs::read_to_string(dir.join("calibration.html")).unwrap();
-        // One file per inline chart: the fit's two, and per split 3 reliability, 3 score, 1 Brier.
+        // One file per inline chart: the fit's two, the calibration map, and per split 3 reliability, 3
+        // score, 1 Brier.
         assert_eq!(
             files.len(),
             html.matches("<svg").count(),
             "--format {format}"
         );
-        assert_eq!(files.len(), 2 + 2 * 7, "{files:?}");
+        assert_eq!(files.len(), 3 + 2 * 7, "{files:?}");
         for f in &files {
             let bytes = std::fs::read(f).unwrap();
             if format == "png" {

@@ -66,12 +66,16 @@ enum Chart<'a> {
         original: &'a [f64; 3],
         calibrated: &'a [f64; 3],
     },
+    Map {
+        temperature: [f32; 3],
+    },
 }
 
 impl Chart<'_> {
     fn size(&self) -> (u32, u32) {
         match self {
             Chart::Brier { .. } => (W + 120, H),
+            Chart::Map { .. } => (H + 40, H + 40),
             _ => (W, H),
         }
     }
@@ -94,6 +98,7 @@ impl Chart<'_> {
                 original,
                 calibrated,
             } => brier_chart(root, original, calibrated),
+            Chart::Map { temperature } => map_chart(root, temperature),
         }
     }
 
@@ -204,6 +209,19 @@ the model's weights are unchanged. Use them with <code>--temperature temperature
         )?;
         page.html.push_str("</div>\n");
     }
+    page.html.push_str(
+        "<h2>Calibration map</h2>\n<p class=\"note\">Where the temperature moves a probability vector: \
+points on a grid of the simplex (acceptor, donor probabilities; non-splice is the rest), each arrow from \
+the original to the calibrated probabilities, coloured by the original's most probable class, as \
+upstream's <code>calibration_map.png</code>.</p>\n<div class=\"row\">\n",
+    );
+    page.add(
+        "map",
+        Chart::Map {
+            temperature: s.temperature.values(),
+        },
+    )?;
+    page.html.push_str("</div>\n");
     for split in &s.splits {
         split_section(&mut page, split)?;
     }
@@ -340,6 +358,97 @@ fn draw_err(chart: &str) -> impl Fn(String) -> ReportError + '_ {
         chart: chart.to_string(),
         message,
     }
+}
+
+/// Upstream's calibration map: the points of a 20 × 20 grid over (non-splice, acceptor) probabilities
+/// that lie on the simplex (donor = 1 − the two), each with its calibrated vector:
+/// `softmax(log(clip(p, 1e-8, 1)) / clamp(T))`.
+pub fn calibration_map(temperature: &[f32; 3]) -> Vec<([f64; 3], [f64; 3])> {
+    let t = temperature.map(|x| super::temperature::clamp(x) as f64);
+    let grid: Vec<f64> = (0..20).map(|i| i as f64 / 19.0).collect();
+    let mut out = Vec::new();
+    for &p1 in &grid {
+        for &p0 in &grid {
+            let p2 = 1.0 - p0 - p1;
+            if !(0.0..=1.0).contains(&p2) {
+                continue;
+            }
+            let p = [p0, p1, p2];
+            let z = [0, 1, 2].map(|c| p[c].clamp(1e-8, 1.0).ln() / t[c]);
+            let m = z.iter().copied().fold(f64::MIN, f64::max);
+            let e = z.map(|v| (v - m).exp());
+            let sum: f64 = e.iter().sum();
+            out.push((p, e.map(|v| v / sum)));
+        }
+    }
+    out
+}
+
+/// The calibration map drawn: arrows in the (acceptor, donor) plane inside the simplex's triangle.
+fn map_chart<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    temperature: &[f32; 3],
+) -> Result<(), ReportError> {
+    let title = "Calibration map";
+    let err = draw_err(title);
+    root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 15))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(46)
+        .build_cartesian_2d(-0.02..1.02f64, -0.02..1.02f64)
+        .map_err(|e| err(format!("{e:?}")))?;
+    chart
+        .configure_mesh()
+        .x_desc("acceptor probability")
+        .y_desc("donor probability")
+        .x_labels(6)
+        .y_labels(6)
+        .label_style(("sans-serif", 11))
+        .axis_desc_style(("sans-serif", 12))
+        .light_line_style(RGBColor(242, 242, 242))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(|e| err(format!("{e:?}")))?;
+    let edges = vec![(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (0.0, 0.0)];
+    chart
+        .draw_series(LineSeries::new(edges, BLACK.stroke_width(1)))
+        .map_err(|e| err(format!("{e:?}")))?;
+    let colors = [
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(31, 119, 180),
+    ];
+    for (c, name) in CLASS_NAMES.iter().enumerate() {
+        let arrows: Vec<([f64; 3], [f64; 3])> = calibration_map(temperature)
+            .into_iter()
+            .filter(|(p, _)| argmax(p) == c)
+            .collect();
+        let color = colors[c];
+        chart
+            .draw_series(arrows.iter().map(|(p, q)| {
+                PathElement::new(vec![(p[1], p[2]), (q[1], q[2])], color.stroke_width(1))
+            }))
+            .map_err(|e| err(format!("{e:?}")))?
+            .label(*name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                arrows
+                    .iter()
+                    .map(|(_, q)| Circle::new((q[1], q[2]), 2, color.filled())),
+            )
+            .map_err(|e| err(format!("{e:?}")))?;
+    }
+    legend_and_present(&mut chart, &root, SeriesLabelPosition::UpperRight, &err)
+}
+
+/// numpy's argmax: the first largest.
+fn argmax(p: &[f64; 3]) -> usize {
+    (1..3).fold(0, |best, i| if p[i] > p[best] { i } else { best })
 }
 
 type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
@@ -611,4 +720,27 @@ fn brier_chart<DB: DrawingBackend>(
         bar_series(&mut chart, bars, label, color.mix(0.85), &err)?;
     }
     legend_and_present(&mut chart, &root, SeriesLabelPosition::UpperRight, &err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_map_is_upstreams_grid() {
+        // T = 1 leaves every point where it is (up to the 1e-8 clip at the corners).
+        let map = calibration_map(&[1.0, 1.0, 1.0]);
+        // 20 × 20 grid, points with p0 + p1 <= 1: 210 (the diagonal included, as numpy's float test).
+        assert!((200..=210).contains(&map.len()), "{}", map.len());
+        for (p, q) in &map {
+            for c in 0..3 {
+                assert!((p[c] - q[c]).abs() < 1e-6, "{p:?} -> {q:?}");
+            }
+        }
+        // A larger acceptor temperature brings log p_acc towards 0: a confident acceptor point gains.
+        let hot = calibration_map(&[1.0, 2.0, 1.0]);
+        let (p, q) = hot.iter().find(|(p, _)| p[1] > 0.8 && p[0] > 0.05).unwrap();
+        assert!(q[1] > p[1], "{p:?} -> {q:?}");
+        assert_eq!(argmax(&[0.2, 0.4, 0.4]), 1);
+    }
 }
