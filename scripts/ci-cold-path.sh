@@ -3,7 +3,8 @@
 # caches) the way a new machine would meet it, with each cache location pointed at an empty temporary
 # directory, and checks that every lookup of a missing cache answers "absent" instead of ending the script,
 # and that the install is reached and leaves a working nvcc. It does not rebuild the cuda binary.
-# Cheap after the first run: pip's own download cache is kept, so the install is a local copy.
+# It downloads the nvcc packages again each run (about 7 s here) and so needs PyPI: without it, CI fails
+# here, on purpose (this is the check that the install works on a new machine).
 # usage: scripts/ci-cold-path.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

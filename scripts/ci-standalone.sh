@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 fail=0
 pattern='(SPEC|CREATE-DATA|PREDICT-VARIANT|CANDLE-BUGS|GPU|STYLE|DESIGN)\.md|shared/[A-Za-z0-9_-]+\.md'
 # This script names the documents it looks for; everything else tracked by git is checked.
-if hits=$(git ls-files -z | grep -zv '^scripts/ci-standalone.sh$' | xargs -0 grep -nE "$pattern" 2>/dev/null); then
+hits=$(git ls-files -z | grep -zv '^scripts/ci-standalone.sh$' | xargs -0 grep -nE "$pattern" -- 2>/dev/null || true)
+if [ -n "$hits" ]; then
   echo "FAIL: these lines cite a document outside the repository (say the fact, or point into docs/):"
   echo "$hits"
   fail=1

@@ -25,7 +25,8 @@ cuda_root=$(scripts/nvcc.sh find)
 export CARGO_INCREMENTAL=0
 test_binary() { # NAME → path of that integration-test binary of the cuda build (built if missing)
   CARGO_TARGET_DIR=$target cargo test --release --locked --features cuda --no-run --test "$1" \
-    --message-format json 2>/dev/null | grep -o "\"executable\":\"[^\"]*$1[^\"]*\"" | tail -1 | cut -d'"' -f4
+    --message-format json 2>/dev/null | grep -o "\"executable\":\"[^\"]*$1[^\"]*\"" | tail -1 | cut -d'"' -f4 \
+    || true  # a failed build or no match: the [ -x ] check below says so
 }
 test_bin=$(test_binary train_step)
 ops_bin=$(test_binary device_ops)

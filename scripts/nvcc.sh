@@ -28,7 +28,11 @@ find_root() { # VENV → the CUDA root on stdout, or nothing
 install() { # VENV → installs the packages (downloads about 0.2 GB into pip's cache the first time)
   echo "nvcc.sh: installing nvcc 13.0 from PyPI into $1" >&2
   mkdir -p "$(dirname "$1")"
-  python3 -m venv "$1" >&2
+  if ! python3 -m venv "$1" >&2 && command -v apt-get >/dev/null; then
+    # Debian's python3 ships venv's ensurepip separately.
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv) >&2
+    python3 -m venv "$1" >&2
+  fi
   "$1/bin/pip" install -q --disable-pip-version-check "${packages[@]}" >&2
 }
 

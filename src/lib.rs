@@ -26,8 +26,8 @@ pub mod train;
 pub mod variant;
 
 /// An error and its causes on one line, `outer: cause: cause`. Each error type here prints only its own
-/// level and exposes its cause through `source()` (never both), so this is how a whole message is shown:
-/// by `main`, and by anything that logs an error.
+/// level and exposes its cause through `source()` (never both), so this is how a whole message is shown
+/// outside anyhow (whose `{:#}` does the same in `main`).
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
     let mut cause = e.source();

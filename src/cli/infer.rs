@@ -113,7 +113,6 @@ pub fn read_temperature(path: Option<&Path>) -> Result<Option<Temperature>> {
     })
 }
 
-/// Applies `--temperature` to every model of the ensemble.
 /// The models of `model` (a file or a directory) on `device`, said on stderr, with the temperature of
 /// `temperature` applied when given: the one way predict and variant load what they score with.
 fn load_ensemble(
@@ -202,6 +201,9 @@ pub fn variant(a: VariantArgs) -> Result<()> {
             "--model-type {}: only pytorch checkpoints are supported",
             a.model_type
         );
+    }
+    if a.annotation == "-" {
+        bail!("-A -: the annotation must be a file (standard input is where the VCF is read from)");
     }
     if a.model == "SpliceAI" {
         bail!("-m/--model: give an OpenSpliceAI checkpoint or a directory of them (SpliceAI's Keras models are not supported)");

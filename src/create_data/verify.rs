@@ -26,7 +26,11 @@ pub fn verify(dir: &Path) -> Result<Vec<String>, DataError> {
                 ));
             }
             Err(e) if is_empty(&path) => {
-                lines.push(format!("verified {}: no records ({e})", path.display()));
+                lines.push(format!(
+                    "verified {}: no records ({})",
+                    path.display(),
+                    crate::error_chain(&e)
+                ));
             }
             Err(e) => return Err(e),
         }

@@ -158,12 +158,27 @@ pub struct IndexedFasta {
 }
 
 impl IndexedFasta {
-    /// Indexes `path` by one pass over it.
+    /// Indexes `path` by one pass over it. Random access needs a plain-text file: standard input and
+    /// compressed files are refused with what to do instead.
     pub fn open(path: &Path) -> Result<Self, GenomeError> {
         let io = |source| GenomeError::Io {
             path: path.to_path_buf(),
             source,
         };
+        if input::is_stdin(path) {
+            return Err(GenomeError::Unsupported {
+                path: path.to_path_buf(),
+                message: "this FASTA is read by region and needs a file, not standard input".into(),
+            });
+        }
+        if input::open(path)?.compression != input::Compression::Plain {
+            return Err(GenomeError::Unsupported {
+                path: path.to_path_buf(),
+                message: "this FASTA is read by region, which needs plain text: decompress it \
+                          (gzip -dc FILE > FILE.fa) and pass the plain file"
+                    .into(),
+            });
+        }
         let file = File::open(path).map_err(io)?;
         let mut indexer = fasta::io::Indexer::new(BufReader::with_capacity(1 << 20, file));
         let mut records = Vec::new();
@@ -285,6 +300,30 @@ mod tests {
             assert!(err.contains(needle), "{dialect:?}: {err}");
         }
         assert_eq!(read(b">a\nA\n>a\nC\n", Dialect::Pyfaidx).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_indexed_reader_needs_a_plain_file() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("g.fa");
+        std::fs::write(&plain, ">c1 x\nACGTAC\nGT\n").unwrap();
+        let mut f = IndexedFasta::open(&plain).unwrap();
+        assert_eq!(f.fetch("c1", 4, 8).unwrap(), b"ACGT");
+        let gz = dir.path().join("g.fa.gz");
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&std::fs::read(&plain).unwrap()).unwrap();
+        std::fs::write(&gz, e.finish().unwrap()).unwrap();
+        let err = IndexedFasta::open(&gz).err().unwrap().to_string();
+        assert!(
+            err.contains("g.fa.gz") && err.contains("decompress"),
+            "{err}"
+        );
+        let err = IndexedFasta::open(Path::new("-"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("standard input"), "{err}");
     }
 
     #[test]

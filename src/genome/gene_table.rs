@@ -250,7 +250,10 @@ pub fn from_gff(path: &Path) -> Result<Annotation, AnnotationError> {
                 )
                 .into());
         }
-        let pos = |c: usize| Ok::<i64, GenomeError>(l.coordinate(path, c + 1)? as i64);
+        let pos = |c: usize| {
+            i64::try_from(l.coordinate(path, c + 1)?)
+                .map_err(|_| l.error(path, format!("column {} is too large", c + 1)))
+        };
         let attrs = f[8];
         let id = attribute(attrs, "ID");
         let gene_id = attribute(attrs, "gene_id");

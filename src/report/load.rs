@@ -128,7 +128,10 @@ pub fn load_run(dir: &Path) -> Result<RunData, ReportError> {
     })?;
     let records = parse_metrics(&path, &text)?;
     let info = read_run_info(dir)?;
-    let lr_per_batch = read_lr(&dir.join("LOG/TRAIN/learning_rate_every_batch.txt"))?;
+    let lr_per_batch = read_lr(
+        &crate::rundir::split_log_dir(dir, crate::rundir::Split::Train)
+            .join("learning_rate_every_batch.txt"),
+    )?;
     let label = match &info {
         Some(i) => i.label.clone(),
         None => dir_name(dir),
