@@ -1,6 +1,7 @@
 //! `openspliceai-rs`: a thin entry point over the library's CLI module.
 
 use clap::Parser;
+use openspliceai_rs::bench::memory::{ProgramAllocator, PROGRAM_ALLOCATOR};
 use openspliceai_rs::cancel;
 use openspliceai_rs::cli::{self, normalize_args, Cli};
 
@@ -25,17 +26,9 @@ fn main() {
     }
 }
 
-/// mimalloc keeps freed pages for reuse: with the system allocator every large tensor is a fresh mmap whose
-/// pages fault in on first touch, which cost a third of a CPU forward pass.
-/// Wrapped in [`openspliceai_rs::bench::memory::Counting`], which counts live bytes only while `bench --memory` measures.
-#[cfg(feature = "mimalloc")]
+/// The program's allocator (mimalloc, counted for `bench --memory`): why, in `bench::memory`.
 #[global_allocator]
-static GLOBAL: openspliceai_rs::bench::memory::Counting<mimalloc::MiMalloc> =
-    openspliceai_rs::bench::memory::Counting(mimalloc::MiMalloc);
-#[cfg(not(feature = "mimalloc"))]
-#[global_allocator]
-static GLOBAL: openspliceai_rs::bench::memory::Counting<std::alloc::System> =
-    openspliceai_rs::bench::memory::Counting(std::alloc::System);
+static GLOBAL: ProgramAllocator = PROGRAM_ALLOCATOR;
 
 #[cfg(feature = "mimalloc")]
 extern "C" {

@@ -12,6 +12,20 @@ static PEAK: AtomicIsize = AtomicIsize::new(0);
 /// A global allocator that counts the bytes of `A`'s allocations while [`enable`]d.
 pub struct Counting<A>(pub A);
 
+/// The program's allocator, chosen here once for the binary and the test binaries (the library itself
+/// sets none): mimalloc keeps freed pages for reuse, where with the system allocator every large tensor
+/// is a fresh mmap whose pages fault in on first touch (a third of a CPU forward pass); counted by
+/// [`Counting`] for `bench --memory` and the memory tests. Use as
+/// `#[global_allocator] static GLOBAL: ProgramAllocator = PROGRAM_ALLOCATOR;`.
+#[cfg(feature = "mimalloc")]
+pub type ProgramAllocator = Counting<mimalloc::MiMalloc>;
+#[cfg(feature = "mimalloc")]
+pub const PROGRAM_ALLOCATOR: ProgramAllocator = Counting(mimalloc::MiMalloc);
+#[cfg(not(feature = "mimalloc"))]
+pub type ProgramAllocator = Counting<std::alloc::System>;
+#[cfg(not(feature = "mimalloc"))]
+pub const PROGRAM_ALLOCATOR: ProgramAllocator = Counting(std::alloc::System);
+
 fn grow(bytes: usize) {
     if ENABLED.load(Relaxed) {
         let now = LIVE.fetch_add(bytes as isize, Relaxed) + bytes as isize;

@@ -1075,6 +1075,20 @@ struct Writer {
 }
 
 impl Writer {
+    /// The end of a tensor's persistent id (`numel`, then the tuple, memoized, and `BINPERSID`) and the
+    /// view arguments of `_rebuild_tensor_v2` after it: offset 0, size, contiguous stride, no gradient.
+    /// Both writers emit these bytes for every tensor, exactly as `torch.save` does.
+    fn storage_and_view(&mut self, e: &PickleEntry<'_>) {
+        self.int(e.numel as i64);
+        self.out.push(opcode::TUPLE);
+        self.put();
+        self.out.push(opcode::BINPERSID);
+        self.int(0); // storage offset
+        self.int_tuple(e.shape);
+        self.int_tuple(&contiguous_strides(e.shape));
+        self.out.push(opcode::NEWFALSE); // requires_grad = False
+    }
+
     fn put(&mut self) -> u32 {
         let i = self.next_memo;
         if i < 256 {
@@ -1220,14 +1234,7 @@ pub(crate) fn pickle_state_dict(entries: &[PickleEntry<'_>]) -> Vec<u8> {
                 Some(i) => w.get(i),
                 None => cpu_str = Some(w.str("cpu")),
             }
-            w.int(e.numel as i64);
-            w.out.push(opcode::TUPLE);
-            w.put();
-            w.out.push(opcode::BINPERSID);
-            w.int(0); // storage offset
-            w.int_tuple(e.shape);
-            w.int_tuple(&contiguous_strides(e.shape));
-            w.out.push(opcode::NEWFALSE); // requires_grad = False
+            w.storage_and_view(e);
             w.get(od);
             w.out.extend_from_slice(b")R"); // backward_hooks = OrderedDict()
             w.put();
@@ -1262,14 +1269,7 @@ pub(crate) fn pickle_tensor(e: &PickleEntry<'_>) -> Vec<u8> {
     w.global("torch", e.dtype.torch_storage_name());
     w.str(&e.key);
     w.str("cpu");
-    w.int(e.numel as i64);
-    w.out.push(opcode::TUPLE);
-    w.put();
-    w.out.push(opcode::BINPERSID);
-    w.int(0); // storage offset
-    w.int_tuple(e.shape);
-    w.int_tuple(&contiguous_strides(e.shape));
-    w.out.push(opcode::NEWFALSE); // requires_grad = False
+    w.storage_and_view(e);
     w.global("collections", "OrderedDict");
     w.out.extend_from_slice(b")R"); // backward_hooks = OrderedDict()
     w.put();

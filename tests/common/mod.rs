@@ -6,16 +6,11 @@
 pub mod compare;
 pub mod ops;
 
-/// The program's allocator (`src/main.rs`), so that every test binary runs as the program does: mimalloc
-/// (the library sets none), counted by `bench::memory` for the memory tests.
-#[cfg(feature = "mimalloc")]
+/// The program's allocator, as `src/main.rs` sets it, so that every test binary runs as the program does
+/// and the memory tests count.
 #[global_allocator]
-static GLOBAL: openspliceai_rs::bench::memory::Counting<mimalloc::MiMalloc> =
-    openspliceai_rs::bench::memory::Counting(mimalloc::MiMalloc);
-#[cfg(not(feature = "mimalloc"))]
-#[global_allocator]
-static GLOBAL: openspliceai_rs::bench::memory::Counting<std::alloc::System> =
-    openspliceai_rs::bench::memory::Counting(std::alloc::System);
+static GLOBAL: openspliceai_rs::bench::memory::ProgramAllocator =
+    openspliceai_rs::bench::memory::PROGRAM_ALLOCATOR;
 
 use std::ffi::OsStr;
 use std::io::{Cursor, Write};
