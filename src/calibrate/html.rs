@@ -3,6 +3,7 @@
 //! the fit, then per split the metrics before and after, a reliability diagram per class, the score
 //! distributions of each class's own positions, and the Brier scores.
 
+use plotters::chart::MeshStyle;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -391,24 +392,12 @@ fn map_chart<DB: DrawingBackend>(
 ) -> Result<(), ReportError> {
     let title = "Calibration map";
     let err = draw_err(title);
-    root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 15))
-        .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(46)
-        .build_cartesian_2d(-0.02..1.02f64, -0.02..1.02f64)
-        .map_err(|e| err(format!("{e:?}")))?;
-    chart
-        .configure_mesh()
+    let mut chart = new_chart(&root, title, 46, (-0.02, 1.02f64), (-0.02, 1.02f64), &err)?;
+    house_style(&mut chart.configure_mesh())
         .x_desc("acceptor probability")
         .y_desc("donor probability")
         .x_labels(6)
         .y_labels(6)
-        .label_style(("sans-serif", 11))
-        .axis_desc_style(("sans-serif", 12))
-        .light_line_style(RGBColor(242, 242, 242))
-        .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(|e| err(format!("{e:?}")))?;
     let edges = vec![(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (0.0, 0.0)];
@@ -449,6 +438,35 @@ fn map_chart<DB: DrawingBackend>(
 /// numpy's argmax: the first largest.
 fn argmax(p: &[f64; 3]) -> usize {
     (1..3).fold(0, |best, i| if p[i] > p[best] { i } else { best })
+}
+
+/// A white chart with the page's caption, margins and axis areas over f64 ranges.
+fn new_chart<'b, DB: DrawingBackend + 'b>(
+    root: &'b DrawingArea<DB, Shift>,
+    title: &str,
+    y_label_area: u32,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    err: &dyn Fn(String) -> ReportError,
+) -> Result<Chart2d<'b, DB>, ReportError> {
+    root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
+    ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 15))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(y_label_area)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| err(format!("{e:?}")))
+}
+
+/// The page's grid and label style on a chart's mesh.
+fn house_style<'m, 'a, 'b, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, RangedCoordf64, RangedCoordf64, DB>,
+) -> &'m mut MeshStyle<'a, 'b, RangedCoordf64, RangedCoordf64, DB> {
+    mesh.label_style(("sans-serif", 11))
+        .axis_desc_style(("sans-serif", 12))
+        .light_line_style(RGBColor(242, 242, 242))
+        .bold_line_style(RGBColor(215, 215, 215))
 }
 
 type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
@@ -530,14 +548,7 @@ fn line_chart<DB: DrawingBackend>(
 ) -> Result<(), ReportError> {
     let err = draw_err(title);
     let ((x0, x1), (y0, y1)) = range.unwrap_or_else(|| data_range(lines));
-    root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 15))
-        .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(62)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(|e| err(format!("{e:?}")))?;
+    let mut chart = new_chart(&root, title, 62, (x0, x1), (y0, y1), &err)?;
     let yf = |y: &f64| {
         if (y1 - y0) < 1e-2 {
             format!("{y:.1e}")
@@ -552,18 +563,13 @@ fn line_chart<DB: DrawingBackend>(
             format!("{x:.1}")
         }
     };
-    chart
-        .configure_mesh()
+    house_style(&mut chart.configure_mesh())
         .x_desc(x_desc)
         .y_desc(y_desc)
         .x_label_formatter(&xf)
         .y_label_formatter(&yf)
         .x_labels(6)
         .y_labels(6)
-        .label_style(("sans-serif", 11))
-        .axis_desc_style(("sans-serif", 12))
-        .light_line_style(RGBColor(242, 242, 242))
-        .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(|e| err(format!("{e:?}")))?;
     for l in lines {
@@ -610,14 +616,7 @@ fn histogram<DB: DrawingBackend>(
         .map(|&c| lg(c))
         .fold(1.0f64, f64::max)
         * 1.08;
-    root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 15))
-        .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(52)
-        .build_cartesian_2d(0.0..1.0f64, 0.0..top)
-        .map_err(|e| err(format!("{e:?}")))?;
+    let mut chart = new_chart(&root, title, 52, (0.0, 1.0f64), (0.0, top), &err)?;
     // Ticks at whole powers of ten of 1 + count.
     let yf = |y: &f64| {
         let k = y.round();
@@ -629,17 +628,12 @@ fn histogram<DB: DrawingBackend>(
             format!("1e{k}")
         }
     };
-    chart
-        .configure_mesh()
+    house_style(&mut chart.configure_mesh())
         .x_desc("probability of the class")
         .y_desc("1 + positions")
         .y_label_formatter(&yf)
         .x_labels(6)
         .y_labels(6)
-        .label_style(("sans-serif", 11))
-        .axis_desc_style(("sans-serif", 12))
-        .light_line_style(RGBColor(242, 242, 242))
-        .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(|e| err(format!("{e:?}")))?;
     let w = 1.0 / RELIABILITY_BINS as f64;
@@ -676,14 +670,7 @@ fn brier_chart<DB: DrawingBackend>(
         .fold(0.0f64, |a, &b| a.max(b))
         .max(1e-12)
         * 1.15;
-    root.fill(&WHITE).map_err(|e| err(format!("{e:?}")))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 15))
-        .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(62)
-        .build_cartesian_2d(-0.5..2.5f64, 0.0..top)
-        .map_err(|e| err(format!("{e:?}")))?;
+    let mut chart = new_chart(&root, title, 62, (-0.5, 2.5f64), (0.0, top), &err)?;
     let xf = |x: &f64| {
         let i = x.round();
         if (x - i).abs() < 1e-6 && (0.0..=2.0).contains(&i) {
@@ -693,17 +680,12 @@ fn brier_chart<DB: DrawingBackend>(
         }
     };
     let yf = |y: &f64| format!("{y:.1e}");
-    chart
-        .configure_mesh()
+    house_style(&mut chart.configure_mesh())
         .disable_x_mesh()
         .x_labels(7)
         .x_label_formatter(&xf)
         .y_label_formatter(&yf)
         .y_desc("Brier score")
-        .label_style(("sans-serif", 11))
-        .axis_desc_style(("sans-serif", 12))
-        .light_line_style(RGBColor(242, 242, 242))
-        .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(|e| err(format!("{e:?}")))?;
     for (k, (values, color, label)) in [
