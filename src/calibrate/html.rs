@@ -10,7 +10,7 @@ use plotters::prelude::*;
 
 use super::metrics::{SplitMetrics, RELIABILITY_BINS};
 use super::{CalibrateOptions, CalibrationSummary, SplitReport, CLASS_NAMES};
-use crate::report::chart::{register_font, tempdir_png, ChartFormat};
+use crate::report::chart::{extent, register_font, tempdir_png, ChartFormat};
 use crate::report::html::escape;
 use crate::report::ReportError;
 
@@ -506,16 +506,10 @@ fn legend_and_present<'b, DB: DrawingBackend + 'b>(
 }
 
 fn data_range(lines: &[Line]) -> ((f64, f64), (f64, f64)) {
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in lines.iter().flat_map(|l| l.points.iter()) {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y0 = y0.min(y);
-        y1 = y1.max(y);
-    }
-    if x0 > x1 {
+    let Some(((x0, mut x1), (mut y0, mut y1))) = extent(lines.iter().flat_map(|l| l.points.iter()))
+    else {
         return ((0.0, 1.0), (0.0, 1.0));
-    }
+    };
     if x1 <= x0 {
         x1 = x0 + 1.0;
     }

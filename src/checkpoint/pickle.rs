@@ -231,146 +231,29 @@ impl<'a> Reader<'a> {
 
 /// Pickle opcode values (CPython `Lib/pickle.py`), named once for the reader, the writer and error messages.
 mod opcode {
-    pub const MARK: u8 = b'(';
-    pub const STOP: u8 = b'.';
-    pub const POP: u8 = b'0';
-    pub const POP_MARK: u8 = b'1';
-    pub const DUP: u8 = b'2';
-    pub const FLOAT: u8 = b'F';
-    pub const INT: u8 = b'I';
-    pub const BININT: u8 = b'J';
-    pub const BININT1: u8 = b'K';
-    pub const LONG: u8 = b'L';
-    pub const BININT2: u8 = b'M';
-    pub const NONE: u8 = b'N';
-    pub const PERSID: u8 = b'P';
-    pub const BINPERSID: u8 = b'Q';
-    pub const REDUCE: u8 = b'R';
-    pub const STRING: u8 = b'S';
-    pub const BINSTRING: u8 = b'T';
-    pub const SHORT_BINSTRING: u8 = b'U';
-    pub const UNICODE: u8 = b'V';
-    pub const BINUNICODE: u8 = b'X';
-    pub const APPEND: u8 = b'a';
-    pub const BUILD: u8 = b'b';
-    pub const GLOBAL: u8 = b'c';
-    pub const DICT: u8 = b'd';
-    pub const EMPTY_DICT: u8 = b'}';
-    pub const APPENDS: u8 = b'e';
-    pub const GET: u8 = b'g';
-    pub const BINGET: u8 = b'h';
-    pub const INST: u8 = b'i';
-    pub const LONG_BINGET: u8 = b'j';
-    pub const LIST: u8 = b'l';
-    pub const EMPTY_LIST: u8 = b']';
-    pub const OBJ: u8 = b'o';
-    pub const PUT: u8 = b'p';
-    pub const BINPUT: u8 = b'q';
-    pub const LONG_BINPUT: u8 = b'r';
-    pub const SETITEM: u8 = b's';
-    pub const TUPLE: u8 = b't';
-    pub const EMPTY_TUPLE: u8 = b')';
-    pub const SETITEMS: u8 = b'u';
-    pub const BINFLOAT: u8 = b'G';
-    pub const PROTO: u8 = 0x80;
-    pub const NEWOBJ: u8 = 0x81;
-    pub const EXT1: u8 = 0x82;
-    pub const EXT2: u8 = 0x83;
-    pub const EXT4: u8 = 0x84;
-    pub const TUPLE1: u8 = 0x85;
-    pub const TUPLE2: u8 = 0x86;
-    pub const TUPLE3: u8 = 0x87;
-    pub const NEWTRUE: u8 = 0x88;
-    pub const NEWFALSE: u8 = 0x89;
-    pub const LONG1: u8 = 0x8a;
-    pub const LONG4: u8 = 0x8b;
-    pub const BINBYTES: u8 = b'B';
-    pub const SHORT_BINBYTES: u8 = b'C';
-    pub const SHORT_BINUNICODE: u8 = 0x8c;
-    pub const BINUNICODE8: u8 = 0x8d;
-    pub const BINBYTES8: u8 = 0x8e;
-    pub const EMPTY_SET: u8 = 0x8f;
-    pub const ADDITEMS: u8 = 0x90;
-    pub const FROZENSET: u8 = 0x91;
-    pub const NEWOBJ_EX: u8 = 0x92;
-    pub const STACK_GLOBAL: u8 = 0x93;
-    pub const MEMOIZE: u8 = 0x94;
-    pub const FRAME: u8 = 0x95;
-    pub const BYTEARRAY8: u8 = 0x96;
-    pub const NEXT_BUFFER: u8 = 0x97;
-    pub const READONLY_BUFFER: u8 = 0x98;
+    /// Declares each opcode as a constant and lists them all with their names, for error messages.
+    macro_rules! opcodes {
+        ($($name:ident = $byte:expr,)*) => {
+            $(pub const $name: u8 = $byte;)*
+            pub const NAMES: [(u8, &str); 68] = [$(($name, stringify!($name)),)*];
+        };
+    }
 
-    /// Every opcode with its name, for error messages.
-    pub const NAMES: [(u8, &str); 68] = [
-        (MARK, "MARK"),
-        (STOP, "STOP"),
-        (POP, "POP"),
-        (POP_MARK, "POP_MARK"),
-        (DUP, "DUP"),
-        (FLOAT, "FLOAT"),
-        (INT, "INT"),
-        (BININT, "BININT"),
-        (BININT1, "BININT1"),
-        (LONG, "LONG"),
-        (BININT2, "BININT2"),
-        (NONE, "NONE"),
-        (PERSID, "PERSID"),
-        (BINPERSID, "BINPERSID"),
-        (REDUCE, "REDUCE"),
-        (STRING, "STRING"),
-        (BINSTRING, "BINSTRING"),
-        (SHORT_BINSTRING, "SHORT_BINSTRING"),
-        (UNICODE, "UNICODE"),
-        (BINUNICODE, "BINUNICODE"),
-        (APPEND, "APPEND"),
-        (BUILD, "BUILD"),
-        (GLOBAL, "GLOBAL"),
-        (DICT, "DICT"),
-        (EMPTY_DICT, "EMPTY_DICT"),
-        (APPENDS, "APPENDS"),
-        (GET, "GET"),
-        (BINGET, "BINGET"),
-        (INST, "INST"),
-        (LONG_BINGET, "LONG_BINGET"),
-        (LIST, "LIST"),
-        (EMPTY_LIST, "EMPTY_LIST"),
-        (OBJ, "OBJ"),
-        (PUT, "PUT"),
-        (BINPUT, "BINPUT"),
-        (LONG_BINPUT, "LONG_BINPUT"),
-        (SETITEM, "SETITEM"),
-        (TUPLE, "TUPLE"),
-        (EMPTY_TUPLE, "EMPTY_TUPLE"),
-        (SETITEMS, "SETITEMS"),
-        (BINFLOAT, "BINFLOAT"),
-        (PROTO, "PROTO"),
-        (NEWOBJ, "NEWOBJ"),
-        (EXT1, "EXT1"),
-        (EXT2, "EXT2"),
-        (EXT4, "EXT4"),
-        (TUPLE1, "TUPLE1"),
-        (TUPLE2, "TUPLE2"),
-        (TUPLE3, "TUPLE3"),
-        (NEWTRUE, "NEWTRUE"),
-        (NEWFALSE, "NEWFALSE"),
-        (LONG1, "LONG1"),
-        (LONG4, "LONG4"),
-        (BINBYTES, "BINBYTES"),
-        (SHORT_BINBYTES, "SHORT_BINBYTES"),
-        (SHORT_BINUNICODE, "SHORT_BINUNICODE"),
-        (BINUNICODE8, "BINUNICODE8"),
-        (BINBYTES8, "BINBYTES8"),
-        (EMPTY_SET, "EMPTY_SET"),
-        (ADDITEMS, "ADDITEMS"),
-        (FROZENSET, "FROZENSET"),
-        (NEWOBJ_EX, "NEWOBJ_EX"),
-        (STACK_GLOBAL, "STACK_GLOBAL"),
-        (MEMOIZE, "MEMOIZE"),
-        (FRAME, "FRAME"),
-        (BYTEARRAY8, "BYTEARRAY8"),
-        (NEXT_BUFFER, "NEXT_BUFFER"),
-        (READONLY_BUFFER, "READONLY_BUFFER"),
-    ];
+    opcodes! {
+        MARK = b'(', STOP = b'.', POP = b'0', POP_MARK = b'1', DUP = b'2', FLOAT = b'F', INT = b'I',
+        BININT = b'J', BININT1 = b'K', LONG = b'L', BININT2 = b'M', NONE = b'N', PERSID = b'P',
+        BINPERSID = b'Q', REDUCE = b'R', STRING = b'S', BINSTRING = b'T', SHORT_BINSTRING = b'U',
+        UNICODE = b'V', BINUNICODE = b'X', APPEND = b'a', BUILD = b'b', GLOBAL = b'c', DICT = b'd',
+        EMPTY_DICT = b'}', APPENDS = b'e', GET = b'g', BINGET = b'h', INST = b'i',
+        LONG_BINGET = b'j', LIST = b'l', EMPTY_LIST = b']', OBJ = b'o', PUT = b'p', BINPUT = b'q',
+        LONG_BINPUT = b'r', SETITEM = b's', TUPLE = b't', EMPTY_TUPLE = b')', SETITEMS = b'u',
+        BINFLOAT = b'G', PROTO = 0x80, NEWOBJ = 0x81, EXT1 = 0x82, EXT2 = 0x83, EXT4 = 0x84,
+        TUPLE1 = 0x85, TUPLE2 = 0x86, TUPLE3 = 0x87, NEWTRUE = 0x88, NEWFALSE = 0x89, LONG1 = 0x8a,
+        LONG4 = 0x8b, BINBYTES = b'B', SHORT_BINBYTES = b'C', SHORT_BINUNICODE = 0x8c,
+        BINUNICODE8 = 0x8d, BINBYTES8 = 0x8e, EMPTY_SET = 0x8f, ADDITEMS = 0x90, FROZENSET = 0x91,
+        NEWOBJ_EX = 0x92, STACK_GLOBAL = 0x93, MEMOIZE = 0x94, FRAME = 0x95, BYTEARRAY8 = 0x96,
+        NEXT_BUFFER = 0x97, READONLY_BUFFER = 0x98,
+    }
 }
 
 fn opcode_name(op: u8) -> &'static str {
@@ -413,11 +296,9 @@ struct Machine<'a> {
 }
 
 impl<'a> Machine<'a> {
+    /// Pops the top of the stack, never below the innermost MARK.
     fn pop(&mut self) -> Result<Val, UnpickleError> {
-        let floor = self.marks.last().copied().unwrap_or(0);
-        if self.stack.len() <= floor {
-            return Err(self.reader.err("stack underflow"));
-        }
+        self.top()?;
         self.stack
             .pop()
             .ok_or_else(|| self.reader.err("stack underflow"))
@@ -472,6 +353,37 @@ impl<'a> Machine<'a> {
     fn push_obj(&mut self, o: Obj) {
         let v = self.graph.push(o);
         self.stack.push(v);
+    }
+
+    /// The payload of a length-prefixed opcode: a one-byte length for LONG1 and the SHORT_ forms, eight
+    /// bytes for the …8 forms, four for the rest; checked against what is left before it is taken.
+    fn counted_bytes(&mut self, op: u8) -> Result<&'a [u8], UnpickleError> {
+        let n = match op {
+            opcode::LONG1
+            | opcode::SHORT_BINUNICODE
+            | opcode::SHORT_BINSTRING
+            | opcode::SHORT_BINBYTES => self.reader.u8()? as u64,
+            opcode::BINUNICODE8 | opcode::BINBYTES8 | opcode::BYTEARRAY8 => self.reader.u64()?,
+            _ => self.reader.u32()? as u64,
+        };
+        let n = self.reader.len_checked(n)?;
+        self.reader.take(n)
+    }
+
+    /// The memo key of a PUT/GET opcode: a byte, a u32, the memo's length (MEMOIZE) or a decimal line.
+    fn memo_index(&mut self, op: u8) -> Result<u64, UnpickleError> {
+        Ok(match op {
+            opcode::BINPUT | opcode::BINGET => self.reader.u8()? as u64,
+            opcode::LONG_BINPUT | opcode::LONG_BINGET => self.reader.u32()? as u64,
+            opcode::MEMOIZE => self.memo.len() as u64,
+            _ => {
+                let line = self.reader.line()?;
+                std::str::from_utf8(line)
+                    .ok()
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .ok_or_else(|| self.reader.err("bad PUT/GET memo index"))?
+            }
+        })
     }
 
     fn memo_put(&mut self, idx: u64) -> Result<(), UnpickleError> {
@@ -537,25 +449,36 @@ impl<'a> Machine<'a> {
             .collect()
     }
 
+    /// `v` as a non-negative integer, or the error `need`.
+    fn count(&self, v: &Val, need: &str) -> Result<u64, UnpickleError> {
+        match *v {
+            Val::Int(i) if i >= 0 => Ok(i as u64),
+            _ => Err(self.reader.err(need)),
+        }
+    }
+
+    /// What `pick` takes from the object `v` refers to, or the error "{need}, found {its kind}".
+    fn expect_obj<T>(
+        &self,
+        v: &Val,
+        need: &str,
+        pick: impl Fn(&Obj) -> Option<T>,
+    ) -> Result<T, UnpickleError> {
+        self.graph.get(v).and_then(pick).ok_or_else(|| {
+            self.reader
+                .err(format!("{need}, found {}", self.graph.kind(v)))
+        })
+    }
+
     fn reduce(&mut self, func: Val, args: Val) -> Result<Val, UnpickleError> {
-        let kind = match self.graph.get(&func) {
-            Some(Obj::Global(k)) => k.clone(),
-            _ => {
-                return Err(self.reader.err(format!(
-                    "REDUCE needs a class or function, found {}",
-                    self.graph.kind(&func)
-                )))
-            }
-        };
-        let args = match self.graph.get(&args) {
-            Some(Obj::Tuple(a)) => a.clone(),
-            _ => {
-                return Err(self.reader.err(format!(
-                    "REDUCE arguments must be a tuple, found {}",
-                    self.graph.kind(&args)
-                )))
-            }
-        };
+        let kind = self.expect_obj(&func, "REDUCE needs a class or function", |o| match o {
+            Obj::Global(k) => Some(k.clone()),
+            _ => None,
+        })?;
+        let args = self.expect_obj(&args, "REDUCE arguments must be a tuple", |o| match o {
+            Obj::Tuple(a) => Some(a.clone()),
+            _ => None,
+        })?;
         match kind {
             GlobalKind::OrderedDict => {
                 let mut pairs = Vec::new();
@@ -584,23 +507,18 @@ impl<'a> Machine<'a> {
                         args.len()
                     )));
                 }
-                let storage = match self.graph.get(&args[0]) {
-                    Some(Obj::Storage(s)) => s.clone(),
-                    _ => {
-                        return Err(self.reader.err(format!(
-                            "_rebuild_tensor_v2: first argument must be a storage (persistent id), found {}",
-                            self.graph.kind(&args[0])
-                        )))
-                    }
-                };
-                let offset = match args[1] {
-                    Val::Int(i) if i >= 0 => i as u64,
-                    _ => {
-                        return Err(self
-                            .reader
-                            .err("_rebuild_tensor_v2: storage offset must be a non-negative int"))
-                    }
-                };
+                let storage = self.expect_obj(
+                    &args[0],
+                    "_rebuild_tensor_v2: first argument must be a storage (persistent id)",
+                    |o| match o {
+                        Obj::Storage(s) => Some(s.clone()),
+                        _ => None,
+                    },
+                )?;
+                let offset = self.count(
+                    &args[1],
+                    "_rebuild_tensor_v2: storage offset must be a non-negative int",
+                )?;
                 let size = self.int_list(&args[2], "size")?;
                 let stride = self.int_list(&args[3], "stride")?;
                 if size.len() != stride.len() {
@@ -722,14 +640,7 @@ impl<'a> Machine<'a> {
         if self.graph.str(&items[3]).is_none() {
             return Err(self.reader.err("persistent id: location must be a str"));
         }
-        let numel = match items[4] {
-            Val::Int(n) if n >= 0 => n as u64,
-            _ => {
-                return Err(self
-                    .reader
-                    .err("persistent id: numel must be a non-negative int"))
-            }
-        };
+        let numel = self.count(&items[4], "persistent id: numel must be a non-negative int")?;
         Ok(self
             .graph
             .push(Obj::Storage(StorageRef { dtype, key, numel })))
@@ -792,13 +703,7 @@ impl<'a> Machine<'a> {
                     self.stack.push(Val::Int(v as i64));
                 }
                 opcode::LONG1 | opcode::LONG4 => {
-                    let n = if op == opcode::LONG1 {
-                        self.reader.u8()? as u64
-                    } else {
-                        self.reader.u32()? as u64
-                    };
-                    let n = self.reader.len_checked(n)?;
-                    let bytes = self.reader.take(n)?;
+                    let bytes = self.counted_bytes(op)?;
                     match decode_long(bytes) {
                         Some(v) => self.stack.push(Val::Int(v)),
                         None => self.push_obj(Obj::BigInt),
@@ -846,25 +751,13 @@ impl<'a> Machine<'a> {
                     self.stack.push(Val::Float(v));
                 }
                 opcode::BINUNICODE | opcode::SHORT_BINUNICODE | opcode::BINUNICODE8 => {
-                    let n = match op {
-                        opcode::BINUNICODE => self.reader.u32()? as u64,
-                        opcode::SHORT_BINUNICODE => self.reader.u8()? as u64,
-                        _ => self.reader.u64()?,
-                    };
-                    let n = self.reader.len_checked(n)?;
-                    let b = self.reader.take(n)?;
+                    let b = self.counted_bytes(op)?;
                     let s = self.reader.utf8(b)?;
                     self.push_obj(Obj::Str(s));
                 }
                 opcode::SHORT_BINSTRING | opcode::BINSTRING => {
                     // Python 2 byte strings: decoded as latin-1 text, as torch.load does for old checkpoints.
-                    let n = if op == opcode::SHORT_BINSTRING {
-                        self.reader.u8()? as u64
-                    } else {
-                        self.reader.u32()? as u64
-                    };
-                    let n = self.reader.len_checked(n)?;
-                    let b = self.reader.take(n)?;
+                    let b = self.counted_bytes(op)?;
                     let s: String = b.iter().map(|&c| c as char).collect();
                     self.push_obj(Obj::Str(s));
                 }
@@ -872,13 +765,7 @@ impl<'a> Machine<'a> {
                 | opcode::SHORT_BINBYTES
                 | opcode::BINBYTES8
                 | opcode::BYTEARRAY8 => {
-                    let n = match op {
-                        opcode::BINBYTES => self.reader.u32()? as u64,
-                        opcode::SHORT_BINBYTES => self.reader.u8()? as u64,
-                        _ => self.reader.u64()?,
-                    };
-                    let n = self.reader.len_checked(n)?;
-                    let b = self.reader.take(n)?.to_vec();
+                    let b = self.counted_bytes(op)?.to_vec();
                     self.push_obj(Obj::Bytes(b));
                 }
                 opcode::EMPTY_TUPLE => self.push_obj(Obj::Tuple(Vec::new())),
@@ -942,40 +829,12 @@ impl<'a> Machine<'a> {
                     }
                     self.extend_top("SETITEM", "a dict", items)?;
                 }
-                opcode::BINPUT => {
-                    let i = self.reader.u8()? as u64;
+                opcode::BINPUT | opcode::LONG_BINPUT | opcode::MEMOIZE | opcode::PUT => {
+                    let i = self.memo_index(op)?;
                     self.memo_put(i)?;
                 }
-                opcode::LONG_BINPUT => {
-                    let i = self.reader.u32()? as u64;
-                    self.memo_put(i)?;
-                }
-                opcode::MEMOIZE => {
-                    let i = self.memo.len() as u64;
-                    self.memo_put(i)?;
-                }
-                opcode::PUT => {
-                    let line = self.reader.line()?;
-                    let i = std::str::from_utf8(line)
-                        .ok()
-                        .and_then(|t| t.parse::<u64>().ok())
-                        .ok_or_else(|| self.reader.err("bad PUT index"))?;
-                    self.memo_put(i)?;
-                }
-                opcode::BINGET => {
-                    let i = self.reader.u8()? as u64;
-                    self.memo_get(i)?;
-                }
-                opcode::LONG_BINGET => {
-                    let i = self.reader.u32()? as u64;
-                    self.memo_get(i)?;
-                }
-                opcode::GET => {
-                    let line = self.reader.line()?;
-                    let i = std::str::from_utf8(line)
-                        .ok()
-                        .and_then(|t| t.parse::<u64>().ok())
-                        .ok_or_else(|| self.reader.err("bad GET index"))?;
+                opcode::BINGET | opcode::LONG_BINGET | opcode::GET => {
+                    let i = self.memo_index(op)?;
                     self.memo_get(i)?;
                 }
                 opcode::GLOBAL => {
@@ -1087,6 +946,17 @@ impl Writer {
         self.int_tuple(e.shape);
         self.int_tuple(&contiguous_strides(e.shape));
         self.out.push(opcode::NEWFALSE); // requires_grad = False
+    }
+
+    /// `backward_hooks = OrderedDict()` (the class is on the stack), then the argument tuple closed and
+    /// `_rebuild_tensor_v2` applied to it, each result memoized as `torch.save` does.
+    fn hooks_and_rebuild(&mut self) {
+        self.out.extend_from_slice(b")R");
+        self.put();
+        self.out.push(opcode::TUPLE);
+        self.put();
+        self.out.push(opcode::REDUCE);
+        self.put();
     }
 
     fn put(&mut self) -> u32 {
@@ -1236,12 +1106,7 @@ pub(crate) fn pickle_state_dict(entries: &[PickleEntry<'_>]) -> Vec<u8> {
             }
             w.storage_and_view(e);
             w.get(od);
-            w.out.extend_from_slice(b")R"); // backward_hooks = OrderedDict()
-            w.put();
-            w.out.push(opcode::TUPLE);
-            w.put();
-            w.out.push(opcode::REDUCE);
-            w.put();
+            w.hooks_and_rebuild();
         }
         w.out.push(if batch.len() > 1 {
             opcode::SETITEMS
@@ -1271,12 +1136,7 @@ pub(crate) fn pickle_tensor(e: &PickleEntry<'_>) -> Vec<u8> {
     w.str("cpu");
     w.storage_and_view(e);
     w.global("collections", "OrderedDict");
-    w.out.extend_from_slice(b")R"); // backward_hooks = OrderedDict()
-    w.put();
-    w.out.push(opcode::TUPLE);
-    w.put();
-    w.out.push(opcode::REDUCE);
-    w.put();
+    w.hooks_and_rebuild();
     w.out.push(opcode::STOP);
     w.out
 }

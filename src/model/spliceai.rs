@@ -125,13 +125,17 @@ struct BnIdx {
 
 #[derive(Debug, Clone, Copy)]
 enum Block {
-    Unit {
-        bn1: BnIdx,
-        conv1: ConvIdx,
-        bn2: BnIdx,
-        conv2: ConvIdx,
-    },
+    Unit(Unit),
     Skip(ConvIdx),
+}
+
+/// A residual unit's parameters: BN → LeakyReLU → conv, twice, added to the trunk.
+#[derive(Debug, Clone, Copy)]
+struct Unit {
+    bn1: BnIdx,
+    conv1: ConvIdx,
+    bn2: BnIdx,
+    conv2: ConvIdx,
 }
 
 /// The activations at a cut of the `residual_units` list: the trunk `h` (N, 32, 5000 + CL) and the skip
@@ -331,12 +335,12 @@ impl SpliceAi {
                         dilation,
                         u,
                     )?;
-                    Block::Unit {
+                    Block::Unit(Unit {
                         bn1,
                         conv1,
                         bn2,
                         conv2,
-                    }
+                    })
                 }
                 BlockSpec::Skip => {
                     Block::Skip(b.conv(&format!("{p}.conv"), CHANNELS, CHANNELS, 1, 1, None)?)
@@ -690,7 +694,7 @@ impl SpliceAi {
     /// Whether the first residual unit after block `bi` normalises its input with batch statistics.
     fn next_bn1_uses_batch_stats(&self, bi: usize, mode: Mode) -> bool {
         self.blocks[bi + 1..].iter().find_map(|b| match b {
-            Block::Unit { bn1, .. } => Some(self.uses_batch_stats(*bn1, mode)),
+            Block::Unit(u) => Some(self.uses_batch_stats(u.bn1, mode)),
             Block::Skip(_) => None,
         }) == Some(true)
     }
@@ -710,12 +714,12 @@ impl SpliceAi {
         }
         let (n, _, l) = state.h.dims3()?;
         match self.blocks[bi] {
-            Block::Unit {
+            Block::Unit(Unit {
                 bn1,
                 conv1,
                 bn2,
                 conv2,
-            } => {
+            }) => {
                 let h = state.h.clone();
                 let known = h_sums.take();
                 let pre1 = self.bn_map(bn1, mode, updates, || {
@@ -831,16 +835,11 @@ impl SpliceAi {
             }
             h_sums = None;
             match self.blocks[bi] {
-                Block::Unit {
-                    bn1,
-                    conv1,
-                    bn2,
-                    conv2,
-                } => {
-                    let t = self.bn_lrelu(bn1, &state.h, mode, updates)?;
-                    let t = self.conv(conv1, &t)?;
-                    let t = self.bn_lrelu(bn2, &t, mode, updates)?;
-                    let t = self.conv(conv2, &t)?;
+                Block::Unit(u) => {
+                    let t = self.bn_lrelu(u.bn1, &state.h, mode, updates)?;
+                    let t = self.conv(u.conv1, &t)?;
+                    let t = self.bn_lrelu(u.bn2, &t, mode, updates)?;
+                    let t = self.conv(u.conv2, &t)?;
                     state.h = (state.h + t)?;
                 }
                 Block::Skip(c) => {
@@ -975,7 +974,7 @@ impl SpliceAi {
         for bi in range {
             let mut updates = RunningUpdate::default();
             state = self.forward_blocks(state, bi..bi + 1, Mode::Eval, &mut updates)?;
-            if matches!(self.blocks[bi], Block::Unit { .. }) {
+            if matches!(self.blocks[bi], Block::Unit(_)) {
                 state.h = centre(&state.h, out_len + 2 * self.reach_from(bi + 1)?)?;
             }
         }
@@ -987,8 +986,8 @@ impl SpliceAi {
     fn reach_from(&self, from: usize) -> Result<usize, ModelError> {
         let mut reach = 0;
         for block in &self.blocks[from.min(self.blocks.len())..] {
-            if let Block::Unit { conv1, conv2, .. } = block {
-                for c in [conv1, conv2] {
+            if let Block::Unit(u) = block {
+                for c in [u.conv1, u.conv2] {
                     reach += (self.value(c.w).dim(2)? - 1) * c.dilation / 2;
                 }
             }

@@ -110,18 +110,19 @@ mod tests {
 
     #[test]
     fn names_as_upstream() {
-        let n = Naming::parse("FBgn0050489 chr2R_7000001_7200000:7410-9553(-):+");
-        let mut v = Vec::new();
-        n.write_line(&mut v, 65, 66, "Acceptor", 5e-6).unwrap();
+        let acceptor_line = |record: &str, start, end, score| {
+            let mut v = Vec::new();
+            Naming::parse(record)
+                .write_line(&mut v, start, end, "Acceptor", score)
+                .unwrap();
+            String::from_utf8(v).unwrap()
+        };
         assert_eq!(
-            String::from_utf8(v).unwrap(),
+            acceptor_line("FBgn0050489 chr2R_7000001_7200000:7410-9553(-):+", 65, 66, 5e-6),
             "chr2R_7000001_7200000\t9487\t9488\tFBgn0050489 chr2R_7000001_7200000:7410-9553(-)_Acceptor\t0.000005\t-\n"
         );
-        let r = Naming::parse("chr2R_7000001_7200000:+");
-        let mut v = Vec::new();
-        r.write_line(&mut v, 81, 82, "Acceptor", 4.1e-5).unwrap();
         assert_eq!(
-            String::from_utf8(v).unwrap(),
+            acceptor_line("chr2R_7000001_7200000:+", 81, 82, 4.1e-5),
             "chr2R_7000001_7200000:+\t81\t82\tchr2R_7000001_7200000:+_Acceptor\t0.000041\t+\tabsolute_coordinates\n"
         );
         assert_eq!(Naming::parse("chr1:1-100(.):+"), Naming::Dropped);

@@ -360,19 +360,27 @@ fn lr_spec(runs: &[RunData]) -> ChartSpec {
     }
 }
 
-/// The data range of the chart, padded; log charts and metric charts get a sensible minimum span.
-fn ranges(spec: &ChartSpec) -> ((f64, f64), (f64, f64)) {
-    let pts = spec.series.iter().flat_map(|s| s.points.iter());
+/// The smallest and largest x and y of `points`, `None` when there are none.
+pub(crate) fn extent<'a>(
+    points: impl Iterator<Item = &'a (f64, f64)>,
+) -> Option<((f64, f64), (f64, f64))> {
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in pts {
+    for &(x, y) in points {
         x0 = x0.min(x);
         x1 = x1.max(x);
         y0 = y0.min(y);
         y1 = y1.max(y);
     }
-    if x0 > x1 {
+    (x0 <= x1).then_some(((x0, x1), (y0, y1)))
+}
+
+/// The data range of the chart, padded; log charts and metric charts get a sensible minimum span.
+fn ranges(spec: &ChartSpec) -> ((f64, f64), (f64, f64)) {
+    let Some(((mut x0, mut x1), (mut y0, mut y1))) =
+        extent(spec.series.iter().flat_map(|s| s.points.iter()))
+    else {
         return ((0.0, 1.0), (0.0, 1.0));
-    }
+    };
     if spec.integer_x {
         x0 = x0.min(-0.3);
         x1 = x1.max(1.3);

@@ -54,14 +54,7 @@ impl Schedule {
     /// lr at fractional epoch t.
     pub fn lr_at(&self, t: f64) -> f64 {
         match self {
-            Schedule::MultiStep {
-                base,
-                milestones,
-                gamma,
-            } => {
-                let passed = milestones.iter().filter(|&&m| (m as f64) <= t).count();
-                base * gamma.powi(passed as i32)
-            }
+            Schedule::MultiStep { .. } => self.decayed(|m| (m as f64) <= t),
             Schedule::CosineWarmRestarts { base, t0, eta_min } => {
                 let t_cur = t.rem_euclid(*t0);
                 eta_min + (base - eta_min) * (1.0 + (std::f64::consts::PI * t_cur / t0).cos()) / 2.0
@@ -75,15 +68,21 @@ impl Schedule {
     /// `transfer` with E ≤ 4 (`train`: E ≤ 5) starts at base·0.5; the cosine form at T_cur = 0.
     pub fn initial_lr(&self) -> f64 {
         match self {
+            Schedule::MultiStep { .. } => self.decayed(|m| m == 0),
+            Schedule::CosineWarmRestarts { .. } => self.lr_at(0.0),
+        }
+    }
+
+    /// The base lr times γ once per milestone that `counts` (MultiStepLR); the cosine schedule has no
+    /// milestones and answers its base.
+    fn decayed(&self, counts: impl Fn(i64) -> bool) -> f64 {
+        match self {
             Schedule::MultiStep {
                 base,
                 milestones,
                 gamma,
-            } => {
-                let at_zero = milestones.iter().filter(|&&m| m == 0).count();
-                base * gamma.powi(at_zero as i32)
-            }
-            Schedule::CosineWarmRestarts { .. } => self.lr_at(0.0),
+            } => base * gamma.powi(milestones.iter().filter(|&&m| counts(m)).count() as i32),
+            Schedule::CosineWarmRestarts { base, .. } => *base,
         }
     }
 
