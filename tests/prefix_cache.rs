@@ -136,6 +136,20 @@ fn cached_run_matches_uncached_run_within_f16_rounding() {
             y.3
         );
     }
+    // The zero-shot rows (epoch -1) come from the model as loaded, in f32, in every mode: the same
+    // numbers with the cache, without it, and with every layer trained (-A, which keeps no cache).
+    let all = transfer("all", &["-n", "1", "-A"]);
+    let zero_shot = |rows: Vec<(i64, String, f64, f64)>| {
+        rows.into_iter().filter(|r| r.0 == -1).collect::<Vec<_>>()
+    };
+    let baseline = zero_shot(metrics(&plain));
+    assert_eq!(baseline.len(), 2, "zero-shot val and test");
+    assert_eq!(zero_shot(a), baseline, "cached run's zero-shot rows");
+    assert_eq!(
+        zero_shot(metrics(&all)),
+        baseline,
+        "-A run's zero-shot rows"
+    );
     // --keep-cache leaves the file, one slot per train, validation and test window.
     let kept = transfer("kept", &["--keep-cache", "-n", "1"]);
     let f = kept.join("prefix_cache.f16");

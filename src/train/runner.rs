@@ -432,8 +432,18 @@ impl<'a> Run<'a> {
         })
     }
 
-    /// Eval-mode scores of the current model on every window of `split`.
+    /// Eval-mode scores of the current model on every window of `split`, through the prefix cache
+    /// where the run keeps one.
     fn score(&self, split: Split, label: &str) -> Result<Evaluation, TrainError> {
+        self.score_with(split, label, self.use_cache(split))
+    }
+
+    fn score_with(
+        &self,
+        split: Split,
+        label: &str,
+        cache: Option<CacheUse>,
+    ) -> Result<Evaluation, TrainError> {
         let data = self.inputs.get(split);
         let pass = EvalPass {
             batch_size: self.cfg.batch_size,
@@ -441,14 +451,16 @@ impl<'a> Run<'a> {
             progress: &self.progress,
             label,
         };
-        evaluate(self.trainer.model(), data, &pass, self.use_cache(split))
+        evaluate(self.trainer.model(), data, &pass, cache)
     }
 
-    /// Zero-shot scores of the pretrained model before training (`metrics.jsonl` only, epoch -1).
+    /// Zero-shot scores of the pretrained model before training (`metrics.jsonl` only, epoch -1). They
+    /// come from the model as loaded, in f32, never through the f16 prefix cache, so that the baseline of
+    /// one checkpoint on one data set is the same number whatever `-u`/`--freeze-bn` the run uses.
     fn baseline(&mut self, pretrained: &Path, summary: &mut RunSummary) -> Result<(), TrainError> {
         summary.pretrained = Some(pretrained.to_path_buf());
-        let v = self.score(Split::Val, "zero-shot val")?;
-        let t = self.score(Split::Test, "zero-shot test")?;
+        let v = self.score_with(Split::Val, "zero-shot val", None)?;
+        let t = self.score_with(Split::Test, "zero-shot test", None)?;
         for (split, e) in [(Split::Val, &v), (Split::Test, &t)] {
             self.log
                 .log_jsonl(&EpochRecord::new(-1, split, &e.metrics, None, e.seconds))?;
