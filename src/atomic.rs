@@ -2,7 +2,8 @@
 //! new content goes to a uniquely named temporary file beside the target (`.{name}.{pid}.{n}.tmp`), is
 //! fsynced, renamed over the target, and the directory is fsynced so the rename survives a crash. On any
 //! error the temporary file is removed and an existing target is left untouched. A temporary file left by a
-//! killed process matches [`is_temp_name`]; writers remove such files when they open their directory.
+//! killed process matches [`is_temp_name`]; [`remove_stale_temps`] removes such files when a command starts
+//! writing into their directory (only those whose process has ended).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -34,6 +35,73 @@ fn err(path: &Path, action: &'static str, source: std::io::Error) -> ReplaceErro
 /// True for the name of a temporary file of [`replace`] (`.` … `.tmp`), as a killed process leaves it.
 pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// The process id in a temporary file's name: `.{name}.{pid}.{n}.tmp` (ours) or `.{name}-{pid}.tmp`
+/// (create-data's sequence spill); `None` when the name carries none.
+pub fn temp_pid(name: &str) -> Option<u32> {
+    let stem = name.strip_suffix(".tmp")?;
+    let mut parts = stem.rsplitn(3, '.');
+    let last = parts.next()?;
+    if let (Some(pid), Some(_)) = (parts.next(), parts.next()) {
+        if last.bytes().all(|b| b.is_ascii_digit()) && !last.is_empty() {
+            if let Ok(pid) = pid.parse() {
+                return Some(pid);
+            }
+        }
+    }
+    stem.rsplit_once('-').and_then(|(_, pid)| pid.parse().ok())
+}
+
+/// Whether process `pid` is running: `Some` where the system can tell (Linux's `/proc`), `None` elsewhere.
+fn pid_alive(pid: u32) -> Option<bool> {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return None;
+    }
+    Some(proc.join(pid.to_string()).exists())
+}
+
+/// Removes the temporary files of ours ([`is_temp_name`]) that a killed run left in `dir`: those whose
+/// process is no longer running. A temporary file of a running process (a parallel job writing into the
+/// same directory) is left alone; one whose process cannot be told (no pid in its name, or no `/proc`) is
+/// left and reported. Says what it removed (a warning each) and returns the removed paths.
+pub fn remove_stale_temps(dir: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !is_temp_name(&name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        match temp_pid(&name).map(|pid| (pid, pid_alive(pid))) {
+            Some((pid, Some(false))) => match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    log::warn!(
+                        "removed {}, a temporary file left by an interrupted run (process {pid})",
+                        path.display()
+                    );
+                    removed.push(path);
+                }
+                Err(e) => log::warn!(
+                    "could not remove {}, a temporary file left by an interrupted run: {e}",
+                    path.display()
+                ),
+            },
+            Some((_, Some(true))) => {
+                log::debug!("{}: a running process's temporary file", path.display())
+            }
+            _ => log::warn!(
+                "{} looks like a temporary file left by an interrupted run; left in place (cannot tell \
+                 whether its process still runs): remove it if no other run writes here",
+                path.display()
+            ),
+        }
+    }
+    removed
 }
 
 /// Removes the temporary file on drop unless it was renamed into place.
@@ -217,5 +285,40 @@ impl Write for AtomicOutput {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.writer.as_mut().expect("not committed").flush()
+    }
+}
+
+#[cfg(test)]
+mod stale_tests {
+    use super::*;
+
+    #[test]
+    fn pids_in_temp_names() {
+        assert_eq!(temp_pid(".model_best.pt.1234.7.tmp"), Some(1234));
+        assert_eq!(temp_pid(".create-data-sequences-99.tmp"), Some(99));
+        assert_eq!(temp_pid(".a.b.c.tmp"), None);
+        assert_eq!(temp_pid(".x.tmp"), None);
+        assert_eq!(temp_pid("x"), None);
+    }
+
+    #[test]
+    fn removes_only_dead_processes_temps() {
+        if pid_alive(std::process::id()) != Some(true) {
+            return; // no /proc: nothing is removed, tested by the integration tests where it runs
+        }
+        let d = tempfile::tempdir().unwrap();
+        // Above Linux's largest pid (2^22), so never running.
+        let dead = d.path().join(".out.vcf.4999999.0.tmp");
+        let live = d
+            .path()
+            .join(format!(".out.vcf.{}.0.tmp", std::process::id()));
+        let unknown = d.path().join(".out.vcf.tmp");
+        let other = d.path().join("keep.tmp");
+        for p in [&dead, &live, &unknown, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(d.path()), vec![dead.clone()]);
+        assert!(!dead.exists());
+        assert!(live.exists() && unknown.exists() && other.exists());
     }
 }
