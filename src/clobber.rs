@@ -164,7 +164,7 @@ impl Io {
 
     /// Refuses an output that is one of the inputs (the first clash found, naming both), then removes the
     /// temporary files a killed run of ours left in the output directories.
-    pub fn check(&self) -> Result<(), ClobberError> {
+    pub fn check(&self) -> Result<(), Box<ClobberError>> {
         let inputs: Vec<(&str, &Path, PathBuf)> = self
             .inputs
             .iter()
@@ -182,7 +182,7 @@ impl Io {
             for target in output_files(out) {
                 for (in_flag, in_arg, file) in &inputs {
                     if let Some(via) = same_file(&target, file) {
-                        return Err(ClobberError {
+                        return Err(Box::new(ClobberError {
                             output_flag: flag.clone(),
                             output_arg: arg.clone(),
                             output: target,
@@ -194,7 +194,7 @@ impl Io {
                                 in_arg.to_path_buf()
                             },
                             via,
-                        });
+                        }));
                     }
                 }
             }

@@ -31,7 +31,7 @@ pub enum CreateDataError {
     Verify {
         dir: PathBuf,
         removed: usize,
-        source: crate::data::DataError,
+        source: Box<crate::data::DataError>,
     },
 }
 

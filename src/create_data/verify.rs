@@ -66,7 +66,7 @@ pub fn verify_written(
         super::CreateDataError::Verify {
             dir: dir.to_path_buf(),
             removed,
-            source,
+            source: Box::new(source),
         }
     })
 }
@@ -101,7 +101,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let stats = d.path().join("train_stats.txt");
         std::fs::write(&stats, b"x").unwrap();
-        assert!(verify_written(d.path(), &[stats.clone()])
+        assert!(verify_written(d.path(), std::slice::from_ref(&stats))
             .unwrap()
             .is_empty());
         assert!(stats.exists());
