@@ -488,19 +488,35 @@ fn forward_output_is_its_model() {
     );
 }
 
-/// A temporary file of ours whose process has ended is removed by the next run into its directory (and
-/// said); one of a running process (here: this test's) is left, as a parallel job's would be.
+/// A temporary file of ours whose process (on this machine) has ended is removed by the next run into its
+/// directory (and said); one of a running process (here: this test's) or of another machine is left, as a
+/// parallel job's would be.
 #[cfg(target_os = "linux")]
 #[test]
 fn stale_temporary_files_are_removed_live_ones_kept() {
     let d = tempfile::tempdir().unwrap();
     let run = run_dir(d.path());
     let out = d.path().join("out");
+    let owner = openspliceai_rs::atomic::temp_owner;
+    if !owner(1).contains('@') {
+        eprintln!(
+            "skipped: this machine has no host name, so no temporary file is ever taken for stale"
+        );
+        return;
+    }
     // Above Linux's largest process id (2^22): never running.
-    let stale = file(&out.join(".report.html.4999999.3.tmp"), "torn");
+    let stale = file(
+        &out.join(format!(".report.html.{}.3.tmp", owner(4_999_999))),
+        "torn",
+    );
     let live = file(
-        &out.join(format!(".report.html.{}.0.tmp", std::process::id())),
+        &out.join(format!(".report.html.{}.0.tmp", owner(std::process::id()))),
         "being written",
+    );
+    // A job on another machine writing into the same shared directory: its pid means nothing here.
+    let elsewhere = file(
+        &out.join(".report.html.4999999@another-node.0.tmp"),
+        "being written elsewhere",
     );
     let unknown = file(&out.join(".report.html.tmp"), "whose?");
     let html = out.join("report.html");
@@ -512,6 +528,10 @@ fn stale_temporary_files_are_removed_live_ones_kept() {
     assert!(err.contains("removed") && err.contains(&s(&stale)), "{err}");
     assert!(live.exists(), "a running process's temporary file is left");
     assert!(unknown.exists(), "a temporary file without a pid is left");
+    assert!(
+        elsewhere.exists(),
+        "another machine's temporary file is left"
+    );
     assert!(
         err.contains(&s(&unknown)) && err.contains("left in place"),
         "{err}"
