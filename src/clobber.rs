@@ -32,6 +32,9 @@ pub struct ClobberError {
     pub input: PathBuf,
     /// How the two are the same file.
     pub via: Via,
+    /// The folder the command fills (a run's `models/`), when the output is any file in it rather than a
+    /// name the command writes.
+    pub folder: Option<PathBuf>,
 }
 
 /// How an output and an input are the same file.
@@ -52,7 +55,21 @@ impl ClobberError {
             Via::Link => "the same file through a link",
             Via::HardLink => "the same file through a hard link",
         };
-        if self.output_arg == self.output {
+        if let Some(folder) = &self.folder {
+            let how = match self.via {
+                Via::SamePath => String::new(),
+                _ => format!(" ({} is {via})", self.output.display()),
+            };
+            format!(
+                "{} {}: writing into {} would overwrite the input {} {}{how}; choose another output \
+                 directory or move the input",
+                self.output_flag,
+                self.output_arg.display(),
+                folder.display(),
+                self.input_flag,
+                self.input.display()
+            )
+        } else if self.output_arg == self.output {
             format!(
                 "{} {}: the output would overwrite the input {} {} ({via}); write the output elsewhere",
                 self.output_flag,
@@ -179,7 +196,7 @@ impl Io {
                 Output::File { flag, path } => (flag, path),
                 Output::Dir { flag, dir, .. } => (flag, dir),
             };
-            for target in output_files(out) {
+            for (target, folder) in output_files(out) {
                 for (in_flag, in_arg, file) in &inputs {
                     if let Some(via) = same_file(&target, file) {
                         return Err(Box::new(ClobberError {
@@ -194,6 +211,7 @@ impl Io {
                                 in_arg.to_path_buf()
                             },
                             via,
+                            folder,
                         }));
                     }
                 }
@@ -255,16 +273,23 @@ fn input_files(path: &Path) -> Vec<PathBuf> {
     }
 }
 
-/// The existing files an output would replace.
-fn output_files(out: &Output) -> Vec<PathBuf> {
+/// The existing files an output would replace, each with the folder it lies in when it is there only as a
+/// file of a folder the command fills.
+fn output_files(out: &Output) -> Vec<(PathBuf, Option<PathBuf>)> {
     match out {
         Output::File { path, .. } if is_stdio(path) => Vec::new(),
-        Output::File { path, .. } => exists(path).then(|| path.clone()).into_iter().collect(),
+        Output::File { path, .. } => exists(path)
+            .then(|| (path.clone(), None))
+            .into_iter()
+            .collect(),
         Output::Dir { dir, names, .. } => {
             let mut files = Vec::new();
             for name in names {
                 if let Some(sub) = name.strip_suffix('/') {
-                    walk_files(&dir.join(sub), &mut files, 0);
+                    let folder = dir.join(sub);
+                    let mut in_folder = Vec::new();
+                    walk_files(&folder, &mut in_folder, 0);
+                    files.extend(in_folder.into_iter().map(|f| (f, Some(folder.clone()))));
                 } else if name.contains('*') {
                     let p = dir.join(name);
                     let (Some(parent), Some(pattern)) = (p.parent(), p.file_name()) else {
@@ -278,13 +303,13 @@ fn output_files(out: &Output) -> Vec<PathBuf> {
                     };
                     for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
                         if matches(&pattern, &e.file_name().to_string_lossy()) {
-                            files.push(e.path());
+                            files.push((e.path(), None));
                         }
                     }
                 } else {
                     let p = dir.join(name);
                     if exists(&p) {
-                        files.push(p);
+                        files.push((p, None));
                     }
                 }
             }

@@ -290,7 +290,12 @@ fn train_input_inside_the_run_directory() {
     ]);
     assert_refused(
         &o,
-        &["--output-dir ", "--train-dataset ", &s(&train)],
+        &[
+            "--output-dir ",
+            "--train-dataset ",
+            &s(&train),
+            &format!("writing into {}", s(&run.join("models"))),
+        ],
         &[&train, &test],
         &before,
     );
