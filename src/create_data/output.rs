@@ -52,8 +52,8 @@ impl Staged {
         self.dir.join(name)
     }
 
-    /// Syncs and renames every staged file into place.
-    pub fn commit(mut self) -> Result<(), CreateDataError> {
+    /// Syncs and renames every staged file into place; returns their names, in the order written.
+    pub fn commit(mut self) -> Result<Vec<String>, CreateDataError> {
         for (tmp, _) in &self.files {
             File::open(tmp)
                 .and_then(|f| f.sync_all())
@@ -66,7 +66,13 @@ impl Staged {
         atomic::sync_dir(&self.dir).map_err(|e| CreateDataError::Io {
             path: e.path.clone(),
             source: e.into(),
-        })
+        })?;
+        Ok(self
+            .files
+            .iter()
+            .filter_map(|(_, dest)| dest.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect())
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use rayon::prelude::*;
 
@@ -65,11 +66,31 @@ pub struct Summary {
     pub splits: BTreeMap<String, SplitSummary>,
     /// Names of the records removed as paralogs, per split.
     pub paralogs_removed: BTreeMap<String, Vec<String>>,
+    /// Where the files went, and their names in the order written (empty until they are in place).
+    pub output_dir: PathBuf,
+    pub files: Vec<String>,
 }
 
 impl Summary {
     pub(crate) fn skip(&mut self, _seqid: &str, reason: SkipReason) {
         *self.skipped.entry(reason).or_insert(0) += 1;
+    }
+
+    /// The genes seen and the skip counts per reason, in one line (for the "no genes passed" error).
+    pub fn describe_skips(&self) -> String {
+        let reasons: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|(reason, n)| format!("{} {n}", reason.describe()))
+            .collect();
+        if reasons.is_empty() {
+            return format!("{} genes in the annotation", self.genes_seen);
+        }
+        format!(
+            "of {} genes in the annotation, skipped: {}",
+            self.genes_seen,
+            reasons.join(", ")
+        )
     }
 }
 
@@ -116,6 +137,15 @@ impl fmt::Display for Summary {
             for r in removed {
                 writeln!(f, "  {r}")?;
             }
+        }
+        if !self.files.is_empty() {
+            writeln!(
+                f,
+                "wrote {} files to {}: {}",
+                self.files.len(),
+                self.output_dir.display(),
+                self.files.join(", ")
+            )?;
         }
         Ok(())
     }
