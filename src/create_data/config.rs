@@ -213,7 +213,8 @@ mod tests {
         c.split_ratio = 1.0;
         c.val_split_ratio = 0.0;
         assert!(c.check_ranges().is_ok());
-        let cases: [(fn(&mut CreateDataConfig), &str); 5] = [
+        type Set = fn(&mut CreateDataConfig);
+        let cases: [(Set, &str); 5] = [
             (|c| c.val_split_ratio = 1.5, "--val_split_ratio is 1.5"),
             (|c| c.val_split_ratio = 1.0, "below 1"),
             (|c| c.split_ratio = -0.1, "--split-ratio is -0.1"),

@@ -4,7 +4,8 @@
 //! The tokenizer reads any `BufRead` (files through [`super::input`]: plain, gzip or bgzip), skips comments
 //! (`#`) and blank lines, stops at `##FASTA`, splits each line on tabs and counts lines for messages. How
 //! many columns a line must have, and which attributes mean what, is each view's rule (upstream's commands
-//! differ), but coordinates are parsed here, with one message.
+//! differ), but coordinates are parsed and checked here ([`GffLine::span`]: 1-based, start <= end), with one
+//! message naming the file and line.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
