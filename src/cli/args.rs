@@ -79,11 +79,12 @@ pub struct CreateDataArgs {
     #[arg(
         long = "val_split_ratio",
         visible_alias = "val-split-ratio",
-        default_value_t = 0.1
+        default_value_t = 0.1,
+        value_parser = ratio("--val_split_ratio")
     )]
     pub val_split_ratio: f64,
     /// Train share of the total genome length in the random split.
-    #[arg(long = "split-ratio", default_value_t = 0.8)]
+    #[arg(long = "split-ratio", default_value_t = 0.8, value_parser = ratio("--split-ratio"))]
     pub split_ratio: f64,
     /// Label an intron only if its motifs are GT-AG, GC-AG or AT-AC.
     #[arg(long = "canonical-only")]
@@ -98,10 +99,10 @@ pub struct CreateDataArgs {
     #[arg(long = "remove-paralogs")]
     pub remove_paralogs: bool,
     /// Paralog threshold: matching bases / alignment length.
-    #[arg(long = "min-identity", default_value_t = 0.8)]
+    #[arg(long = "min-identity", default_value_t = 0.8, value_parser = ratio("--min-identity"))]
     pub min_identity: f64,
     /// Paralog threshold: alignment length / query length.
-    #[arg(long = "min-coverage", default_value_t = 0.5)]
+    #[arg(long = "min-coverage", default_value_t = 0.5, value_parser = ratio("--min-coverage"))]
     pub min_coverage: f64,
     /// Also write train.fa and test.fa.
     #[arg(long = "write-fasta")]
@@ -386,4 +387,21 @@ pub(crate) fn parse_flank(s: &str) -> Result<&'static FlankConfig, String> {
     s.parse::<usize>()
         .map_err(|_| format!("`{s}` is not a whole number"))
         .and_then(|v| FlankConfig::for_flank(v).map_err(|e| e.to_string()))
+}
+
+/// A parser for one of create-data's ratios: a number in the flag's range
+/// ([`crate::create_data::config::RANGES`]); clap's message names the flag and the value.
+fn ratio(
+    flag: &'static str,
+) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    let range = crate::create_data::config::Range::of(flag);
+    move |s: &str| {
+        let v: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not a number; expected {}", range.describe()))?;
+        range
+            .check(v)
+            .map_err(|_| format!("expected a number {} ({})", range.describe(), range.why))
+    }
 }

@@ -20,8 +20,8 @@ pub enum CreateDataError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("no genes passed the filters ({filters}); nothing to write")]
-    Empty { filters: String },
+    #[error("no genes passed the filters ({filters}); {skipped}; nothing to write")]
+    Empty { filters: String, skipped: String },
     #[error("paralog removal: {0}")]
     Paralogs(String),
     #[error("invalid option: {0}")]

@@ -324,6 +324,21 @@ pub fn build_records(
             ),
         ));
     }
+    if !cfg.upstream_bugs && plan.end > chrom.len() as u64 {
+        return Err(ctx.err(
+            plan.line,
+            format!(
+                "gene `{}` ({}-{}) lies past the end of `{}`, which is {} bases long in {}; expected every gene \
+                 within its sequence (--upstream-bugs writes upstream's cut or empty record instead)",
+                plan.id,
+                plan.start,
+                plan.end,
+                plan.seqid,
+                chrom.len(),
+                cfg.genome.display()
+            ),
+        ));
+    }
     let seq = gene_sequence(plan, chrom);
     let len = seq.len();
     let mut labels = vec![0u8; len];

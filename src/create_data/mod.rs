@@ -63,6 +63,19 @@ struct Extraction {
 
 fn plan_genes(cfg: &CreateDataConfig) -> Result<Extraction, CreateDataError> {
     let ann = Annotation::read(&cfg.annotation)?;
+    if cfg.upstream_bugs {
+        let missing = ann.missing_parents();
+        if let Some((line, parent)) = missing.first() {
+            log::warn!(
+                "{}:{line}: `Parent={parent}` names no feature ({} such parent(s)); their children are ignored, \
+                 as upstream does (--upstream-bugs)",
+                cfg.annotation.display(),
+                missing.len()
+            );
+        }
+    } else {
+        ann.check_parents()?;
+    }
     let genes = ann.genes();
     let outcomes: Vec<GeneOutcome> = genes.par_iter().map(|&g| plan_gene(&ann, g, cfg)).collect();
     let mut ex = Extraction {
@@ -233,11 +246,7 @@ fn route(
 
 /// Runs create-data and returns what it did.
 pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
-    if !(cfg.val_split_ratio >= 0.0 && cfg.split_ratio >= 0.0) {
-        return Err(CreateDataError::Option(
-            "--val-split-ratio and --split-ratio must be non-negative numbers".into(),
-        ));
-    }
+    cfg.check_ranges().map_err(CreateDataError::Option)?;
     let mut staged = Staged::new(&cfg.output_dir)?;
     let mut ex = plan_genes(cfg)?;
     hwm("plan");
@@ -253,6 +262,7 @@ pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
     if train.is_empty() && test.is_empty() && !cfg.upstream_bugs {
         return Err(CreateDataError::Empty {
             filters: cfg.describe_filters(),
+            skipped: summary.describe_skips(),
         });
     }
     if cfg.chr_split == ChrSplit::TrainTest {

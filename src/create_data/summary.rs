@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use rayon::prelude::*;
 
@@ -66,12 +67,29 @@ pub struct Summary {
     /// Names of the records removed as paralogs, per split.
     pub paralogs_removed: BTreeMap<String, Vec<String>>,
     /// The files this run wrote (renamed into place), in the order written.
-    pub written: Vec<std::path::PathBuf>,
+    pub written: Vec<PathBuf>,
 }
 
 impl Summary {
     pub(crate) fn skip(&mut self, _seqid: &str, reason: SkipReason) {
         *self.skipped.entry(reason).or_insert(0) += 1;
+    }
+
+    /// The genes seen and the skip counts per reason, in one line (for the "no genes passed" error).
+    pub fn describe_skips(&self) -> String {
+        let reasons: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|(reason, n)| format!("{} {n}", reason.describe()))
+            .collect();
+        if reasons.is_empty() {
+            return format!("{} genes in the annotation", self.genes_seen);
+        }
+        format!(
+            "of {} genes in the annotation, skipped: {}",
+            self.genes_seen,
+            reasons.join(", ")
+        )
     }
 }
 
@@ -118,6 +136,21 @@ impl fmt::Display for Summary {
             for r in removed {
                 writeln!(f, "  {r}")?;
             }
+        }
+        if let Some(dir) = self.written.first().and_then(|p| p.parent()) {
+            let names: Vec<_> = self
+                .written
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|n| n.to_string_lossy())
+                .collect();
+            writeln!(
+                f,
+                "wrote {} files to {}: {}",
+                names.len(),
+                dir.display(),
+                names.join(", ")
+            )?;
         }
         Ok(())
     }

@@ -142,7 +142,7 @@ impl Annotation {
                 ),
             ));
         }
-        let (start, end) = (l.coordinate(&self.path, 4)?, l.coordinate(&self.path, 5)?);
+        let (start, end) = l.span(&self.path)?;
         let strand = match l.cols[6] {
             s if s.chars().count() == 1 => s.chars().next().unwrap(),
             s => {
@@ -255,6 +255,44 @@ impl Annotation {
         if self.relation_set.insert((parent.clone(), child)) {
             self.children.entry(parent).or_default().push(child);
         }
+    }
+
+    /// `Parent` values that are not the `ID` of any line (GFF3 only; a GTF's parents are inferred), each with
+    /// the first line naming it, in line order. gffutils (so upstream) drops such children without a word.
+    pub fn missing_parents(&self) -> Vec<(usize, String)> {
+        if self.format != Format::Gff3 {
+            return Vec::new();
+        }
+        let mut missing: Vec<(usize, String)> = self
+            .children
+            .iter()
+            .filter(|(parent, _)| !self.by_id.contains_key(parent.as_str()))
+            .filter_map(|(parent, kids)| {
+                let line = kids.iter().map(|&k| self.features[k].line).min()?;
+                Some((line, parent.clone()))
+            })
+            .collect();
+        missing.sort();
+        missing
+    }
+
+    /// An error for the first line whose `Parent` names no feature (see [`Annotation::missing_parents`]).
+    pub fn check_parents(&self) -> Result<(), GenomeError> {
+        let missing = self.missing_parents();
+        let Some((line, parent)) = missing.first() else {
+            return Ok(());
+        };
+        let more = match missing.len() {
+            1 => String::new(),
+            n => format!(" ({} more such parents)", n - 1),
+        };
+        Err(self.parse_err(
+            *line,
+            format!(
+                "`Parent={parent}` names no feature: no line has `ID={parent}`{more}; expected every Parent to be \
+                 the ID of a line in the file"
+            ),
+        ))
     }
 
     /// The feature with primary key `id`.
@@ -427,5 +465,61 @@ impl GtfState {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<Annotation, GenomeError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.gff3");
+        std::fs::write(&path, text).unwrap();
+        Annotation::read(&path)
+    }
+
+    const GENE: &str =
+        "c\ts\tgene\t1\t90\t.\t+\t.\tID=g\nc\ts\tmRNA\t1\t90\t.\t+\t.\tID=t;Parent=g\n";
+
+    #[test]
+    fn every_line_needs_a_one_based_ordered_span() {
+        let zero = read(&format!("{GENE}c\ts\texon\t0\t9\t.\t+\t.\tParent=t\n"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            zero.contains("a.gff3:3:") && zero.contains("1-based"),
+            "{zero}"
+        );
+        let reversed = read(&format!("{GENE}c\ts\texon\t9\t5\t.\t+\t.\tParent=t\n"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            reversed.contains("a.gff3:3:") && reversed.contains("start <= end"),
+            "{reversed}"
+        );
+    }
+
+    #[test]
+    fn a_parent_that_is_no_feature_is_reported_at_its_first_line() {
+        let ann = read(&format!(
+            "{GENE}c\ts\texon\t1\t9\t.\t+\t.\tParent=t\nc\ts\texon\t20\t29\t.\t+\t.\tParent=tx\n\
+             c\ts\texon\t40\t49\t.\t+\t.\tParent=tx\n"
+        ))
+        .unwrap();
+        assert_eq!(ann.missing_parents(), [(4, "tx".to_string())]);
+        let err = ann.check_parents().unwrap_err().to_string();
+        assert!(
+            err.contains("a.gff3:4:")
+                && err.contains("`Parent=tx`")
+                && err.contains("no line has `ID=tx`"),
+            "{err}"
+        );
+        // A parent defined after its child is fine (GFF3 allows forward references).
+        let late = read("c\ts\texon\t1\t9\t.\t+\t.\tParent=t\nc\ts\tmRNA\t1\t90\t.\t+\t.\tID=t\n")
+            .unwrap();
+        assert!(late.check_parents().is_ok());
     }
 }

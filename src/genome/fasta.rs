@@ -3,9 +3,9 @@
 //!
 //! Upstream reads FASTA through two libraries whose rules differ, and its outputs depend on them, so the one
 //! reader takes a [`Dialect`]: create-data's Biopython `SimpleFastaParser` (id = the header's first word,
-//! text before the first `>` skipped, spaces and `\r` removed from sequence lines, a repeated id an error)
-//! and predict's pyfaidx (name = the whole header line, which the BED names carry; text before the first
-//! header an error; sequence lines right-trimmed and upper-cased). noodles' reader keeps the whole header
+//! text before the first `>` skipped, spaces and `\r` removed from sequence lines) and predict's pyfaidx
+//! (name = the whole header line, which the BED names carry; text before the first header an error; sequence
+//! lines right-trimmed and upper-cased). In both, and in the indexed reader, a repeated name is an error. noodles' reader keeps the whole header
 //! and rejects some inputs Biopython accepts; it serves the indexed reader, where its rules are pyfaidx's.
 
 use std::collections::HashSet;
@@ -124,7 +124,7 @@ impl<R: BufRead> FastaReader<R> {
         let Some((name, line)) = self.pending_header.take() else {
             return Ok(None);
         };
-        if self.dialect == Dialect::Biopython && !self.seen.insert(name.clone()) {
+        if !self.seen.insert(name.clone()) {
             return Err(GenomeError::DuplicateRecord {
                 path: self.path.clone(),
                 id: name,
@@ -194,6 +194,15 @@ impl IndexedFasta {
                 }
             }
         }
+        let mut seen = HashSet::new();
+        if let Some(dup) = records.iter().find(|r| !seen.insert(r.name())) {
+            let id = String::from_utf8_lossy(dup.name()).into_owned();
+            return Err(GenomeError::DuplicateRecord {
+                path: path.to_path_buf(),
+                line: second_header_line(path, &id).map_err(io)?,
+                id,
+            });
+        }
         let reader = fasta::io::Reader::new(BufReader::new(File::open(path).map_err(io)?));
         Ok(Self {
             path: path.to_path_buf(),
@@ -246,6 +255,24 @@ impl IndexedFasta {
     }
 }
 
+/// The line of the second header whose first word is `name` (for the message about a repeated name).
+fn second_header_line(path: &Path, name: &str) -> std::io::Result<usize> {
+    let mut seen = 0;
+    for (i, line) in BufReader::new(File::open(path)?).split(b'\n').enumerate() {
+        let line = line?;
+        let first_word = line
+            .strip_prefix(b">")
+            .and_then(|t| t.split(|b| b.is_ascii_whitespace()).next());
+        if first_word == Some(name.as_bytes()) {
+            seen += 1;
+            if seen == 2 {
+                return Ok(i + 1);
+            }
+        }
+    }
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,14 +319,23 @@ mod tests {
                 &b"junk\n>a\nA\n>a x\nC\n"[..],
                 "duplicate FASTA record `a` (line 4)",
             ),
-            // pyfaidx refuses text before the first header and allows repeats.
+            // pyfaidx refuses text before the first header, and a repeated (whole) name.
             (Dialect::Pyfaidx, &b"ACGT\n>x\nA\n"[..], "t.fa:1:"),
+            (
+                Dialect::Pyfaidx,
+                &b">a x\nA\n>b\nC\n>a x\nG\n"[..],
+                "t.fa: duplicate FASTA record `a x` (line 5)",
+            ),
         ];
         for (dialect, text, needle) in cases {
             let err = read(text, dialect).unwrap_err().to_string();
             assert!(err.contains(needle), "{dialect:?}: {err}");
         }
-        assert_eq!(read(b">a\nA\n>a\nC\n", Dialect::Pyfaidx).unwrap().len(), 2);
+        // Whole names that differ are different records for pyfaidx.
+        assert_eq!(
+            read(b">a x\nA\n>a y\nC\n", Dialect::Pyfaidx).unwrap().len(),
+            2
+        );
     }
 
     #[test]
@@ -317,6 +353,13 @@ mod tests {
         let err = IndexedFasta::open(&gz).err().unwrap().to_string();
         assert!(
             err.contains("g.fa.gz") && err.contains("decompress"),
+            "{err}"
+        );
+        let dup = dir.path().join("dup.fa");
+        std::fs::write(&dup, ">c1 x\nACGT\n>c2\nAC\n>c1 y\nGG\n").unwrap();
+        let err = IndexedFasta::open(&dup).err().unwrap().to_string();
+        assert!(
+            err.contains("dup.fa: duplicate FASTA record `c1` (line 5)"),
             "{err}"
         );
         let err = IndexedFasta::open(Path::new("-"))

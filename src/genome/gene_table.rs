@@ -2,7 +2,7 @@
 //! EXON_END`, 0-based starts) or, our addition, a GFF3/GTF file (one row per gene from its canonical
 //! transcript, see [`from_gff`]; lines through [`super::gff`]). Either may be plain, gzip or bgzip.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -200,15 +200,42 @@ pub fn from_table(path: &Path) -> Result<Annotation, AnnotationError> {
         };
         let starts = list(5)?;
         let ends = list(6)?;
+        let minus = match get(2).trim() {
+            "+" => false,
+            "-" => true,
+            s => {
+                return Err(bad(
+                    path,
+                    no,
+                    format!("column STRAND is `{s}`; expected + or -"),
+                ))
+            }
+        };
+        let (tx_start, tx_end) = (int(3, get(3))?, int(4, get(4))?);
+        check_interval(path, no, "TX", tx_start, tx_end)?;
+        if starts.len() != ends.len() {
+            return Err(bad(
+                path,
+                no,
+                format!(
+                    "EXON_START lists {} exon(s) and EXON_END {}; expected one end per start",
+                    starts.len(),
+                    ends.len()
+                ),
+            ));
+        }
+        for (&s, &e) in starts.iter().zip(&ends) {
+            check_interval(path, no, "EXON", s, e)?;
+        }
         let mut boundaries: Vec<i64> = starts.iter().map(|s| s + 1).chain(ends).collect();
         boundaries.sort_unstable();
         boundaries.dedup();
         rows.push(Transcript {
             name: get(0).to_string(),
             chrom: get(1).to_string(),
-            minus: get(2).trim() == "-",
-            tx_start: int(3, get(3))? + 1,
-            tx_end: int(4, get(4))?,
+            minus,
+            tx_start: tx_start + 1,
+            tx_end,
             boundaries,
         });
     }
@@ -216,6 +243,31 @@ pub fn from_table(path: &Path) -> Result<Annotation, AnnotationError> {
         return Err(AnnotationError::Empty(path.to_path_buf()));
     }
     Annotation::new(rows, path)
+}
+
+/// A gene table's interval (`TX` or `EXON`): 0-based start, exclusive end, at least one base.
+fn check_interval(
+    path: &Path,
+    line: usize,
+    what: &str,
+    start: i64,
+    end: i64,
+) -> Result<(), AnnotationError> {
+    if start < 0 {
+        return Err(bad(
+            path,
+            line,
+            format!("{what}_START is {start}; expected 0 or more (0-based)"),
+        ));
+    }
+    if start >= end {
+        return Err(bad(
+            path,
+            line,
+            format!("{what}_START {start} is not below {what}_END {end}; expected {what}_START < {what}_END (0-based start, exclusive end)"),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -233,12 +285,28 @@ struct GeneBuild {
     order: usize,
 }
 
+/// The strand of a line that defines a gene: `-` is minus, `+` plus, anything else an error (the strand
+/// decides which way a variant is scored).
+fn gene_strand(path: &Path, l: &super::gff::GffLine) -> Result<bool, AnnotationError> {
+    match l.cols[6] {
+        "+" => Ok(false),
+        "-" => Ok(true),
+        s => Err(l
+            .error(
+                path,
+                format!("gene strand (column 7) is `{s}`; expected + or -"),
+            )
+            .into()),
+    }
+}
+
 /// A GFF3 or GTF: one row per gene (named by its `Name`/`gene_name`, else its id) from one transcript: the
 /// one tagged `Ensembl_canonical` or `MANE_Select` if any, else the one with the most exonic bases (the
 /// first in the file on ties). The row spans that transcript's exons, as SpliceAI's tables do.
 pub fn from_gff(path: &Path) -> Result<Annotation, AnnotationError> {
     let mut genes: HashMap<String, GeneBuild> = HashMap::new();
     let mut txs: HashMap<String, TxBuild> = HashMap::new();
+    let (mut ids, mut parents) = (HashSet::new(), HashMap::new());
     let mut reader = GffReader::open(path)?;
     while let Some(l) = reader.next_line()? {
         let f = &l.cols;
@@ -250,15 +318,22 @@ pub fn from_gff(path: &Path) -> Result<Annotation, AnnotationError> {
                 )
                 .into());
         }
-        let pos = |c: usize| {
-            i64::try_from(l.coordinate(path, c + 1)?)
-                .map_err(|_| l.error(path, format!("column {} is too large", c + 1)))
+        let (start, end) = l.span(path)?;
+        let (start, end) = match (i64::try_from(start), i64::try_from(end)) {
+            (Ok(s), Ok(e)) => (s, e),
+            _ => return Err(l.error(path, "a coordinate is too large".into()).into()),
         };
         let attrs = f[8];
         let id = attribute(attrs, "ID");
         let gene_id = attribute(attrs, "gene_id");
         let parent = attribute(attrs, "Parent");
         let tx_id = attribute(attrs, "transcript_id");
+        if let Some(i) = id {
+            ids.insert(i.to_string());
+        }
+        for p in parent.into_iter().flat_map(|p| p.split(',')) {
+            parents.entry(p.to_string()).or_insert(l.line);
+        }
         match f[2] {
             "gene" | "pseudogene" | "ncRNA_gene" => {
                 let Some(g) = id.or(gene_id) else { continue };
@@ -269,13 +344,13 @@ pub fn from_gff(path: &Path) -> Result<Annotation, AnnotationError> {
                 genes.entry(g.to_string()).or_insert(GeneBuild {
                     name: name.to_string(),
                     chrom: f[0].to_string(),
-                    minus: f[6] == "-",
+                    minus: gene_strand(path, &l)?,
                     order,
                 });
             }
             "exon" => {
                 let Some(t) = parent.or(tx_id) else { continue };
-                let (s, e) = (pos(3)?, pos(4)?);
+                let (s, e) = (start, end);
                 for t in t.split(',') {
                     let order = txs.len();
                     let tx = txs.entry(t.to_string()).or_insert_with(|| TxBuild {
@@ -285,12 +360,16 @@ pub fn from_gff(path: &Path) -> Result<Annotation, AnnotationError> {
                     tx.exons.push((s, e));
                     if let (Some(g), true) = (gene_id, tx.gene.is_empty()) {
                         tx.gene = g.to_string();
-                        genes.entry(g.to_string()).or_insert(GeneBuild {
-                            name: attribute(attrs, "gene_name").unwrap_or(g).to_string(),
-                            chrom: f[0].to_string(),
-                            minus: f[6] == "-",
-                            order: usize::MAX - 1,
-                        });
+                        if !genes.contains_key(g) {
+                            // A GTF gene known from its exons only takes their strand.
+                            let gene = GeneBuild {
+                                name: attribute(attrs, "gene_name").unwrap_or(g).to_string(),
+                                chrom: f[0].to_string(),
+                                minus: gene_strand(path, &l)?,
+                                order: usize::MAX - 1,
+                            };
+                            genes.insert(g.to_string(), gene);
+                        }
                     }
                 }
             }
@@ -309,6 +388,17 @@ pub fn from_gff(path: &Path) -> Result<Annotation, AnnotationError> {
                     attrs.contains("Ensembl_canonical") || attrs.contains("MANE_Select");
             }
         }
+    }
+    let dangling = parents
+        .iter()
+        .filter(|(p, _)| !ids.contains(*p))
+        .min_by_key(|(_, &line)| line);
+    if let Some((p, &line)) = dangling {
+        return Err(bad(
+            path,
+            line,
+            format!("`Parent={p}` names no feature: no line has `ID={p}`; expected every Parent to be the ID of a line in the file"),
+        ));
     }
     let mut best: HashMap<&str, &TxBuild> = HashMap::new();
     let exonic = |t: &TxBuild| t.exons.iter().map(|(s, e)| e - s + 1).sum::<i64>();
@@ -361,6 +451,83 @@ mod tests {
         assert_eq!(normalise_chrom("chrchr7", "1"), "7");
         assert_eq!(normalise_chrom("2R", "chr1"), "chr2R");
         assert_eq!(normalise_chrom("chr2R", "chr1"), "chr2R");
+    }
+
+    fn load(name: &str, text: &str) -> Result<Annotation, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        Annotation::load(path.to_str().unwrap()).map_err(|e| e.to_string())
+    }
+
+    const HEADER: &str = "#NAME\tCHROM\tSTRAND\tTX_START\tTX_END\tEXON_START\tEXON_END\n";
+
+    #[test]
+    fn table_rows_need_ordered_intervals_and_a_strand() {
+        let ok = load(
+            "t.txt",
+            &format!("{HEADER}A\tc\t+\t10\t90\t10,50,\t20,90,\n"),
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 1);
+        let cases = [
+            (
+                "B\tc\t+\t90\t10\t10,\t20,\n",
+                "TX_START 90 is not below TX_END 10",
+            ),
+            (
+                "B\tc\t?\t10\t90\t10,\t20,\n",
+                "STRAND is `?`; expected + or -",
+            ),
+            ("B\tc\t-\t-5\t90\t10,\t20,\n", "TX_START is -5"),
+            (
+                "B\tc\t-\t10\t90\t10,50,\t20,\n",
+                "EXON_START lists 2 exon(s) and EXON_END 1",
+            ),
+            (
+                "B\tc\t-\t10\t90\t30,\t20,\n",
+                "EXON_START 30 is not below EXON_END 20",
+            ),
+        ];
+        for (row, needle) in cases {
+            let err = load(
+                "t.txt",
+                &format!("{HEADER}A\tc\t+\t10\t90\t10,\t20,\n{row}"),
+            )
+            .unwrap_err();
+            assert!(err.contains("t.txt:3:") && err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn gff_genes_need_a_strand_spans_and_parents() {
+        let gene = |strand: &str| {
+            format!("c\ts\tgene\t1\t90\t.\t{strand}\t.\tID=g\nc\ts\tmRNA\t1\t90\t.\t{strand}\t.\tID=t;Parent=g\nc\ts\texon\t1\t20\t.\t{strand}\t.\tParent=t\n")
+        };
+        assert_eq!(load("a.gff3", &gene("-")).unwrap().len(), 1);
+        let err = load("a.gff3", &gene("?")).unwrap_err();
+        assert!(
+            err.contains("a.gff3:1:") && err.contains("strand (column 7) is `?`"),
+            "{err}"
+        );
+        let err = load(
+            "a.gff3",
+            &format!("{}c\ts\texon\t50\t40\t.\t+\t.\tParent=t\n", gene("+")),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("a.gff3:4:") && err.contains("start <= end"),
+            "{err}"
+        );
+        let err = load(
+            "a.gff3",
+            &format!("{}c\ts\texon\t50\t60\t.\t+\t.\tParent=t2\n", gene("+")),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("a.gff3:4:") && err.contains("`Parent=t2` names no feature"),
+            "{err}"
+        );
     }
 
     #[test]

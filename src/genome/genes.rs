@@ -1,7 +1,7 @@
 //! The genes of a GFF3/GTF as upstream's `predict -a` reads them (`process_gff`): every line of type `gene`,
 //! named by the first `;`-separated attribute starting with `ID=` or `Name=` (`unknown_gene` if none). A
-//! line with fewer than 9 columns is reported and skipped, as upstream does; a coordinate that is not a
-//! positive whole number is an error. Lines come from [`super::gff`] (so gzip and bgzip work).
+//! line with fewer than 9 columns is reported and skipped, as upstream does; on every other line the span must
+//! be 1-based with start <= end (checked by [`GffLine::span`], whatever the feature type). Lines come from [`super::gff`] (so gzip and bgzip work).
 
 use std::path::{Path, PathBuf};
 
@@ -44,24 +44,16 @@ fn gene(path: &Path, l: &GffLine) -> Result<Option<Gene>, GenomeError> {
         );
         return Ok(None);
     }
+    // Every feature line's span is checked, not only the genes': a bad line is an error wherever it is.
+    let (start, end) = l.span(path)?;
     if l.cols[2] != "gene" {
         return Ok(None);
     }
-    let coord = |column: usize| match l.coordinate(path, column) {
-        Ok(v) if v > 0 => Ok(v),
-        _ => Err(l.error(
-            path,
-            format!(
-                "column {column} `{}` is not a positive whole number",
-                l.cols[column - 1]
-            ),
-        )),
-    };
     Ok(Some(Gene {
         id: gene_id(l.cols[8]),
         seqid: l.cols[0].to_string(),
-        start: coord(4)?,
-        end: coord(5)?,
+        start,
+        end,
         strand: l.cols[6].to_string(),
         line: l.line,
     }))
@@ -118,6 +110,13 @@ mod tests {
             .is_none());
         assert!(line("chr1\tsrc\tgene\tx\t20\t.\t-\t.\tID=a").is_err());
         assert!(line("chr1\tsrc\tgene\t0\t20\t.\t-\t.\tID=a").is_err());
+        let reversed = line("chr1\tsrc\texon\t30\t20\t.\t-\t.\tParent=a")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            reversed.starts_with("x.gff3:1:") && reversed.contains("start <= end"),
+            "{reversed}"
+        );
         assert!(line("chr1 gene 10 20").unwrap().is_none());
     }
 }

@@ -4,7 +4,8 @@
 //! The tokenizer reads any `BufRead` (files through [`super::input`]: plain, gzip or bgzip), skips comments
 //! (`#`) and blank lines, stops at `##FASTA`, splits each line on tabs and counts lines for messages. How
 //! many columns a line must have, and which attributes mean what, is each view's rule (upstream's commands
-//! differ), but coordinates are parsed here, with one message.
+//! differ), but coordinates are parsed and checked here ([`GffLine::span`]: 1-based, start <= end), with one
+//! message naming the file and line.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,28 @@ impl GffLine<'_> {
                 if column == 4 { "start" } else { "end" }
             ),
         })
+    }
+
+    /// Columns 4 and 5 (start, end) as GFF3 and GTF define them: 1-based, inclusive, `1 <= start <= end`.
+    /// Every view reads its coordinates here, so a 0 or a reversed span is refused with this line's number
+    /// whichever command reads the file.
+    pub fn span(&self, path: &Path) -> Result<(u64, u64), GenomeError> {
+        let (start, end) = (self.coordinate(path, 4)?, self.coordinate(path, 5)?);
+        if start == 0 {
+            return Err(self.error(
+                path,
+                "column 4 (start) is 0; coordinates are 1-based (the first base is 1)".into(),
+            ));
+        }
+        if start > end {
+            return Err(self.error(
+                path,
+                format!(
+                    "start {start} (column 4) is after end {end} (column 5); expected start <= end"
+                ),
+            ));
+        }
+        Ok((start, end))
     }
 
     /// An error about this line.
@@ -255,6 +278,33 @@ mod tests {
             "{err}"
         );
         assert_eq!(l.coordinate(Path::new("t.gff3"), 5).unwrap(), 9);
+    }
+
+    #[test]
+    fn spans_are_one_based_and_ordered() {
+        let span = |text: &str| {
+            let mut r = GffReader::new(Path::new("t.gff3"), text.as_bytes());
+            let l = r.next_line().unwrap().unwrap();
+            l.span(Path::new("t.gff3")).map_err(|e| e.to_string())
+        };
+        assert_eq!(span("c\ts\tgene\t1\t1\t.\t+\t.\tID=g").unwrap(), (1, 1));
+        let zero = span("#\nc\ts\tgene\t0\t9\t.\t+\t.\tID=g").unwrap_err();
+        assert!(
+            zero.contains("t.gff3:2:") && zero.contains("1-based"),
+            "{zero}"
+        );
+        let reversed = span("c\ts\texon\t20\t10\t.\t+\t.\tID=g").unwrap_err();
+        assert!(
+            reversed.contains("t.gff3:1:")
+                && reversed.contains("start 20")
+                && reversed.contains("start <= end"),
+            "{reversed}"
+        );
+        let neg = span("c\ts\texon\t-5\t10\t.\t+\t.\tID=g").unwrap_err();
+        assert!(
+            neg.contains("column 4 (start) must be a whole number"),
+            "{neg}"
+        );
     }
 
     #[test]
