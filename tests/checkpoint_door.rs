@@ -277,6 +277,7 @@ fn bad_checkpoints() -> Vec<(&'static str, StateDict, Vec<&'static str>, bool)> 
             vec![
                 "lacks 1 of the 64 tensors of a SpliceAI-80 model",
                 "`residual_units.2.conv2.weight`",
+                "not a whole model",
             ],
             true,
         ),

@@ -180,7 +180,7 @@ pub fn check_state_dict(
             missing: missing.len(),
             total: expected.len(),
             first: first.clone(),
-            found: found.filter(|f| f.flank != config.flank).map(|f| f.flank),
+            found: found.map(|f| f.flank),
         });
     }
     let known: std::collections::HashSet<&str> =

@@ -37,7 +37,7 @@ pub enum ModelError {
         missing: usize,
         total: usize,
         first: String,
-        /// The flanking size the checkpoint's tensors imply, when it is another one.
+        /// The flanking size the checkpoint's units imply, when they imply one.
         found: Option<usize>,
     },
     /// `-f` asks for a smaller model than the checkpoint holds (the checkpoint door, [`io::check_state_dict`]).
@@ -100,9 +100,10 @@ pub enum ModelError {
 /// The end of [`ModelError::Incomplete`]'s message: the checkpoint's own size when known.
 fn other_size_hint(flank: usize, found: Option<usize>) -> String {
     match found {
-        Some(f) => format!(
+        Some(f) if f != flank => format!(
             "the checkpoint's flanking size is {f} (SpliceAI-{f}), not {flank}: give -f {f} or leave -f out"
         ),
+        Some(_) => "the file is not a whole model (saved from a partial state dict, or edited?)".to_string(),
         None => "is it a checkpoint of another flanking size?".to_string(),
     }
 }
