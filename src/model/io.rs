@@ -277,3 +277,42 @@ pub fn all_finite(model: &SpliceAi) -> Result<bool, ModelError> {
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CONFIGS;
+
+    /// Every size's own state dict passes the door without `-f` and gives that size back; with a smaller
+    /// `-f` it is refused naming both sizes, with a larger one it is incomplete naming its own size.
+    #[test]
+    fn the_door_reads_each_flanking_size_from_the_units() {
+        let path = Path::new("m.pt");
+        for (i, cfg) in CONFIGS.iter().enumerate() {
+            let model = SpliceAi::new(cfg, 1, &Device::Cpu).unwrap();
+            let sd = state_dict(&model).unwrap();
+            assert_eq!(unit_count(&sd), cfg.n_units());
+            assert_eq!(check_state_dict(path, &sd, None).unwrap().flank, cfg.flank);
+            assert_eq!(
+                check_state_dict(path, &sd, Some(cfg)).unwrap().flank,
+                cfg.flank
+            );
+            if let Some(smaller) = i.checked_sub(1).map(|j| &CONFIGS[j]) {
+                let e = check_state_dict(path, &sd, Some(smaller)).unwrap_err();
+                assert!(
+                    matches!(e, ModelError::FlankMismatch { requested, found, .. }
+                        if requested == smaller.flank && found == cfg.flank),
+                    "{e}"
+                );
+            }
+            if let Some(larger) = CONFIGS.get(i + 1) {
+                let e = check_state_dict(path, &sd, Some(larger)).unwrap_err();
+                assert!(
+                    matches!(e, ModelError::Incomplete { flank, found: Some(f), .. }
+                        if flank == larger.flank && f == cfg.flank),
+                    "{e}"
+                );
+            }
+        }
+    }
+}
