@@ -124,6 +124,11 @@ impl Io {
         self
     }
 
+    /// [`Io::input`] for each of a repeatable flag's values.
+    pub fn inputs<P: AsRef<Path>>(self, flag: &str, paths: impl IntoIterator<Item = P>) -> Self {
+        paths.into_iter().fold(self, |io, p| io.input(flag, p))
+    }
+
     /// [`Io::input`] when given.
     pub fn input_opt<P: AsRef<Path>>(self, flag: &str, path: Option<P>) -> Self {
         match path {

@@ -1284,8 +1284,8 @@ fn ctrl_c_stops_after_the_current_batch_with_nothing_half_written() {
     }
 }
 
-/// A fresh 80nt checkpoint without `final_conv.bias`: `test` refuses it with the completeness error,
-/// `transfer` keeps upstream's partial-loading rule and reports the tensor as missing.
+/// A fresh 80nt checkpoint without `final_conv.bias`: `test` and `transfer` refuse it with the completeness
+/// error; `transfer --partial-load` keeps upstream's partial-loading rule and reports the tensor as missing.
 #[test]
 fn test_refuses_an_incomplete_checkpoint_and_transfer_loads_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1322,7 +1322,20 @@ fn test_refuses_an_incomplete_checkpoint_and_transfer_loads_it() {
         test_out.display()
     );
 
-    let out_transfer = cli_ok(&transfer_args(&data, &out, "partial", 1, 4, &pre));
+    let err = cli_err(&transfer_args(&data, &out, "partial", 1, 4, &pre));
+    assert!(
+        err.contains("partial.pt")
+            && err.contains("lacks 1 of the 64 tensors of a SpliceAI-80 model")
+            && err.contains("`final_conv.bias`"),
+        "`transfer` should refuse the incomplete checkpoint, naming it and the missing tensor:\n{err}"
+    );
+    assert!(
+        !run_dir(&out, "partial", 42).exists(),
+        "a refused `transfer` created its run directory"
+    );
+    let mut partial_args = transfer_args(&data, &out, "partial", 1, 4, &pre);
+    partial_args.push("--partial-load".into());
+    let out_transfer = cli_ok(&partial_args);
     let stdout = String::from_utf8_lossy(&out_transfer.stdout);
     assert!(
         stdout.contains("loaded 63 tensors, 1 missing, 0 ignored")

@@ -428,8 +428,8 @@ fn bad_inputs_fail_clearly_without_output() {
             vec!["model_400nt_rs10.pt", "flanking size"],
         ),
         (
-            vec!["-R", &fa, "-A", &genes, "-I", &vcf, "-m", &m],
-            vec!["SpliceAI-80"],
+            vec!["-R", &fa, "-A", &genes, "-I", &vcf, "-m", &m, "-f", "80"],
+            vec!["model_400nt_rs10.pt", "400nt checkpoint", "-f 80"],
         ),
         (
             vec!["-R", &fa, "-A", &genes, "-I", &vcf, "-f", "400"],

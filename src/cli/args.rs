@@ -207,9 +207,10 @@ pub struct CommonTrainArgs {
     /// Experiment number (part of the run directory's name).
     #[arg(short = 'e', long = "exp-num", default_value = "0")]
     pub exp_num: String,
-    /// Flanking sequence length: 80, 400, 2000 or 10000.
-    #[arg(short = 'f', long = "flanking-size", default_value = "80", value_parser = parse_flank)]
-    pub flanking_size: &'static FlankConfig,
+    /// Flanking sequence length: 80, 400, 2000 or 10000 [default: train 80, as upstream; transfer the
+    /// pretrained checkpoint's, which a given -f must match].
+    #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
+    pub flanking_size: Option<&'static FlankConfig>,
     /// Random seed (initialisation, data order, validation split).
     #[arg(short = 'r', long = "random-seed", default_value_t = 42)]
     pub random_seed: u64,
@@ -259,6 +260,11 @@ pub struct TransferArgs {
     /// Keep the prefix cache file after the run.
     #[arg(long = "keep-cache")]
     pub keep_cache: bool,
+    /// Upstream's loading rule: take the checkpoint's tensors whose name and shape match the model and
+    /// keep the seeded initial values elsewhere (e.g. a 10000nt checkpoint's first units for a 400nt
+    /// model). Without it the checkpoint must be a complete model of the flanking size.
+    #[arg(long = "partial-load")]
+    pub partial_load: bool,
 }
 
 /// `train`: OpenSpliceAI's flags.
@@ -282,9 +288,10 @@ pub struct TestArgs {
     /// Test HDF5 (also `-test`).
     #[arg(long = "test-dataset", value_name = "H5")]
     pub test_dataset: PathBuf,
-    /// Flanking sequence length: 80, 400, 2000 or 10000.
-    #[arg(short = 'f', long = "flanking-size", default_value = "80", value_parser = parse_flank)]
-    pub flanking_size: &'static FlankConfig,
+    /// Flanking sequence length: 80, 400, 2000 or 10000 [default: the checkpoint's; a given -f must
+    /// match it].
+    #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
+    pub flanking_size: Option<&'static FlankConfig>,
     /// Where LOG/TEST goes (a run directory, or any directory).
     #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
@@ -342,7 +349,8 @@ pub struct InspectArgs {
 pub struct ConvertArgs {
     /// Input checkpoint (.pt or .safetensors).
     pub input: PathBuf,
-    /// Output checkpoint; the format follows the extension.
+    /// Output checkpoint; the format follows the extension. The input must be a complete SpliceAI model
+    /// (the checks of every command that loads one).
     pub output: PathBuf,
 }
 
@@ -352,9 +360,10 @@ pub struct ForwardArgs {
     /// Checkpoint (.pt or .safetensors).
     #[arg(short = 'm', long)]
     pub model: PathBuf,
-    /// Flanking sequence length: 80, 400, 2000 or 10000.
+    /// Flanking sequence length: 80, 400, 2000 or 10000 [default: the checkpoint's; a given -f must
+    /// match it].
     #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
-    pub flanking_size: &'static FlankConfig,
+    pub flanking_size: Option<&'static FlankConfig>,
     /// safetensors file with `x` (N, 4, 5000+F), f32.
     #[arg(long)]
     pub input: PathBuf,

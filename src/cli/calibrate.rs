@@ -30,9 +30,10 @@ pub struct CalibrateArgs {
     /// Test HDF5 (also `-test`), scored before and after.
     #[arg(long = "test-dataset", value_name = "H5")]
     pub test_dataset: PathBuf,
-    /// Flanking sequence length of the model: 80, 400, 2000 or 10000.
-    #[arg(short = 'f', long = "flanking-size", default_value = "80", value_parser = parse_flank)]
-    pub flanking_size: &'static FlankConfig,
+    /// Flanking sequence length of the model: 80, 400, 2000 or 10000 [default: the checkpoint's; a given
+    /// -f must match it].
+    #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
+    pub flanking_size: Option<&'static FlankConfig>,
     /// Output directory: temperature.txt, temperature.pt, calibration/results/, calibration.html.
     #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
     pub output_dir: PathBuf,
@@ -82,8 +83,12 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
         .output_dir("--output-dir", &a.output_dir, calibrate::OUTPUT_NAMES)
         .check()?;
     let device = select_device(&a.compute.device)?;
-    let flank = a.flanking_size;
     println!("Running openspliceai-rs in calibrate mode.");
+    // The checkpoint door, before anything is written (calibrate loads the model again at this size).
+    let flank = crate::infer::checkpoint_config(&a.pretrained_model, a.flanking_size)?;
+    super::say_flank(a.flanking_size, flank, &a.pretrained_model, |l| {
+        println!("{l}")
+    });
     let opts = CalibrateOptions {
         model: a.pretrained_model,
         flank,

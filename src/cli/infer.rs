@@ -11,7 +11,7 @@ use crate::calibrate::Temperature;
 use crate::clobber::Io;
 use crate::device::{describe, select_device};
 use crate::infer::Ensemble;
-use crate::model::{FlankConfig, CONFIGS};
+use crate::model::FlankConfig;
 use crate::predict::{self, PredictOptions};
 use crate::variant::{self, VariantOptions};
 
@@ -21,12 +21,14 @@ pub struct PredictArgs {
     /// FASTA to score (every record, on its given strand).
     #[arg(short = 'i', long = "input-sequence", value_name = "FASTA")]
     pub input_sequence: PathBuf,
-    /// A `.pt`/`.pth`/`.safetensors` checkpoint, or a directory of them (their outputs are averaged).
-    #[arg(short = 'm', long)]
-    pub model: PathBuf,
-    /// Flanking sequence length of the model: 80, 400, 2000 or 10000.
+    /// A `.pt`/`.pth`/`.safetensors` checkpoint, or a directory of them; repeat -m for more (all
+    /// their outputs are averaged).
+    #[arg(short = 'm', long, required = true)]
+    pub model: Vec<PathBuf>,
+    /// Flanking sequence length of the model: 80, 400, 2000 or 10000 [default: the checkpoints'; a given
+    /// -f must match them].
     #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
-    pub flanking_size: &'static FlankConfig,
+    pub flanking_size: Option<&'static FlankConfig>,
     /// Output directory; files go to `<DIR>/SpliceAI_5000_<F>/`.
     #[arg(
         short = 'o',
@@ -83,14 +85,6 @@ fn debug_logging(on: bool) {
 /// Runs `predict`.
 pub fn predict(a: PredictArgs) -> Result<()> {
     debug_logging(a.debug);
-    let out_dir = predict::run_dir(&a.output_dir, a.flanking_size.flank);
-    Io::new()
-        .input("-i", &a.input_sequence)
-        .input("-m", &a.model)
-        .input_opt("-a", a.annotation_file.as_ref())
-        .input_opt("--temperature", a.temperature.as_ref())
-        .output_dir("-o", out_dir, predict::OUTPUT_NAMES)
-        .check()?;
     let ens = load_ensemble(
         "predict",
         &a.model,
@@ -98,6 +92,15 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         &a.compute.device,
         a.temperature.as_deref(),
     )?;
+    // The output folder is named by the flanking size, which may come from the checkpoints.
+    let out_dir = predict::run_dir(&a.output_dir, ens.config().flank);
+    Io::new()
+        .input("-i", &a.input_sequence)
+        .inputs("-m", &a.model)
+        .input_opt("-a", a.annotation_file.as_ref())
+        .input_opt("--temperature", a.temperature.as_ref())
+        .output_dir("-o", out_dir, predict::OUTPUT_NAMES)
+        .check()?;
     let opts = PredictOptions {
         input: a.input_sequence,
         annotation: a.annotation_file,
@@ -122,23 +125,31 @@ pub fn read_temperature(path: Option<&Path>) -> Result<Option<Temperature>> {
     })
 }
 
-/// The models of `model` (a file or a directory) on `device`, said on stderr, with the temperature of
-/// `temperature` applied when given: the one way predict and variant load what they score with.
+/// The models of `models` (files or directories) on `device`, each named on stderr, with the temperature
+/// of `temperature` applied when given: the one way predict and variant load what they score with.
 fn load_ensemble(
     command: &str,
-    model: &Path,
-    flank: &'static FlankConfig,
+    models: &[PathBuf],
+    flank: Option<&'static FlankConfig>,
     device: &str,
     temperature: Option<&Path>,
 ) -> Result<Ensemble> {
     let device = select_device(device)?;
-    let mut ens = Ensemble::load(model, flank, &device)?;
+    let mut ens = Ensemble::load_all(models, flank, &device)?;
     eprintln!(
-        "{command}: {} model(s) of SpliceAI-{} on {}",
+        "{command}: {} model(s) of SpliceAI-{} on {}{}",
         ens.paths().len(),
-        flank.flank,
-        describe(&device)
+        ens.config().flank,
+        describe(&device),
+        if flank.is_none() {
+            " (no -f given: flanking size from the checkpoints)"
+        } else {
+            ""
+        }
     );
+    for p in ens.paths() {
+        eprintln!("  {}", p.display());
+    }
     if let Some(t) = read_temperature(temperature)? {
         ens.set_temperature(Some(t.values()))?;
         eprintln!("calibrated scores: logits divided by {t} before the softmax");
@@ -176,10 +187,12 @@ pub struct VariantArgs {
     #[arg(short = 'M', long = "mask", default_value_t = 0,
           value_parser = clap::value_parser!(u8).range(0..=1))]
     pub mask: u8,
-    /// A `.pt`/`.pth`/`.safetensors` checkpoint or a directory of them (averaged).
+    /// A `.pt`/`.pth`/`.safetensors` checkpoint or a directory of them; repeat -m for more (all
+    /// averaged).
     #[arg(short = 'm', long = "model", default_value = "SpliceAI")]
-    pub model: String,
-    /// Flanking size of the model: 80, 400, 2000 or 10000 [default: 80, as upstream].
+    pub model: Vec<String>,
+    /// Flanking size of the model: 80, 400, 2000 or 10000 [default: the checkpoints'; a given -f must
+    /// match them].
     #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
     pub flanking_size: Option<&'static FlankConfig>,
     /// Model type: only `pytorch` checkpoints are read.
@@ -214,25 +227,22 @@ pub fn variant(a: VariantArgs) -> Result<()> {
     if a.annotation == "-" {
         bail!("-A -: the annotation must be a file (standard input is where the VCF is read from)");
     }
-    if a.model == "SpliceAI" {
+    if a.model.iter().any(|m| m == "SpliceAI") {
         bail!("-m/--model: give an OpenSpliceAI checkpoint or a directory of them (SpliceAI's Keras models are not supported)");
     }
+    let models: Vec<PathBuf> = a.model.iter().map(PathBuf::from).collect();
     Io::new()
         .input_opt("-I", a.input_vcf.as_ref())
         .input("-R", &a.ref_genome)
         .input("-A", &a.annotation)
-        .input("-m", &a.model)
+        .inputs("-m", &models)
         .input_opt("--temperature", a.temperature.as_ref())
         .output_opt("-O", a.output_vcf.as_ref())
         .check()?;
-    let flank = a.flanking_size.unwrap_or_else(|| {
-        log::warn!("no -f/--flanking-size: using 80 as OpenSpliceAI does; it must match the model");
-        &CONFIGS[0]
-    });
     let ens = load_ensemble(
         "variant",
-        Path::new(&a.model),
-        flank,
+        &models,
+        a.flanking_size,
         &a.device,
         a.temperature.as_deref(),
     )?;

@@ -64,11 +64,11 @@ fn terminal() -> Output {
 
 fn run_config(
     c: &CommonTrainArgs,
+    flank: &'static FlankConfig,
     kind: RunKind,
     no_cache: bool,
     keep_cache: bool,
 ) -> Result<RunConfig> {
-    let flank = c.flanking_size;
     let device = select_device(&c.compute.device)?;
     let cfg = RunConfig {
         out: terminal(),
@@ -152,12 +152,29 @@ fn transfer(a: TransferArgs) -> Result<RunSummary> {
         );
     }
     println!("Running openspliceai-rs in transfer mode.");
+    let requested = a.common.flanking_size;
+    // The checkpoint door, before the run directory exists: a refused checkpoint leaves nothing behind.
+    let flank = if a.partial_load {
+        let sd = checkpoint::load(&a.pretrained_model)?;
+        match requested.or_else(|| FlankConfig::for_unit_count(crate::model::io::unit_count(&sd))) {
+            Some(f) => f,
+            None => bail!(
+                "{}: cannot tell the flanking size from the checkpoint; give -f",
+                a.pretrained_model.display()
+            ),
+        }
+    } else {
+        crate::infer::checkpoint_config(&a.pretrained_model, requested)?
+    };
+    say_flank(requested, flank, &a.pretrained_model, |l| println!("{l}"));
     let cfg = run_config(
         &a.common,
+        flank,
         RunKind::Transfer {
             pretrained: a.pretrained_model.clone(),
             trainable,
             freeze_bn: a.freeze_bn,
+            partial_load: a.partial_load,
         },
         a.no_cache,
         a.keep_cache,
@@ -167,8 +184,27 @@ fn transfer(a: TransferArgs) -> Result<RunSummary> {
 
 fn train_cmd(a: TrainArgs) -> Result<RunSummary> {
     println!("Running openspliceai-rs in train mode.");
-    let cfg = run_config(&a.common, RunKind::Train, true, false)?;
+    // From scratch: upstream's default size.
+    let flank = a.common.flanking_size.unwrap_or(&CONFIGS[0]);
+    let cfg = run_config(&a.common, flank, RunKind::Train, true, false)?;
     Ok(finish(train::run(&cfg)?, &cfg))
+}
+
+/// Says where the flanking size came from when `-f` was not given (the checkpoint door read it).
+fn say_flank(
+    requested: Option<&'static FlankConfig>,
+    flank: &'static FlankConfig,
+    path: &Path,
+    say: impl FnOnce(String),
+) {
+    if requested.is_none() {
+        say(format!(
+            "{}: SpliceAI-{} (no -f given: flanking size {} read from the checkpoint)",
+            path.display(),
+            flank.flank,
+            flank.flank
+        ));
+    }
 }
 
 fn test_cmd(a: TestArgs) -> Result<()> {
@@ -183,9 +219,10 @@ fn test_cmd(a: TestArgs) -> Result<()> {
             [format!("LOG/{test_log}/")],
         )
         .check()?;
-    let flank = a.flanking_size;
     let device = select_device(&a.compute.device)?;
-    let (mut model, report) = crate::infer::load_strict(&a.model, flank, &device)?;
+    let (mut model, report) = crate::infer::load(&a.model, a.flanking_size, &device)?;
+    let flank = model.config();
+    say_flank(a.flanking_size, flank, &a.model, |l| println!("{l}"));
     println!("Loaded {}: {report}", a.model.display());
     if let Some(t) = infer::read_temperature(a.temperature.as_deref())? {
         model.set_temperature(Some(t.values()))?;
@@ -263,7 +300,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         output_dir: a.dir.join("runs"),
         project_name: project.to_string(),
         exp_num: "0".into(),
-        flanking_size: &CONFIGS[0],
+        flanking_size: Some(&CONFIGS[0]),
         random_seed: 42,
         loss: crate::metrics::Loss::CrossEntropyLoss,
         // Smaller batches give the short demo more optimiser steps.
@@ -297,6 +334,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         freeze_bn: false,
         no_cache: false,
         keep_cache: false,
+        partial_load: false,
     })?;
     println!(
         "\nQuickstart finished in {:.1} s.",
@@ -375,8 +413,15 @@ fn convert(a: ConvertArgs) -> Result<()> {
         .output("OUTPUT", &a.output)
         .check()?;
     let sd = checkpoint::load(&a.input)?;
+    // The checks of every command that loads a model: a broken checkpoint is not copied on.
+    let flank = crate::model::io::check_state_dict(&a.input, &sd, None)?;
     checkpoint::save(&a.output, &sd)?;
-    println!("wrote {} ({} tensors)", a.output.display(), sd.len());
+    println!(
+        "wrote {} ({} tensors, SpliceAI-{})",
+        a.output.display(),
+        sd.len(),
+        flank.flank
+    );
     Ok(())
 }
 
@@ -386,9 +431,10 @@ fn forward(a: ForwardArgs) -> Result<()> {
         .input("--input", &a.input)
         .output("--output", &a.output)
         .check()?;
-    let flank = a.flanking_size;
     let device = select_device(&a.compute.device)?;
-    let (model, report) = crate::infer::load_strict(&a.model, flank, &device)?;
+    let (model, report) = crate::infer::load(&a.model, a.flanking_size, &device)?;
+    let flank = model.config();
+    say_flank(a.flanking_size, flank, &a.model, |l| println!("{l}"));
     log::info!("{}: {report}", a.model.display());
     let probs = forward_file(&model, &a.input, a.compute.batch(flank), &device)?;
     candle_core::safetensors::save(&[("probs", probs)].into_iter().collect(), &a.output)

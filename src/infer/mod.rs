@@ -1,6 +1,6 @@
 //! The one inference door: every command that loads a model only to evaluate it (`test`, `forward`,
-//! `predict`, `variant`) loads through [`load_strict`] (one file) or [`Ensemble::load`] (a file or a
-//! directory), and evaluates through `SpliceAi::predict`, the eval path that computes each unit only where
+//! `predict`, `variant`, `calibrate`) loads through [`load`] (one file) or [`Ensemble::load_all`] (files or
+//! directories), both through the checkpoint door `model::io::check_state_dict`, and evaluates through `SpliceAi::predict`, the eval path that computes each unit only where
 //! the output reads it. The ensemble forward is the mean of the models' softmax outputs, as OpenSpliceAI's.
 
 use std::path::{Path, PathBuf};
@@ -24,12 +24,12 @@ pub enum InferError {
     },
     #[error("{}: the directory holds no model (*.pt, *.pth, *.safetensors)", .0.display())]
     EmptyDir(PathBuf),
-    #[error("{}: {ignored} tensors are not part of a SpliceAI-{flank} model (first: `{first}`); was it trained with another flanking size (-f)?", path.display())]
-    Extra {
+    #[error("{}: a SpliceAI-{flank} checkpoint, but {} is SpliceAI-{first_flank}: the models of an ensemble must share one flanking size", path.display(), first.display())]
+    MixedFlank {
         path: PathBuf,
         flank: usize,
-        ignored: usize,
-        first: String,
+        first: PathBuf,
+        first_flank: usize,
     },
     /// Loading failed; the model's own errors name the file.
     #[error(transparent)]
@@ -72,28 +72,54 @@ pub fn model_files(path: &Path) -> Result<Vec<PathBuf>, InferError> {
     if files.is_empty() {
         return Err(InferError::EmptyDir(path.to_path_buf()));
     }
+    let epochs = files
+        .iter()
+        .filter(|p| crate::rundir::epoch_of_model(p).is_some())
+        .count();
+    if epochs >= 2 {
+        log::warn!(
+            "{}: {epochs} of its {} models are named as one run's epoch checkpoints (model_{{epoch}}.pt): averaging the epochs of one run is rarely meant; give model_best.pt, or each model with -m",
+            path.display(),
+            files.len()
+        );
+    }
     Ok(files)
 }
 
-/// Loads one checkpoint for `config`: every tensor of the model must be there
-/// ([`io::require_complete`]) and, as PyTorch's strict `load_state_dict`, no tensor may be left over (a
-/// 10000nt checkpoint holds every tensor of a 400nt model and more).
+/// Loads one checkpoint through the checkpoint door ([`io::open_checkpoint`]): every tensor of the model
+/// there, with its shape and type, finite, and nothing left over (PyTorch's strict `load_state_dict`; a
+/// 10000nt checkpoint holds every tensor of a 400nt model and more). Without `requested` (`-f`) the model
+/// has the checkpoint's own flanking size; with it, the two must agree.
+pub fn load(
+    path: &Path,
+    requested: Option<&'static FlankConfig>,
+    device: &Device,
+) -> Result<(SpliceAi, LoadReport), InferError> {
+    if !path.exists() {
+        return Err(InferError::Missing(path.to_path_buf()));
+    }
+    Ok(io::open_checkpoint(path, requested, 0, device)?)
+}
+
+/// [`load`] for a given flanking size.
 pub fn load_strict(
     path: &Path,
     config: &'static FlankConfig,
     device: &Device,
 ) -> Result<(SpliceAi, LoadReport), InferError> {
-    let (model, report) = io::from_checkpoint(config, path, 0, device)?;
-    io::require_complete(path, config.flank, &report)?;
-    if let Some(first) = report.ignored.first() {
-        return Err(InferError::Extra {
-            path: path.to_path_buf(),
-            flank: config.flank,
-            ignored: report.ignored.len(),
-            first: first.clone(),
-        });
+    load(path, Some(config), device)
+}
+
+/// The flanking size of the checkpoint at `path`, after the door's checks ([`io::check_state_dict`]):
+/// `requested` when it agrees with the checkpoint, the checkpoint's own when `None`.
+pub fn checkpoint_config(
+    path: &Path,
+    requested: Option<&'static FlankConfig>,
+) -> Result<&'static FlankConfig, InferError> {
+    if !path.exists() {
+        return Err(InferError::Missing(path.to_path_buf()));
     }
-    Ok((model, report))
+    Ok(io::checkpoint_config(path, requested)?)
 }
 
 impl Ensemble {
@@ -103,14 +129,42 @@ impl Ensemble {
         config: &'static FlankConfig,
         device: &Device,
     ) -> Result<Self, InferError> {
-        let paths = model_files(path)?;
-        let models = paths
-            .iter()
-            .map(|p| load_strict(p, config, device).map(|(m, _)| m))
-            .collect::<Result<Vec<_>, _>>()?;
+        Self::load_all(&[path.to_path_buf()], Some(config), device)
+    }
+
+    /// Every model of `paths` (files or directories, `-m` repeated), each through the checkpoint door
+    /// ([`load`]); without `requested` the flanking size is the checkpoints', which must all agree.
+    pub fn load_all(
+        paths: &[PathBuf],
+        requested: Option<&'static FlankConfig>,
+        device: &Device,
+    ) -> Result<Self, InferError> {
+        let mut files = Vec::new();
+        for p in paths {
+            files.extend(model_files(p)?);
+        }
+        let mut models: Vec<SpliceAi> = Vec::with_capacity(files.len());
+        for p in &files {
+            let (m, _) = load(p, requested, device)?;
+            if let Some(first) = models.first() {
+                if first.config().flank != m.config().flank {
+                    return Err(InferError::MixedFlank {
+                        path: p.clone(),
+                        flank: m.config().flank,
+                        first: files[0].clone(),
+                        first_flank: first.config().flank,
+                    });
+                }
+            }
+            models.push(m);
+        }
+        let config = match models.first() {
+            Some(m) => m.config(),
+            None => return Err(ModelError::Internal("empty ensemble").into()),
+        };
         Ok(Self {
             models,
-            paths,
+            paths: files,
             config,
             device: device.clone(),
         })

@@ -86,7 +86,7 @@ pub struct CheckpointInfo {
     pub tensors: Vec<TensorInfo>,
     /// Number of elements of all tensors except BatchNorm running statistics and `num_batches_tracked`.
     pub parameter_count: usize,
-    /// Number of residual units (distinct `residual_units.<i>.conv1.weight`).
+    /// Number of residual units (distinct `residual_units.<i>` holding a unit's layers, `io::unit_count`).
     pub residual_units: usize,
     /// Flanking size implied by the number of residual units (4→80, 8→400, 12→2000, 16→10000).
     pub flanking: Option<usize>,
@@ -119,15 +119,8 @@ impl CheckpointInfo {
             .filter(|(n, _)| !is_buffer(n))
             .map(|(_, t)| t.numel())
             .sum();
-        let units: BTreeSet<&str> = sd
-            .iter()
-            .filter_map(|(n, _)| {
-                n.strip_prefix("residual_units.")?
-                    .strip_suffix(".conv1.weight")
-                    .filter(|i| i.bytes().all(|b| b.is_ascii_digit()))
-            })
-            .collect();
-        let residual_units = units.len();
+        // The checkpoint door's count, so `inspect` and every loading command agree on the size.
+        let residual_units = super::io::unit_count(sd);
 
         let mut means = Vec::new();
         let mut vars = Vec::new();

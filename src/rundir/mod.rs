@@ -87,6 +87,15 @@ pub fn epoch_model(run_dir: &Path, epoch: usize) -> PathBuf {
     models_dir(run_dir).join(format!("model_{epoch}.pt"))
 }
 
+/// The epoch of a file named as [`epoch_model`] names them (`model_{epoch}.pt`), else `None`.
+pub fn epoch_of_model(path: &Path) -> Option<usize> {
+    let name = path.file_name()?.to_str()?;
+    name.strip_prefix("model_")?
+        .strip_suffix(".pt")?
+        .parse()
+        .ok()
+}
+
 /// `run_dir/models/model_best.pt`.
 pub fn best_model(run_dir: &Path) -> PathBuf {
     models_dir(run_dir).join(BEST_MODEL)

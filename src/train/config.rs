@@ -22,6 +22,9 @@ pub enum RunKind {
         trainable: Trainable,
         /// `--freeze-bn`: frozen BatchNorms use their running statistics and never update them.
         freeze_bn: bool,
+        /// `--partial-load`: upstream's rule, load the tensors whose name and shape match and keep the
+        /// seeded values elsewhere, instead of the checkpoint door's strict load.
+        partial_load: bool,
     },
 }
 
@@ -97,6 +100,7 @@ impl RunConfig {
                 pretrained,
                 trainable,
                 freeze_bn,
+                ..
             } => (
                 "transfer",
                 Some(pretrained.clone()),

@@ -150,9 +150,13 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
             pretrained,
             trainable,
             freeze_bn,
+            partial_load,
         } => {
-            let (mut model, report) =
-                io::from_checkpoint(cfg.flank, pretrained, cfg.random_seed, &cfg.device)?;
+            let (mut model, report) = if *partial_load {
+                io::from_checkpoint(cfg.flank, pretrained, cfg.random_seed, &cfg.device)?
+            } else {
+                io::open_checkpoint(pretrained, Some(cfg.flank), cfg.random_seed, &cfg.device)?
+            };
             cfg.out
                 .line(format!("Loaded {}: {report}", pretrained.display()));
             if !io::all_finite(&model)? {
