@@ -1,8 +1,9 @@
 //! Atomic file replacement, the one policy for every output the project writes (checkpoints, run logs): the
-//! new content goes to a uniquely named temporary file beside the target (`.{name}.{pid}.{n}.tmp`), is
+//! new content goes to a uniquely named temporary file beside the target (`.{name}.{pid}@{host}.{n}.tmp`), is
 //! fsynced, renamed over the target, and the directory is fsynced so the rename survives a crash. On any
 //! error the temporary file is removed and an existing target is left untouched. A temporary file left by a
-//! killed process matches [`is_temp_name`]; writers remove such files when they open their directory.
+//! killed process matches [`is_temp_name`]; [`remove_stale_temps`] removes such files when a command starts
+//! writing into their directory (only those whose process has ended).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -34,6 +35,117 @@ fn err(path: &Path, action: &'static str, source: std::io::Error) -> ReplaceErro
 /// True for the name of a temporary file of [`replace`] (`.` … `.tmp`), as a killed process leaves it.
 pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// This machine's name as it goes into temporary file names: letters, digits, `-` and `_` only (a dot
+/// would end the field), read once; empty where the system does not say.
+fn host_tag() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| std::env::var("COMPUTERNAME").ok())
+            .unwrap_or_default();
+        name.trim()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    })
+}
+
+/// The owner field of the temporary files process `pid` of this machine writes: `{pid}@{host}` (the host,
+/// so that a job on another machine of a cluster, writing into the same shared directory, is never taken
+/// for a dead local process), or `{pid}` where the host is unknown.
+pub fn temp_owner(pid: u32) -> String {
+    match host_tag() {
+        "" => pid.to_string(),
+        host => format!("{pid}@{host}"),
+    }
+}
+
+/// The owner of a temporary file, from its name `.{name}.{pid}@{host}.{n}.tmp`: the process id and the
+/// host; `None` when the name carries no owner.
+pub fn temp_owner_of(name: &str) -> Option<(u32, Option<&str>)> {
+    let stem = name.strip_suffix(".tmp")?;
+    let mut parts = stem.rsplitn(3, '.');
+    let n = parts.next()?;
+    let owner = parts.next()?;
+    parts.next()?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (pid, host) = match owner.split_once('@') {
+        Some((pid, host)) => (pid, Some(host)),
+        None => (owner, None),
+    };
+    Some((pid.parse().ok()?, host))
+}
+
+/// Whether process `pid` of this machine is running: `Some` where the system can tell (Linux's `/proc`),
+/// `None` elsewhere.
+fn pid_alive(pid: u32) -> Option<bool> {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return None;
+    }
+    Some(proc.join(pid.to_string()).exists())
+}
+
+/// Removes the temporary files of ours ([`is_temp_name`]) that a killed run left in `dir`: those written
+/// on this machine by a process that no longer runs. A temporary file of a running process (a parallel
+/// job writing into the same directory) is left alone; one whose process cannot be told (written on
+/// another machine, no owner in its name, or no `/proc`) is left and reported. Says what it removed (a
+/// warning each) and returns the removed paths.
+pub fn remove_stale_temps(dir: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return removed;
+    };
+    let here = host_tag();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !is_temp_name(&name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let alive = match temp_owner_of(&name) {
+            Some((pid, Some(host))) if !here.is_empty() && host == here => {
+                pid_alive(pid).map(|a| (pid, a))
+            }
+            _ => None,
+        };
+        match alive {
+            Some((pid, false)) => match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    log::warn!(
+                        "removed {}, a temporary file left by an interrupted run (process {pid})",
+                        path.display()
+                    );
+                    removed.push(path);
+                }
+                Err(e) => log::warn!(
+                    "could not remove {}, a temporary file left by an interrupted run: {e}",
+                    path.display()
+                ),
+            },
+            Some((_, true)) => {
+                log::debug!("{}: a running process's temporary file", path.display())
+            }
+            None => log::warn!(
+                "{} looks like a temporary file left by an interrupted run; left in place (cannot tell \
+                 whether its process still runs): remove it if no other run writes here",
+                path.display()
+            ),
+        }
+    }
+    removed
 }
 
 /// Removes the temporary file on drop unless it was renamed into place.
@@ -114,7 +226,7 @@ impl From<ReplaceError> for std::io::Error {
     }
 }
 
-/// A new, uniquely named temporary file beside `target` (`.{name}.{pid}.{n}.tmp`, see [`is_temp_name`]),
+/// A new, uniquely named temporary file beside `target` (`.{name}.{pid}@{host}.{n}.tmp`, see [`is_temp_name`]),
 /// for writers that rename several files into place together (create-data's outputs).
 pub fn temp_beside(target: &Path) -> Result<(PathBuf, File), ReplaceError> {
     let (_, tmp, file) = open_temp(target)?;
@@ -161,11 +273,11 @@ fn create_temp(
     file_name: &str,
     target: &Path,
 ) -> Result<(PathBuf, File), ReplaceError> {
-    let pid = std::process::id();
+    let owner = temp_owner(std::process::id());
     let mut last_err = None;
     for _ in 0..100 {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{file_name}.{pid}.{n}.tmp"));
+        let tmp = dir.join(format!(".{file_name}.{owner}.{n}.tmp"));
         match OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
@@ -217,5 +329,62 @@ impl Write for AtomicOutput {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.writer.as_mut().expect("not committed").flush()
+    }
+}
+
+#[cfg(test)]
+mod stale_tests {
+    use super::*;
+
+    #[test]
+    fn owners_in_temp_names() {
+        assert_eq!(
+            temp_owner_of(".model_best.pt.1234@node-7.7.tmp"),
+            Some((1234, Some("node-7")))
+        );
+        assert_eq!(
+            temp_owner_of(".model_best.pt.1234.7.tmp"),
+            Some((1234, None))
+        );
+        let own = format!(".x.{}.0.tmp", temp_owner(42));
+        assert_eq!(temp_owner_of(&own).map(|o| o.0), Some(42));
+        assert_eq!(temp_owner_of(".a.b.c.tmp"), None);
+        assert_eq!(temp_owner_of(".x.tmp"), None);
+        assert_eq!(temp_owner_of("x"), None);
+        assert!(!host_tag().contains('.'));
+    }
+
+    #[test]
+    fn removes_only_this_machines_dead_processes_temps() {
+        if pid_alive(std::process::id()) != Some(true) || host_tag().is_empty() {
+            return; // nothing can be told here: everything is left (and reported)
+        }
+        let d = tempfile::tempdir().unwrap();
+        // Above Linux's largest pid (2^22), so never running.
+        let dead = d
+            .path()
+            .join(format!(".out.vcf.{}.0.tmp", temp_owner(4_999_999)));
+        let live = d
+            .path()
+            .join(format!(".out.vcf.{}.0.tmp", temp_owner(std::process::id())));
+        let elsewhere = d.path().join(".out.vcf.4999999@another-node.0.tmp");
+        let no_host = d.path().join(".out.vcf.4999999.0.tmp");
+        let unknown = d.path().join(".out.vcf.tmp");
+        let other = d.path().join("keep.tmp");
+        for p in [&dead, &live, &elsewhere, &no_host, &unknown, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(d.path()), vec![dead.clone()]);
+        assert!(!dead.exists());
+        for p in [&live, &elsewhere, &no_host, &unknown, &other] {
+            assert!(p.exists(), "{}", p.display());
+        }
+        // Our own writer's names carry the owner.
+        let (tmp, _f) = temp_beside(&d.path().join("x.bin")).unwrap();
+        let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            temp_owner_of(&name),
+            Some((std::process::id(), Some(host_tag())))
+        );
     }
 }

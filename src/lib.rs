@@ -9,6 +9,7 @@ pub mod calibrate;
 pub mod cancel;
 pub mod checkpoint;
 pub mod cli;
+pub mod clobber;
 pub mod console;
 pub mod create_data;
 pub mod data;

@@ -355,6 +355,15 @@ pub fn run(opts: &CalibrateOptions) -> Result<CalibrationSummary, CalibrateError
     Ok(summary)
 }
 
+/// What calibrate may write into its output directory, as `crate::clobber::Io::output_dir` names.
+pub const OUTPUT_NAMES: [&str; 5] = [
+    "temperature.pt",
+    "temperature.txt",
+    "calibration/",
+    "calibration-*",
+    "calibration.html",
+];
+
 /// Every output as (path, bytes), in upstream's layout.
 fn output_files(
     opts: &CalibrateOptions,

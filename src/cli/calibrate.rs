@@ -9,6 +9,7 @@ use clap::Args;
 use super::args::{parse_flank, ComputeArgs};
 use super::terminal;
 use crate::calibrate::{self, CalibrateOptions};
+use crate::clobber::Io;
 use crate::device::select_device;
 use crate::metrics::Loss;
 use crate::model::FlankConfig;
@@ -72,6 +73,14 @@ pub struct CalibrateArgs {
 
 /// Runs `calibrate`.
 pub fn run(a: CalibrateArgs) -> Result<()> {
+    Io::new()
+        .input("--pretrained-model", &a.pretrained_model)
+        .input("--train-dataset", &a.train_dataset)
+        .input_opt("--validation-dataset", a.validation_dataset.as_ref())
+        .input("--test-dataset", &a.test_dataset)
+        .input_opt("--temperature-file", a.temperature_file.as_ref())
+        .output_dir("--output-dir", &a.output_dir, calibrate::OUTPUT_NAMES)
+        .check()?;
     let device = select_device(&a.compute.device)?;
     let flank = a.flanking_size;
     println!("Running openspliceai-rs in calibrate mode.");

@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::args::{parse_flank, ComputeArgs};
 use crate::calibrate::Temperature;
+use crate::clobber::Io;
 use crate::device::{describe, select_device};
 use crate::infer::Ensemble;
 use crate::model::{FlankConfig, CONFIGS};
@@ -82,6 +83,14 @@ fn debug_logging(on: bool) {
 /// Runs `predict`.
 pub fn predict(a: PredictArgs) -> Result<()> {
     debug_logging(a.debug);
+    let out_dir = predict::run_dir(&a.output_dir, a.flanking_size.flank);
+    Io::new()
+        .input("-i", &a.input_sequence)
+        .input("-m", &a.model)
+        .input_opt("-a", a.annotation_file.as_ref())
+        .input_opt("--temperature", a.temperature.as_ref())
+        .output_dir("-o", out_dir, predict::OUTPUT_NAMES)
+        .check()?;
     let ens = load_ensemble(
         "predict",
         &a.model,
@@ -208,6 +217,14 @@ pub fn variant(a: VariantArgs) -> Result<()> {
     if a.model == "SpliceAI" {
         bail!("-m/--model: give an OpenSpliceAI checkpoint or a directory of them (SpliceAI's Keras models are not supported)");
     }
+    Io::new()
+        .input_opt("-I", a.input_vcf.as_ref())
+        .input("-R", &a.ref_genome)
+        .input("-A", &a.annotation)
+        .input("-m", &a.model)
+        .input_opt("--temperature", a.temperature.as_ref())
+        .output_opt("-O", a.output_vcf.as_ref())
+        .check()?;
     let flank = a.flanking_size.unwrap_or_else(|| {
         log::warn!("no -f/--flanking-size: using 80 as OpenSpliceAI does; it must match the model");
         &CONFIGS[0]

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 
 use crate::checkpoint;
+use crate::clobber::Io;
 use crate::console::{Output, Reporter};
 use crate::data::example::{write_example_data, ExampleOptions};
 use crate::device::{describe, select_device, upload_rows};
@@ -69,7 +70,7 @@ fn run_config(
 ) -> Result<RunConfig> {
     let flank = c.flanking_size;
     let device = select_device(&c.compute.device)?;
-    Ok(RunConfig {
+    let cfg = RunConfig {
         out: terminal(),
         kind,
         train_dataset: c.train_dataset.clone(),
@@ -93,7 +94,19 @@ fn run_config(
         keep_cache,
         console: c.console,
         report: !c.no_report,
-    })
+    };
+    let pretrained = match &cfg.kind {
+        RunKind::Transfer { pretrained, .. } => Some(pretrained),
+        RunKind::Train => None,
+    };
+    Io::new()
+        .input("--train-dataset", &cfg.train_dataset)
+        .input("--test-dataset", &cfg.test_dataset)
+        .input_opt("--validation-dataset", cfg.validation_dataset.as_ref())
+        .input_opt("--pretrained-model", pretrained)
+        .output_dir("--output-dir", cfg.run_dir(), crate::rundir::RUN_OUTPUTS)
+        .check()?;
+    Ok(cfg)
 }
 
 fn finish(summary: RunSummary, cfg: &RunConfig) -> RunSummary {
@@ -159,6 +172,17 @@ fn train_cmd(a: TrainArgs) -> Result<RunSummary> {
 }
 
 fn test_cmd(a: TestArgs) -> Result<()> {
+    let test_log = crate::rundir::Split::Test.dir_name();
+    Io::new()
+        .input("--model", &a.model)
+        .input("--test-dataset", &a.test_dataset)
+        .input_opt("--temperature", a.temperature.as_ref())
+        .output_dir_opt(
+            "--output-dir",
+            a.output_dir.as_ref(),
+            [format!("LOG/{test_log}/")],
+        )
+        .check()?;
     let flank = a.flanking_size;
     let device = select_device(&a.compute.device)?;
     let (mut model, report) = crate::infer::load_strict(&a.model, flank, &device)?;
@@ -307,6 +331,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
 }
 
 fn report(a: ReportArgs) -> Result<()> {
+    report_io(&a).check()?;
     let written = crate::report::write_report(
         &a.run_dirs,
         &crate::report::ReportOptions {
@@ -320,6 +345,24 @@ fn report(a: ReportArgs) -> Result<()> {
     Ok(())
 }
 
+/// `report`'s inputs (the files it reads in each run directory) and outputs (the HTML, the charts).
+fn report_io(a: &ReportArgs) -> Io {
+    let inputs = a
+        .run_dirs
+        .iter()
+        .flat_map(|d| crate::rundir::report_inputs(d));
+    let io = inputs.fold(Io::new(), |io, f| io.input("RUN_DIR", f));
+    let io = io.output("-o", &a.output);
+    match a.format {
+        Some(f) => {
+            let stem = a.output.file_stem().unwrap_or_default().to_string_lossy();
+            let dir = a.output.parent().unwrap_or(Path::new(""));
+            io.output_dir("-o", dir, [format!("{stem}-*.{}", f.extension())])
+        }
+        None => io,
+    }
+}
+
 fn inspect(a: InspectArgs) -> Result<()> {
     let info = crate::model::inspect::inspect(&a.checkpoint)?;
     println!("{info}");
@@ -327,6 +370,10 @@ fn inspect(a: InspectArgs) -> Result<()> {
 }
 
 fn convert(a: ConvertArgs) -> Result<()> {
+    Io::new()
+        .input("INPUT", &a.input)
+        .output("OUTPUT", &a.output)
+        .check()?;
     let sd = checkpoint::load(&a.input)?;
     checkpoint::save(&a.output, &sd)?;
     println!("wrote {} ({} tensors)", a.output.display(), sd.len());
@@ -334,6 +381,11 @@ fn convert(a: ConvertArgs) -> Result<()> {
 }
 
 fn forward(a: ForwardArgs) -> Result<()> {
+    Io::new()
+        .input("--model", &a.model)
+        .input("--input", &a.input)
+        .output("--output", &a.output)
+        .check()?;
     let flank = a.flanking_size;
     let device = select_device(&a.compute.device)?;
     let (model, report) = crate::infer::load_strict(&a.model, flank, &device)?;
@@ -495,6 +547,11 @@ fn bench_memory(
 
 fn create_data(a: CreateDataArgs) -> Result<()> {
     use crate::create_data::{self as cd, CreateDataConfig};
+    Io::new()
+        .input("--annotation-gff", &a.annotation_gff)
+        .input("--genome-fasta", &a.genome_fasta)
+        .output_dir("--output-dir", &a.output_dir, cd::OUTPUT_NAMES)
+        .check()?;
     let mut cfg = CreateDataConfig::new(a.annotation_gff, a.genome_fasta, a.output_dir.clone());
     cfg.parse_type = a.parse_type;
     cfg.biotype = a.biotype;
@@ -514,7 +571,7 @@ fn create_data(a: CreateDataArgs) -> Result<()> {
     let summary = cd::run(&cfg).context("create-data failed")?;
     print!("{summary}");
     if a.verify_h5 {
-        for line in cd::verify(&a.output_dir)? {
+        for line in cd::verify_written(&a.output_dir, &summary.written)? {
             println!("{line}");
         }
     }

@@ -26,6 +26,13 @@ pub enum CreateDataError {
     Paralogs(String),
     #[error("invalid option: {0}")]
     Option(String),
+    /// `--verify-h5` could not read a written dataset back; the run's files were removed.
+    #[error("--verify-h5: {} cannot be read back; removed the {removed} file(s) this run wrote", dir.display())]
+    Verify {
+        dir: PathBuf,
+        removed: usize,
+        source: Box<crate::data::DataError>,
+    },
 }
 
 pub(crate) fn io_err(

@@ -27,7 +27,24 @@ use output::Staged;
 use pyrandom::PyRandom;
 use seqstore::SeqStore;
 pub use summary::{SplitSummary, Summary};
-pub use verify::verify;
+pub use verify::{verify, verify_written};
+
+/// Every file create-data may write into its output directory (which ones depends on the options), for
+/// the check that no input is among them (`crate::clobber`).
+pub const OUTPUT_NAMES: [&str; 12] = [
+    "train_stats.txt",
+    "test_stats.txt",
+    "train.fa",
+    "test.fa",
+    "datafile_train.h5",
+    "datafile_validation.h5",
+    "datafile_test.h5",
+    "dataset_train.h5",
+    "dataset_validation.h5",
+    "dataset_test.h5",
+    "removed_paralogs_test.txt",
+    "removed_paralogs_validation.txt",
+];
 
 use crate::genome::{Annotation, Dialect, FastaReader};
 
@@ -277,7 +294,7 @@ pub fn run(cfg: &CreateDataConfig) -> Result<Summary, CreateDataError> {
     hwm("split");
     write_all(&mut staged, &store, cfg, &splits, &mut summary)?;
     hwm("write");
-    staged.commit()?;
+    summary.written = staged.commit()?;
     Ok(summary)
 }
 

@@ -52,8 +52,8 @@ impl Staged {
         self.dir.join(name)
     }
 
-    /// Syncs and renames every staged file into place.
-    pub fn commit(mut self) -> Result<(), CreateDataError> {
+    /// Syncs and renames every staged file into place; returns their final paths.
+    pub fn commit(mut self) -> Result<Vec<PathBuf>, CreateDataError> {
         for (tmp, _) in &self.files {
             File::open(tmp)
                 .and_then(|f| f.sync_all())
@@ -66,7 +66,8 @@ impl Staged {
         atomic::sync_dir(&self.dir).map_err(|e| CreateDataError::Io {
             path: e.path.clone(),
             source: e.into(),
-        })
+        })?;
+        Ok(self.files.iter().map(|(_, dest)| dest.clone()).collect())
     }
 }
 

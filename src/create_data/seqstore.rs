@@ -26,7 +26,8 @@ pub struct SeqStore {
 
 impl SeqStore {
     pub fn create(dir: &Path) -> Result<Self, CreateDataError> {
-        let path = dir.join(format!(".create-data-sequences-{}.tmp", std::process::id()));
+        let owner = crate::atomic::temp_owner(std::process::id());
+        let path = dir.join(format!(".create-data-sequences.{owner}.0.tmp"));
         let io = |source| CreateDataError::Io {
             path: path.clone(),
             source,

@@ -65,6 +65,8 @@ pub struct Summary {
     pub splits: BTreeMap<String, SplitSummary>,
     /// Names of the records removed as paralogs, per split.
     pub paralogs_removed: BTreeMap<String, Vec<String>>,
+    /// The files this run wrote (renamed into place), in the order written.
+    pub written: Vec<std::path::PathBuf>,
 }
 
 impl Summary {

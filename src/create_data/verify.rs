@@ -44,3 +44,66 @@ fn is_empty(path: &Path) -> bool {
         .and_then(|f| f.root_group().ok()?.member_names().ok())
         .is_some_and(|(_, d)| d.is_empty())
 }
+
+/// [`verify`] after a run that wrote `written` into `dir`: when a dataset cannot be read back, every file of
+/// `written` is removed (each said with a warning), so a failed verification leaves nothing half-usable.
+pub fn verify_written(
+    dir: &Path,
+    written: &[std::path::PathBuf],
+) -> Result<Vec<String>, super::CreateDataError> {
+    verify(dir).map_err(|source| {
+        let mut removed = 0;
+        for p in written {
+            match std::fs::remove_file(p) {
+                Ok(()) => {
+                    log::warn!("--verify-h5 failed: removed {}", p.display());
+                    removed += 1;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!("--verify-h5 failed: could not remove {}: {e}", p.display()),
+            }
+        }
+        super::CreateDataError::Verify {
+            dir: dir.to_path_buf(),
+            removed,
+            source: Box::new(source),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_verification_removes_what_the_run_wrote() {
+        let d = tempfile::tempdir().unwrap();
+        let bad = d.path().join("dataset_train.h5");
+        let stats = d.path().join("train_stats.txt");
+        std::fs::write(&bad, b"not an HDF5 file").unwrap();
+        std::fs::write(&stats, b"chr1\t1\t2\tg\t1\t+\n").unwrap();
+        let mine = d.path().join("input.fa");
+        std::fs::write(&mine, b">a\nACGT\n").unwrap();
+        let e = verify_written(d.path(), &[stats.clone(), bad.clone()]).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("--verify-h5") && msg.contains("removed the 2 file(s)"),
+            "{msg}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(!bad.exists() && !stats.exists());
+        // Only what the run wrote goes.
+        assert_eq!(std::fs::read(&mine).unwrap(), b">a\nACGT\n");
+    }
+
+    #[test]
+    fn passing_verification_keeps_everything() {
+        let d = tempfile::tempdir().unwrap();
+        let stats = d.path().join("train_stats.txt");
+        std::fs::write(&stats, b"x").unwrap();
+        assert!(verify_written(d.path(), std::slice::from_ref(&stats))
+            .unwrap()
+            .is_empty());
+        assert!(stats.exists());
+    }
+}

@@ -297,6 +297,14 @@ fn window_bar(enabled: bool) -> ProgressBar {
     bar
 }
 
+/// What predict may write into [`run_dir`], as `crate::clobber::Io::output_dir` names.
+pub const OUTPUT_NAMES: [&str; 4] = [
+    "acceptor_predictions.bed",
+    "donor_predictions.bed",
+    "predict.h5",
+    "*_genes.fa",
+];
+
 /// The directory OpenSpliceAI writes into: `<output_dir>/SpliceAI_5000_<F>`.
 pub fn run_dir(output_dir: &Path, flank: usize) -> PathBuf {
     output_dir.join(format!("SpliceAI_5000_{flank}"))

@@ -30,6 +30,32 @@ pub const REPORT_HTML: &str = "report.html";
 /// The checkpoint of the epoch with the lowest validation loss.
 pub const BEST_MODEL: &str = "model_best.pt";
 
+/// The learning rate of every batch, under `LOG/TRAIN/` (read by `report`).
+pub const LR_EVERY_BATCH: &str = "learning_rate_every_batch.txt";
+/// `transfer --freeze-bn`'s cache of the frozen layers' outputs.
+pub const PREFIX_CACHE: &str = "prefix_cache.f16";
+
+/// What `train`/`transfer` write in a run directory, as `crate::clobber::Io::output_dir` names (a folder
+/// ends in `/`): no input may be among them.
+pub const RUN_OUTPUTS: [&str; 6] = [
+    "models/",
+    "LOG/",
+    METRICS_JSONL,
+    RUN_JSON,
+    REPORT_HTML,
+    PREFIX_CACHE,
+];
+
+/// The files `report` reads from a run directory: `metrics.jsonl`, `run.json` and the learning rate of
+/// every batch.
+pub fn report_inputs(run_dir: &Path) -> [PathBuf; 3] {
+    [
+        run_dir.join(METRICS_JSONL),
+        run_dir.join(RUN_JSON),
+        split_log_dir(run_dir, Split::Train).join(LR_EVERY_BATCH),
+    ]
+}
+
 /// Layout version of `metrics.jsonl` and `run.json`, written as `schema_version` in each record. Raise it
 /// when a field is renamed or removed, or its meaning changes; adding a field keeps the version.
 pub const METRICS_SCHEMA_VERSION: u32 = 1;
