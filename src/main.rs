@@ -30,7 +30,10 @@ fn install_signal_handlers() {
     };
     std::thread::spawn(move || {
         for signal in signals.forever() {
-            on_signal(signal, signal_hook::low_level::signal_name(signal).unwrap_or("signal"));
+            on_signal(
+                signal,
+                signal_hook::low_level::signal_name(signal).unwrap_or("signal"),
+            );
         }
     });
 }
@@ -45,7 +48,9 @@ fn on_signal(signal: i32, name: &str) {
         eprintln!("\nsecond {name}: exiting now");
         std::process::exit(128 + signal);
     }
-    eprintln!("\n{name}: finishing the current batch, then stopping (send it again to quit at once)");
+    eprintln!(
+        "\n{name}: finishing the current batch, then stopping (send it again to quit at once)"
+    );
 }
 
 /// The program's allocator (mimalloc, counted for `bench --memory`): why, in `bench::memory`.
