@@ -10,20 +10,47 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp_secs()
         .init();
-    let _ = ctrlc::set_handler(|| {
-        if cancel::request() {
-            eprintln!("\nsecond Ctrl-C: exiting now");
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\nCtrl-C: finishing the current batch, then stopping (press again to quit at once)"
-        );
-    });
+    install_signal_handlers();
     let cli = Cli::parse_from(normalize_args(std::env::args()));
     if let Err(e) = cli::run(cli) {
         eprintln!("error: {e:#}");
-        std::process::exit(if cancel::requested() { 130 } else { 1 });
+        std::process::exit(cancel::exit_code().unwrap_or(1));
     }
+}
+
+/// Ctrl-C (SIGINT), SIGTERM and SIGUSR1 ask running work to stop after its current unit (a training
+/// batch, a batch of windows or records); a second signal exits at once. The exit status is 128 + the
+/// first signal's number, so that a batch script can tell "stopped, resumable" from a failure.
+#[cfg(unix)]
+fn install_signal_handlers() {
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGUSR1]) else {
+        log::warn!("cannot install the signal handlers: signals end the program at once");
+        return;
+    };
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            on_signal(
+                signal,
+                signal_hook::low_level::signal_name(signal).unwrap_or("signal"),
+            );
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn install_signal_handlers() {
+    let _ = ctrlc::set_handler(|| on_signal(cancel::SIGINT, "Ctrl-C"));
+}
+
+fn on_signal(signal: i32, name: &str) {
+    if cancel::request_by(signal) {
+        eprintln!("\nsecond {name}: exiting now");
+        std::process::exit(128 + signal);
+    }
+    eprintln!(
+        "\n{name}: finishing the current batch, then stopping (send it again to quit at once)"
+    );
 }
 
 /// The program's allocator (mimalloc, counted for `bench --memory`): why, in `bench::memory`.

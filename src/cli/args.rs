@@ -222,6 +222,10 @@ pub struct CommonTrainArgs {
     /// Allow writing into a run directory that already holds checkpoints.
     #[arg(long)]
     pub overwrite: bool,
+    /// Continue the run directory from its last complete epoch, to the same bytes as an uninterrupted
+    /// run (the same flags are required); starts the run when the directory holds none.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,

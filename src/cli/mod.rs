@@ -89,6 +89,7 @@ fn run_config(
         batch_size: c.compute.batch(flank),
         device,
         overwrite: c.overwrite,
+        resume: c.resume,
         progress: !c.quiet,
         no_cache,
         keep_cache,
@@ -309,6 +310,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
             device: a.device.clone(),
         },
         overwrite: true,
+        resume: false,
         quiet: false,
         console: train::console::ConsoleMode::Table,
         no_report: false,
@@ -351,9 +353,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
     if let Some(t) = &tr.best_test {
         println!(
             "  transfer test:   acceptor AUPRC {:.4}, donor AUPRC {:.4} (chance is about {:.4})",
-            t.metrics.acceptor.ranking.auprc,
-            t.metrics.donor.ranking.auprc,
-            t.metrics.acceptor.ranking.n_true as f64 / t.metrics.positions.max(1) as f64
+            t.acceptor_auprc, t.donor_auprc, t.acceptor_chance
         );
     }
     println!(

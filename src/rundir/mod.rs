@@ -5,10 +5,12 @@
 //!     models/model_{epoch}.pt, models/model_best.pt
 //!     LOG/{TRAIN,VAL,TEST}/*.txt                                     (upstream's per-epoch files)
 //!     metrics.jsonl, run.json, report.html                           (ours)
+//!     run_state.safetensors, run.lock                                (ours: --resume, one run at a time)
 //! ```
 //!
 //! `train` writes it, `test` writes `LOG/TEST`, `report` reads it; none of them names a file itself.
 
+pub mod lock;
 pub mod run_info;
 
 use std::path::{Path, PathBuf};
@@ -32,18 +34,24 @@ pub const BEST_MODEL: &str = "model_best.pt";
 
 /// The learning rate of every batch, under `LOG/TRAIN/` (read by `report`).
 pub const LR_EVERY_BATCH: &str = "learning_rate_every_batch.txt";
+/// What `--resume` continues from: optimiser moments, counters and the run's identity, after each epoch.
+pub const RUN_STATE: &str = "run_state.safetensors";
+/// The lock file a running `train`/`transfer` holds (its PID and command line inside).
+pub const RUN_LOCK: &str = "run.lock";
 /// `transfer --freeze-bn`'s cache of the frozen layers' outputs.
 pub const PREFIX_CACHE: &str = "prefix_cache.f16";
 
 /// What `train`/`transfer` write in a run directory, as `crate::clobber::Io::output_dir` names (a folder
 /// ends in `/`): no input may be among them.
-pub const RUN_OUTPUTS: [&str; 6] = [
+pub const RUN_OUTPUTS: [&str; 8] = [
     "models/",
     "LOG/",
     METRICS_JSONL,
     RUN_JSON,
     REPORT_HTML,
     PREFIX_CACHE,
+    RUN_STATE,
+    RUN_LOCK,
 ];
 
 /// The files `report` reads from a run directory: `metrics.jsonl`, `run.json` and the learning rate of

@@ -31,6 +31,23 @@ impl BestTracker {
         }
     }
 
+    /// What `--resume` saves.
+    pub fn state(&self) -> super::state::BestState {
+        super::state::BestState {
+            best: self.best.is_finite().then_some(self.best),
+            epochs_without_improvement: self.epochs_without_improvement,
+        }
+    }
+
+    /// A tracker continuing from a saved [`state`](Self::state).
+    pub fn restore(patience: Option<usize>, s: super::state::BestState) -> Self {
+        Self {
+            best: s.best.unwrap_or(f64::INFINITY),
+            epochs_without_improvement: s.epochs_without_improvement,
+            patience,
+        }
+    }
+
     /// Takes the validation loss of the epoch that just ended.
     pub fn observe(&mut self, val_loss: f64) -> Verdict {
         let improved = val_loss < self.best;

@@ -50,6 +50,8 @@ pub struct RunConfig {
     pub batch_size: usize,
     pub device: Device,
     pub overwrite: bool,
+    /// `--resume`: continue the run directory from its last complete epoch (or start it).
+    pub resume: bool,
     /// Show progress bars (they are hidden anyway when stderr is not a terminal).
     pub progress: bool,
     /// Never use the frozen-prefix cache (`--no-cache`).
@@ -77,6 +79,16 @@ impl RunConfig {
             RunKind::Train => 5,
             RunKind::Transfer { .. } => 4,
         }
+    }
+
+    /// The files the run reads: datasets and the pretrained checkpoint.
+    pub fn input_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.train_dataset.clone(), self.test_dataset.clone()];
+        files.extend(self.validation_dataset.clone());
+        if let RunKind::Transfer { pretrained, .. } = &self.kind {
+            files.push(pretrained.clone());
+        }
+        files
     }
 
     /// `{output-dir}/SpliceAI_{project}_{flanking}_{exp}_rs{seed}/{exp}/`.

@@ -12,6 +12,7 @@ pub mod progress;
 pub mod run_log;
 pub mod runner;
 pub mod schedule;
+pub mod state;
 pub mod trainer;
 
 use std::path::PathBuf;
@@ -34,8 +35,12 @@ pub enum TrainError {
     },
     #[error("refusing to write {path}: the model has non-finite weights")]
     NonFiniteWeights { path: PathBuf },
-    #[error("interrupted (Ctrl-C): stopped after the current batch; checkpoints and logs of finished epochs are intact")]
+    #[error("interrupted: stopped after the current batch; checkpoints and logs of finished epochs are intact (the same command with --resume continues from the last complete epoch)")]
     Interrupted,
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error(transparent)]
+    Lock(#[from] crate::rundir::lock::LockError),
     #[error("{path}")]
     Io {
         path: PathBuf,

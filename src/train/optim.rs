@@ -25,6 +25,14 @@ impl AdamWConfig {
     }
 }
 
+/// One parameter's AdamW state: the step count and both moment estimates (what `--resume` restores).
+#[derive(Debug, Clone)]
+pub struct Moments {
+    pub step: u64,
+    pub exp_avg: Tensor,
+    pub exp_avg_sq: Tensor,
+}
+
 struct ParamState {
     var: Var,
     exp_avg: Tensor,
@@ -54,6 +62,43 @@ impl AdamW {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { cfg, params })
+    }
+
+    /// Every parameter's state, in the order of the variables given to [`AdamW::new`].
+    pub fn moments(&self) -> Vec<Moments> {
+        self.params
+            .iter()
+            .map(|p| Moments {
+                step: p.step,
+                exp_avg: p.exp_avg.clone(),
+                exp_avg_sq: p.exp_avg_sq.clone(),
+            })
+            .collect()
+    }
+
+    /// Restores the state [`moments`](Self::moments) returned, one entry per parameter in the same order
+    /// and shape.
+    pub fn restore(&mut self, moments: Vec<Moments>) -> Result<()> {
+        if moments.len() != self.params.len() {
+            candle_core::bail!(
+                "the saved optimiser holds {} tensors, the model trains {}",
+                moments.len(),
+                self.params.len()
+            );
+        }
+        for (p, m) in self.params.iter_mut().zip(moments) {
+            let want = p.var.as_tensor().dims();
+            if m.exp_avg.dims() != want || m.exp_avg_sq.dims() != want {
+                candle_core::bail!(
+                    "saved optimiser moments of shape {:?}, the parameter is {want:?}",
+                    m.exp_avg.dims()
+                );
+            }
+            p.step = m.step;
+            p.exp_avg = m.exp_avg;
+            p.exp_avg_sq = m.exp_avg_sq;
+        }
+        Ok(())
     }
 
     /// The learning rate the next step uses.

@@ -12,9 +12,11 @@ use super::console::Console;
 use super::evaluate::{
     accumulator, device_loader, evaluate, CacheUse, EvalPass, Evaluation, SplitData,
 };
+use super::optim::Moments;
 use super::progress::Progress;
 use super::run_log::{console_summary, python_float_repr, EpochRecord, RunLog};
 use super::schedule::Schedule;
+use super::state::{self, Fingerprint, ParamStep, RunState, StateError, SummaryState};
 use super::trainer::{StepInput, Trainer};
 use super::TrainError;
 use crate::console::Output;
@@ -22,22 +24,45 @@ use crate::data::{train_validation_windows, H5File, Order};
 use crate::metrics::EpochMetrics;
 use crate::metrics::Loss;
 use crate::model::{io, SpliceAi, Trainable};
+use crate::rundir::lock::RunLock;
 use crate::rundir::{self, Split};
 
-/// One split's scores in one epoch.
-#[derive(Debug, Clone)]
+/// One split's headline scores in one epoch (what the closing summary prints; saved in the run state,
+/// where a NaN is written as `null`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SplitScores {
+    #[serde(deserialize_with = "nan_if_null")]
     pub loss: f64,
-    pub metrics: EpochMetrics,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub acceptor_topk: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub acceptor_auprc: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub donor_topk: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub donor_auprc: f64,
+    /// The share of positions that are acceptors: the AUPRC of a model that guesses.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub acceptor_chance: f64,
 }
 
 impl SplitScores {
-    fn of(metrics: EpochMetrics) -> Self {
+    fn of(m: EpochMetrics) -> Self {
         Self {
-            loss: metrics.loss,
-            metrics,
+            loss: m.loss,
+            acceptor_topk: m.acceptor.ranking.topk,
+            acceptor_auprc: m.acceptor.ranking.auprc,
+            donor_topk: m.donor.ranking.topk,
+            donor_auprc: m.donor.ranking.auprc,
+            acceptor_chance: m.acceptor.ranking.n_true as f64 / m.positions.max(1) as f64,
         }
     }
+}
+
+/// JSON has no NaN: serde_json writes it as `null`, read back here as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// What a finished run reports.
@@ -95,11 +120,7 @@ impl RunSummary {
         let line = |name: &str, v: &SplitScores| {
             format!(
                 "  {name:<22} loss {:.6} | acceptor top-1 {:.4} AUPRC {:.4} | donor top-1 {:.4} AUPRC {:.4}\n",
-                v.loss,
-                v.metrics.acceptor.ranking.topk,
-                v.metrics.acceptor.ranking.auprc,
-                v.metrics.donor.ranking.topk,
-                v.metrics.donor.ranking.auprc
+                v.loss, v.acceptor_topk, v.acceptor_auprc, v.donor_topk, v.donor_auprc
             )
         };
         if let (Some(v), Some(t)) = (&self.baseline_val, &self.baseline_test) {
@@ -138,33 +159,30 @@ impl RunSummary {
     }
 }
 
-/// Builds the model a run starts from, with its trainable subset chosen.
-fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), TrainError> {
-    match &cfg.kind {
-        RunKind::Train => {
-            let mut model = SpliceAi::new(cfg.flank, cfg.random_seed, &cfg.device)?;
-            let vars = model.set_trainable(Trainable::All)?;
-            Ok((model, vars.into_iter().map(|(_, v)| v).collect()))
-        }
-        RunKind::Transfer {
-            pretrained,
-            trainable,
-            freeze_bn,
-            partial_load,
-        } => {
-            let (mut model, report) = if *partial_load {
-                io::from_checkpoint(cfg.flank, pretrained, cfg.random_seed, &cfg.device)?
-            } else {
-                io::open_checkpoint(pretrained, Some(cfg.flank), cfg.random_seed, &cfg.device)?
-            };
-            cfg.out
-                .line(format!("Loaded {}: {report}", pretrained.display()));
-            if !io::all_finite(&model)? {
-                return Err(TrainError::Config(format!(
-                    "{}: the checkpoint holds NaN or infinite weights",
-                    pretrained.display()
-                )));
-            }
+/// Builds the model a run starts from, with its trainable subset chosen: from scratch or the pretrained
+/// checkpoint, or, when a run resumes, from `resume_weights` (the checkpoint of its last complete epoch).
+fn build_model(
+    cfg: &RunConfig,
+    resume_weights: Option<&Path>,
+) -> Result<(SpliceAi, Vec<(String, candle_core::Var)>), TrainError> {
+    let (mut model, trainable) = match (&cfg.kind, resume_weights) {
+        (RunKind::Train, None) => (
+            SpliceAi::new(cfg.flank, cfg.random_seed, &cfg.device)?,
+            Trainable::All,
+        ),
+        (RunKind::Train, Some(weights)) => (load_weights(cfg, weights, false)?, Trainable::All),
+        (
+            RunKind::Transfer {
+                pretrained,
+                trainable,
+                freeze_bn,
+                partial_load,
+            },
+            weights,
+        ) => {
+            // A resumed run's own checkpoint is always whole; --partial-load is for the pretrained one.
+            let partial = *partial_load && weights.is_none();
+            let mut model = load_weights(cfg, weights.unwrap_or(pretrained), partial)?;
             if let Trainable::LastUnits(n) = trainable {
                 let units = cfg.flank.n_units();
                 if *n > units {
@@ -172,18 +190,37 @@ fn build_model(cfg: &RunConfig) -> Result<(SpliceAi, Vec<candle_core::Var>), Tra
                     cfg.out.line(format!("--unfreeze {n} exceeds the {units} residual units of SpliceAI-{}; unfreezing all {units}", cfg.flank.flank));
                 }
             }
-            let vars = model.set_trainable(*trainable)?;
             model.set_freeze_bn(*freeze_bn);
-            log::info!(
-                "trainable tensors: {}",
-                vars.iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            Ok((model, vars.into_iter().map(|(_, v)| v).collect()))
+            (model, *trainable)
         }
+    };
+    let vars = model.set_trainable(trainable)?;
+    log::info!(
+        "trainable tensors: {}",
+        vars.iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok((model, vars))
+}
+
+/// A checkpoint's weights through the checkpoint door (every tensor of the model, of its shape, finite),
+/// or with `partial` upstream's rule (whatever matches is loaded: `transfer --partial-load`).
+fn load_weights(cfg: &RunConfig, path: &Path, partial: bool) -> Result<SpliceAi, TrainError> {
+    let (model, report) = if partial {
+        io::from_checkpoint(cfg.flank, path, cfg.random_seed, &cfg.device)?
+    } else {
+        io::open_checkpoint(path, Some(cfg.flank), cfg.random_seed, &cfg.device)?
+    };
+    cfg.out.line(format!("Loaded {}: {report}", path.display()));
+    if !io::all_finite(&model)? {
+        return Err(TrainError::Config(format!(
+            "{}: the checkpoint holds NaN or infinite weights",
+            path.display()
+        )));
     }
+    Ok(model)
 }
 
 /// Prints a split's scores as upstream does: the pass header, the metrics, then `{Training,Validation,
@@ -235,34 +272,84 @@ fn clear_previous_run(
     }
 }
 
-/// Runs `train` or `transfer` to the end (or to early stopping) and returns the summary.
+/// Removes `model_{k}.pt` for every `k >= from`: what an interrupted epoch wrote before its state.
+fn remove_checkpoints_from(run_dir: &Path, from: usize) -> Result<(), TrainError> {
+    for k in from.. {
+        let path = rundir::epoch_model(run_dir, k);
+        match std::fs::remove_file(&path) {
+            Ok(()) => log::info!(
+                "removed {}, written by an interrupted epoch",
+                path.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(TrainError::Io { path, source }),
+        }
+    }
+    Ok(())
+}
+
+/// Runs `train` or `transfer` to the end (or to early stopping) and returns the summary. With `--resume`,
+/// continues the run directory from its last complete epoch (or starts it when it holds no run).
 pub fn run(cfg: &RunConfig) -> Result<RunSummary, TrainError> {
     let started = Instant::now();
     let existing = check_config(cfg)?;
     let inputs = open_inputs(cfg)?;
-    let mut run = Run::setup(cfg, inputs, existing)?;
+    let (mut run, resumed) = Run::setup(cfg, inputs, existing)?;
     let mut summary = RunSummary::new(run.dir.clone());
-    if let RunKind::Transfer { pretrained, .. } = &cfg.kind {
-        run.baseline(pretrained, &mut summary)?;
-    }
-    let mut best = BestTracker::new(cfg.early_stopping.then_some(cfg.patience));
-    for epoch in 0..cfg.epochs {
+    let patience = cfg.early_stopping.then_some(cfg.patience);
+    let mut best = BestTracker::new(patience);
+    let first_epoch = match resumed {
+        Some(state) => {
+            best = BestTracker::restore(patience, state.best);
+            run.restore_summary(&state.summary, &mut summary);
+            cfg.out.line(format!(
+                "Resuming {} after epoch {} of {}",
+                run.dir.display(),
+                state.epochs_done,
+                cfg.epochs
+            ));
+            state.epochs_done
+        }
+        None => {
+            if let RunKind::Transfer { pretrained, .. } = &cfg.kind {
+                run.baseline(pretrained, &mut summary)?;
+            }
+            run.save_state(0, &best, &summary)?;
+            0
+        }
+    };
+    for epoch in first_epoch..cfg.epochs {
+        if summary.stopped_early {
+            break;
+        }
         let stop = run.epoch(epoch, &mut best, &mut summary)?;
         summary.epochs_run = epoch + 1;
+        summary.stopped_early = stop;
+        test_abort_point(|| format!("state:{epoch}"));
+        run.save_state(epoch + 1, &best, &summary)?;
+        test_abort_point(|| format!("epoch:{epoch}"));
         if stop {
             cfg.out.line("Early stopping triggered.");
-            summary.stopped_early = true;
-            break;
         }
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
+/// Test hook for the kill tests of `--resume`: `OSAI_TEST_ABORT=<point>` aborts the process at that
+/// point, with no cleanup, as `kill -9` would (`batch:E:B`, `checkpoint:E`, `state:E`, `epoch:E`).
+fn test_abort_point(point: impl FnOnce() -> String) {
+    if let Some(want) = std::env::var_os("OSAI_TEST_ABORT") {
+        if want.to_str() == Some(point().as_str()) {
+            std::process::abort();
+        }
+    }
+}
+
 /// Checks the options that need no file; returns the number of checkpoints an earlier run left.
 fn check_config(cfg: &RunConfig) -> Result<usize, TrainError> {
     let existing = CheckpointStore::existing(&cfg.run_dir());
-    if !existing.is_empty() && !cfg.overwrite {
+    if !existing.is_empty() && !cfg.overwrite && !cfg.resume {
         return Err(TrainError::RunDirNotEmpty {
             dir: rundir::models_dir(&cfg.run_dir()),
             count: existing.len(),
@@ -342,6 +429,12 @@ struct Run<'a> {
     trainer: Trainer,
     /// The frozen-prefix cache and the list index where the prefix ends.
     cache: Option<(Arc<PrefixCache>, usize)>,
+    /// The trained tensors' names, in the optimiser's order.
+    names: Vec<String>,
+    /// What identifies each input file (checked when the run resumes).
+    fingerprints: Vec<Fingerprint>,
+    /// Held until the run ends: one run per directory.
+    _lock: RunLock,
     store: CheckpointStore,
     log: RunLog,
     progress: Progress,
@@ -349,11 +442,31 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    /// Builds the model and the trainer, then prepares the run directory (cleared of an earlier run's
-    /// `existing` checkpoints and logs), the prefix cache, the checkpoint store and the log.
-    fn setup(cfg: &'a RunConfig, inputs: Inputs, existing: usize) -> Result<Self, TrainError> {
+    /// Takes the run directory's lock, builds the model and the trainer, then prepares the run directory:
+    /// cleared of an earlier run's `existing` checkpoints and logs, or, resuming, cut back to the last
+    /// complete epoch of the saved state (returned). Then the prefix cache, checkpoint store and log.
+    fn setup(
+        cfg: &'a RunConfig,
+        inputs: Inputs,
+        existing: usize,
+    ) -> Result<(Self, Option<RunState>), TrainError> {
+        let dir = cfg.run_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| TrainError::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let lock = RunLock::acquire(&dir, &command)?;
+        let resumed = match cfg.resume {
+            true => Self::saved_state(cfg, &dir, existing)?,
+            false => None,
+        };
+        let weights = resumed
+            .as_ref()
+            .and_then(|(s, _)| s.model.as_ref())
+            .map(|(file, _)| dir.join(file));
         let batches_per_epoch = inputs.train.windows.len().div_ceil(cfg.batch_size);
-        let (model, vars) = build_model(cfg)?;
+        let (model, vars) = build_model(cfg, weights.as_deref())?;
         cfg.out.line(format!(
             "SpliceAI-{} ({} residual units) on {} | train {} windows ({} batches of {}), validation {}, test {} | {} trainable tensors",
             cfg.flank.flank,
@@ -377,28 +490,44 @@ impl<'a> Run<'a> {
             cfg.epochs,
             cfg.milestone_count(),
         );
-        let trainer = Trainer::new(model, vars, schedule, cfg.loss, batches_per_epoch)?;
-
-        let dir = cfg.run_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| TrainError::Io {
-            path: dir.clone(),
-            source: e,
-        })?;
-        // Every input is checked: the run starts from a clean directory. Without checkpoints nothing of
-        // value is there (a run that failed or was killed before its first epoch ended); with them,
-        // --overwrite was given. Otherwise the old run's files mix with this one's: a stale model_7.pt
-        // beside a 2-epoch run, LOG/ and metrics.jsonl lines of both runs, a killed epoch's batch losses
-        // before this run's.
-        clear_previous_run(&dir, existing, &cfg.out)?;
-        cfg.run_info().write(&dir).map_err(|e| TrainError::Io {
-            path: e.path,
-            source: e.source,
-        })?;
+        let (names, vars): (Vec<String>, Vec<_>) = vars.into_iter().unzip();
+        let mut trainer = Trainer::new(model, vars, schedule, cfg.loss, batches_per_epoch)?;
+        let fingerprints = match &resumed {
+            Some((state, moments)) => {
+                let saved: Vec<&str> = state.optimizer.iter().map(|p| p.name.as_str()).collect();
+                if saved != names.iter().map(String::as_str).collect::<Vec<_>>() {
+                    return Err(TrainError::Config(format!(
+                        "{}: the saved optimiser trains other tensors than this run",
+                        dir.join(rundir::RUN_STATE).display()
+                    )));
+                }
+                trainer.restore(state.global_batch, state.learning_rate, moments.clone())?;
+                state::truncate_logs(&dir, &state.logs)?;
+                remove_checkpoints_from(&dir, state.epochs_done)?;
+                state.inputs.clone()
+            }
+            None => {
+                // Every input is checked: the run starts from a clean directory. Without checkpoints
+                // nothing of value is there (a run that failed or was killed before its first epoch
+                // ended); with them, --overwrite was given. Otherwise the old run's files mix with this
+                // one's: a stale model_7.pt beside a 2-epoch run, LOG/ and metrics.jsonl lines of both
+                // runs, a killed epoch's batch losses before this run's.
+                clear_previous_run(&dir, existing, &cfg.out)?;
+                cfg.run_info().write(&dir).map_err(|e| TrainError::Io {
+                    path: e.path,
+                    source: e.source,
+                })?;
+                cfg.input_files()
+                    .iter()
+                    .map(|p| Fingerprint::of(p))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
         let cache = match cut {
             Some(cut) => Some((Self::create_cache(cfg, &dir, &inputs, cut)?, cut)),
             None => None,
         };
-        Ok(Self {
+        let run = Self {
             store: CheckpointStore::create(&dir)?,
             log: RunLog::create(&dir)?,
             progress: Progress::new(cfg.progress),
@@ -408,7 +537,115 @@ impl<'a> Run<'a> {
             inputs,
             trainer,
             cache,
-        })
+            names,
+            fingerprints,
+            _lock: lock,
+        };
+        Ok((run, resumed.map(|(s, _)| s)))
+    }
+
+    /// The saved state `--resume` continues from, checked against this run: `None` when the directory
+    /// holds no run yet (the run starts); an error when it holds checkpoints without a state (unless
+    /// `--overwrite`), when a flag or an input changed, or when the state's checkpoint is not the one
+    /// it saved.
+    fn saved_state(
+        cfg: &RunConfig,
+        dir: &Path,
+        existing: usize,
+    ) -> Result<Option<(RunState, Vec<Moments>)>, TrainError> {
+        let Some((state, moments)) = state::load(dir, &cfg.device)? else {
+            if existing > 0 && !cfg.overwrite {
+                return Err(StateError::NoState {
+                    dir: dir.to_path_buf(),
+                    count: existing,
+                }
+                .into());
+            }
+            return Ok(None);
+        };
+        state::check_flags(&state.flags, &cfg.run_info(), dir)?;
+        state::check_inputs(&state.inputs)?;
+        if let Some((file, sha)) = &state.model {
+            let path = dir.join(file);
+            if state::file_sha256(&path)? != *sha {
+                return Err(StateError::Corrupt {
+                    path: path.clone(),
+                    reason: format!(
+                        "not the checkpoint {} recorded after epoch {}",
+                        rundir::RUN_STATE,
+                        state.epochs_done
+                    ),
+                }
+                .into());
+            }
+        }
+        Ok(Some((state, moments)))
+    }
+
+    /// Saves what `--resume` needs after `epochs_done` complete epochs.
+    fn save_state(
+        &self,
+        epochs_done: usize,
+        best: &BestTracker,
+        summary: &RunSummary,
+    ) -> Result<(), TrainError> {
+        let model = match epochs_done.checked_sub(1) {
+            Some(last) => {
+                let path = self.store.epoch_path(last);
+                let rel = path.strip_prefix(&self.dir).unwrap_or(&path);
+                Some((
+                    rel.to_string_lossy().into_owned(),
+                    state::file_sha256(&path)?,
+                ))
+            }
+            None => None,
+        };
+        let moments = self.trainer.moments();
+        let st = RunState {
+            version: state::STATE_VERSION,
+            epochs_done,
+            global_batch: self.trainer.global_batch(),
+            learning_rate: self.trainer.learning_rate(),
+            best: best.state(),
+            summary: SummaryState {
+                epochs_run: summary.epochs_run,
+                stopped_early: summary.stopped_early,
+                best_epoch: summary.best_epoch,
+                best_val: summary.best_val.clone(),
+                best_test: summary.best_test.clone(),
+                baseline_val: summary.baseline_val.clone(),
+                baseline_test: summary.baseline_test.clone(),
+            },
+            flags: self.cfg.run_info(),
+            inputs: self.fingerprints.clone(),
+            logs: state::log_lengths(&self.dir)?,
+            model,
+            optimizer: self
+                .names
+                .iter()
+                .zip(&moments)
+                .map(|(name, m)| ParamStep {
+                    name: name.clone(),
+                    step: m.step,
+                })
+                .collect(),
+        };
+        state::save(&self.dir, &st, &moments)
+    }
+
+    /// The closing summary's fields as the saved state left them.
+    fn restore_summary(&self, s: &SummaryState, summary: &mut RunSummary) {
+        summary.epochs_run = s.epochs_run;
+        summary.stopped_early = s.stopped_early;
+        summary.best_epoch = s.best_epoch;
+        summary.best_val = s.best_val.clone();
+        summary.best_test = s.best_test.clone();
+        summary.baseline_val = s.baseline_val.clone();
+        summary.baseline_test = s.baseline_test.clone();
+        summary.best_model = s.best_epoch.map(|_| self.store.best_path());
+        if let RunKind::Transfer { pretrained, .. } = &self.cfg.kind {
+            summary.pretrained = Some(pretrained.clone());
+        }
     }
 
     /// The frozen-prefix cache: the windows of each split get a slot.
@@ -492,6 +729,19 @@ impl<'a> Run<'a> {
         let lr = self.trainer.learning_rate();
         self.log.log_epoch_lr(lr)?;
 
+        if std::env::var_os("OSAI_TEST_ABORT").is_some_and(|v| v == *format!("checkpoint:{epoch}"))
+        {
+            // Killed while the checkpoint is being written: a partial temporary file, no checkpoint.
+            let (_, mut f) =
+                crate::atomic::temp_beside(&self.store.epoch_path(epoch)).map_err(|e| {
+                    TrainError::Io {
+                        path: e.path,
+                        source: e.source,
+                    }
+                })?;
+            let _ = std::io::Write::write_all(&mut f, b"PK\x03\x04 partial");
+            std::process::abort();
+        }
         self.store
             .save(self.trainer.model(), &self.store.epoch_path(epoch))?;
         let verdict = best.observe(v.metrics.loss);
@@ -561,6 +811,7 @@ impl<'a> Run<'a> {
             &cfg.device,
             cache.clone(),
         )?;
+        let loader_batches = loader.batches_per_epoch();
         let bar = self.progress.bar(
             loader.batches_per_epoch() as u64,
             &format!("epoch {}/{} train", epoch + 1, cfg.epochs),
@@ -580,6 +831,8 @@ impl<'a> Run<'a> {
             let out = self.trainer.step(input, &batch.y, epoch)?;
             self.log.log_batch_loss(Split::Train, out.loss as f64)?;
             self.log.log_batch_lr(out.lr_next)?;
+            let b = self.trainer.global_batch() - 1 - epoch * loader_batches;
+            test_abort_point(|| format!("batch:{epoch}:{b}"));
             metrics.update(&out.probs.flatten_all()?.to_vec1::<f32>()?, &batch.y_host)?;
             seen += batch.n;
             bar.inc(1);

@@ -62,6 +62,30 @@ impl Trainer {
             n_trainable,
         })
     }
+    /// Batches trained so far over all epochs.
+    pub fn global_batch(&self) -> usize {
+        self.global_batch
+    }
+
+    /// The optimiser's state, per trained tensor.
+    pub fn moments(&self) -> Vec<super::optim::Moments> {
+        self.optimizer.moments()
+    }
+
+    /// Continues from a saved position: the global batch counter, the learning rate of the next batch
+    /// and the optimiser's moments.
+    pub fn restore(
+        &mut self,
+        global_batch: usize,
+        learning_rate: f64,
+        moments: Vec<super::optim::Moments>,
+    ) -> Result<(), TrainError> {
+        self.optimizer.restore(moments)?;
+        self.optimizer.set_learning_rate(learning_rate);
+        self.global_batch = global_batch;
+        Ok(())
+    }
+
     pub fn model(&self) -> &SpliceAi {
         &self.model
     }
