@@ -85,6 +85,21 @@ fn debug_logging(on: bool) {
 /// Runs `predict`.
 pub fn predict(a: PredictArgs) -> Result<()> {
     debug_logging(a.debug);
+    // The output folder is named by the flanking size, which the checkpoints may decide: the inputs are
+    // checked against every folder it could be, before anything is read.
+    for f in super::flanks_or_all(a.flanking_size) {
+        Io::new()
+            .input("-i", &a.input_sequence)
+            .inputs("-m", &a.model)
+            .input_opt("-a", a.annotation_file.as_ref())
+            .input_opt("--temperature", a.temperature.as_ref())
+            .output_dir(
+                "-o",
+                predict::run_dir(&a.output_dir, f.flank),
+                predict::OUTPUT_NAMES,
+            )
+            .check()?;
+    }
     let ens = load_ensemble(
         "predict",
         &a.model,
@@ -92,15 +107,6 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         &a.compute.device,
         a.temperature.as_deref(),
     )?;
-    // The output folder is named by the flanking size, which may come from the checkpoints.
-    let out_dir = predict::run_dir(&a.output_dir, ens.config().flank);
-    Io::new()
-        .input("-i", &a.input_sequence)
-        .inputs("-m", &a.model)
-        .input_opt("-a", a.annotation_file.as_ref())
-        .input_opt("--temperature", a.temperature.as_ref())
-        .output_dir("-o", out_dir, predict::OUTPUT_NAMES)
-        .check()?;
     let opts = PredictOptions {
         input: a.input_sequence,
         annotation: a.annotation_file,

@@ -154,6 +154,22 @@ fn transfer(a: TransferArgs) -> Result<RunSummary> {
     }
     println!("Running openspliceai-rs in transfer mode.");
     let requested = a.common.flanking_size;
+    // The run directory is named by the flanking size, which the checkpoint may decide: the checkpoint is
+    // checked against every directory it could be.
+    for f in flanks_or_all(requested) {
+        let c = &a.common;
+        let dir = crate::rundir::upstream_run_dir(
+            &c.output_dir,
+            &c.project_name,
+            f.flank,
+            &c.exp_num,
+            c.random_seed,
+        );
+        Io::new()
+            .input("--pretrained-model", &a.pretrained_model)
+            .output_dir("--output-dir", dir, crate::rundir::RUN_OUTPUTS)
+            .check()?;
+    }
     // The checkpoint door, before the run directory exists: a refused checkpoint leaves nothing behind.
     let flank = if a.partial_load {
         let sd = checkpoint::load(&a.pretrained_model)?;
@@ -189,6 +205,14 @@ fn train_cmd(a: TrainArgs) -> Result<RunSummary> {
     let flank = a.common.flanking_size.unwrap_or(&CONFIGS[0]);
     let cfg = run_config(&a.common, flank, RunKind::Train, true, false)?;
     Ok(finish(train::run(&cfg)?, &cfg))
+}
+
+/// The flanking sizes a command may run with before its checkpoint is read: `-f`'s, or any.
+pub(crate) fn flanks_or_all(requested: Option<&'static FlankConfig>) -> Vec<&'static FlankConfig> {
+    match requested {
+        Some(f) => vec![f],
+        None => crate::model::CONFIGS.iter().collect(),
+    }
 }
 
 /// Says where the flanking size came from when `-f` was not given (the checkpoint door read it).

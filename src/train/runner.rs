@@ -16,7 +16,7 @@ use super::optim::Moments;
 use super::progress::Progress;
 use super::run_log::{console_summary, python_float_repr, EpochRecord, RunLog};
 use super::schedule::Schedule;
-use super::state::{self, Fingerprint, ParamStep, RunState, StateError, SummaryState};
+use super::state::{self, Fingerprint, ParamStep, RunState, StateError};
 use super::trainer::{StepInput, Trainer};
 use super::TrainError;
 use crate::console::Output;
@@ -65,9 +65,11 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
-/// What a finished run reports.
-#[derive(Debug, Clone)]
+/// What a finished run reports. The run state saves it (without the paths and time, which the resumed
+/// run sets again).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunSummary {
+    #[serde(skip)]
     pub run_dir: PathBuf,
     pub epochs_run: usize,
     pub stopped_early: bool,
@@ -80,8 +82,11 @@ pub struct RunSummary {
     pub baseline_val: Option<SplitScores>,
     pub baseline_test: Option<SplitScores>,
     /// The pretrained checkpoint (transfer only).
+    #[serde(skip)]
     pub pretrained: Option<PathBuf>,
+    #[serde(skip)]
     pub best_model: Option<PathBuf>,
+    #[serde(skip)]
     pub seconds: f64,
 }
 
@@ -89,16 +94,7 @@ impl RunSummary {
     fn new(run_dir: PathBuf) -> Self {
         Self {
             run_dir,
-            epochs_run: 0,
-            stopped_early: false,
-            best_epoch: None,
-            best_val: None,
-            best_test: None,
-            baseline_val: None,
-            baseline_test: None,
-            pretrained: None,
-            best_model: None,
-            seconds: 0.0,
+            ..Self::default()
         }
     }
 
@@ -607,15 +603,7 @@ impl<'a> Run<'a> {
             global_batch: self.trainer.global_batch(),
             learning_rate: self.trainer.learning_rate(),
             best: best.state(),
-            summary: SummaryState {
-                epochs_run: summary.epochs_run,
-                stopped_early: summary.stopped_early,
-                best_epoch: summary.best_epoch,
-                best_val: summary.best_val.clone(),
-                best_test: summary.best_test.clone(),
-                baseline_val: summary.baseline_val.clone(),
-                baseline_test: summary.baseline_test.clone(),
-            },
+            summary: summary.clone(),
             flags: self.cfg.run_info(),
             inputs: self.fingerprints.clone(),
             logs: state::log_lengths(&self.dir)?,
@@ -633,19 +621,17 @@ impl<'a> Run<'a> {
         state::save(&self.dir, &st, &moments)
     }
 
-    /// The closing summary's fields as the saved state left them.
-    fn restore_summary(&self, s: &SummaryState, summary: &mut RunSummary) {
-        summary.epochs_run = s.epochs_run;
-        summary.stopped_early = s.stopped_early;
-        summary.best_epoch = s.best_epoch;
-        summary.best_val = s.best_val.clone();
-        summary.best_test = s.best_test.clone();
-        summary.baseline_val = s.baseline_val.clone();
-        summary.baseline_test = s.baseline_test.clone();
-        summary.best_model = s.best_epoch.map(|_| self.store.best_path());
-        if let RunKind::Transfer { pretrained, .. } = &self.cfg.kind {
-            summary.pretrained = Some(pretrained.clone());
-        }
+    /// The closing summary as the saved state left it, with this run's paths.
+    fn restore_summary(&self, saved: &RunSummary, summary: &mut RunSummary) {
+        *summary = RunSummary {
+            run_dir: summary.run_dir.clone(),
+            best_model: saved.best_epoch.map(|_| self.store.best_path()),
+            pretrained: match &self.cfg.kind {
+                RunKind::Transfer { pretrained, .. } => Some(pretrained.clone()),
+                RunKind::Train => None,
+            },
+            ..saved.clone()
+        };
     }
 
     /// The frozen-prefix cache: the windows of each split get a slot.

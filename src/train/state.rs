@@ -17,7 +17,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use super::optim::Moments;
-use super::runner::SplitScores;
+use super::runner::RunSummary;
 use super::TrainError;
 use crate::rundir::{self, RunInfo};
 
@@ -91,18 +91,6 @@ pub struct BestState {
     pub epochs_without_improvement: usize,
 }
 
-/// The closing summary's fields that earlier epochs set.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SummaryState {
-    pub epochs_run: usize,
-    pub stopped_early: bool,
-    pub best_epoch: Option<usize>,
-    pub best_val: Option<SplitScores>,
-    pub best_test: Option<SplitScores>,
-    pub baseline_val: Option<SplitScores>,
-    pub baseline_test: Option<SplitScores>,
-}
-
 /// One trained tensor's optimiser step count (its moments are tensors of the file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamStep {
@@ -121,7 +109,8 @@ pub struct RunState {
     /// The learning rate the next batch uses.
     pub learning_rate: f64,
     pub best: BestState,
-    pub summary: SummaryState,
+    /// The closing summary so far.
+    pub summary: RunSummary,
     /// The flags of `run.json` (without the command line).
     pub flags: RunInfo,
     pub inputs: Vec<Fingerprint>,
