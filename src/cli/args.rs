@@ -128,12 +128,7 @@ pub struct ReportArgs {
     #[arg(value_name = "RUN_DIR", required = true)]
     pub run_dirs: Vec<PathBuf>,
     /// The HTML file to write.
-    #[arg(
-        short = 'o',
-        long = "output",
-        value_name = "HTML",
-        default_value = "report.html"
-    )]
+    #[arg(short, long, value_name = "HTML", default_value = "report.html")]
     pub output: PathBuf,
     /// Also write each chart as its own file beside the HTML (`{stem}-{chart}.png|svg`).
     #[arg(long, value_enum, value_name = "FORMAT")]
@@ -282,12 +277,7 @@ pub struct TrainArgs {
 #[derive(Debug, Args, Clone)]
 pub struct TestArgs {
     /// The checkpoint to score.
-    #[arg(
-        short = 'm',
-        long = "model",
-        alias = "pretrained-model",
-        value_name = "CKPT"
-    )]
+    #[arg(short, long, alias = "pretrained-model", value_name = "CKPT")]
     pub model: PathBuf,
     /// Test HDF5 (also `-test`).
     #[arg(long = "test-dataset", value_name = "H5")]

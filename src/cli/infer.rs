@@ -30,12 +30,7 @@ pub struct PredictArgs {
     #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
     pub flanking_size: Option<&'static FlankConfig>,
     /// Output directory; files go to `<DIR>/SpliceAI_5000_<F>/`.
-    #[arg(
-        short = 'o',
-        long = "output-dir",
-        default_value = "./predict_out",
-        value_name = "DIR"
-    )]
+    #[arg(short, long, default_value = "./predict_out", value_name = "DIR")]
     pub output_dir: PathBuf,
     /// GFF3/GTF: score each `gene` (with `--gene-flank` bases each side) instead of whole records.
     #[arg(short = 'a', long = "annotation-file", value_name = "GFF")]

@@ -484,22 +484,11 @@ mod tests {
 
     #[test]
     fn every_line_needs_a_one_based_ordered_span() {
-        let zero = read(&format!("{GENE}c\ts\texon\t0\t9\t.\t+\t.\tParent=t\n"))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            zero.contains("a.gff3:3:") && zero.contains("1-based"),
-            "{zero}"
-        );
-        let reversed = read(&format!("{GENE}c\ts\texon\t9\t5\t.\t+\t.\tParent=t\n"))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            reversed.contains("a.gff3:3:") && reversed.contains("start <= end"),
-            "{reversed}"
-        );
+        for (span, needle) in [("0\t9", "1-based"), ("9\t5", "start <= end")] {
+            let text = format!("{GENE}c\ts\texon\t{span}\t.\t+\t.\tParent=t\n");
+            let err = read(&text).err().unwrap().to_string();
+            assert!(err.contains("a.gff3:3:") && err.contains(needle), "{err}");
+        }
     }
 
     #[test]

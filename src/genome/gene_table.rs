@@ -460,6 +460,12 @@ mod tests {
         Annotation::load(path.to_str().unwrap()).map_err(|e| e.to_string())
     }
 
+    /// `text` as the file `name` must be refused with a message holding every one of `needles`.
+    fn refused(name: &str, text: &str, needles: &[&str]) {
+        let err = load(name, text).unwrap_err();
+        assert!(needles.iter().all(|n| err.contains(n)), "{err}");
+    }
+
     const HEADER: &str = "#NAME\tCHROM\tSTRAND\tTX_START\tTX_END\tEXON_START\tEXON_END\n";
 
     #[test]
@@ -490,12 +496,8 @@ mod tests {
             ),
         ];
         for (row, needle) in cases {
-            let err = load(
-                "t.txt",
-                &format!("{HEADER}A\tc\t+\t10\t90\t10,\t20,\n{row}"),
-            )
-            .unwrap_err();
-            assert!(err.contains("t.txt:3:") && err.contains(needle), "{err}");
+            let text = format!("{HEADER}A\tc\t+\t10\t90\t10,\t20,\n{row}");
+            refused("t.txt", &text, &["t.txt:3:", needle]);
         }
     }
 
@@ -505,29 +507,24 @@ mod tests {
             format!("c\ts\tgene\t1\t90\t.\t{strand}\t.\tID=g\nc\ts\tmRNA\t1\t90\t.\t{strand}\t.\tID=t;Parent=g\nc\ts\texon\t1\t20\t.\t{strand}\t.\tParent=t\n")
         };
         assert_eq!(load("a.gff3", &gene("-")).unwrap().len(), 1);
-        let err = load("a.gff3", &gene("?")).unwrap_err();
-        assert!(
-            err.contains("a.gff3:1:") && err.contains("strand (column 7) is `?`"),
-            "{err}"
-        );
-        let err = load(
+        refused(
             "a.gff3",
-            &format!("{}c\ts\texon\t50\t40\t.\t+\t.\tParent=t\n", gene("+")),
-        )
-        .unwrap_err();
-        assert!(
-            err.contains("a.gff3:4:") && err.contains("start <= end"),
-            "{err}"
+            &gene("?"),
+            &["a.gff3:1:", "strand (column 7) is `?`"],
         );
-        let err = load(
+        let exon = |span: &str, parent: &str| {
+            format!(
+                "{}c\ts\texon\t{span}\t.\t+\t.\tParent={parent}\n",
+                gene("+")
+            )
+        };
+        refused(
             "a.gff3",
-            &format!("{}c\ts\texon\t50\t60\t.\t+\t.\tParent=t2\n", gene("+")),
-        )
-        .unwrap_err();
-        assert!(
-            err.contains("a.gff3:4:") && err.contains("`Parent=t2` names no feature"),
-            "{err}"
+            &exon("50\t40", "t"),
+            &["a.gff3:4:", "start <= end"],
         );
+        let no_parent = ["a.gff3:4:", "`Parent=t2` names no feature"];
+        refused("a.gff3", &exon("50\t60", "t2"), &no_parent);
     }
 
     #[test]

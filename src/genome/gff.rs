@@ -170,43 +170,41 @@ fn unquote(s: &str) -> String {
 
 /// GFF3 column 9 as gffutils splits it: `key=v1,v2;…`, values percent-decoded, repeated keys merged.
 pub fn parse_gff3_attrs(col: &str) -> Vec<(String, Vec<String>)> {
-    let mut attrs: Vec<(String, Vec<String>)> = Vec::new();
-    for item in col.split(';') {
+    collect_attrs(col, |item| {
         let item = item.trim_start();
-        if item.is_empty() {
-            continue;
-        }
         let (key, value) = item.split_once('=').unwrap_or((item, ""));
-        let values: Vec<String> = if value.is_empty() {
-            Vec::new()
-        } else {
-            value.split(',').map(unquote).collect()
+        let values = match value {
+            "" => Vec::new(),
+            v => v.split(',').map(unquote).collect(),
         };
-        push_values(&mut attrs, key.trim_end(), values);
-    }
-    attrs
+        (key.trim_end(), values)
+    })
 }
 
 /// GTF column 9 as gffutils splits it: `key "value"; …`, repeated keys merged.
 pub fn parse_gtf_attrs(col: &str) -> Vec<(String, Vec<String>)> {
-    let mut attrs: Vec<(String, Vec<String>)> = Vec::new();
-    for item in col.split(';') {
+    collect_attrs(col, |item| {
         let item = item.trim();
-        if item.is_empty() {
-            continue;
-        }
         let (key, value) = item.split_once(char::is_whitespace).unwrap_or((item, ""));
-        let value = value.trim().trim_matches('"').to_string();
-        push_values(&mut attrs, key, vec![value]);
-    }
-    attrs
+        (key, vec![value.trim().trim_matches('"').to_string()])
+    })
 }
 
-fn push_values(attrs: &mut Vec<(String, Vec<String>)>, key: &str, values: Vec<String>) {
-    match attrs.iter_mut().find(|(k, _)| k == key) {
-        Some((_, v)) => v.extend(values),
-        None => attrs.push((key.to_string(), values)),
+/// The `;`-separated items of column 9 that are not blank, each split into a key and its values by
+/// `split`; a key seen again gets its values appended to the first one's.
+fn collect_attrs<'a>(
+    col: &'a str,
+    split: impl Fn(&'a str) -> (&'a str, Vec<String>),
+) -> Vec<(String, Vec<String>)> {
+    let mut attrs: Vec<(String, Vec<String>)> = Vec::new();
+    for item in col.split(';').filter(|i| !i.trim().is_empty()) {
+        let (key, values) = split(item);
+        match attrs.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => v.extend(values),
+            None => attrs.push((key.to_string(), values)),
+        }
     }
+    attrs
 }
 
 /// GTF or GFF3: by the name (`.gtf`, `.gff3`, `.gff`, also under `.gz`), else by the first line's column 9.

@@ -71,57 +71,42 @@ impl BestTracker {
 mod tests {
     use super::*;
 
-    /// (patience, losses, per epoch: (improved, epochs without improvement, stop)).
-    #[allow(clippy::type_complexity)]
-    const CASES: &[(Option<usize>, &[f64], &[(bool, usize, bool)])] = &[
-        (
-            None,
-            &[3.0, 2.0, 2.5, 2.0, 1.0],
-            &[
-                (true, 0, false),
-                (true, 0, false),
-                (false, 1, false),
-                // Equal to the best is no improvement.
-                (false, 2, false),
-                (true, 0, false),
-            ],
-        ),
-        (
-            Some(2),
-            &[1.0, 1.5, 0.5, 0.7, 0.9],
-            &[
-                (true, 0, false),
-                (false, 1, false),
-                (true, 0, false),
-                (false, 1, false),
-                (false, 2, true),
-            ],
-        ),
-        (
-            Some(1),
-            &[f64::NAN, 1.0, f64::NAN],
-            &[(false, 1, true), (true, 0, false), (false, 1, true)],
-        ),
-        // Patience 0 stops after the first epoch, improved or not (upstream's `>=`).
-        (Some(0), &[1.0], &[(true, 0, true)]),
-    ];
+    /// Feeds `losses` to a tracker with `patience`: after each epoch the count of epochs without a new
+    /// best must be `without`'s (0: the epoch improved), and early stopping must ask to stop exactly after
+    /// the epochs in `stops`.
+    fn check(patience: Option<usize>, losses: &[f64], without: &[usize], stops: &[usize]) {
+        let mut t = BestTracker::new(patience);
+        for (epoch, (&loss, &w)) in losses.iter().zip(without).enumerate() {
+            let want = Verdict {
+                improved: w == 0,
+                epochs_without_improvement: w,
+                stop: stops.contains(&epoch),
+            };
+            let ctx = format!("patience {patience:?}, losses {losses:?}, epoch {epoch}");
+            assert_eq!(t.observe(loss), want, "{ctx}");
+        }
+    }
 
     #[test]
     fn verdicts_follow_upstreams_rule() {
-        for (patience, losses, want) in CASES {
-            let mut t = BestTracker::new(*patience);
-            for (epoch, (loss, &(improved, without, stop))) in losses.iter().zip(*want).enumerate()
-            {
-                assert_eq!(
-                    t.observe(*loss),
-                    Verdict {
-                        improved,
-                        epochs_without_improvement: without,
-                        stop
-                    },
-                    "patience {patience:?}, losses {losses:?}, epoch {epoch}"
-                );
-            }
+        // Equal to the best (epoch 3) is no improvement.
+        check(None, &[3.0, 2.0, 2.5, 2.0, 1.0], &[0, 0, 1, 2, 0], &[]);
+        check(Some(2), &[1.0, 1.5, 0.5, 0.7, 0.9], &[0, 1, 0, 1, 2], &[4]);
+        // A NaN loss is never a new best.
+        check(Some(1), &[f64::NAN, 1.0, f64::NAN], &[1, 0, 1], &[0, 2]);
+        // Patience 0 stops after the first epoch, improved or not (upstream's `>=`).
+        check(Some(0), &[1.0], &[0], &[0]);
+    }
+
+    #[test]
+    fn a_restored_tracker_continues_where_it_was_saved() {
+        let mut t = BestTracker::new(Some(3));
+        for loss in [1.0, 0.5, 0.7] {
+            t.observe(loss);
+        }
+        let mut r = BestTracker::restore(Some(3), t.state());
+        for loss in [0.6, 0.4, 0.9] {
+            assert_eq!(r.observe(loss), t.observe(loss));
         }
     }
 }
