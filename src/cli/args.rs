@@ -159,7 +159,8 @@ pub struct BenchArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ComputeArgs {
     /// Windows per batch [default: 36 for 80/400nt, 24 for 2000nt, 12 for 10000nt, as upstream].
-    #[arg(long = "batch-size")]
+    #[arg(long = "batch-size",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch_size: Option<usize>,
     /// Compute device: auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]

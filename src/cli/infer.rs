@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use clap::builder::RangedU64ValueParser;
 use clap::Args;
 
 use super::args::{parse_flank, ComputeArgs};
@@ -40,8 +41,8 @@ pub struct PredictArgs {
     /// Bases added each side of a gene with `-a`; negative means F/2.
     #[arg(long = "gene-flank", default_value_t = -1, allow_hyphen_values = true)]
     pub gene_flank: i64,
-    /// A BED line is written for scores strictly above this.
-    #[arg(short = 't', long, default_value_t = 1e-6)]
+    /// A BED line is written for scores strictly above this (0 to below 1).
+    #[arg(short = 't', long, default_value_t = 1e-6, value_parser = parse_threshold)]
     pub threshold: f64,
     /// Also write every window's scores to `<DIR>/SpliceAI_5000_<F>/predict.h5` (`predictions`
     /// float32 (windows, 3, 5000), with `NAME` and `LEN` mapping rows to records).
@@ -71,6 +72,22 @@ pub struct PredictArgs {
     /// Hide progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// `-t/--threshold`: a number from 0 up to (not including) 1, the range of the scores it is compared
+/// with; NaN, infinities and negatives are refused.
+fn parse_threshold(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !v.is_finite() || !(0.0..1.0).contains(&v) {
+        return Err(format!(
+            "`{s}` is out of range: scores are probabilities, give a threshold from 0 up to (not \
+             including) 1"
+        ));
+    }
+    Ok(v)
 }
 
 fn debug_logging(on: bool) {
@@ -159,6 +176,10 @@ pub struct VariantArgs {
     /// Output VCF [default: stdout].
     #[arg(short = 'O', long = "output-vcf", value_name = "VCF")]
     pub output_vcf: Option<PathBuf>,
+    /// Also list the records and ALT alleles not scored, with the reason (tab-separated: CHROM POS REF
+    /// ALT reason, after a `#` header line).
+    #[arg(long, value_name = "FILE")]
+    pub skipped: Option<PathBuf>,
     /// Scores cover POS ± D bases (0 to 4999).
     #[arg(short = 'D', long = "distance", default_value_t = 50,
           value_parser = clap::value_parser!(u16).range(0..=4999))]
@@ -176,11 +197,13 @@ pub struct VariantArgs {
     /// Model type: only `pytorch` checkpoints are read.
     #[arg(short = 't', long = "model-type", default_value = "pytorch")]
     pub model_type: String,
-    /// Decimals of the delta scores.
-    #[arg(short = 'p', long = "precision", default_value_t = 2)]
+    /// Decimals of the delta scores (0 to 10: scores are float32).
+    #[arg(short = 'p', long = "precision", default_value_t = 2,
+          value_parser = RangedU64ValueParser::<usize>::new().range(0..=10))]
     pub precision: usize,
-    /// Accepted for compatibility: windows are always batched (results do not depend on it).
-    #[arg(short = 'b', long = "batch-size", default_value_t = 1)]
+    /// Accepted for compatibility (at least 1): windows are always batched (results do not depend on it).
+    #[arg(short = 'b', long = "batch-size", default_value_t = 1,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch_size: usize,
     /// Compute device: auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
@@ -224,6 +247,7 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         annotation: a.annotation,
         input: a.input_vcf,
         output: a.output_vcf,
+        skipped: a.skipped,
         distance: a.distance as usize,
         mask: a.mask == 1,
         precision: a.precision,
