@@ -171,6 +171,15 @@ impl IndexedFasta {
                 message: "this FASTA is read by region and needs a file, not standard input".into(),
             });
         }
+        if !std::fs::metadata(path).map_err(io)?.is_file() {
+            return Err(GenomeError::Unsupported {
+                path: path.to_path_buf(),
+                message:
+                    "this FASTA is read by region and needs a regular file it can read twice, \
+                          not a pipe or process substitution: write it to a file first"
+                        .into(),
+            });
+        }
         if input::open(path)?.compression != input::Compression::Plain {
             return Err(GenomeError::Unsupported {
                 path: path.to_path_buf(),
