@@ -3,7 +3,7 @@
 //! transcript, see [`from_gff`]; lines through [`super::gff`]). Either may be plain, gzip or bgzip.
 
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use super::gff::{raw_attribute as attribute, GffReader};
@@ -99,11 +99,17 @@ impl Annotation {
             .unwrap_or(&name);
         let input = input::open(path)?;
         let mut reader = input.reader;
-        let gff = [".gff", ".gff3", ".gtf"].iter().any(|e| name.ends_with(e))
-            || looks_like_gff(reader.fill_buf().map_err(|source| GenomeError::Io {
+        // The first line, put back in front of the rest (a pipe cannot be reopened).
+        let mut first = Vec::new();
+        reader
+            .read_until(b'\n', &mut first)
+            .map_err(|source| GenomeError::Io {
                 path: input.name.clone(),
                 source,
-            })?);
+            })?;
+        let gff =
+            [".gff", ".gff3", ".gtf"].iter().any(|e| name.ends_with(e)) || looks_like_gff(&first);
+        let reader = std::io::Cursor::new(first).chain(reader);
         if gff {
             gff_rows(&input.name, reader)
         } else {
@@ -144,10 +150,9 @@ fn bad(path: &Path, line: usize, message: String) -> AnnotationError {
     }
 }
 
-/// True when the start of a file reads as GFF3/GTF rather than a gene table: a `##gff-version` or `#!`
-/// line first, or a first line with 9 tab-separated columns and integer columns 4 and 5.
-fn looks_like_gff(start: &[u8]) -> bool {
-    let first = start.split(|&b| b == b'\n').next().unwrap_or(&[]);
+/// True when the first line of a file reads as GFF3/GTF rather than a gene table: `##gff-version` or
+/// `#!...`, or 9 tab-separated columns with integer columns 4 and 5.
+fn looks_like_gff(first: &[u8]) -> bool {
     if first.starts_with(b"##gff-version") || first.starts_with(b"#!") {
         return true;
     }
