@@ -364,9 +364,22 @@ fn variant_reference_needs_a_plain_regular_file() {
     for (form, words) in [
         (
             Form::Gzip,
-            &["g.fa.gz", "needs plain text", "decompress"][..],
+            &[
+                "g.fa.gz",
+                "is gzip-compressed",
+                "needs plain text",
+                "gzip -dc",
+            ][..],
         ),
-        (Form::Bgzip, &["g.fa.bgz", "needs plain text", "decompress"]),
+        (
+            Form::Bgzip,
+            &[
+                "g.fa.bgz",
+                "is bgzip-compressed",
+                "needs plain text",
+                "bgzip -dc",
+            ],
+        ),
         (Form::Dash, &["needs a file, not standard input"]),
         (
             Form::DevStdin,

@@ -172,20 +172,30 @@ impl IndexedFasta {
             });
         }
         if !std::fs::metadata(path).map_err(io)?.is_file() {
+            let message =
+                "this FASTA is read by region and needs a regular file it can read twice, \
+                           not a pipe or process substitution: write it to a file first";
             return Err(GenomeError::Unsupported {
                 path: path.to_path_buf(),
-                message:
-                    "this FASTA is read by region and needs a regular file it can read twice, \
-                          not a pipe or process substitution: write it to a file first"
-                        .into(),
+                message: message.into(),
             });
         }
         if input::open(path)?.compression != input::Compression::Plain {
+            // BGZF: a gzip member with the extra subfield `BC` (bgzip's own format).
+            let mut head = [0u8; 14];
+            let n =
+                std::io::Read::read(&mut File::open(path).map_err(io)?, &mut head).map_err(io)?;
+            let (kind, tool) = if n == 14 && head[3] & 4 != 0 && &head[12..14] == b"BC" {
+                ("bgzip", "bgzip -dc")
+            } else {
+                ("gzip", "gzip -dc")
+            };
             return Err(GenomeError::Unsupported {
                 path: path.to_path_buf(),
-                message: "this FASTA is read by region, which needs plain text: decompress it \
-                          (gzip -dc FILE > FILE.fa) and pass the plain file"
-                    .into(),
+                message: format!(
+                    "this FASTA is {kind}-compressed, but it is read by region, which needs plain \
+                     text here: decompress it ({tool} FILE > FILE.fa) and pass the plain file"
+                ),
             });
         }
         let file = File::open(path).map_err(io)?;
