@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
 
-use super::args::{parse_flank, ComputeArgs};
+use super::args::{parse_at_least_one, parse_flank, ComputeArgs};
 use crate::calibrate::Temperature;
 use crate::device::{describe, select_device};
 use crate::infer::Ensemble;
@@ -202,8 +202,7 @@ pub struct VariantArgs {
           value_parser = RangedU64ValueParser::<usize>::new().range(0..=10))]
     pub precision: usize,
     /// Accepted for compatibility (at least 1): windows are always batched (results do not depend on it).
-    #[arg(short = 'b', long = "batch-size", default_value_t = 1,
-          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(short = 'b', long = "batch-size", default_value_t = 1, value_parser = parse_at_least_one)]
     pub batch_size: usize,
     /// Compute device: auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]

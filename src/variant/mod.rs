@@ -321,7 +321,7 @@ impl Context<'_> {
         let mut ref_windows: Vec<Option<usize>> = vec![None; genes.len()];
         for alt in alts {
             if let Some(reason) = SkipReason::of_alt(alt) {
-                self.skip(reason, &rec, Some(alt));
+                self.skip(reason, rec, Some(alt));
                 continue;
             }
             for (gi, g) in genes.iter().enumerate() {
