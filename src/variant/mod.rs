@@ -608,3 +608,60 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
     }
     Ok(ctx.summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SkipReason::{self, *};
+
+    #[test]
+    fn alt_classes() {
+        for (alt, want) in [
+            ("A", None),
+            ("ACGT", None),
+            ("N", None),
+            // IUPAC codes are scored as upstream scores them (as N).
+            ("R", None),
+            ("<DEL>", Some(Symbolic)),
+            ("<INS:ME:ALU>", Some(Symbolic)),
+            ("<*>", Some(Symbolic)),
+            ("A]chr2:98000]", Some(Breakend)),
+            ("]chr2:98000]A", Some(Breakend)),
+            ("A[chr2:98000[", Some(Breakend)),
+            ("[chr2:98000[A", Some(Breakend)),
+            (".A", Some(Breakend)),
+            ("A.", Some(Breakend)),
+            ("A[<ctg1>:7[", Some(Breakend)),
+            ("*", Some(SpanningDeletion)),
+            (".", Some(NotSequence)),
+            ("-", Some(NotSequence)),
+            ("A-C", Some(NotSequence)),
+            ("", Some(NotSequence)),
+        ] {
+            assert_eq!(SkipReason::of_alt(alt), want, "{alt}");
+        }
+    }
+
+    #[test]
+    fn summary_counts_each_reason_once_in_order() {
+        let mut s = super::VariantSummary {
+            records: 5,
+            annotated: 2,
+            scored: 3,
+            windows: 4,
+            ..Default::default()
+        };
+        assert_eq!(
+            s.to_string(),
+            "5 records: 2 annotated (3 allele-gene scores, 4 windows); nothing skipped"
+        );
+        s.skipped.insert(Breakend, 2);
+        s.skipped.insert(NoAlt, 1);
+        assert_eq!(
+            s.to_string(),
+            "5 records: 2 annotated (3 allele-gene scores, 4 windows); not scored: 1 no ALT \
+             allele (.), 2 breakend ALT"
+        );
+        assert_eq!(s.skipped(Breakend), 2);
+        assert_eq!(s.skipped(Symbolic), 0);
+    }
+}
