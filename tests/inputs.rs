@@ -409,6 +409,46 @@ fn variant_reference_needs_a_plain_regular_file() {
     );
 }
 
+/// With `-a`, predict reads `-i` by region too: the same refusals as `variant -R`.
+#[test]
+fn predict_sequences_with_annotation_need_a_plain_regular_file() {
+    let Some(m) = checkpoint() else {
+        return;
+    };
+    let t = Tiny::new();
+    let gff = t.arg("a.gff3");
+    let out = t.path("out");
+    let o = out.to_string_lossy().into_owned();
+    let args = [
+        "predict", "-q", "-m", &m, "-f", "80", "-a", &gff, "-i", "{IN}", "-o", &o,
+    ];
+    for (form, words) in [
+        (
+            Form::Gzip,
+            &["g.fa.gz", "is gzip-compressed", "gzip -dc"][..],
+        ),
+        (
+            Form::Bgzip,
+            &["g.fa.bgz", "is bgzip-compressed", "bgzip -dc"],
+        ),
+        (Form::Dash, &["needs a file, not standard input"]),
+        (
+            Form::ProcSub,
+            &["/dev/fd/", "not a pipe", "write it to a file"],
+        ),
+    ] {
+        let r = run_form(&args, &t.path("g.fa"), form);
+        let err = stderr(&r);
+        assert_eq!(r.status.code(), Some(1), "{form:?}: {err}");
+        for w in words {
+            assert!(err.contains(w), "{form:?}: message lacks `{w}`: {err}");
+        }
+        assert!(!out
+            .join("SpliceAI_5000_80/acceptor_predictions.bed")
+            .exists());
+    }
+}
+
 /// The HDF5 datasets of test/train/calibrate/transfer are read at random offsets: a pipe is refused
 /// saying so, before anything is written.
 #[test]
