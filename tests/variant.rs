@@ -604,3 +604,47 @@ fn unscored_records_and_alleles_are_counted_and_listed() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
+
+/// `--skipped` is a file of its own: `-` and the paths of the run's other files are refused before
+/// anything is read or written, and the inputs are left as they were.
+#[test]
+fn skipped_file_must_be_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = |name: &str, text: &str| -> String {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let vcf_text = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
+    let (vcf, fa, genes) = (
+        w("in.vcf", vcf_text),
+        w("g.fa", ">c\nACGT\n"),
+        w("genes.txt", "#NAME\tCHROM\n"),
+    );
+    let out = tmp.path().join("out.vcf").to_string_lossy().into_owned();
+    // The same input spelled another way is still the same file.
+    let vcf_again = format!("{}/./in.vcf", tmp.path().display());
+    let base = [
+        "-R", &fa, "-A", &genes, "-I", &vcf, "-O", &out, "-m", "none.pt", "-f", "80",
+    ];
+    for (skipped, words) in [
+        ("-", &["--skipped -", "standard output"][..]),
+        (&out[..], &["the same file as -O/--output-vcf"]),
+        (&vcf_again[..], &["the same file as -I/--input-vcf"]),
+        (&fa[..], &["the same file as -R/--ref-genome"]),
+        (&genes[..], &["the same file as -A/--annotation"]),
+    ] {
+        let r = run(&[&base[..], &["--skipped", skipped]].concat(), None);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{skipped}: {err}");
+        for word in words {
+            assert!(
+                err.contains(word),
+                "{skipped}: message lacks `{word}`: {err}"
+            );
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&vcf).unwrap(), vcf_text);
+    assert_eq!(std::fs::read_to_string(&fa).unwrap(), ">c\nACGT\n");
+    assert!(!Path::new(&out).exists());
+}

@@ -216,6 +216,36 @@ pub struct VariantArgs {
     pub quiet: bool,
 }
 
+/// `--skipped` must be a file of its own: not `-` (stdout may carry the VCF) and none of the other
+/// files of the run, which it would replace.
+fn check_skipped_path(s: &Path, a: &VariantArgs) -> Result<()> {
+    if s.as_os_str() == "-" {
+        bail!("--skipped -: give a file name (standard output is where the VCF goes without -O)");
+    }
+    let same = |p: &Path| {
+        p == s
+            || matches!(
+                (p.canonicalize(), s.canonicalize()),
+                (Ok(x), Ok(y)) if x == y
+            )
+    };
+    let others = [
+        ("-O/--output-vcf", a.output_vcf.as_deref()),
+        ("-I/--input-vcf", a.input_vcf.as_deref()),
+        ("-R/--ref-genome", Some(a.ref_genome.as_path())),
+        ("-A/--annotation", Some(Path::new(&a.annotation))),
+    ];
+    for (flag, p) in others {
+        if p.is_some_and(same) {
+            bail!(
+                "--skipped {}: the same file as {flag}; give the list of skipped records a file of its own",
+                s.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs `variant`.
 pub fn variant(a: VariantArgs) -> Result<()> {
     if a.model_type != "pytorch" {
@@ -229,6 +259,9 @@ pub fn variant(a: VariantArgs) -> Result<()> {
     }
     if a.model == "SpliceAI" {
         bail!("-m/--model: give an OpenSpliceAI checkpoint or a directory of them (SpliceAI's Keras models are not supported)");
+    }
+    if let Some(s) = &a.skipped {
+        check_skipped_path(s, &a)?;
     }
     let flank = a.flanking_size.unwrap_or_else(|| {
         log::warn!("no -f/--flanking-size: using 80 as OpenSpliceAI does; it must match the model");
