@@ -187,7 +187,8 @@ fn every_form(
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{what} truncated: {err}");
     assert!(
-        err.contains("truncated") && err.contains(&*cut.file_name().unwrap().to_string_lossy()),
+        err.contains("the gzip data ends early: the file is truncated")
+            && err.contains(&*cut.file_name().unwrap().to_string_lossy()),
         "{what} truncated: {err}"
     );
 }

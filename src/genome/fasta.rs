@@ -180,21 +180,14 @@ impl IndexedFasta {
                 message: message.into(),
             });
         }
-        if input::open(path)?.compression != input::Compression::Plain {
-            // BGZF: a gzip member with the extra subfield `BC` (bgzip's own format).
-            let mut head = [0u8; 14];
-            let n =
-                std::io::Read::read(&mut File::open(path).map_err(io)?, &mut head).map_err(io)?;
-            let (kind, tool) = if n == 14 && head[3] & 4 != 0 && &head[12..14] == b"BC" {
-                ("bgzip", "bgzip -dc")
-            } else {
-                ("gzip", "gzip -dc")
-            };
+        let compression = input::open(path)?.compression;
+        if compression != input::Compression::Plain {
+            let kind = compression.name();
             return Err(GenomeError::Unsupported {
                 path: path.to_path_buf(),
                 message: format!(
                     "this FASTA is {kind}-compressed, but it is read by region, which needs plain \
-                     text here: decompress it ({tool} FILE > FILE.fa) and pass the plain file"
+                     text here: decompress it ({kind} -dc FILE > FILE.fa) and pass the plain file"
                 ),
             });
         }
