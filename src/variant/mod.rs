@@ -232,13 +232,18 @@ struct Context<'a> {
     annotation: Annotation,
     ens: &'a Ensemble,
     summary: VariantSummary,
-    /// `--skipped`'s lines, in input order.
-    skipped_lines: Vec<String>,
+    /// `--skipped`, written as records are planned (in input order).
+    skipped_out: Option<SkippedList>,
 }
 
 impl Context<'_> {
-    /// Counts `rec` (or only its allele `alt`) as not scored for `reason`.
-    fn skip(&mut self, reason: SkipReason, rec: &VcfRecord, alt: Option<&str>) {
+    /// Counts `rec` (or only its allele `alt`) as not scored for `reason`, and lists it in `--skipped`.
+    fn skip(
+        &mut self,
+        reason: SkipReason,
+        rec: &VcfRecord,
+        alt: Option<&str>,
+    ) -> Result<(), VariantError> {
         match (reason, alt) {
             (SkipReason::OutsideGenes, _) | (_, Some(_)) => {
                 log::debug!("not scored ({reason}): {}", rec.line())
@@ -246,14 +251,9 @@ impl Context<'_> {
             _ => log::warn!("Skipping record ({reason}): {}", rec.line()),
         }
         *self.summary.skipped.entry(reason).or_default() += 1;
-        if self.opts.skipped.is_some() {
-            let alt = alt.unwrap_or(&rec.fields[4]);
-            self.skipped_lines.push(format!(
-                "{}\t{}\t{}\t{alt}\t{reason}",
-                rec.chrom(),
-                rec.fields[1],
-                rec.reference()
-            ));
+        match &mut self.skipped_out {
+            Some(list) => list.add(rec, alt.unwrap_or(&rec.fields[4]), reason),
+            None => Ok(()),
         }
     }
 
@@ -271,7 +271,7 @@ impl Context<'_> {
         };
         let rec = &p.record;
         let Some(alts) = rec.alts() else {
-            self.skip(SkipReason::NoAlt, rec, None);
+            self.skip(SkipReason::NoAlt, rec, None)?;
             return Ok(p);
         };
         let genes: Vec<Transcript> = self
@@ -281,7 +281,7 @@ impl Context<'_> {
             .cloned()
             .collect();
         if genes.is_empty() {
-            self.skip(SkipReason::OutsideGenes, rec, None);
+            self.skip(SkipReason::OutsideGenes, rec, None)?;
             return Ok(p);
         }
         let f = self.ens.config().flank;
@@ -290,14 +290,14 @@ impl Context<'_> {
         let h = (wid / 2) as i64;
         let chrom = normalise_chrom(rec.chrom(), &self.fasta_first);
         if self.fasta.len(&chrom).is_none() {
-            self.skip(SkipReason::ChromNotInReference, rec, None);
+            self.skip(SkipReason::ChromNotInReference, rec, None)?;
             return Ok(p);
         }
         let (start, end) = (rec.pos - h - 1, rec.pos + h);
         // Upstream says "fasta issue" when the window starts before the chromosome by more than its
         // length and "ref issue" (pyfaidx returns '' for a negative start) otherwise: both are this.
         if start < 0 {
-            self.skip(SkipReason::NearChromStart, rec, None);
+            self.skip(SkipReason::NearChromStart, rec, None)?;
             return Ok(p);
         }
         let mut seq = self.fasta.fetch(&chrom, start as u64, end as u64)?;
@@ -306,22 +306,22 @@ impl Context<'_> {
         let h = h as usize;
         let ref_here = seq.get(h..(h + refb.len()).min(seq.len())).unwrap_or(&[]);
         if ref_here != refb.as_bytes() {
-            self.skip(SkipReason::RefMismatch, rec, None);
+            self.skip(SkipReason::RefMismatch, rec, None)?;
             return Ok(p);
         }
         if seq.len() != wid {
-            self.skip(SkipReason::NearChromEnd, rec, None);
+            self.skip(SkipReason::NearChromEnd, rec, None)?;
             return Ok(p);
         }
         if refb.len() > 2 * self.opts.distance {
-            self.skip(SkipReason::RefTooLong, rec, None);
+            self.skip(SkipReason::RefTooLong, rec, None)?;
             return Ok(p);
         }
         let mut items = Vec::new();
         let mut ref_windows: Vec<Option<usize>> = vec![None; genes.len()];
         for alt in alts {
             if let Some(reason) = SkipReason::of_alt(alt) {
-                self.skip(reason, rec, Some(alt));
+                self.skip(reason, rec, Some(alt))?;
                 continue;
             }
             for (gi, g) in genes.iter().enumerate() {
@@ -505,24 +505,58 @@ fn spinner(enabled: bool) -> ProgressBar {
     bar
 }
 
-/// `--skipped`: a header, then one tab-separated line per record or allele not scored; atomic.
-fn write_skipped(path: &Path, lines: &[String]) -> Result<(), VariantError> {
-    let err = |source| VariantError::Output {
-        name: path.display().to_string(),
-        source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
+/// `--skipped`: a header, then one tab-separated line per record or allele not scored, written under a
+/// temporary name and renamed by [`SkippedList::commit`].
+struct SkippedList {
+    name: String,
+    out: std::io::BufWriter<AtomicOutput>,
+}
+
+impl SkippedList {
+    fn create(path: &Path) -> Result<Self, VariantError> {
+        let name = path.display().to_string();
+        let err = |source| VariantError::Output {
+            name: name.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let mut out = std::io::BufWriter::new(AtomicOutput::create(path).map_err(err)?);
+        writeln!(out, "{SKIPPED_HEADER}").map_err(err)?;
+        Ok(Self { name, out })
     }
-    let mut f = std::io::BufWriter::new(AtomicOutput::create(path).map_err(err)?);
-    writeln!(f, "{SKIPPED_HEADER}").map_err(err)?;
-    for l in lines {
-        writeln!(f, "{l}").map_err(err)?;
+
+    fn err(&self, source: std::io::Error) -> VariantError {
+        VariantError::Output {
+            name: self.name.clone(),
+            source,
+        }
     }
-    f.into_inner()
-        .map_err(|e| err(e.into_error()))?
-        .commit()
-        .map_err(err)
+
+    fn add(&mut self, rec: &VcfRecord, alt: &str, reason: SkipReason) -> Result<(), VariantError> {
+        writeln!(
+            self.out,
+            "{}\t{}\t{}\t{alt}\t{reason}",
+            rec.chrom(),
+            rec.fields[1],
+            rec.reference()
+        )
+        .map_err(|e| self.err(e))
+    }
+
+    fn commit(self) -> Result<(), VariantError> {
+        let name = self.name;
+        let err = |source| VariantError::Output {
+            name: name.clone(),
+            source,
+        };
+        self.out
+            .into_inner()
+            .map_err(|e| err(e.into_error()))?
+            .commit()
+            .map_err(err)
+    }
 }
 
 /// Runs `variant` with a loaded ensemble.
@@ -546,6 +580,11 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
         }
         None => None,
     };
+    let skipped_out = opts
+        .skipped
+        .as_deref()
+        .map(SkippedList::create)
+        .transpose()?;
     let stdout = std::io::stdout();
     let mut out: Box<dyn Write + '_> = match file.as_mut() {
         Some(f) => Box::new(f),
@@ -561,7 +600,7 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
         annotation,
         ens,
         summary: VariantSummary::default(),
-        skipped_lines: Vec::new(),
+        skipped_out,
     };
     let bar = spinner(opts.progress);
     loop {
@@ -600,8 +639,8 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
     bar.finish_and_clear();
     out.flush().map_err(werr)?;
     drop(out);
-    if let Some(path) = &opts.skipped {
-        write_skipped(path, &ctx.skipped_lines)?;
+    if let Some(list) = ctx.skipped_out.take() {
+        list.commit()?;
     }
     if let Some(f) = file {
         f.commit().map_err(werr)?;
