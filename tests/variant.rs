@@ -489,3 +489,162 @@ fn gff3_annotation_gzip_and_bgzip_read_as_plain() {
     assert_eq!(plain, score(&gz), "gzip GFF3");
     assert_eq!(plain, score(&bgz), "bgzip GFF3");
 }
+
+/// Records and ALT alleles that are not scored (a breakend, which upstream scores as if it were
+/// sequence; symbolic, `*` and `.` ALTs; REF not matching the genome; a window starting before the
+/// contig; no gene at POS) are written as upstream writes them (unchanged, or with their other alleles'
+/// entries), counted per reason in the summary and listed one per line by `--skipped`.
+#[test]
+fn unscored_records_and_alleles_are_counted_and_listed() {
+    let Some(c) = PvData::locate() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let c2 = "chr2R_7000001_7200000";
+    let bnd = format!("A]{c2}:98000]");
+    let records = [
+        format!("{c2}\t97383\tsnv\tA\tG\t.\t.\t."),
+        format!("{c2}\t97383\tbnd\tA\t{bnd}\t.\t.\t."),
+        format!("{c2}\t97383\tbnd1\tA\t.A\t.\t.\t."),
+        format!("{c2}\t97383\tstar\tA\t*\t.\t.\t."),
+        format!("{c2}\t97383\tnoalt\tA\t.\t.\t.\t."),
+        format!("{c2}\t97383\trefbad\tC\tG\t.\t.\t."),
+        format!("{c2}\t150\tstart\tA\tG\t.\t.\t."),
+        format!("{c2}\t97433\tsym\tG\t<DEL>\t.\t.\tEND=97440"),
+        format!("{c2}\t5000\tintergenic\tA\tG\t.\t.\t."),
+        format!("{c2}\t97383\tmulti\tA\tG,*,<INS>,{bnd}\t.\t.\t."),
+    ];
+    let text = format!(
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n{}\n",
+        records.join("\n")
+    );
+    let vcf = tmp.path().join("in.vcf");
+    std::fs::write(&vcf, &text).unwrap();
+    let (out, skipped) = (
+        tmp.path().join("out.vcf"),
+        tmp.path().join("sub/skipped.tsv"),
+    );
+    let (fa, genes, m) = (
+        c.input_arg("region200k.fa"),
+        c.input_arg("genes_region200k.txt"),
+        model(400),
+    );
+    let (v, o, s) = (
+        vcf.to_string_lossy().into_owned(),
+        out.to_string_lossy().into_owned(),
+        skipped.to_string_lossy().into_owned(),
+    );
+    let base = ["-R", &fa, "-A", &genes, "-I", &v, "-m", &m, "-f", "400"];
+    let r = run(&[&base[..], &["-O", &o, "--skipped", &s]].concat(), None);
+    assert!(r.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&vcf).unwrap(),
+        text,
+        "input changed"
+    );
+    let written = std::fs::read_to_string(&out).unwrap();
+    let body: Vec<&str> = written.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(body.len(), records.len());
+    let entry = "OpenSpliceAI=G|FBgn0003396|";
+    for (line, rec) in body.iter().zip(&records) {
+        if rec.contains("\tsnv\t") || rec.contains("\tmulti\t") {
+            assert!(line.contains(entry), "{line}");
+            assert_eq!(line.matches('|').count(), 9, "one entry only: {line}");
+        } else {
+            assert_eq!(line, rec, "an unscored record is written unchanged");
+        }
+    }
+    let (snv, multi) = (body[0], body[9]);
+    assert_eq!(
+        snv.rsplit('\t').next(),
+        multi.rsplit('\t').next(),
+        "the scored allele of a multi-allelic record scores as alone"
+    );
+    let expected = [
+        "#CHROM\tPOS\tREF\tALT\treason".to_string(),
+        format!("{c2}\t97383\tA\t{bnd}\tbreakend ALT"),
+        format!("{c2}\t97383\tA\t.A\tbreakend ALT"),
+        format!("{c2}\t97383\tA\t*\tspanning deletion ALT (*)"),
+        format!("{c2}\t97383\tA\t.\tno ALT allele (.)"),
+        format!("{c2}\t97383\tC\tG\tREF does not match the reference"),
+        format!("{c2}\t150\tA\tG\twindow starts before the chromosome"),
+        format!("{c2}\t97433\tG\t<DEL>\tsymbolic ALT"),
+        format!("{c2}\t5000\tA\tG\toutside every gene"),
+        format!("{c2}\t97383\tA\t*\tspanning deletion ALT (*)"),
+        format!("{c2}\t97383\tA\t<INS>\tsymbolic ALT"),
+        format!("{c2}\t97383\tA\t{bnd}\tbreakend ALT"),
+    ];
+    assert_eq!(
+        std::fs::read_to_string(&skipped).unwrap(),
+        expected.join("\n") + "\n"
+    );
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains(
+            "10 records: 2 annotated (2 allele-gene scores, 3 windows); not scored: 1 no ALT \
+             allele (.), 1 outside every gene, 1 window starts before the chromosome, 1 REF does \
+             not match the reference, 2 symbolic ALT, 3 breakend ALT, 2 spanning deletion ALT (*)"
+        ),
+        "{err}"
+    );
+
+    // A `--skipped` that cannot be written fails the run and leaves neither file behind.
+    let out2 = tmp.path().join("out2.vcf");
+    let o2 = out2.to_string_lossy().into_owned();
+    let dir = tmp.path().to_string_lossy().into_owned();
+    let r = run(&[&base[..], &["-O", &o2, "--skipped", &dir]].concat(), None);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains(&dir) && err.contains("cannot write"), "{err}");
+    assert!(!out2.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| openspliceai_rs::atomic::is_temp_name(&e.file_name().to_string_lossy()))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// `--skipped` is a file of its own: `-` and the paths of the run's other files are refused before
+/// anything is read or written, and the inputs are left as they were.
+#[test]
+fn skipped_file_must_be_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = |name: &str, text: &str| -> String {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let vcf_text = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
+    let (vcf, fa, genes) = (
+        w("in.vcf", vcf_text),
+        w("g.fa", ">c\nACGT\n"),
+        w("genes.txt", "#NAME\tCHROM\n"),
+    );
+    let out = tmp.path().join("out.vcf").to_string_lossy().into_owned();
+    // The same input spelled another way is still the same file.
+    let vcf_again = format!("{}/./in.vcf", tmp.path().display());
+    let base = [
+        "-R", &fa, "-A", &genes, "-I", &vcf, "-O", &out, "-m", "none.pt", "-f", "80",
+    ];
+    for (skipped, words) in [
+        ("-", &["--skipped -", "standard output"][..]),
+        (&out[..], &["the same file as -O/--output-vcf"]),
+        (&vcf_again[..], &["the same file as -I/--input-vcf"]),
+        (&fa[..], &["the same file as -R/--ref-genome"]),
+        (&genes[..], &["the same file as -A/--annotation"]),
+    ] {
+        let r = run(&[&base[..], &["--skipped", skipped]].concat(), None);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{skipped}: {err}");
+        for word in words {
+            assert!(
+                err.contains(word),
+                "{skipped}: message lacks `{word}`: {err}"
+            );
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&vcf).unwrap(), vcf_text);
+    assert_eq!(std::fs::read_to_string(&fa).unwrap(), ">c\nACGT\n");
+    assert!(!Path::new(&out).exists());
+}

@@ -48,6 +48,9 @@ pub enum CalibrateError {
     /// A named input file does not exist.
     #[error("{flag} {}: no such file", path.display())]
     Missing { flag: &'static str, path: PathBuf },
+    /// A named input exists but is not a regular file (a directory, a pipe).
+    #[error("{flag} {}: not a regular file: HDF5 is read at random offsets, so a directory, pipe or process substitution cannot be read; give the path of the .h5 file itself", path.display())]
+    NotRegular { flag: &'static str, path: PathBuf },
     /// A dataset holds no window that upstream would score.
     #[error("{}: no windows to score", .0.display())]
     NoWindows(PathBuf),
@@ -180,14 +183,20 @@ pub fn derived_validation_path(train: &Path) -> Result<PathBuf, CalibrateError> 
     Ok(train.with_file_name(name.replace("train", "validation")))
 }
 
+/// An error unless `path` (given with `flag`) is an existing regular file.
+fn dataset_file(flag: &'static str, path: &Path) -> Result<(), CalibrateError> {
+    let path = path.to_path_buf();
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(CalibrateError::NotRegular { flag, path }),
+        Err(_) => Err(CalibrateError::Missing { flag, path }),
+    }
+}
+
 /// The validation file: `--validation-dataset`, else derived from `-train`; it must exist.
 pub fn validation_path(opts: &CalibrateOptions) -> Result<PathBuf, CalibrateError> {
     match &opts.validation_dataset {
-        Some(p) if p.is_file() => Ok(p.clone()),
-        Some(p) => Err(CalibrateError::Missing {
-            flag: "--validation-dataset",
-            path: p.clone(),
-        }),
+        Some(p) => dataset_file("--validation-dataset", p).map(|()| p.clone()),
         None => {
             let p = derived_validation_path(&opts.train_dataset)?;
             if p.is_file() {
@@ -223,12 +232,7 @@ pub fn curve_file_name(class: usize, suffix: &str, flank: usize) -> String {
 pub fn run(opts: &CalibrateOptions) -> Result<CalibrationSummary, CalibrateError> {
     let out = &opts.out;
     let validation = validation_path(opts)?;
-    if !opts.test_dataset.is_file() {
-        return Err(CalibrateError::Missing {
-            flag: "-test",
-            path: opts.test_dataset.clone(),
-        });
-    }
+    dataset_file("-test", &opts.test_dataset)?;
     let given = match &opts.temperature_file {
         Some(p) => Some(Temperature::read(p)?),
         None => None,

@@ -155,7 +155,7 @@ pub struct BenchArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ComputeArgs {
     /// Windows per batch [default: 36 for 80/400nt, 24 for 2000nt, 12 for 10000nt, as upstream].
-    #[arg(long = "batch-size")]
+    #[arg(long = "batch-size", value_parser = parse_at_least_one)]
     pub batch_size: Option<usize>,
     /// Compute device: auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
@@ -386,6 +386,15 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
 }
 
 /// Parses a flanking size straight into its configuration (the one table, [`FlankConfig::for_flank`]).
+/// A count that must be at least 1 (a batch size).
+pub(crate) fn parse_at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(v) => Ok(v),
+        Err(_) => Err(format!("`{s}` is not a whole number of at least 1")),
+    }
+}
+
 pub(crate) fn parse_flank(s: &str) -> Result<&'static FlankConfig, String> {
     s.parse::<usize>()
         .map_err(|_| format!("`{s}` is not a whole number"))

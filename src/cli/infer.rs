@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use clap::builder::RangedU64ValueParser;
 use clap::Args;
 
-use super::args::{parse_flank, ComputeArgs};
+use super::args::{parse_at_least_one, parse_flank, ComputeArgs};
 use crate::calibrate::Temperature;
 use crate::clobber::Io;
 use crate::device::{describe, select_device};
@@ -38,8 +39,8 @@ pub struct PredictArgs {
     /// Bases added each side of a gene with `-a`; negative means F/2.
     #[arg(long = "gene-flank", default_value_t = -1, allow_hyphen_values = true)]
     pub gene_flank: i64,
-    /// A BED line is written for scores strictly above this.
-    #[arg(short = 't', long, default_value_t = 1e-6)]
+    /// A BED line is written for scores strictly above this (0 to below 1).
+    #[arg(short = 't', long, default_value_t = 1e-6, value_parser = parse_threshold)]
     pub threshold: f64,
     /// Also write every window's scores to `<DIR>/SpliceAI_5000_<F>/predict.h5` (`predictions`
     /// float32 (windows, 3, 5000), with `NAME` and `LEN` mapping rows to records).
@@ -69,6 +70,22 @@ pub struct PredictArgs {
     /// Hide progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// `-t/--threshold`: a number from 0 up to (not including) 1, the range of the scores it is compared
+/// with; NaN, infinities and negatives are refused.
+fn parse_threshold(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !v.is_finite() || !(0.0..1.0).contains(&v) {
+        return Err(format!(
+            "`{s}` is out of range: scores are probabilities, give a threshold from 0 up to (not \
+             including) 1"
+        ));
+    }
+    Ok(v)
 }
 
 fn debug_logging(on: bool) {
@@ -180,6 +197,10 @@ pub struct VariantArgs {
     /// Output VCF [default: stdout].
     #[arg(short = 'O', long = "output-vcf", value_name = "VCF")]
     pub output_vcf: Option<PathBuf>,
+    /// Also list the records and ALT alleles not scored, with the reason (tab-separated: CHROM POS REF
+    /// ALT reason, after a `#` header line).
+    #[arg(long, value_name = "FILE")]
+    pub skipped: Option<PathBuf>,
     /// Scores cover POS ± D bases (0 to 4999).
     #[arg(short = 'D', long = "distance", default_value_t = 50,
           value_parser = clap::value_parser!(u16).range(0..=4999))]
@@ -199,11 +220,12 @@ pub struct VariantArgs {
     /// Model type: only `pytorch` checkpoints are read.
     #[arg(short = 't', long = "model-type", default_value = "pytorch")]
     pub model_type: String,
-    /// Decimals of the delta scores.
-    #[arg(short = 'p', long = "precision", default_value_t = 2)]
+    /// Decimals of the delta scores (0 to 10: scores are float32).
+    #[arg(short = 'p', long = "precision", default_value_t = 2,
+          value_parser = RangedU64ValueParser::<usize>::new().range(0..=10))]
     pub precision: usize,
-    /// Accepted for compatibility: windows are always batched (results do not depend on it).
-    #[arg(short = 'b', long = "batch-size", default_value_t = 1)]
+    /// Accepted for compatibility (at least 1): windows are always batched (results do not depend on it).
+    #[arg(short = 'b', long = "batch-size", default_value_t = 1, value_parser = parse_at_least_one)]
     pub batch_size: usize,
     /// Compute device: auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
@@ -215,6 +237,29 @@ pub struct VariantArgs {
     /// Hide progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// `--skipped` must be a file of its own: not `-` (stdout may carry the VCF) and none of the other
+/// files of the run, which it would replace.
+fn check_skipped_path(s: &Path, a: &VariantArgs) -> Result<()> {
+    if s.as_os_str() == "-" {
+        bail!("--skipped -: give a file name (standard output is where the VCF goes without -O)");
+    }
+    // Against the inputs, the no-clobber check of every command; against the other output, here.
+    let same = |p: &Path| {
+        p == s
+            || matches!(
+                (p.canonicalize(), s.canonicalize()),
+                (Ok(x), Ok(y)) if x == y
+            )
+    };
+    if a.output_vcf.as_deref().is_some_and(same) {
+        bail!(
+            "--skipped {}: the same file as -O/--output-vcf; give the list of skipped records a file of its own",
+            s.display()
+        );
+    }
+    Ok(())
 }
 
 /// Runs `variant`.
@@ -231,6 +276,9 @@ pub fn variant(a: VariantArgs) -> Result<()> {
     if a.model.iter().any(|m| m == "SpliceAI") {
         bail!("-m/--model: give an OpenSpliceAI checkpoint or a directory of them (SpliceAI's Keras models are not supported)");
     }
+    if let Some(s) = &a.skipped {
+        check_skipped_path(s, &a)?;
+    }
     let models: Vec<PathBuf> = a.model.iter().map(PathBuf::from).collect();
     Io::new()
         .input_opt("-I", a.input_vcf.as_ref())
@@ -239,6 +287,7 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         .inputs("-m", &models)
         .input_opt("--temperature", a.temperature.as_ref())
         .output_opt("-O", a.output_vcf.as_ref())
+        .output_opt("--skipped", a.skipped.as_ref())
         .check()?;
     let ens = load_ensemble(
         "variant",
@@ -252,6 +301,7 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         annotation: a.annotation,
         input: a.input_vcf,
         output: a.output_vcf,
+        skipped: a.skipped,
         distance: a.distance as usize,
         mask: a.mask == 1,
         precision: a.precision,

@@ -94,7 +94,10 @@ fn check_regular_hdf5(path: &Path) -> Result<(), DataError> {
         Ok(_) => {
             return Err(DataError::Io {
                 path: path.to_path_buf(),
-                source: std::io::Error::other("not a regular file"),
+                source: std::io::Error::other(
+                    "not a regular file: HDF5 is read at random offsets, so a directory, pipe or \
+                     process substitution cannot be read; give the path of the .h5 file itself",
+                ),
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -171,12 +171,24 @@ impl IndexedFasta {
                 message: "this FASTA is read by region and needs a file, not standard input".into(),
             });
         }
-        if input::open(path)?.compression != input::Compression::Plain {
+        if !std::fs::metadata(path).map_err(io)?.is_file() {
+            let message =
+                "this FASTA is read by region and needs a regular file it can read twice, \
+                           not a pipe or process substitution: write it to a file first";
             return Err(GenomeError::Unsupported {
                 path: path.to_path_buf(),
-                message: "this FASTA is read by region, which needs plain text: decompress it \
-                          (gzip -dc FILE > FILE.fa) and pass the plain file"
-                    .into(),
+                message: message.into(),
+            });
+        }
+        let compression = input::open(path)?.compression;
+        if compression != input::Compression::Plain {
+            let kind = compression.name();
+            return Err(GenomeError::Unsupported {
+                path: path.to_path_buf(),
+                message: format!(
+                    "this FASTA is {kind}-compressed, but it is read by region, which needs plain \
+                     text here: decompress it ({kind} -dc FILE > FILE.fa) and pass the plain file"
+                ),
             });
         }
         let file = File::open(path).map_err(io)?;

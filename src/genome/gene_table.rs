@@ -3,7 +3,7 @@
 //! transcript, see [`from_gff`]; lines through [`super::gff`]). Either may be plain, gzip or bgzip.
 
 use std::collections::{HashMap, HashSet};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use super::gff::{raw_attribute as attribute, GffReader};
@@ -85,18 +85,35 @@ impl Annotation {
         Ok(Self { rows, by_chrom })
     }
 
-    /// Loads a gene table, or a GFF3/GTF by extension (`.gff`, `.gff3`, `.gtf`, each also with `.gz`).
+    /// Loads a gene table, or a GFF3/GTF: by extension (`.gff`, `.gff3`, `.gtf`, each also with `.gz` or
+    /// `.bgz`), else by the first line (so a pipe or an oddly named file works too). Opened once.
     pub fn load(spec: &str) -> Result<Self, AnnotationError> {
         if matches!(spec, "grch37" | "grch38") {
             return Err(AnnotationError::NotBundled(spec.into()));
         }
         let path = Path::new(spec);
         let name = spec.to_ascii_lowercase();
-        let name = name.strip_suffix(".gz").unwrap_or(&name);
-        if [".gff", ".gff3", ".gtf"].iter().any(|e| name.ends_with(e)) {
-            from_gff(path)
+        let name = name
+            .strip_suffix(".gz")
+            .or_else(|| name.strip_suffix(".bgz"))
+            .unwrap_or(&name);
+        let input = input::open(path)?;
+        let mut reader = input.reader;
+        // The first line, put back in front of the rest (a pipe cannot be reopened).
+        let mut first = Vec::new();
+        reader
+            .read_until(b'\n', &mut first)
+            .map_err(|source| GenomeError::Io {
+                path: input.name.clone(),
+                source,
+            })?;
+        let gff =
+            [".gff", ".gff3", ".gtf"].iter().any(|e| name.ends_with(e)) || looks_like_gff(&first);
+        let reader = std::io::Cursor::new(first).chain(reader);
+        if gff {
+            gff_rows(&input.name, reader)
         } else {
-            from_table(path)
+            table_rows(&input.name, reader)
         }
     }
 
@@ -125,15 +142,6 @@ impl Annotation {
     }
 }
 
-fn lines(
-    path: &Path,
-) -> Result<impl Iterator<Item = (usize, std::io::Result<String>)>, GenomeError> {
-    Ok(input::open_text(path)?
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l)))
-}
-
 fn bad(path: &Path, line: usize, message: String) -> AnnotationError {
     AnnotationError::Bad {
         path: path.to_path_buf(),
@@ -142,8 +150,24 @@ fn bad(path: &Path, line: usize, message: String) -> AnnotationError {
     }
 }
 
+/// True when the first line of a file reads as GFF3/GTF rather than a gene table: `##gff-version` or
+/// `#!...`, or 9 tab-separated columns with integer columns 4 and 5.
+fn looks_like_gff(first: &[u8]) -> bool {
+    if first.starts_with(b"##gff-version") || first.starts_with(b"#!") {
+        return true;
+    }
+    let first = String::from_utf8_lossy(first);
+    let f: Vec<&str> = first.trim_end().split('\t').collect();
+    f.len() == 9 && f[3].parse::<u64>().is_ok() && f[4].parse::<u64>().is_ok()
+}
+
 /// SpliceAI's gene table, columns found by name in the header.
 pub fn from_table(path: &Path) -> Result<Annotation, AnnotationError> {
+    let input = input::open(path)?;
+    table_rows(&input.name, input.reader)
+}
+
+fn table_rows(path: &Path, reader: impl BufRead) -> Result<Annotation, AnnotationError> {
     const COLS: [&str; 7] = [
         "#NAME",
         "CHROM",
@@ -155,7 +179,7 @@ pub fn from_table(path: &Path) -> Result<Annotation, AnnotationError> {
     ];
     let mut idx: Option<Vec<usize>> = None;
     let mut rows = Vec::new();
-    for (no, line) in lines(path)? {
+    for (no, line) in reader.lines().enumerate().map(|(i, l)| (i + 1, l)) {
         let line = line.map_err(|source| GenomeError::Io {
             path: path.to_path_buf(),
             source,
@@ -304,10 +328,15 @@ fn gene_strand(path: &Path, l: &super::gff::GffLine) -> Result<bool, AnnotationE
 /// one tagged `Ensembl_canonical` or `MANE_Select` if any, else the one with the most exonic bases (the
 /// first in the file on ties). The row spans that transcript's exons, as SpliceAI's tables do.
 pub fn from_gff(path: &Path) -> Result<Annotation, AnnotationError> {
+    let input = input::open(path)?;
+    gff_rows(&input.name, input.reader)
+}
+
+fn gff_rows(path: &Path, reader: impl BufRead) -> Result<Annotation, AnnotationError> {
     let mut genes: HashMap<String, GeneBuild> = HashMap::new();
     let mut txs: HashMap<String, TxBuild> = HashMap::new();
     let (mut ids, mut parents) = (HashSet::new(), HashMap::new());
-    let mut reader = GffReader::open(path)?;
+    let mut reader = GffReader::new(path, reader);
     while let Some(l) = reader.next_line()? {
         let f = &l.cols;
         if f.len() < 9 {

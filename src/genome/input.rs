@@ -17,8 +17,22 @@ const BUF: usize = 1 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     Plain,
-    /// gzip or bgzip: both are read as a series of gzip members.
+    /// gzip: read as a series of gzip members.
     Gzip,
+    /// bgzip (BGZF: gzip members carrying a `BC` extra field), read like gzip; told apart only for
+    /// messages and for the inputs that are read by region.
+    Bgzip,
+}
+
+impl Compression {
+    /// The word for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Plain => "plain text",
+            Compression::Gzip => "gzip",
+            Compression::Bgzip => "bgzip",
+        }
+    }
 }
 
 /// An opened input: its name for messages (`<stdin>` for `-`) and a line reader over its text.
@@ -55,11 +69,11 @@ pub fn open_reader<R: Read + Send + 'static>(
     name: PathBuf,
     mut raw: R,
 ) -> Result<Input, GenomeError> {
-    // Up to 6 bytes, however a pipe splits them (`take` + `read_to_end` loops until 6 or the end), then put
-    // back in front of the rest.
-    let mut magic = Vec::with_capacity(6);
+    // Up to 16 bytes (a BGZF header's `BC` is at 12), however a pipe splits them (`take` + `read_to_end`
+    // loops until 16 or the end), then put back in front of the rest.
+    let mut magic = Vec::with_capacity(16);
     (&mut raw)
-        .take(6)
+        .take(16)
         .read_to_end(&mut magic)
         .map_err(|source| GenomeError::Io {
             path: name.clone(),
@@ -69,9 +83,12 @@ pub fn open_reader<R: Read + Send + 'static>(
     let whole = io::Cursor::new(magic).chain(raw);
     let reader: Box<dyn BufRead + Send> = match compression {
         Compression::Plain => Box::new(BufReader::with_capacity(BUF, whole)),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
+        Compression::Gzip | Compression::Bgzip => Box::new(BufReader::with_capacity(
             BUF,
-            GzErrors(MultiGzDecoder::new(BufReader::with_capacity(BUF, whole))),
+            GzErrors(
+                MultiGzDecoder::new(BufReader::with_capacity(BUF, whole)),
+                compression.name(),
+            ),
         )),
     };
     Ok(Input {
@@ -91,10 +108,13 @@ fn sniff(name: &Path, magic: &[u8]) -> Result<Compression, GenomeError> {
         ),
     };
     match magic {
+        [0x1f, 0x8b, _, flg, _, _, _, _, _, _, _, _, b'B', b'C', ..] if flg & 4 != 0 => {
+            Ok(Compression::Bgzip)
+        }
         [0x1f, 0x8b, ..] => Ok(Compression::Gzip),
         [0x28, 0xb5, 0x2f, 0xfd, ..] => Err(unsupported("zstd", "zstd -d")),
         [b'B', b'Z', b'h', ..] => Err(unsupported("bzip2", "bunzip2")),
-        [0xfd, b'7', b'z', b'X', b'Z', 0x00] => Err(unsupported("xz", "unxz")),
+        [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Err(unsupported("xz", "unxz")),
         [b'P', b'K', 0x03, 0x04, ..] => Err(GenomeError::Unsupported {
             path: name.to_path_buf(),
             message: "this is a zip archive, not a text file; unzip it first".into(),
@@ -104,20 +124,23 @@ fn sniff(name: &Path, magic: &[u8]) -> Result<Compression, GenomeError> {
 }
 
 /// flate2's errors for bad compressed data say "corrupt deflate stream" or "unexpected end of file"
-/// without saying which layer failed; this names it.
-struct GzErrors<R>(R);
+/// without saying which layer failed; this names it (and the compression: gzip or bgzip).
+struct GzErrors<R>(R, &'static str);
 
 impl<R: Read> Read for GzErrors<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let kind = self.1;
         self.0.read(out).map_err(|e| match e.kind() {
             io::ErrorKind::UnexpectedEof => io::Error::new(
                 e.kind(),
-                "the gzip/bgzip data ends early: the file is truncated (an incomplete download or copy?)",
+                format!(
+                    "the {kind} data ends early: the file is truncated (an incomplete download or \
+                     copy?)"
+                ),
             ),
-            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => io::Error::new(
-                e.kind(),
-                format!("the gzip/bgzip data is corrupt ({e})"),
-            ),
+            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+                io::Error::new(e.kind(), format!("the {kind} data is corrupt ({e})"))
+            }
             _ => e,
         })
     }
@@ -174,7 +197,22 @@ mod tests {
         w.write_all(b"##fileformat=VCFv4.2\n").unwrap();
         let data = w.finish().unwrap();
         let i = bytes("v.vcf.gz", data).unwrap();
+        assert_eq!(i.compression, Compression::Bgzip);
         assert_eq!(read_all(i).unwrap(), "##fileformat=VCFv4.2\n");
+    }
+
+    #[test]
+    fn truncated_bgzip_says_bgzip() {
+        let mut w = noodles_bgzf::io::Writer::new(Vec::new());
+        w.write_all(&b"ACGT".repeat(10_000)).unwrap();
+        let data = w.finish().unwrap();
+        let cut = data[..data.len() / 2].to_vec();
+        let err = read_all(bytes("cut.fa.gz", cut).unwrap()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the bgzip data ends early: the file is truncated"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -195,7 +233,11 @@ mod tests {
         let data = gz(&b"ACGT".repeat(10_000));
         let cut = data[..data.len() / 2].to_vec();
         let err = read_all(bytes("cut.fa.gz", cut).unwrap()).unwrap_err();
-        assert!(err.to_string().contains("truncated"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("the gzip data ends early: the file is truncated"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Reading a run directory: `metrics.jsonl` (strictly, with errors naming file and line), `run.json` and the
 //! per-batch learning rates.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -116,16 +117,18 @@ impl RunData {
 /// Reads a run directory.
 pub fn load_run(dir: &Path) -> Result<RunData, ReportError> {
     let path = dir.join(METRICS_JSONL);
-    if !path.is_file() {
-        return Err(ReportError::MissingMetrics {
-            path,
-            dir: dir.to_path_buf(),
-        });
-    }
-    let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let gz = dir.join(format!("{METRICS_JSONL}.gz"));
+    let path = match (path.is_file(), gz.is_file()) {
+        (false, true) => gz,
+        (false, false) => {
+            return Err(ReportError::MissingMetrics {
+                path,
+                dir: dir.to_path_buf(),
+            })
+        }
+        _ => path,
+    };
+    let text = read_text(&path)?;
     let records = parse_metrics(&path, &text)?;
     let info = read_run_info(dir)?;
     let lr_per_batch = read_lr(
@@ -143,6 +146,27 @@ pub fn load_run(dir: &Path) -> Result<RunData, ReportError> {
         records,
         lr_per_batch,
     })
+}
+
+/// A text file, plain, gzip or bgzip (told by its first bytes, as every input is read).
+fn read_text(path: &Path) -> Result<String, ReportError> {
+    let err = |source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(err)?;
+    let input =
+        crate::genome::input::open_reader(path.to_path_buf(), file).map_err(|e| match e {
+            crate::genome::GenomeError::Unsupported { message, .. } => {
+                err(std::io::Error::other(message))
+            }
+            crate::genome::GenomeError::Io { source, .. } => err(source),
+            other => err(std::io::Error::other(other.to_string())),
+        })?;
+    let mut text = String::new();
+    let mut reader = input.reader;
+    reader.read_to_string(&mut text).map_err(err)?;
+    Ok(text)
 }
 
 /// Parses `metrics.jsonl`: every line a complete record of this schema version, the last one ended by a
@@ -268,6 +292,34 @@ mod tests {
     use super::*;
 
     const LINE: &str = r#"{"schema_version":1,"epoch":0,"split":"val","loss":0.5,"lr":0.001,"seconds":1.0,"acceptor":{"topk":0.1,"auprc":0.2,"f1":0.3},"donor":{"topk":0.1,"auprc":null,"f1":0.3}}"#;
+
+    #[test]
+    fn gzip_metrics_and_metrics_jsonl_gz_are_read() {
+        use std::io::Write;
+        let gz = |text: &str| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(text.as_bytes()).unwrap();
+            e.finish().unwrap()
+        };
+        let text = format!("{LINE}\n");
+        for name in [METRICS_JSONL, "metrics.jsonl.gz"] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(name), gz(&text)).unwrap();
+            let run = load_run(dir.path()).unwrap();
+            assert_eq!(run.records.len(), 1, "{name}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cut = gz(&LINE.repeat(50));
+        std::fs::write(dir.path().join(METRICS_JSONL), &cut[..cut.len() / 2]).unwrap();
+        let msg = format!(
+            "{:#}",
+            anyhow::Error::from(load_run(dir.path()).unwrap_err())
+        );
+        assert!(
+            msg.contains("truncated") && msg.contains(METRICS_JSONL),
+            "{msg}"
+        );
+    }
 
     #[test]
     fn parses_complete_lines() {

@@ -58,11 +58,85 @@ pub struct VariantOptions {
     pub input: Option<PathBuf>,
     /// `None` (or `-`) writes stdout.
     pub output: Option<PathBuf>,
+    /// Where to list the records and alleles not scored (written atomically), if anywhere.
+    pub skipped: Option<PathBuf>,
     /// D: scores cover POS ± D.
     pub distance: usize,
     pub mask: bool,
     pub precision: usize,
     pub progress: bool,
+}
+
+/// Why a record, or one ALT allele of it, is not scored. The record is still written (unchanged, or with
+/// the entries of its other alleles), as upstream writes it; the reason goes to the summary and to
+/// `--skipped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    /// ALT is `.`: no alternate allele.
+    NoAlt,
+    /// No gene of the annotation holds POS.
+    OutsideGenes,
+    /// The chromosome is neither in the FASTA nor there after `chr` normalisation.
+    ChromNotInReference,
+    /// The scoring window starts before the chromosome (upstream: "ref issue"/"fasta issue").
+    NearChromStart,
+    /// REF differs from the reference bases at POS (upstream: "ref issue").
+    RefMismatch,
+    /// The scoring window runs past the chromosome end.
+    NearChromEnd,
+    /// REF is longer than 2D bases.
+    RefTooLong,
+    /// A symbolic ALT (`<DEL>`, `<INS>`, ...).
+    Symbolic,
+    /// A breakend ALT (`]chr:pos]A`, `A[chr:pos[`, `.A`, `A.`).
+    Breakend,
+    /// `*`: the allele is deleted by an overlapping deletion.
+    SpanningDeletion,
+    /// An ALT of `.` in a list, or with `-` (not a base sequence).
+    NotSequence,
+}
+
+impl SkipReason {
+    /// The words used in the summary and in `--skipped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::NoAlt => "no ALT allele (.)",
+            SkipReason::OutsideGenes => "outside every gene",
+            SkipReason::ChromNotInReference => "chromosome not in the reference",
+            SkipReason::NearChromStart => "window starts before the chromosome",
+            SkipReason::RefMismatch => "REF does not match the reference",
+            SkipReason::NearChromEnd => "window ends past the chromosome",
+            SkipReason::RefTooLong => "REF longer than 2 x distance",
+            SkipReason::Symbolic => "symbolic ALT",
+            SkipReason::Breakend => "breakend ALT",
+            SkipReason::SpanningDeletion => "spanning deletion ALT (*)",
+            SkipReason::NotSequence => "ALT not a base sequence",
+        }
+    }
+
+    /// The reason an ALT allele is not scored, if it is not (SpliceAI skips every ALT holding one of
+    /// `. - * < >`; a breakend, which need not hold any of them, is skipped too).
+    pub fn of_alt(alt: &str) -> Option<SkipReason> {
+        if alt.contains(['[', ']'])
+            || (alt.len() > 1 && (alt.starts_with('.') || alt.ends_with('.')))
+        {
+            Some(SkipReason::Breakend)
+        } else if alt.starts_with('<') || alt.contains(['<', '>']) {
+            Some(SkipReason::Symbolic)
+        } else if alt == "*" {
+            Some(SkipReason::SpanningDeletion)
+        } else if alt.contains(['.', '-', '*']) || alt.is_empty() {
+            Some(SkipReason::NotSequence)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Counts for the closing summary.
@@ -73,26 +147,39 @@ pub struct VariantSummary {
     pub annotated: usize,
     /// (allele, gene) pairs scored by the model.
     pub scored: usize,
-    /// Records without a gene at POS.
-    pub intergenic: usize,
-    /// Skipped records by reason.
-    pub skipped: BTreeMap<&'static str, usize>,
+    /// Records (for record-level reasons) or ALT alleles (for allele-level ones) not scored, by reason.
+    pub skipped: BTreeMap<SkipReason, usize>,
     pub windows: usize,
+}
+
+impl VariantSummary {
+    /// How many were skipped for `reason`.
+    pub fn skipped(&self, reason: SkipReason) -> usize {
+        self.skipped.get(&reason).copied().unwrap_or(0)
+    }
 }
 
 impl std::fmt::Display for VariantSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} records: {} annotated ({} allele-gene scores, {} windows), {} outside every gene",
-            self.records, self.annotated, self.scored, self.windows, self.intergenic
+            "{} records: {} annotated ({} allele-gene scores, {} windows)",
+            self.records, self.annotated, self.scored, self.windows
         )?;
-        for (reason, n) in &self.skipped {
-            write!(f, ", {n} skipped ({reason})")?;
+        if self.skipped.is_empty() {
+            return write!(f, "; nothing skipped");
+        }
+        write!(f, "; not scored:")?;
+        for (i, (reason, n)) in self.skipped.iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            write!(f, "{sep}{n} {reason}")?;
         }
         Ok(())
     }
 }
+
+/// The header line of `--skipped`.
+pub const SKIPPED_HEADER: &str = "#CHROM\tPOS\tREF\tALT\treason";
 
 /// Records scored together.
 const CHUNK: usize = 256;
@@ -145,12 +232,29 @@ struct Context<'a> {
     annotation: Annotation,
     ens: &'a Ensemble,
     summary: VariantSummary,
+    /// `--skipped`, written as records are planned (in input order).
+    skipped_out: Option<SkippedList>,
 }
 
 impl Context<'_> {
-    fn skip(&mut self, reason: &'static str, rec: &VcfRecord) {
-        log::warn!("Skipping record ({reason}): {}", rec.line());
+    /// Counts `rec` (or only its allele `alt`) as not scored for `reason`, and lists it in `--skipped`.
+    fn skip(
+        &mut self,
+        reason: SkipReason,
+        rec: &VcfRecord,
+        alt: Option<&str>,
+    ) -> Result<(), VariantError> {
+        match (reason, alt) {
+            (SkipReason::OutsideGenes, _) | (_, Some(_)) => {
+                log::debug!("not scored ({reason}): {}", rec.line())
+            }
+            _ => log::warn!("Skipping record ({reason}): {}", rec.line()),
+        }
         *self.summary.skipped.entry(reason).or_default() += 1;
+        match &mut self.skipped_out {
+            Some(list) => list.add(rec, alt.unwrap_or(&rec.fields[4]), reason),
+            None => Ok(()),
+        }
     }
 
     /// SpliceAI's checks, then the windows of every (allele, gene). `None`: write the record unchanged.
@@ -167,7 +271,7 @@ impl Context<'_> {
         };
         let rec = &p.record;
         let Some(alts) = rec.alts() else {
-            self.skip("bad input", rec);
+            self.skip(SkipReason::NoAlt, rec, None)?;
             return Ok(p);
         };
         let genes: Vec<Transcript> = self
@@ -177,7 +281,7 @@ impl Context<'_> {
             .cloned()
             .collect();
         if genes.is_empty() {
-            self.summary.intergenic += 1;
+            self.skip(SkipReason::OutsideGenes, rec, None)?;
             return Ok(p);
         }
         let f = self.ens.config().flank;
@@ -185,44 +289,42 @@ impl Context<'_> {
         let wid = f + cov;
         let h = (wid / 2) as i64;
         let chrom = normalise_chrom(rec.chrom(), &self.fasta_first);
-        let Some(len) = self.fasta.len(&chrom) else {
-            self.skip("chromosome not in the reference", rec);
-            return Ok(p);
-        };
-        let (start, end) = (rec.pos - h - 1, rec.pos + h);
-        if start < 0 && -start > len as i64 {
-            self.skip("fasta issue", rec);
+        if self.fasta.len(&chrom).is_none() {
+            self.skip(SkipReason::ChromNotInReference, rec, None)?;
             return Ok(p);
         }
-        // pyfaidx returns '' for a negative start: a "ref issue".
-        let mut seq = if start < 0 {
-            Vec::new()
-        } else {
-            self.fasta.fetch(&chrom, start as u64, end as u64)?
-        };
+        let (start, end) = (rec.pos - h - 1, rec.pos + h);
+        // Upstream says "fasta issue" when the window starts before the chromosome by more than its
+        // length and "ref issue" (pyfaidx returns '' for a negative start) otherwise: both are this.
+        if start < 0 {
+            self.skip(SkipReason::NearChromStart, rec, None)?;
+            return Ok(p);
+        }
+        let mut seq = self.fasta.fetch(&chrom, start as u64, end as u64)?;
         seq.make_ascii_uppercase();
         let refb = rec.reference();
         let h = h as usize;
         let ref_here = seq.get(h..(h + refb.len()).min(seq.len())).unwrap_or(&[]);
         if ref_here != refb.as_bytes() {
-            self.skip("ref issue", rec);
+            self.skip(SkipReason::RefMismatch, rec, None)?;
             return Ok(p);
         }
         if seq.len() != wid {
-            self.skip("near chromosome end", rec);
+            self.skip(SkipReason::NearChromEnd, rec, None)?;
             return Ok(p);
         }
         if refb.len() > 2 * self.opts.distance {
-            self.skip("ref too long", rec);
+            self.skip(SkipReason::RefTooLong, rec, None)?;
             return Ok(p);
         }
         let mut items = Vec::new();
         let mut ref_windows: Vec<Option<usize>> = vec![None; genes.len()];
         for alt in alts {
+            if let Some(reason) = SkipReason::of_alt(alt) {
+                self.skip(reason, rec, Some(alt))?;
+                continue;
+            }
             for (gi, g) in genes.iter().enumerate() {
-                if alt.contains(['.', '-', '*', '<', '>']) {
-                    continue;
-                }
                 if refb.len() > 1 && alt.len() > 1 {
                     items.push(Item::Literal(format!("{alt}|{}|.|.|.|.|.|.|.|.", g.name)));
                     continue;
@@ -403,6 +505,60 @@ fn spinner(enabled: bool) -> ProgressBar {
     bar
 }
 
+/// `--skipped`: a header, then one tab-separated line per record or allele not scored, written under a
+/// temporary name and renamed by [`SkippedList::commit`].
+struct SkippedList {
+    name: String,
+    out: std::io::BufWriter<AtomicOutput>,
+}
+
+impl SkippedList {
+    fn create(path: &Path) -> Result<Self, VariantError> {
+        let name = path.display().to_string();
+        let err = |source| VariantError::Output {
+            name: name.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let mut out = std::io::BufWriter::new(AtomicOutput::create(path).map_err(err)?);
+        writeln!(out, "{SKIPPED_HEADER}").map_err(err)?;
+        Ok(Self { name, out })
+    }
+
+    fn err(&self, source: std::io::Error) -> VariantError {
+        VariantError::Output {
+            name: self.name.clone(),
+            source,
+        }
+    }
+
+    fn add(&mut self, rec: &VcfRecord, alt: &str, reason: SkipReason) -> Result<(), VariantError> {
+        writeln!(
+            self.out,
+            "{}\t{}\t{}\t{alt}\t{reason}",
+            rec.chrom(),
+            rec.fields[1],
+            rec.reference()
+        )
+        .map_err(|e| self.err(e))
+    }
+
+    fn commit(self) -> Result<(), VariantError> {
+        let name = self.name;
+        let err = |source| VariantError::Output {
+            name: name.clone(),
+            source,
+        };
+        self.out
+            .into_inner()
+            .map_err(|e| err(e.into_error()))?
+            .commit()
+            .map_err(err)
+    }
+}
+
 /// Runs `variant` with a loaded ensemble.
 pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, VariantError> {
     let annotation = Annotation::load(&opts.annotation)?;
@@ -424,6 +580,11 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
         }
         None => None,
     };
+    let skipped_out = opts
+        .skipped
+        .as_deref()
+        .map(SkippedList::create)
+        .transpose()?;
     let stdout = std::io::stdout();
     let mut out: Box<dyn Write + '_> = match file.as_mut() {
         Some(f) => Box::new(f),
@@ -439,6 +600,7 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
         annotation,
         ens,
         summary: VariantSummary::default(),
+        skipped_out,
     };
     let bar = spinner(opts.progress);
     loop {
@@ -477,8 +639,68 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
     bar.finish_and_clear();
     out.flush().map_err(werr)?;
     drop(out);
+    if let Some(list) = ctx.skipped_out.take() {
+        list.commit()?;
+    }
     if let Some(f) = file {
         f.commit().map_err(werr)?;
     }
     Ok(ctx.summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SkipReason::{self, *};
+
+    #[test]
+    fn alt_classes() {
+        for (alt, want) in [
+            ("A", None),
+            ("ACGT", None),
+            ("N", None),
+            // IUPAC codes are scored as upstream scores them (as N).
+            ("R", None),
+            ("<DEL>", Some(Symbolic)),
+            ("<INS:ME:ALU>", Some(Symbolic)),
+            ("<*>", Some(Symbolic)),
+            ("A]chr2:98000]", Some(Breakend)),
+            ("]chr2:98000]A", Some(Breakend)),
+            ("A[chr2:98000[", Some(Breakend)),
+            ("[chr2:98000[A", Some(Breakend)),
+            (".A", Some(Breakend)),
+            ("A.", Some(Breakend)),
+            ("A[<ctg1>:7[", Some(Breakend)),
+            ("*", Some(SpanningDeletion)),
+            (".", Some(NotSequence)),
+            ("-", Some(NotSequence)),
+            ("A-C", Some(NotSequence)),
+            ("", Some(NotSequence)),
+        ] {
+            assert_eq!(SkipReason::of_alt(alt), want, "{alt}");
+        }
+    }
+
+    #[test]
+    fn summary_counts_each_reason_once_in_order() {
+        let mut s = super::VariantSummary {
+            records: 5,
+            annotated: 2,
+            scored: 3,
+            windows: 4,
+            ..Default::default()
+        };
+        assert_eq!(
+            s.to_string(),
+            "5 records: 2 annotated (3 allele-gene scores, 4 windows); nothing skipped"
+        );
+        s.skipped.insert(Breakend, 2);
+        s.skipped.insert(NoAlt, 1);
+        assert_eq!(
+            s.to_string(),
+            "5 records: 2 annotated (3 allele-gene scores, 4 windows); not scored: 1 no ALT \
+             allele (.), 2 breakend ALT"
+        );
+        assert_eq!(s.skipped(Breakend), 2);
+        assert_eq!(s.skipped(Symbolic), 0);
+    }
 }
