@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod predict;
+pub mod progress;
 pub mod report;
 pub mod rundir;
 pub mod train;

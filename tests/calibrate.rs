@@ -427,7 +427,7 @@ fn calibrate_writes_upstreams_files() {
     let file = std::sync::Arc::new(
         openspliceai_rs::data::H5File::open(s.dir.join("data/dataset_validation.h5")).unwrap(),
     );
-    let progress = openspliceai_rs::train::progress::Progress::new(false);
+    let progress = openspliceai_rs::progress::Progress::new(false);
     let val = calibrate::collect(&model, file, 4, &progress, "validation").unwrap();
     assert_eq!((val.windows, val.data.len()), (6, 30_000));
     let t = fit(&val.data, &FitOptions::default(), &|| false)
@@ -657,7 +657,7 @@ fn test_command_scores_the_calibrated_model() {
         &model,
         file,
         6,
-        &openspliceai_rs::train::progress::Progress::new(false),
+        &openspliceai_rs::progress::Progress::new(false),
         "t",
     )
     .unwrap();

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::data::{H5File, Order};
 use crate::model::config::{OUT_CLASSES, SEQ_LEN};
 use crate::model::SpliceAi;
+use crate::progress::Progress;
 use crate::train::evaluate::device_loader;
-use crate::train::progress::Progress;
 use crate::train::TrainError;
 
 use super::metrics::{label_class, LabelledLogits};

@@ -25,7 +25,7 @@ use crate::console::Output;
 use crate::data::H5File;
 use crate::infer::{load_strict, InferError};
 use crate::model::FlankConfig;
-use crate::train::progress::Progress;
+use crate::progress::Progress;
 use crate::train::TrainError;
 
 pub use collect::{collect, windows_used, Collected};

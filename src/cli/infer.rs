@@ -16,6 +16,19 @@ use crate::model::FlankConfig;
 use crate::predict::{self, PredictOptions};
 use crate::variant::{self, VariantOptions};
 
+/// The model options `predict` and `variant` share (with `-m`, whose default differs).
+#[derive(Debug, Args, Clone)]
+pub struct ScoringArgs {
+    /// Flanking size of the model: 80, 400, 2000 or 10000 [default: the checkpoints'; a given -f must
+    /// match them].
+    #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
+    pub flanking_size: Option<&'static FlankConfig>,
+    /// Calibrated scores: divide the logits by this temperature (`calibrate`'s temperature.txt or
+    /// temperature.pt) before the softmax.
+    #[arg(long, value_name = "FILE")]
+    pub temperature: Option<PathBuf>,
+}
+
 /// `predict`.
 #[derive(Debug, Args, Clone)]
 pub struct PredictArgs {
@@ -26,10 +39,8 @@ pub struct PredictArgs {
     /// their outputs are averaged).
     #[arg(short = 'm', long, required = true)]
     pub model: Vec<PathBuf>,
-    /// Flanking sequence length of the model: 80, 400, 2000 or 10000 [default: the checkpoints'; a given
-    /// -f must match them].
-    #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
-    pub flanking_size: Option<&'static FlankConfig>,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
     /// Output directory; files go to `<DIR>/SpliceAI_5000_<F>/`.
     #[arg(short, long, default_value = "./predict_out", value_name = "DIR")]
     pub output_dir: PathBuf,
@@ -61,10 +72,6 @@ pub struct PredictArgs {
     /// Accepted for compatibility; no HDF5 shards are written.
     #[arg(long = "chunk-size", default_value_t = 100)]
     pub chunk_size: u64,
-    /// Calibrated scores: divide the logits by this temperature (`calibrate`'s temperature.txt or
-    /// temperature.pt) before the softmax.
-    #[arg(long, value_name = "FILE")]
-    pub temperature: Option<PathBuf>,
     #[command(flatten)]
     pub compute: ComputeArgs,
     /// Hide progress bars.
@@ -99,12 +106,12 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     debug_logging(a.debug);
     // The output folder is named by the flanking size, which the checkpoints may decide: the inputs are
     // checked against every folder it could be, before anything is read.
-    for f in super::flanks_or_all(a.flanking_size) {
+    for f in super::flanks_or_all(a.scoring.flanking_size) {
         Io::new()
             .input("-i", &a.input_sequence)
             .inputs("-m", &a.model)
             .input_opt("-a", a.annotation_file.as_ref())
-            .input_opt("--temperature", a.temperature.as_ref())
+            .input_opt("--temperature", a.scoring.temperature.as_ref())
             .output_dir(
                 "-o",
                 predict::run_dir(&a.output_dir, f.flank),
@@ -112,13 +119,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
             )
             .check()?;
     }
-    let ens = load_ensemble(
-        "predict",
-        &a.model,
-        a.flanking_size,
-        &a.compute.device,
-        a.temperature.as_deref(),
-    )?;
+    let ens = load_ensemble("predict", &a.model, &a.scoring, &a.compute.device)?;
     let opts = PredictOptions {
         input: a.input_sequence,
         annotation: a.annotation_file,
@@ -143,15 +144,16 @@ pub fn read_temperature(path: Option<&Path>) -> Result<Option<Temperature>> {
     })
 }
 
-/// The models of `models` (files or directories) on `device`, each named on stderr, with the temperature
-/// of `temperature` applied when given: the one way predict and variant load what they score with.
+/// The models of `models` (files or directories) on `device`, each named on stderr, of `-f`'s flanking
+/// size and with `--temperature` applied when given: the one way predict and variant load what they
+/// score with.
 fn load_ensemble(
     command: &str,
     models: &[PathBuf],
-    flank: Option<&'static FlankConfig>,
+    scoring: &ScoringArgs,
     device: &str,
-    temperature: Option<&Path>,
 ) -> Result<Ensemble> {
+    let (flank, temperature) = (scoring.flanking_size, scoring.temperature.as_deref());
     let device = select_device(device)?;
     let mut ens = Ensemble::load_all(models, flank, &device)?;
     eprintln!(
@@ -213,10 +215,8 @@ pub struct VariantArgs {
     /// averaged).
     #[arg(short = 'm', long = "model", default_value = "SpliceAI")]
     pub model: Vec<String>,
-    /// Flanking size of the model: 80, 400, 2000 or 10000 [default: the checkpoints'; a given -f must
-    /// match them].
-    #[arg(short = 'f', long = "flanking-size", value_parser = parse_flank)]
-    pub flanking_size: Option<&'static FlankConfig>,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
     /// Model type: only `pytorch` checkpoints are read.
     #[arg(short = 't', long = "model-type", default_value = "pytorch")]
     pub model_type: String,
@@ -230,10 +230,6 @@ pub struct VariantArgs {
     /// Compute device: auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Calibrated scores: divide the logits by this temperature (`calibrate`'s temperature.txt or
-    /// temperature.pt) before the softmax.
-    #[arg(long, value_name = "FILE")]
-    pub temperature: Option<PathBuf>,
     /// Hide progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -285,17 +281,11 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         .input("-R", &a.ref_genome)
         .input("-A", &a.annotation)
         .inputs("-m", &models)
-        .input_opt("--temperature", a.temperature.as_ref())
+        .input_opt("--temperature", a.scoring.temperature.as_ref())
         .output_opt("-O", a.output_vcf.as_ref())
         .output_opt("--skipped", a.skipped.as_ref())
         .check()?;
-    let ens = load_ensemble(
-        "variant",
-        &models,
-        a.flanking_size,
-        &a.device,
-        a.temperature.as_deref(),
-    )?;
+    let ens = load_ensemble("variant", &models, &a.scoring, &a.device)?;
     let opts = VariantOptions {
         reference: a.ref_genome,
         annotation: a.annotation,

@@ -339,10 +339,14 @@ fn side_outputs(
     split: &str,
     records: &[Record],
 ) -> Result<(), CreateDataError> {
-    let refs: Vec<&Record> = records.iter().collect();
-    write::write_stats(staged, split, &refs)?;
+    let s = write::SplitRecords {
+        name: split,
+        store,
+        records: records.iter().collect(),
+    };
+    write::write_stats(staged, &s)?;
     if cfg.write_fasta {
-        write::write_fasta(staged, store, split, &refs)?;
+        write::write_fasta(staged, &s)?;
     }
     Ok(())
 }
@@ -361,9 +365,13 @@ fn write_all(
     }
     let mut per_split = BTreeMap::new();
     for (name, records) in list {
-        let refs: Vec<&Record> = records.iter().collect();
-        write::write_datafile(staged, store, name, &refs)?;
-        write::write_dataset(staged, store, name, &refs, cfg.progress)?;
+        let s = write::SplitRecords {
+            name,
+            store,
+            records: records.iter().collect(),
+        };
+        write::write_datafile(staged, &s)?;
+        write::write_dataset(staged, &s, cfg.progress)?;
         per_split.insert(name.to_string(), SplitSummary::of(records));
     }
     summary.splits = per_split;

@@ -35,37 +35,46 @@ impl Out<'_> {
     }
 }
 
-/// `{split}_stats.txt`: `seqid, start, end, gene id, 1, strand` per record.
-pub fn write_stats(
+/// The records of one split, what every writer of its files reads.
+pub struct SplitRecords<'a> {
+    /// `train`, `test` or `validation`: the files' infix.
+    pub name: &'a str,
+    /// Where the records' sequences are.
+    pub store: &'a SeqStore,
+    pub records: Vec<&'a Record>,
+}
+
+/// A text output `name`: the bytes `text` gives for each record, in order.
+fn write_text(
     staged: &mut Staged,
-    split: &str,
+    name: String,
     records: &[&Record],
+    mut text: impl FnMut(&Record) -> Result<Vec<u8>, CreateDataError>,
 ) -> Result<(), CreateDataError> {
-    let name = format!("{split}_stats.txt");
     let mut w = BufWriter::new(staged.create(&name)?);
     let out = Out { name, staged };
     for r in records {
-        writeln!(
-            w,
-            "{}\t{}\t{}\t{}\t1\t{}",
-            r.chrom, r.tx_start, r.tx_end, r.name, r.strand
-        )
-        .map_err(out.err())?;
+        w.write_all(&text(r)?).map_err(out.err())?;
     }
     w.flush().map_err(out.err())
 }
 
+/// `{split}_stats.txt`: `seqid, start, end, gene id, 1, strand` per record.
+pub fn write_stats(staged: &mut Staged, s: &SplitRecords) -> Result<(), CreateDataError> {
+    let (split, records) = (s.name, &s.records[..]);
+    write_text(staged, format!("{split}_stats.txt"), records, |r| {
+        let line = format!(
+            "{}\t{}\t{}\t{}\t1\t{}\n",
+            r.chrom, r.tx_start, r.tx_end, r.name, r.strand
+        );
+        Ok(line.into_bytes())
+    })
+}
+
 /// `{split}.fa` as Biopython writes it: `>{id} {seqid}:{start}-{end}({strand})`, 60 columns.
-pub fn write_fasta(
-    staged: &mut Staged,
-    store: &SeqStore,
-    split: &str,
-    records: &[&Record],
-) -> Result<(), CreateDataError> {
-    let name = format!("{split}.fa");
-    let mut w = BufWriter::new(staged.create(&name)?);
-    let out = Out { name, staged };
-    for r in records {
+pub fn write_fasta(staged: &mut Staged, s: &SplitRecords) -> Result<(), CreateDataError> {
+    let (split, store, records) = (s.name, s.store, &s.records[..]);
+    write_text(staged, format!("{split}.fa"), records, |r| {
         let seq = store.read(r.seq)?;
         let mut text = format!(
             ">{} {}:{}-{}({})\n",
@@ -76,18 +85,13 @@ pub fn write_fasta(
             text.extend_from_slice(line);
             text.push(b'\n');
         }
-        w.write_all(&text).map_err(out.err())?;
-    }
-    w.flush().map_err(out.err())
+        Ok(text)
+    })
 }
 
 /// `datafile_{split}.h5`: NAME, CHROM, STRAND, TX_START, TX_END, SEQ, LABEL as variable-length UTF-8 strings.
-pub fn write_datafile(
-    staged: &mut Staged,
-    store: &SeqStore,
-    split: &str,
-    records: &[&Record],
-) -> Result<(), CreateDataError> {
+pub fn write_datafile(staged: &mut Staged, s: &SplitRecords) -> Result<(), CreateDataError> {
+    let (split, store, records) = (s.name, s.store, &s.records[..]);
     let name = format!("datafile_{split}.h5");
     let file = staged.create(&name)?;
     let out = Out { name, staged };
@@ -199,11 +203,10 @@ fn write_rows(
 /// (1, W, 5000, 3); an empty shard is `X{i}` (0,) and `Y{i}` (1, 0).
 pub fn write_dataset(
     staged: &mut Staged,
-    store: &SeqStore,
-    split: &str,
-    records: &[&Record],
+    s: &SplitRecords,
     progress: bool,
 ) -> Result<(), CreateDataError> {
+    let (split, store, records) = (s.name, s.store, &s.records[..]);
     let name = format!("dataset_{split}.h5");
     let file = staged.create(&name)?;
     let out = Out { name, staged };

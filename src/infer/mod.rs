@@ -38,6 +38,36 @@ pub enum InferError {
     Candle(#[from] candle_core::Error),
 }
 
+/// Errors of the commands that score sequences with a loaded ensemble (`predict`, `variant`): what they
+/// read, the models, the outputs they write, a stop on request.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error(transparent)]
+    Genome(#[from] crate::genome::GenomeError),
+    #[error(transparent)]
+    Vcf(#[from] crate::genome::vcf::VcfError),
+    #[error(transparent)]
+    Annotation(#[from] crate::genome::gene_table::AnnotationError),
+    #[error(transparent)]
+    Infer(Box<InferError>),
+    #[error("{name}: cannot write")]
+    Output {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("interrupted: no output written")]
+    Interrupted,
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+impl From<InferError> for ScoreError {
+    fn from(e: InferError) -> Self {
+        ScoreError::Infer(Box::new(e))
+    }
+}
+
 /// One model or several averaged: OpenSpliceAI's ensemble is the arithmetic mean of softmax outputs.
 pub struct Ensemble {
     models: Vec<SpliceAi>,

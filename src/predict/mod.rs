@@ -11,40 +11,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::atomic::AtomicOutput;
 use crate::genome::seq::{encode_into, window_count, window_span};
-use crate::genome::{Dialect, FastaReader, GenomeError};
-use crate::infer::{Ensemble, InferError};
+use crate::genome::{Dialect, FastaReader};
+use crate::infer::Ensemble;
 use crate::model::SEQ_LEN;
 use bed::Naming;
 use h5out::PredictionsFile;
 
 /// Errors of `predict`.
-#[derive(Debug, thiserror::Error)]
-pub enum PredictError {
-    #[error(transparent)]
-    Genome(#[from] GenomeError),
-    #[error(transparent)]
-    Infer(Box<InferError>),
-    #[error("{}", path.display())]
-    Output {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("interrupted: no output written")]
-    Interrupted,
-    #[error(transparent)]
-    Candle(#[from] candle_core::Error),
-}
-
-impl From<InferError> for PredictError {
-    fn from(e: InferError) -> Self {
-        PredictError::Infer(Box::new(e))
-    }
-}
+pub type PredictError = crate::infer::ScoreError;
 
 /// What to predict and where.
 #[derive(Debug, Clone)]
@@ -134,7 +112,7 @@ pub(crate) struct Scorer<'a> {
 
 fn output_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
     move |source| PredictError::Output {
-        path: path.to_path_buf(),
+        name: path.display().to_string(),
         source,
     }
 }
@@ -235,7 +213,7 @@ impl<'a> Scorer<'a> {
         let y = self.ens.forward(&x)?.flatten_all()?.to_vec1::<f32>()?;
         if let Some(p) = &mut self.predictions {
             p.rows(&y).map_err(|source| PredictError::Output {
-                path: p.path(),
+                name: p.path().display().to_string(),
                 source,
             })?;
         }
@@ -286,15 +264,8 @@ impl<'a> Scorer<'a> {
 }
 
 fn window_bar(enabled: bool) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos} windows {elapsed_precise} {per_sec} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar
+    crate::progress::Progress::new(enabled)
+        .spinner("{spinner} {pos} windows {elapsed_precise} {per_sec} {msg}")
 }
 
 /// What predict may write into [`run_dir`], as `crate::clobber::Io::output_dir` names.

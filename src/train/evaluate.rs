@@ -6,13 +6,13 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 
 use super::cache::PrefixCache;
-use super::progress::Progress;
 use super::TrainError;
 use crate::data::{Batch, H5File, Loader, LoaderConfig, Order, WindowRef};
 use crate::metrics::Loss;
 use crate::metrics::{EpochMetrics, MetricsAccumulator, WindowFilter};
 use crate::model::config::{OUT_CLASSES, SEQ_LEN};
 use crate::model::{SpliceAi, Trunk};
+use crate::progress::Progress;
 use crate::rundir::Split;
 
 /// A batch on the compute device.

@@ -8,7 +8,6 @@ pub mod config;
 pub mod console;
 pub mod evaluate;
 pub mod optim;
-pub mod progress;
 pub mod run_log;
 pub mod runner;
 pub mod schedule;

@@ -13,7 +13,6 @@ use super::evaluate::{
     accumulator, device_loader, evaluate, CacheUse, EvalPass, Evaluation, SplitData,
 };
 use super::optim::Moments;
-use super::progress::Progress;
 use super::run_log::{console_summary, python_float_repr, EpochRecord, RunLog};
 use super::schedule::Schedule;
 use super::state::{self, Fingerprint, ParamStep, RunState, StateError};
@@ -24,6 +23,7 @@ use crate::data::{train_validation_windows, H5File, Order};
 use crate::metrics::EpochMetrics;
 use crate::metrics::Loss;
 use crate::model::{io, SpliceAi, Trainable};
+use crate::progress::Progress;
 use crate::rundir::lock::RunLock;
 use crate::rundir::{self, Split};
 

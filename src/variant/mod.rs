@@ -10,44 +10,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::atomic::AtomicOutput;
-use crate::genome::gene_table::{normalise_chrom, Annotation, AnnotationError, Transcript};
+use crate::genome::gene_table::{normalise_chrom, Annotation, Transcript};
 use crate::genome::seq::{encode_into, encode_revcomp_into};
-use crate::genome::vcf::{self, VcfError, VcfReader, VcfRecord};
-use crate::genome::{GenomeError, IndexedFasta};
-use crate::infer::{Ensemble, InferError};
+use crate::genome::vcf::{self, VcfReader, VcfRecord};
+use crate::genome::IndexedFasta;
+use crate::infer::Ensemble;
 use score::{deltas, Track};
 
 /// Errors of `variant`.
-#[derive(Debug, thiserror::Error)]
-pub enum VariantError {
-    #[error(transparent)]
-    Vcf(#[from] VcfError),
-    #[error(transparent)]
-    Genome(#[from] GenomeError),
-    #[error(transparent)]
-    Annotation(#[from] AnnotationError),
-    #[error(transparent)]
-    Infer(Box<InferError>),
-    #[error("{name}: cannot write")]
-    Output {
-        name: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("interrupted: no output written")]
-    Interrupted,
-    #[error(transparent)]
-    Candle(#[from] candle_core::Error),
-}
-
-impl From<InferError> for VariantError {
-    fn from(e: InferError) -> Self {
-        VariantError::Infer(Box::new(e))
-    }
-}
+pub type VariantError = crate::infer::ScoreError;
 
 /// What to score and how.
 #[derive(Debug, Clone)]
@@ -494,15 +468,8 @@ fn score_windows(ens: &Ensemble, windows: &[WindowReq]) -> Result<Vec<Track>, Va
 }
 
 fn spinner(enabled: bool) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos} variants {elapsed_precise} {per_sec}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar
+    crate::progress::Progress::new(enabled)
+        .spinner("{spinner} {pos} variants {elapsed_precise} {per_sec}")
 }
 
 /// `--skipped`: a header, then one tab-separated line per record or allele not scored, written under a

@@ -1,4 +1,5 @@
-//! Progress bars (indicatif) for epochs and passes; hidden when disabled or when stderr is not a terminal.
+//! Progress bars (indicatif) of every long command: training and evaluation passes, and the spinners of
+//! `predict` and `variant`; hidden when disabled or when stderr is not a terminal.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -27,6 +28,19 @@ impl Progress {
         .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(label.to_string());
+        bar
+    }
+
+    /// A spinner of a count without a known end, drawn with the indicatif `template`.
+    pub fn spinner(&self, template: &str) -> ProgressBar {
+        if !self.enabled {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar
     }
 }
