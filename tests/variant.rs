@@ -630,9 +630,9 @@ fn skipped_file_must_be_its_own() {
     for (skipped, words) in [
         ("-", &["--skipped -", "standard output"][..]),
         (&out[..], &["the same file as -O/--output-vcf"]),
-        (&vcf_again[..], &["the same file as -I/--input-vcf"]),
-        (&fa[..], &["the same file as -R/--ref-genome"]),
-        (&genes[..], &["the same file as -A/--annotation"]),
+        (&vcf_again[..], &["--skipped", "would overwrite the input -I"]),
+        (&fa[..], &["--skipped", "would overwrite the input -R"]),
+        (&genes[..], &["--skipped", "would overwrite the input -A"]),
     ] {
         let r = run(&[&base[..], &["--skipped", skipped]].concat(), None);
         let err = String::from_utf8_lossy(&r.stderr);
