@@ -630,7 +630,10 @@ fn skipped_file_must_be_its_own() {
     for (skipped, words) in [
         ("-", &["--skipped -", "standard output"][..]),
         (&out[..], &["the same file as -O/--output-vcf"]),
-        (&vcf_again[..], &["--skipped", "would overwrite the input -I"]),
+        (
+            &vcf_again[..],
+            &["--skipped", "would overwrite the input -I"],
+        ),
         (&fa[..], &["--skipped", "would overwrite the input -R"]),
         (&genes[..], &["--skipped", "would overwrite the input -A"]),
     ] {

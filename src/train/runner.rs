@@ -585,6 +585,7 @@ impl<'a> Run<'a> {
         best: &BestTracker,
         summary: &RunSummary,
     ) -> Result<(), TrainError> {
+        let started = Instant::now();
         let model = match epochs_done.checked_sub(1) {
             Some(last) => {
                 let path = self.store.epoch_path(last);
@@ -618,7 +619,13 @@ impl<'a> Run<'a> {
                 })
                 .collect(),
         };
-        state::save(&self.dir, &st, &moments)
+        let bytes = state::save(&self.dir, &st, &moments)?;
+        log::info!(
+            "{}: {bytes} bytes in {:.3} s",
+            self.dir.join(rundir::RUN_STATE).display(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
     }
 
     /// The closing summary as the saved state left it, with this run's paths.

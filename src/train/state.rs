@@ -122,7 +122,8 @@ pub struct RunState {
 }
 
 /// Writes the state atomically: `moments` in the optimiser's order, named by `state.optimizer`.
-pub fn save(run_dir: &Path, state: &RunState, moments: &[Moments]) -> Result<(), TrainError> {
+/// Returns the file's size.
+pub fn save(run_dir: &Path, state: &RunState, moments: &[Moments]) -> Result<usize, TrainError> {
     let path = run_dir.join(rundir::RUN_STATE);
     let mut data: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::with_capacity(2 * moments.len());
     for (p, m) in state.optimizer.iter().zip(moments) {
@@ -150,7 +151,8 @@ pub fn save(run_dir: &Path, state: &RunState, moments: &[Moments]) -> Result<(),
     crate::atomic::replace(&path, &bytes).map_err(|e| TrainError::Io {
         path: e.path,
         source: e.source,
-    })
+    })?;
+    Ok(bytes.len())
 }
 
 /// Reads the state of `run_dir`, `None` when there is none; moments come back on `device`.
