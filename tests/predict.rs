@@ -1,4 +1,4 @@
-//! `predict` against OpenSpliceAI 0.0.7's own outputs on the shared fly data
+//! `predict --bed-format upstream` against OpenSpliceAI 0.0.7's own outputs on the shared fly data
 //! (`../shared/data/predict-variant/upstream/`): same BED lines (names, coordinates, strands, order),
 //! scores within float noise; upstream's bugs marked F fixed; bad input refused with a clear message.
 
@@ -14,10 +14,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_openspliceai-rs");
 /// order than PyTorch (measured: at most 5e-6 over every run below).
 const SCORE_TOL: f64 = 1e-5;
 
+/// Runs `predict -q --bed-format upstream`: this file compares with upstream's own lines.
 fn run_predict(args: &[&str]) -> Output {
     let out = Command::new(BIN)
         .arg("predict")
         .arg("-q")
+        .args(["--bed-format", "upstream"])
         .args(args)
         .output()
         .expect("run the binary");

@@ -50,9 +50,23 @@ pub struct PredictArgs {
     /// Bases added each side of a gene with `-a`; negative means F/2.
     #[arg(long = "gene-flank", default_value_t = -1, allow_hyphen_values = true)]
     pub gene_flank: i64,
-    /// A BED line is written for scores strictly above this (0 to below 1).
+    /// A BED line (and bigWig value) is written for scores strictly above this (0 to below 1). The
+    /// default 1e-6 keeps a large share of all positions (a 23 Mb chromosome: 3.6 M lines, 149 MB with
+    /// the 80nt model, far more with larger models); use 0.01-0.5 for sites, --bigwig for every score.
     #[arg(short = 't', long, default_value_t = 1e-6, value_parser = parse_threshold)]
     pub threshold: f64,
+    /// BED lines: `standard` BED6 on the contig (chrom = the record's first word or the GFF seqid,
+    /// 0-based half-open, one base per site), or `upstream` (OpenSpliceAI 0.0.7's exact lines).
+    #[arg(long = "bed-format", value_enum, default_value_t = predict::BedFormat::Standard)]
+    pub bed_format: predict::BedFormat,
+    /// Strands to score: `given` (each record or gene as it is) or `both` (its reverse complement too,
+    /// reported on the contig with strand `-`).
+    #[arg(long, value_enum, default_value_t = StrandArg::Given)]
+    pub strand: StrandArg,
+    /// Also write acceptor and donor scores per strand as bigWig tracks (`acceptor_plus.bw`,
+    /// `acceptor_minus.bw`, `donor_plus.bw`, `donor_minus.bw`) for IGV/UCSC; FASTA input only (no -a).
+    #[arg(long)]
+    pub bigwig: bool,
     /// Also write every window's scores to `<DIR>/SpliceAI_5000_<F>/predict.h5` (`predictions`
     /// float32 (windows, 3, 5000), with `NAME` and `LEN` mapping rows to records).
     #[arg(short = 'p', long = "predict-all")]
@@ -77,6 +91,13 @@ pub struct PredictArgs {
     /// Hide progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// `predict --strand`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StrandArg {
+    Given,
+    Both,
 }
 
 /// `-t/--threshold`: a number from 0 up to (not including) 1, the range of the scores it is compared
@@ -104,6 +125,18 @@ fn debug_logging(on: bool) {
 /// Runs `predict`.
 pub fn predict(a: PredictArgs) -> Result<()> {
     debug_logging(a.debug);
+    if a.bigwig && a.annotation_file.is_some() {
+        bail!(
+            "--bigwig writes whole-contig tracks and cannot be combined with -a/--annotation-file \
+             (genes overlap): drop one of them"
+        );
+    }
+    if a.strand == StrandArg::Both && a.bed_format == predict::BedFormat::Upstream {
+        bail!(
+            "--strand both needs --bed-format standard: upstream's lines have no place for the \
+             reverse strand"
+        );
+    }
     // The output folder is named by the flanking size, which the checkpoints may decide: the inputs are
     // checked against every folder it could be, before anything is read.
     for f in super::flanks_or_all(a.scoring.flanking_size) {
@@ -129,6 +162,9 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         batch_size: a.compute.batch(ens.config()),
         progress: !a.quiet,
         predict_all: a.predict_all,
+        bed_format: a.bed_format,
+        both_strands: a.strand == StrandArg::Both,
+        bigwig: a.bigwig,
     };
     let summary = predict::run(&opts, &ens)?;
     eprintln!("{summary}");

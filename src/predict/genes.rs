@@ -6,7 +6,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::{output_err, PredictError, Scorer};
+use super::bed::{bed_name, Place};
+use super::bigwig::Chrom;
+use super::{output_err, PredictError, RecordIn, Scorer};
 use crate::atomic::AtomicOutput;
 use crate::genome::genes::GeneReader;
 use crate::genome::seq::reverse_complement;
@@ -18,6 +20,7 @@ pub(crate) fn score_genes(
     gff: &Path,
     flank: usize,
     genes_fa: &Path,
+    both_strands: bool,
     scorer: &mut Scorer<'_>,
 ) -> Result<(), PredictError> {
     let mut genome = IndexedFasta::open(fasta)?;
@@ -48,7 +51,37 @@ pub(crate) fn score_genes(
         writeln!(out).map_err(output_err(genes_fa))?;
         // Upstream writes the file's case and upper-cases when it reads the genes back.
         seq.make_ascii_uppercase();
-        scorer.push_record(&format!("{header}:+"), &seq)?;
+        let name = format!("{header}:+");
+        // Upstream drops genes of strand `.`; the standard format does too.
+        let minus = match g.strand.as_str() {
+            "+" => Some(false),
+            "-" => Some(true),
+            _ => None,
+        };
+        let place = |minus| Place {
+            chrom: Chrom(g.seqid.as_str().into()),
+            start0: start - 1,
+            len: end - start + 1,
+            minus,
+            prefix: bed_name(&g.id),
+        };
+        scorer.push_record(RecordIn {
+            name: &name,
+            seq: &seq,
+            place: minus.map(place),
+            from_end: false,
+            reverse_copy: false,
+        })?;
+        if let (true, Some(m)) = (both_strands, minus) {
+            reverse_complement(&mut seq);
+            scorer.push_record(RecordIn {
+                name: &format!("{header}:-"),
+                seq: &seq,
+                place: Some(place(!m)),
+                from_end: false,
+                reverse_copy: true,
+            })?;
+        }
     }
     out.commit().map_err(output_err(genes_fa))?;
     Ok(())

@@ -1,9 +1,10 @@
-//! `predict`: splice-site scores of every position of a FASTA (or of the genes of a GFF) as
-//! OpenSpliceAI 0.0.7's BED files. Records stream in one at a time; windows of 5000 positions are
+//! `predict`: splice-site scores of every position of a FASTA (or of the genes of a GFF) as BED6 files
+//! (or OpenSpliceAI 0.0.7's lines, `--bed-format upstream`) and, with `--bigwig`, bigWig tracks. Records stream in one at a time; windows of 5000 positions are
 //! scored in batches and their lines written at once, so memory is bounded by one record and a batch.
 //! With `-p/--predict-all` every window's scores also go to `predict.h5` as they are computed (`h5out`).
 
 pub mod bed;
+pub mod bigwig;
 pub mod genes;
 mod h5out;
 
@@ -18,7 +19,9 @@ use crate::genome::seq::{encode_into, window_count, window_span};
 use crate::genome::{Dialect, FastaReader};
 use crate::infer::Ensemble;
 use crate::model::SEQ_LEN;
-use bed::Naming;
+pub use bed::BedFormat;
+use bed::{Naming, Place};
+use bigwig::{Chrom, Tracks};
 use h5out::PredictionsFile;
 
 /// Errors of `predict`.
@@ -39,6 +42,12 @@ pub struct PredictOptions {
     pub progress: bool,
     /// Also write every window's scores to `predict.h5` (`-p/--predict-all`).
     pub predict_all: bool,
+    /// Standard BED6 or upstream's lines.
+    pub bed_format: BedFormat,
+    /// Also score the reverse complement (`--strand both`).
+    pub both_strands: bool,
+    /// Also write the four bigWig tracks (`--bigwig`).
+    pub bigwig: bool,
 }
 
 /// Counts for the closing summary.
@@ -56,6 +65,11 @@ pub struct PredictSummary {
     pub donor_bed: PathBuf,
     /// `predict.h5`, with `-p`.
     pub predictions: Option<PathBuf>,
+    /// Lines and bytes written to each BED file.
+    pub acceptor_written: (u64, u64),
+    pub donor_written: (u64, u64),
+    /// The bigWig tracks, with `--bigwig`.
+    pub tracks: Vec<bigwig::Written>,
 }
 
 impl std::fmt::Display for PredictSummary {
@@ -75,12 +89,29 @@ impl std::fmt::Display for PredictSummary {
                 self.skipped_genes
             )?;
         }
-        write!(
-            f,
-            "\n  {}\n  {}",
-            self.acceptor_bed.display(),
-            self.donor_bed.display()
-        )?;
+        for (path, (lines, bytes)) in [
+            (&self.acceptor_bed, self.acceptor_written),
+            (&self.donor_bed, self.donor_written),
+        ] {
+            write!(
+                f,
+                "\n  {}: {lines} lines, {}",
+                path.display(),
+                human_bytes(bytes)
+            )?;
+        }
+        for t in &self.tracks {
+            match t {
+                bigwig::Written::File(path, bytes) => {
+                    write!(f, "\n  {}: {}", path.display(), human_bytes(*bytes))?
+                }
+                bigwig::Written::Empty(path) => write!(
+                    f,
+                    "\n  {}: not written (no score above the threshold)",
+                    path.display()
+                )?,
+            }
+        }
         if let Some(p) = &self.predictions {
             write!(f, "\n  {}", p.display())?;
         }
@@ -88,10 +119,39 @@ impl std::fmt::Display for PredictSummary {
     }
 }
 
+/// `n` bytes as B, kB, MB or GB (powers of 1000).
+fn human_bytes(n: u64) -> String {
+    let f = n as f64;
+    if n < 1000 {
+        format!("{n} B")
+    } else if f < 1e6 {
+        format!("{:.1} kB", f / 1e3)
+    } else if f < 1e9 {
+        format!("{:.1} MB", f / 1e6)
+    } else {
+        format!("{:.2} GB", f / 1e9)
+    }
+}
+
 /// One window waiting in the batch.
 struct WindowMeta {
     naming: Arc<Naming>,
+    /// Where the record lies on its contig (standard format, bigWig).
+    place: Option<Arc<Place>>,
     index: usize,
+}
+
+/// A record as `predict` scores it: upstream's name and, when known, its place on the contig.
+pub(crate) struct RecordIn<'s> {
+    /// Upstream's record name (header + `:+`).
+    pub name: &'s str,
+    pub seq: &'s [u8],
+    pub place: Option<Place>,
+    /// Queue the windows from the record's end (the reverse complement of a whole contig: its contig
+    /// positions then come in ascending order).
+    pub from_end: bool,
+    /// The reverse complement of the record just pushed (`--strand both`): not counted again.
+    pub reverse_copy: bool,
 }
 
 /// Batches windows, runs the ensemble, writes BED lines in input order.
@@ -106,6 +166,8 @@ pub(crate) struct Scorer<'a> {
     /// `predict.h5`, with `-p`.
     predictions: Option<PredictionsFile>,
     threshold: f32,
+    format: BedFormat,
+    tracks: Option<Tracks>,
     bar: ProgressBar,
     pub(crate) summary: PredictSummary,
 }
@@ -123,6 +185,7 @@ impl<'a> Scorer<'a> {
         dir: &Path,
         opts: &PredictOptions,
         bar: ProgressBar,
+        contigs: Option<&[(String, u64)]>,
     ) -> Result<Self, PredictError> {
         std::fs::create_dir_all(dir).map_err(output_err(dir))?;
         let acc = dir.join("acceptor_predictions.bed");
@@ -134,6 +197,10 @@ impl<'a> Scorer<'a> {
             None
         };
         let predictions_path = predictions.as_ref().map(PredictionsFile::path);
+        let tracks = match contigs {
+            Some(c) => Some(Tracks::create(dir, c, opts.both_strands).map_err(output_err(dir))?),
+            None => None,
+        };
         let width = ens.config().input_len();
         let batch = opts.batch_size.max(1);
         Ok(Self {
@@ -146,6 +213,8 @@ impl<'a> Scorer<'a> {
             donor: AtomicOutput::create(&don).map_err(output_err(&don))?,
             predictions,
             threshold: opts.threshold,
+            format: opts.bed_format,
+            tracks,
             bar,
             summary: PredictSummary {
                 acceptor_bed: acc,
@@ -156,11 +225,26 @@ impl<'a> Scorer<'a> {
         })
     }
 
-    /// Queues every window of record `name` (upstream's name: header + `:+`). A record upstream drops
-    /// from the BED files is still scored with `-p`, as upstream's `predict.h5` holds it.
-    fn push_record(&mut self, name: &str, seq: &[u8]) -> Result<(), PredictError> {
-        self.summary.records += 1;
-        let naming = Naming::parse(name);
+    /// Queues every window of a record. A record upstream drops from the BED files is still scored with
+    /// `-p`, as upstream's `predict.h5` holds it.
+    fn push_record(&mut self, rec: RecordIn<'_>) -> Result<(), PredictError> {
+        let RecordIn {
+            name,
+            seq,
+            place,
+            from_end,
+            reverse_copy,
+        } = rec;
+        if !reverse_copy {
+            self.summary.records += 1;
+        }
+        let naming = match (&place, self.format) {
+            (_, BedFormat::Upstream) => Naming::parse(name),
+            (Some(_), BedFormat::Standard) => Naming::Relative {
+                name: String::new(),
+            },
+            (None, BedFormat::Standard) => Naming::Dropped,
+        };
         if naming == Naming::Dropped {
             log::warn!("[ERR] Undefined strand None. Skipping {name}.");
             self.summary.dropped_records += 1;
@@ -180,8 +264,11 @@ impl<'a> Scorer<'a> {
         }
         self.bar.set_message(name.to_string());
         let naming = Arc::new(naming);
+        let place = place.map(Arc::new);
         let half = flank / 2;
-        for j in 0..window_count(seq.len()) {
+        let n = window_count(seq.len());
+        for i in 0..n {
+            let j = if from_end { n - 1 - i } else { i };
             // Window j: F/2 positions of context each side, N (all-zero) past the record's ends.
             let span = window_span(j, seq.len(), half);
             let slot = self.metas.len();
@@ -190,6 +277,7 @@ impl<'a> Scorer<'a> {
             encode_into(&seq[span.start..span.end], buf, w, span.offset);
             self.metas.push(WindowMeta {
                 naming: naming.clone(),
+                place: place.clone(),
                 index: j,
             });
             if self.metas.len() == self.batch {
@@ -217,13 +305,22 @@ impl<'a> Scorer<'a> {
                 source,
             })?;
         }
-        for (b, meta) in self.metas.iter().enumerate() {
+        let metas = std::mem::take(&mut self.metas);
+        for (b, meta) in metas.iter().enumerate() {
             if meta.naming.as_ref() == &Naming::Dropped {
                 continue;
             }
             let base = b * 3 * SEQ_LEN;
             let acc = &y[base + SEQ_LEN..base + 2 * SEQ_LEN];
             let don = &y[base + 2 * SEQ_LEN..base + 3 * SEQ_LEN];
+            if let Some(place) = &meta.place {
+                if self.format == BedFormat::Standard || self.tracks.is_some() {
+                    self.write_placed(place, meta.index, acc, don)?;
+                }
+            }
+            if self.format == BedFormat::Standard {
+                continue;
+            }
             for k in 0..SEQ_LEN {
                 let pos = (meta.index * SEQ_LEN + k) as u64;
                 if acc[k] > self.threshold && pos > 0 {
@@ -231,19 +328,66 @@ impl<'a> Scorer<'a> {
                         .write_line(&mut self.acceptor, pos - 1, pos, "Acceptor", acc[k])
                         .map_err(output_err(&self.summary.acceptor_bed))?;
                     self.summary.acceptor_sites += 1;
+                    self.summary.acceptor_written.0 += 1;
                 }
                 if don[k] > self.threshold {
                     meta.naming
                         .write_line(&mut self.donor, pos, pos + 1, "Donor", don[k])
                         .map_err(output_err(&self.summary.donor_bed))?;
                     self.summary.donor_sites += 1;
+                    self.summary.donor_written.0 += 1;
                 }
             }
         }
         self.summary.windows += m;
         self.bar.inc(m as u64);
+        self.metas = metas;
         self.metas.clear();
         self.x[..m * 4 * w].fill(0.0);
+        Ok(())
+    }
+
+    /// Writes the lines (standard format) and track values of window `index` of a placed record, in
+    /// ascending contig order (window positions descending on the minus strand).
+    fn write_placed(
+        &mut self,
+        place: &Place,
+        index: usize,
+        acc: &[f32],
+        don: &[f32],
+    ) -> Result<(), PredictError> {
+        let first = (index * SEQ_LEN) as u64;
+        let n = (place.len.saturating_sub(first)).min(SEQ_LEN as u64) as usize;
+        let standard = self.format == BedFormat::Standard;
+        let strand = usize::from(place.minus);
+        for i in 0..n {
+            let k = if place.minus { n - 1 - i } else { i };
+            let p = first + k as u64;
+            if acc[k] > self.threshold {
+                if standard {
+                    place
+                        .write_line(&mut self.acceptor, p, "Acceptor", acc[k])
+                        .map_err(output_err(&self.summary.acceptor_bed))?;
+                    self.summary.acceptor_sites += 1;
+                    self.summary.acceptor_written.0 += 1;
+                }
+                if let Some(t) = &mut self.tracks {
+                    t.push(strand, &place.chrom, place.contig_pos(p), acc[k]);
+                }
+            }
+            if don[k] > self.threshold {
+                if standard {
+                    place
+                        .write_line(&mut self.donor, p, "Donor", don[k])
+                        .map_err(output_err(&self.summary.donor_bed))?;
+                    self.summary.donor_sites += 1;
+                    self.summary.donor_written.0 += 1;
+                }
+                if let Some(t) = &mut self.tracks {
+                    t.push(2 + strand, &place.chrom, place.contig_pos(p), don[k]);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -251,6 +395,13 @@ impl<'a> Scorer<'a> {
     fn finish(mut self) -> Result<PredictSummary, PredictError> {
         self.flush()?;
         self.bar.finish_and_clear();
+        if let Some(t) = self.tracks.take() {
+            let written = t.finish().map_err(|(path, source)| PredictError::Output {
+                name: path.display().to_string(),
+                source,
+            })?;
+            self.summary.tracks = written;
+        }
         if let Some(p) = self.predictions.take() {
             let path = p.path();
             p.commit().map_err(output_err(&path))?;
@@ -259,6 +410,8 @@ impl<'a> Scorer<'a> {
         let don = self.summary.donor_bed.clone();
         self.acceptor.commit().map_err(output_err(&acc))?;
         self.donor.commit().map_err(output_err(&don))?;
+        self.summary.acceptor_written.1 = std::fs::metadata(&acc).map(|m| m.len()).unwrap_or(0);
+        self.summary.donor_written.1 = std::fs::metadata(&don).map(|m| m.len()).unwrap_or(0);
         Ok(self.summary)
     }
 }
@@ -269,11 +422,15 @@ fn window_bar(enabled: bool) -> ProgressBar {
 }
 
 /// What predict may write into [`run_dir`], as `crate::clobber::Io::output_dir` names.
-pub const OUTPUT_NAMES: [&str; 4] = [
+pub const OUTPUT_NAMES: [&str; 8] = [
     "acceptor_predictions.bed",
     "donor_predictions.bed",
     "predict.h5",
     "*_genes.fa",
+    bigwig::TRACK_NAMES[0],
+    bigwig::TRACK_NAMES[1],
+    bigwig::TRACK_NAMES[2],
+    bigwig::TRACK_NAMES[3],
 ];
 
 /// The directory OpenSpliceAI writes into: `<output_dir>/SpliceAI_5000_<F>`.
@@ -285,12 +442,50 @@ pub fn run_dir(output_dir: &Path, flank: usize) -> PathBuf {
 pub fn run(opts: &PredictOptions, ens: &Ensemble) -> Result<PredictSummary, PredictError> {
     let flank = ens.config().flank;
     let dir = run_dir(&opts.output_dir, flank);
-    let mut scorer = Scorer::new(ens, &dir, opts, window_bar(opts.progress))?;
+    let contigs = if opts.bigwig {
+        Some(contig_sizes(&opts.input)?)
+    } else {
+        None
+    };
+    let mut scorer = Scorer::new(
+        ens,
+        &dir,
+        opts,
+        window_bar(opts.progress),
+        contigs.as_deref(),
+    )?;
     match &opts.annotation {
         None => {
             let mut reader = FastaReader::open(&opts.input, Dialect::Pyfaidx)?;
-            while let Some(rec) = reader.next_record()? {
-                scorer.push_record(&format!("{}:+", rec.name), &rec.seq)?;
+            while let Some(mut rec) = reader.next_record()? {
+                let name = format!("{}:+", rec.name);
+                let chrom = Chrom(first_word(&rec.name).into());
+                let place = |minus| Place {
+                    chrom: chrom.clone(),
+                    start0: 0,
+                    len: rec.seq.len() as u64,
+                    minus,
+                    prefix: String::new(),
+                };
+                let (plus, minus) = (place(false), place(true));
+                scorer.push_record(RecordIn {
+                    name: &name,
+                    seq: &rec.seq,
+                    place: Some(plus),
+                    from_end: false,
+                    reverse_copy: false,
+                })?;
+                if opts.both_strands {
+                    crate::genome::seq::reverse_complement(&mut rec.seq);
+                    // `predict.h5` (-p) names the reverse complement `<header>:-`.
+                    scorer.push_record(RecordIn {
+                        name: &format!("{}:-", rec.name),
+                        seq: &rec.seq,
+                        place: Some(minus),
+                        from_end: true,
+                        reverse_copy: true,
+                    })?;
+                }
             }
         }
         Some(gff) => {
@@ -305,8 +500,44 @@ pub fn run(opts: &PredictOptions, ens: &Ensemble) -> Result<PredictSummary, Pred
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "input".into());
             let genes_fa = dir.join(format!("{stem}_genes.fa"));
-            genes::score_genes(&opts.input, gff, gene_flank, &genes_fa, &mut scorer)?;
+            genes::score_genes(
+                &opts.input,
+                gff,
+                gene_flank,
+                &genes_fa,
+                opts.both_strands,
+                &mut scorer,
+            )?;
         }
     }
     scorer.finish()
+}
+
+/// A FASTA header's first word: the name bedtools, samtools and genome browsers give the record.
+pub fn first_word(header: &str) -> &str {
+    header.split_whitespace().next().unwrap_or("")
+}
+
+/// Names and lengths of the FASTA's records (one pass), for the bigWig header; two records with the
+/// same first word are refused, as a track could not tell them apart.
+fn contig_sizes(path: &Path) -> Result<Vec<(String, u64)>, PredictError> {
+    let mut reader = FastaReader::open(path, Dialect::Pyfaidx)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    while let Some(rec) = reader.next_record()? {
+        let name = first_word(&rec.name).to_string();
+        if !seen.insert(name.clone()) {
+            return Err(crate::genome::GenomeError::Parse {
+                path: path.to_path_buf(),
+                line: rec.line,
+                message: format!(
+                    "a second record named `{name}` (first word of the header): --bigwig needs \
+                     distinct contig names"
+                ),
+            }
+            .into());
+        }
+        out.push((name, rec.seq.len() as u64));
+    }
+    Ok(out)
 }
