@@ -310,7 +310,8 @@ fn bedtools_getfasta_finds_the_splice_motifs() {
 }
 
 /// `--bigwig` writes four tracks that bigtools reads back: every value at the base and on the strand of
-/// its BED line, with the same score, and nothing else; the contigs with their lengths.
+/// its BED line, with the same score, and nothing else; the contigs with their lengths. A track with no
+/// value is not written.
 #[test]
 fn bigwig_tracks_read_back() {
     let Some((pv, model)) = data() else { return };
@@ -372,6 +373,22 @@ fn bigwig_tracks_read_back() {
         }
         assert_eq!(values, lines.len(), "{track}: values vs BED lines");
     }
+    // No score above -t: a bigWig cannot be empty, so no track and no temporary file, said in the summary.
+    let (dir, err) = predict(
+        &model,
+        &tmp.path().join("none"),
+        &["-i", fa.to_str().unwrap(), "-t", "0.999", "--bigwig"],
+    );
+    assert!(
+        err.contains("acceptor_plus.bw: not written (no score above the threshold)"),
+        "{err}"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["acceptor_predictions.bed", "donor_predictions.bed"]);
 }
 
 /// Combinations that cannot work are refused before anything is read or written; a bigWig output named

@@ -51,8 +51,9 @@ pub struct PredictArgs {
     #[arg(long = "gene-flank", default_value_t = -1, allow_hyphen_values = true)]
     pub gene_flank: i64,
     /// A BED line (and bigWig value) is written for scores strictly above this (0 to below 1). The
-    /// default 1e-6 keeps a large share of all positions (a 23 Mb chromosome: 3.6 M lines, 149 MB with
-    /// the 80nt model, far more with larger models); use 0.01-0.5 for sites, --bigwig for every score.
+    /// default 1e-6 keeps a large share of all positions, depending on the model (a 23 Mb chromosome:
+    /// 3.6 M lines, 149 MB with the 80nt MANE model; up to ~19 M lines, 1.4 GB seen with a transferred
+    /// model); use 0.01-0.5 for sites, --bigwig for every position's score.
     #[arg(short = 't', long, default_value_t = 1e-6, value_parser = parse_threshold)]
     pub threshold: f64,
     /// BED lines: `standard` BED6 on the contig (chrom = the record's first word or the GFF seqid,
