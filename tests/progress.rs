@@ -198,3 +198,40 @@ fn progress_interval_must_be_a_positive_number() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// `test` (the split's pass over its batches) prints its lines too, labelled by the split.
+#[test]
+fn test_command_prints_progress_lines_of_its_pass() {
+    let Some(m) = common::mane_checkpoint(2000) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::example_data(&tmp.path().join("data"), 1, 60, 7);
+    let (m, test, out) = (
+        m.to_string_lossy().into_owned(),
+        data.test.to_string_lossy().into_owned(),
+        tmp.path().join("t").to_string_lossy().into_owned(),
+    );
+    let (status, lines) = run_timed(&[
+        "test",
+        "-m",
+        &m,
+        "-test",
+        &test,
+        "-f",
+        "2000",
+        "-o",
+        &out,
+        "--device",
+        "cpu",
+        "--progress-interval",
+        "0.3",
+    ]);
+    assert!(status.success());
+    let progress = progress_lines(&lines, "test: ");
+    assert!(!progress.is_empty(), "no progress line: {lines:?}");
+    for (_, l) in &progress {
+        assert_line(l, "test", "batches", 3);
+    }
+    assert_spacing(&progress, 0.3);
+}
