@@ -198,7 +198,8 @@ pub struct VariantArgs {
     /// Input VCF, plain, gzip or bgzip (`-`: stdin) [default: stdin].
     #[arg(short = 'I', long = "input-vcf", value_name = "VCF")]
     pub input_vcf: Option<PathBuf>,
-    /// Output VCF [default: stdout].
+    /// Output VCF [default: stdout]; a name ending in `.gz` or `.bgz` is written as BGZF (bgzip's format,
+    /// which tabix indexes).
     #[arg(short = 'O', long = "output-vcf", value_name = "VCF")]
     pub output_vcf: Option<PathBuf>,
     /// Also list the records and ALT alleles not scored, with the reason (tab-separated: CHROM POS REF
