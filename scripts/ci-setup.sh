@@ -4,6 +4,7 @@
 # a piece that cannot be installed is reported, and the step that needs it says SKIP (or fails under CI).
 #   - libhdf5-dev and pkg-config (Debian): the libhdf5 differential test (`--features libhdf5`)
 #   - bedtools (Debian): `predict`'s BED checked by `bedtools getfasta` (tests/predict_bed.rs)
+#   - tabix and bcftools (Debian): `variant -O x.vcf.gz` read back by tabix and bcftools
 #   - nvcc 13.0 from PyPI in the venv $OSAI_NVCC_VENV [~/.cache/osai-nvcc]: the `cuda` build (scripts/nvcc.sh)
 # Cargo's own caches (~/.cargo/registry, target/, target/cuda) are created by cargo itself.
 # usage: scripts/ci-setup.sh   (OSAI_CI_SKIP_CUDA=1: no nvcc)
@@ -35,6 +36,20 @@ elif command -v apt-get >/dev/null; then
   fi
 else
   echo "warning: setup: no apt-get: bedtools must be installed by hand for predict's BED test"
+fi
+
+if command -v tabix >/dev/null && command -v bcftools >/dev/null; then
+  echo "setup: tabix, bcftools: present"
+elif command -v apt-get >/dev/null; then
+  echo "setup: tabix, bcftools: installing (apt-get)"
+  if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tabix bcftools) \
+    >/dev/null 2>&1; then
+    echo "setup: tabix, bcftools: installed"
+  else
+    echo "warning: setup: could not install tabix and bcftools with apt-get"
+  fi
+else
+  echo "warning: setup: no apt-get: tabix and bcftools must be installed by hand for the BGZF VCF test"
 fi
 
 if [ "${OSAI_CI_SKIP_CUDA:-0}" = 1 ]; then

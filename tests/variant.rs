@@ -24,6 +24,8 @@ fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(BIN)
         .arg("variant")
         .arg("-q")
+        // Upstream's header exactly (no `##openspliceai-rs_variant=` line), as the identity checks compare.
+        .arg("--no-provenance")
         .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -650,4 +652,232 @@ fn skipped_file_must_be_its_own() {
     assert_eq!(std::fs::read_to_string(&vcf).unwrap(), vcf_text);
     assert_eq!(std::fs::read_to_string(&fa).unwrap(), ">c\nACGT\n");
     assert!(!Path::new(&out).exists());
+}
+
+/// Runs `variant` with `args` as given (no `-q`, no `--no-provenance`), stderr to a pipe.
+fn run_plain(args: &[&str]) -> Output {
+    let out = Command::new(BIN)
+        .arg("variant")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the binary");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// The value of INFO key `key` of a record line, split into its entries.
+fn entries_of(line: &str, key: &str) -> Option<Vec<String>> {
+    let prefix = format!("{key}=");
+    line.split('\t')
+        .nth(7)?
+        .split(';')
+        .find_map(|kv| kv.strip_prefix(prefix.as_str()))
+        .map(|v| v.split(',').map(str::to_string).collect())
+}
+
+/// `--info-key SpliceAI`: SpliceAI 1.3.1's header line exactly and its field layout, record by record and
+/// field by field against SpliceAI 1.3.1's own output on the shared VCF (its models differ from ours, so
+/// the scores may differ; their form may not).
+#[test]
+fn info_key_spliceai_matches_spliceai_1_3_1_field_by_field() {
+    let Some(c) = PvData::locate() else {
+        return;
+    };
+    let ours = variant(&c, "variants.vcf", 10000, &["--info-key", "SpliceAI"]);
+    let theirs = common::read_text(&c.upstream("spliceai_default.vcf"));
+    let (a, b): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), theirs.lines().collect());
+    assert_eq!(a.len(), b.len(), "line counts differ");
+    let mut annotated = 0;
+    for (x, y) in a.iter().zip(&b) {
+        if y.starts_with('#') {
+            assert_eq!(x, y, "header line differs");
+            continue;
+        }
+        let (fx, fy): (Vec<&str>, Vec<&str>) = (x.split('\t').collect(), y.split('\t').collect());
+        assert_eq!(fx[..7], fy[..7], "{x}\n{y}");
+        assert!(!x.contains("OpenSpliceAI="), "{x}");
+        let (ex, ey) = (entries_of(x, "SpliceAI"), entries_of(y, "SpliceAI"));
+        assert_eq!(
+            ex.is_some(),
+            ey.is_some(),
+            "annotated in one only:\n{x}\n{y}"
+        );
+        let (Some(ex), Some(ey)) = (ex, ey) else {
+            assert_eq!(x, y);
+            continue;
+        };
+        annotated += 1;
+        assert_eq!(ex.len(), ey.len(), "{x}\n{y}");
+        for (u, v) in ex.iter().zip(&ey) {
+            let (pu, pv): (Vec<&str>, Vec<&str>) = (u.split('|').collect(), v.split('|').collect());
+            assert_eq!(pu.len(), 10, "{u}");
+            assert_eq!(pv.len(), 10, "{v}");
+            assert_eq!(pu[..2], pv[..2], "ALLELE|SYMBOL: {u} vs {v}");
+            for i in 2..10 {
+                if pv[i] == "." {
+                    assert_eq!(pu[i], ".", "{u} vs {v}");
+                } else if i < 6 {
+                    // DS: a number with SpliceAI's 2 decimals, in [0, 1].
+                    let d = pu[i].split('.').nth(1).map_or(0, str::len);
+                    assert_eq!(d, 2, "DS {i}: {u} vs {v}");
+                    let s: f64 = pu[i].parse().unwrap();
+                    assert!((0.0..=1.0).contains(&s), "{u}");
+                } else {
+                    // DP: an integer offset within -D..=D.
+                    let p: i64 = pu[i].parse().unwrap_or_else(|_| panic!("DP {i}: {u}"));
+                    pv[i].parse::<i64>().unwrap();
+                    assert!(p.abs() <= 50, "{u}");
+                }
+            }
+        }
+    }
+    assert!(annotated > 50, "only {annotated} records annotated");
+}
+
+/// The INFO key must be one a VCF allows: refused before anything is read or written.
+#[test]
+fn info_key_must_be_a_vcf_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out.vcf");
+    let o = out.to_string_lossy().into_owned();
+    for bad in ["1abc", "Splice AI", "a=b", ""] {
+        let r = run_plain(&[
+            "-R",
+            "ref.fa",
+            "-A",
+            "genes.txt",
+            "-I",
+            "in.vcf",
+            "-O",
+            &o,
+            "-m",
+            "m.pt",
+            "--info-key",
+            bad,
+        ]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("--info-key"), "{err}");
+        assert!(err.contains("not a VCF INFO key"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists());
+    }
+}
+
+/// By default the header names the models, flanking size, distance and mask in a `##` line of our own
+/// (before `#CHROM`, after the INFO line); `-O x.vcf.gz` writes BGZF with the same text, which tabix
+/// indexes and bcftools reads (when they are installed).
+#[test]
+fn provenance_line_and_bgzf_output() {
+    let Some(c) = PvData::locate() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (fa, genes, input, m) = (
+        c.input_arg("region200k.fa"),
+        c.input_arg("genes_region200k.txt"),
+        c.input_arg("variants.vcf"),
+        model(80),
+    );
+    let plain = tmp.path().join("out.vcf");
+    let gz = tmp.path().join("out.vcf.gz");
+    let mut texts = Vec::new();
+    for out in [&plain, &gz] {
+        let o = out.to_string_lossy().into_owned();
+        let r = run_plain(&[
+            "-q", "-R", &fa, "-A", &genes, "-I", &input, "-m", &m, "-f", "80", "-D", "40", "-M",
+            "1", "-O", &o,
+        ]);
+        assert!(r.status.success());
+        texts.push(std::fs::read(out).unwrap());
+    }
+    let text = String::from_utf8(texts[0].clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let chrom = lines.iter().position(|l| l.starts_with("#CHROM")).unwrap();
+    let prov = lines[chrom - 1];
+    assert!(
+        lines[chrom - 2].starts_with("##INFO=<ID=OpenSpliceAI,"),
+        "{text}"
+    );
+    assert!(
+        prov.starts_with("##openspliceai-rs_variant=version="),
+        "{prov}"
+    );
+    for want in [
+        "info_key=OpenSpliceAI".to_string(),
+        format!("models={m};"),
+        "flanking_size=80;".into(),
+        "distance=40;".into(),
+        "mask=1;".into(),
+    ] {
+        assert!(prov.contains(&want), "`{want}` not in {prov}");
+    }
+    // BGZF: gzip members with the BC extra field, ending in the empty EOF block.
+    let bytes = &texts[1];
+    assert_eq!(bytes[..4], [0x1f, 0x8b, 8, 4], "not BGZF");
+    assert_eq!(&bytes[12..14], b"BC");
+    const EOF_BLOCK: [u8; 28] = [
+        0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, 0x42, 0x43, 2, 0, 0x1b, 0, 3, 0, 0, 0, 0, 0,
+        0, 0, 0, 0,
+    ];
+    assert_eq!(
+        bytes[bytes.len() - 28..],
+        EOF_BLOCK,
+        "no BGZF end-of-file block"
+    );
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut noodles_bgzf::io::Reader::new(&bytes[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(
+        unzipped, texts[0],
+        "the BGZF text differs from the plain VCF"
+    );
+    let have = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("tabix") || !have("bcftools") {
+        common::missing("tabix and bcftools (apt-get install tabix bcftools; scripts/ci-setup.sh)");
+        return;
+    }
+    let g = gz.to_string_lossy().into_owned();
+    let r = Command::new("tabix")
+        .args(["-p", "vcf", &g])
+        .output()
+        .unwrap();
+    assert!(
+        r.status.success(),
+        "tabix: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(tmp.path().join("out.vcf.gz.tbi").is_file());
+    let r = Command::new("bcftools")
+        .args(["view", "-H", &g])
+        .output()
+        .unwrap();
+    assert!(
+        r.status.success(),
+        "bcftools: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let records = text.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(String::from_utf8_lossy(&r.stdout).lines().count(), records);
+    // A region query through the index.
+    let first = text.lines().find(|l| !l.starts_with('#')).unwrap();
+    let (c0, p0) = {
+        let f: Vec<&str> = first.split('\t').collect();
+        (f[0].to_string(), f[1].to_string())
+    };
+    let r = Command::new("tabix")
+        .args([&g, &format!("{c0}:{p0}-{p0}")])
+        .output()
+        .unwrap();
+    assert!(r.status.success());
+    assert!(String::from_utf8_lossy(&r.stdout).contains(&format!("{c0}\t{p0}\t")));
 }

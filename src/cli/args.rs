@@ -116,9 +116,45 @@ pub struct CreateDataArgs {
     /// Keep upstream's empty train when one chromosome group holds every gene (no gene-level split).
     #[arg(long = "no-gene-split")]
     pub no_gene_split: bool,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     /// No progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// `--progress-interval`, shared by the long commands.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ProgressArgs {
+    /// When stderr is not a terminal (a log file, a batch job): seconds between plain progress lines
+    /// (done/total, rate, ETA).
+    #[arg(long = "progress-interval", value_name = "SECONDS",
+          default_value_t = crate::progress::DEFAULT_INTERVAL_S, value_parser = positive_seconds)]
+    pub progress_interval: f64,
+}
+
+impl Default for ProgressArgs {
+    fn default() -> Self {
+        Self {
+            progress_interval: crate::progress::DEFAULT_INTERVAL_S,
+        }
+    }
+}
+
+impl ProgressArgs {
+    /// Makes the interval the process's (see [`crate::progress::set_interval`]).
+    pub fn apply(&self) {
+        crate::progress::set_interval(self.progress_interval);
+    }
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.001 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds; expected a number of at least 0.001 (e.g. 30)"
+        )),
+    }
 }
 
 /// `report`.
@@ -221,6 +257,8 @@ pub struct CommonTrainArgs {
     /// run (the same flags are required); starts the run when the directory holds none.
     #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -298,6 +336,8 @@ pub struct TestArgs {
     pub temperature: Option<PathBuf>,
     #[command(flatten)]
     pub compute: ComputeArgs,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,

@@ -67,6 +67,8 @@ pub struct CalibrateArgs {
     /// Also write each chart of calibration.html as its own file (`calibration-{chart}.png|svg`).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<crate::report::ChartFormat>,
+    #[command(flatten)]
+    pub progress: super::args::ProgressArgs,
     /// Hide progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,

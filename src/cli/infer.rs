@@ -89,6 +89,8 @@ pub struct PredictArgs {
     pub chunk_size: u64,
     #[command(flatten)]
     pub compute: ComputeArgs,
+    #[command(flatten)]
+    pub progress: super::args::ProgressArgs,
     /// Hide progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -233,7 +235,8 @@ pub struct VariantArgs {
     /// Input VCF, plain, gzip or bgzip (`-`: stdin) [default: stdin].
     #[arg(short = 'I', long = "input-vcf", value_name = "VCF")]
     pub input_vcf: Option<PathBuf>,
-    /// Output VCF [default: stdout].
+    /// Output VCF [default: stdout]; a name ending in `.gz` or `.bgz` is written as BGZF (bgzip's format,
+    /// which tabix indexes).
     #[arg(short = 'O', long = "output-vcf", value_name = "VCF")]
     pub output_vcf: Option<PathBuf>,
     /// Also list the records and ALT alleles not scored, with the reason (tab-separated: CHROM POS REF
@@ -248,6 +251,15 @@ pub struct VariantArgs {
     #[arg(short = 'M', long = "mask", default_value_t = 0,
           value_parser = clap::value_parser!(u8).range(0..=1))]
     pub mask: u8,
+    /// INFO key of the scores: upstream's `OpenSpliceAI`, or `SpliceAI` for tools written for SpliceAI
+    /// (its VEP plugin, filters): SpliceAI 1.3.1's header line and the same field layout.
+    #[arg(long = "info-key", value_name = "NAME", default_value = crate::genome::vcf::DEFAULT_INFO_KEY,
+          value_parser = info_key)]
+    pub info_key: String,
+    /// Leave out the header's `##openspliceai-rs_variant=` line (models, flanking size, distance, mask):
+    /// upstream's header exactly.
+    #[arg(long = "no-provenance")]
+    pub no_provenance: bool,
     /// A `.pt`/`.pth`/`.safetensors` checkpoint or a directory of them; repeat -m for more (all
     /// averaged).
     #[arg(short = 'm', long = "model", default_value = "SpliceAI")]
@@ -267,9 +279,15 @@ pub struct VariantArgs {
     /// Compute device: auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    #[command(flatten)]
+    pub progress: super::args::ProgressArgs,
     /// Hide progress bars.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+fn info_key(s: &str) -> Result<String, String> {
+    crate::genome::vcf::check_info_key(s).map(|()| s.to_string())
 }
 
 /// `--skipped` must be a file of its own: not `-` (stdout may carry the VCF) and none of the other
@@ -333,6 +351,8 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         mask: a.mask == 1,
         precision: a.precision,
         progress: !a.quiet,
+        info_key: a.info_key,
+        provenance: !a.no_provenance,
     };
     let summary = variant::run(&opts, &ens)?;
     eprintln!("{summary}");

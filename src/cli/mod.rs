@@ -25,6 +25,16 @@ use args::{
 
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::CreateData(a) => a.progress.apply(),
+        Command::Train(a) => a.common.progress.apply(),
+        Command::Transfer(a) => a.common.progress.apply(),
+        Command::Test(a) => a.progress.apply(),
+        Command::Predict(a) => a.progress.apply(),
+        Command::Variant(a) => a.progress.apply(),
+        Command::Calibrate(a) => a.progress.apply(),
+        _ => {}
+    }
     if crate::ops::path::ops_path()? == crate::ops::path::OpsPath::Reference {
         log::info!("OSAI_OPS=reference: the CPU runs the graph CUDA runs");
     }
@@ -335,6 +345,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         },
         overwrite: true,
         resume: false,
+        progress: Default::default(),
         quiet: false,
         console: train::console::ConsoleMode::Table,
         no_report: false,

@@ -17,7 +17,7 @@ mod write;
 
 use std::collections::{BTreeMap, HashMap};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 pub use config::{Biotype, ChrSplit, CreateDataConfig, ParseType, SplitMethod};
@@ -99,12 +99,10 @@ fn plan_genes(cfg: &CreateDataConfig) -> Result<Extraction, CreateDataError> {
 }
 
 fn gene_bar(cfg: &CreateDataConfig, n: usize) -> ProgressBar {
-    if !cfg.progress {
-        return ProgressBar::hidden();
-    }
-    ProgressBar::new(n as u64).with_style(
-        ProgressStyle::with_template("extracting genes [{bar:30}] {pos}/{len} {msg} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    crate::progress::Progress::new(cfg.progress).counter(
+        Some(n as u64),
+        "genes",
+        "create-data: extracting",
     )
 }
 

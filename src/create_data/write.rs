@@ -3,7 +3,6 @@
 
 use std::io::{BufWriter, Write};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use super::extract::Record;
@@ -211,14 +210,11 @@ pub fn write_dataset(
     let file = staged.create(&name)?;
     let out = Out { name, staged };
     let shards = records.len().div_ceil(CHUNK_SIZE);
-    let bar = if progress {
-        ProgressBar::new(shards as u64).with_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} shards {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        )
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = crate::progress::Progress::new(progress).counter(
+        Some(shards as u64),
+        "shards",
+        "create-data",
+    );
     bar.set_message(format!("writing {}", out.name));
     let mut h5 = H5Writer::create(file).map_err(out.err())?;
     let mut sink = ShardSink {

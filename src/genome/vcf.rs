@@ -7,6 +7,38 @@ use std::path::{Path, PathBuf};
 
 /// The INFO header line upstream adds.
 pub const INFO_HEADER: &str = "##INFO=<ID=OpenSpliceAI,Number=.,Type=String,Description=\"OpenSpliceAI variant annotation. These include delta scores (DS) and delta positions (DP) for acceptor gain (AG), acceptor loss (AL), donor gain (DG), and donor loss (DL). Format: ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL\">";
+
+/// The INFO key upstream (OpenSpliceAI) writes.
+pub const DEFAULT_INFO_KEY: &str = "OpenSpliceAI";
+
+/// The INFO header line for the annotation under `key`: upstream's line for `OpenSpliceAI`, SpliceAI
+/// 1.3.1's exact line for `SpliceAI` (what its VEP plugin and filters read), the same words otherwise.
+pub fn info_header(key: &str) -> String {
+    let who = match key {
+        "SpliceAI" => "SpliceAIv1.3.1",
+        k => k,
+    };
+    INFO_HEADER
+        .replacen("ID=OpenSpliceAI,", &format!("ID={key},"), 1)
+        .replacen("\"OpenSpliceAI variant", &format!("\"{who} variant"), 1)
+}
+
+/// Checks an INFO key against VCF 4.2's rule (`[A-Za-z_][0-9A-Za-z_.]*`); the message says what is
+/// expected.
+pub fn check_info_key(key: &str) -> Result<(), String> {
+    let mut chars = key.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{key}` is not a VCF INFO key: expected a letter or `_` first, then letters, digits, `_` or `.` (e.g. SpliceAI or OpenSpliceAI)"
+        ))
+    }
+}
 const PASS_HEADER: &str = "##FILTER=<ID=PASS,Description=\"All filters passed\">";
 
 /// Errors reading a VCF.
@@ -57,16 +89,26 @@ impl VcfRecord {
     }
     /// The line with `OpenSpliceAI=<value>` set in INFO (an old value replaced).
     pub fn with_info(&self, value: &str) -> String {
+        self.with_info_key(DEFAULT_INFO_KEY, value)
+    }
+
+    /// The line with `<key>=<value>` set in INFO (an old value under `key` replaced).
+    pub fn with_info_key(&self, key: &str, value: &str) -> String {
         let mut f = self.fields.clone();
         let kept: Vec<&str> = f[7]
             .split(';')
-            .filter(|k| *k != "." && !k.is_empty() && !k.starts_with("OpenSpliceAI="))
+            .filter(|k| {
+                *k != "."
+                    && !k.is_empty()
+                    && !k.strip_prefix(key).is_some_and(|r| r.starts_with('='))
+            })
             .collect();
         let mut info = kept.join(";");
         if !info.is_empty() {
             info.push(';');
         }
-        info.push_str("OpenSpliceAI=");
+        info.push_str(key);
+        info.push('=');
         info.push_str(value);
         f[7] = info;
         f.join("\t")
@@ -144,9 +186,17 @@ impl VcfReader {
     /// The header as upstream writes it: `FILTER=PASS` second when missing, the INFO line after the last
     /// meta line.
     pub fn output_header(&self) -> Vec<String> {
+        self.output_header_with(DEFAULT_INFO_KEY, None)
+    }
+
+    /// The header with the INFO line of `key`, then `extra` (a `##` line of our own) before `#CHROM`.
+    pub fn output_header_with(&self, key: &str, extra: Option<&str>) -> Vec<String> {
         let mut h = self.header.clone();
         let meta_end = h.len() - 1;
-        h.insert(meta_end, INFO_HEADER.to_string());
+        h.insert(meta_end, info_header(key));
+        if let Some(line) = extra {
+            h.insert(meta_end + 1, line.to_string());
+        }
         if !h.iter().any(|l| l.starts_with("##FILTER=<ID=PASS,")) {
             h.insert(1, PASS_HEADER.to_string());
         }
@@ -186,6 +236,29 @@ impl VcfReader {
     /// The input's name in messages.
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// The number of records of a VCF that is a regular file (a counting pass, for a progress total);
+/// `None` for standard input, anything else or an unreadable file (the real pass reports the error).
+pub fn count_records(path: &Path) -> Option<u64> {
+    if path.as_os_str() == "-" || !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut r = super::input::open(path).ok()?.reader;
+    let mut n = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match r.read_until(b'\n', &mut line) {
+            Ok(0) => return Some(n),
+            Ok(_) => {
+                if !line.starts_with(b"#") && !line.iter().all(u8::is_ascii_whitespace) {
+                    n += 1;
+                }
+            }
+            Err(_) => return None,
+        }
     }
 }
 

@@ -416,9 +416,27 @@ impl<'a> Scorer<'a> {
     }
 }
 
-fn window_bar(enabled: bool) -> ProgressBar {
-    crate::progress::Progress::new(enabled)
-        .spinner("{spinner} {pos} windows {elapsed_precise} {per_sec} {msg}")
+fn window_bar(enabled: bool, total: Option<u64>) -> ProgressBar {
+    crate::progress::Progress::new(enabled).counter(total, "windows", "predict")
+}
+
+/// The windows of a whole FASTA from its `.fai` index (when there is one, no older than the FASTA): the
+/// progress total; `None` otherwise.
+fn windows_from_fai(fasta: &Path) -> Option<u64> {
+    let mut fai = fasta.as_os_str().to_owned();
+    fai.push(".fai");
+    let fai = PathBuf::from(fai);
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&fai)? < modified(fasta)? {
+        return None;
+    }
+    let text = std::fs::read_to_string(&fai).ok()?;
+    let mut total = 0u64;
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let len: usize = line.split('\t').nth(1)?.parse().ok()?;
+        total += window_count(len) as u64;
+    }
+    Some(total)
 }
 
 /// What predict may write into [`run_dir`], as `crate::clobber::Io::output_dir` names.
@@ -447,13 +465,14 @@ pub fn run(opts: &PredictOptions, ens: &Ensemble) -> Result<PredictSummary, Pred
     } else {
         None
     };
-    let mut scorer = Scorer::new(
-        ens,
-        &dir,
-        opts,
-        window_bar(opts.progress),
-        contigs.as_deref(),
-    )?;
+    // The bar's total, when a FASTA index gives it (both strands score every window twice).
+    let strands = if opts.both_strands { 2 } else { 1 };
+    let total = match opts.annotation {
+        None => windows_from_fai(&opts.input).map(|w| strands * w),
+        Some(_) => None,
+    };
+    let bar = window_bar(opts.progress, total);
+    let mut scorer = Scorer::new(ens, &dir, opts, bar, contigs.as_deref())?;
     match &opts.annotation {
         None => {
             let mut reader = FastaReader::open(&opts.input, Dialect::Pyfaidx)?;

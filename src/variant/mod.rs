@@ -39,6 +39,12 @@ pub struct VariantOptions {
     pub mask: bool,
     pub precision: usize,
     pub progress: bool,
+    /// The INFO key of the annotation (`OpenSpliceAI`, upstream's, or `SpliceAI`, SpliceAI 1.3.1's
+    /// header line).
+    pub info_key: String,
+    /// Whether the header gains a `##openspliceai-rs_variant=` line naming the models, flanking size,
+    /// distance and mask (off: upstream's header exactly).
+    pub provenance: bool,
 }
 
 /// Why a record, or one ALT allele of it, is not scored. The record is still written (unchanged, or with
@@ -426,8 +432,14 @@ fn masked_ref(seq: &[u8], g: &Transcript, pos: i64, h: usize) -> Vec<u8> {
     x
 }
 
-/// Scores every window: equal lengths share forward passes. Returns tracks in genome orientation.
-fn score_windows(ens: &Ensemble, windows: &[WindowReq]) -> Result<Vec<Track>, VariantError> {
+/// Scores every window: equal lengths share forward passes. Returns tracks in genome orientation;
+/// `scored` hears how many windows are done after each pass.
+fn score_windows(
+    ens: &Ensemble,
+    windows: &[WindowReq],
+    mut scored: impl FnMut(usize),
+) -> Result<Vec<Track>, VariantError> {
+    let mut done = 0;
     let flank = ens.config().flank;
     let mut by_len: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (i, w) in windows.iter().enumerate() {
@@ -462,14 +474,79 @@ fn score_windows(ens: &Ensemble, windows: &[WindowReq]) -> Result<Vec<Track>, Va
                 }
                 tracks[i] = Track { acceptor, donor };
             }
+            done += group.len();
+            scored(done);
         }
     }
     Ok(tracks)
 }
 
-fn spinner(enabled: bool) -> ProgressBar {
-    crate::progress::Progress::new(enabled)
-        .spinner("{spinner} {pos} variants {elapsed_precise} {per_sec}")
+fn spinner(enabled: bool, total: Option<u64>) -> ProgressBar {
+    crate::progress::Progress::new(enabled).counter(total, "records", "variant")
+}
+
+/// The `##` header line of our own that records how the scores were made.
+pub fn provenance_line(opts: &VariantOptions, ens: &Ensemble) -> String {
+    let models: Vec<String> = ens
+        .paths()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let line = format!(
+        "##openspliceai-rs_variant=version={}; info_key={}; models={}; flanking_size={}; distance={}; mask={}; precision={}",
+        env!("CARGO_PKG_VERSION"),
+        opts.info_key,
+        models.join(","),
+        ens.config().flank,
+        opts.distance,
+        u8::from(opts.mask),
+        opts.precision,
+    );
+    // One header line, whatever the paths hold.
+    line.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// Whether `-O` names a compressed VCF, written as BGZF (what bgzip writes and tabix indexes).
+pub fn is_bgzf_name(path: &Path) -> bool {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    name.ends_with(".gz") || name.ends_with(".bgz")
+}
+
+/// Where the VCF goes: stdout, a plain file or a BGZF file, both written atomically.
+enum VcfOut<'a> {
+    Stdout(std::io::BufWriter<std::io::StdoutLock<'a>>),
+    Plain(AtomicOutput),
+    Bgzf(noodles_bgzf::io::Writer<AtomicOutput>),
+}
+
+impl Write for VcfOut<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            VcfOut::Stdout(w) => w.write(buf),
+            VcfOut::Plain(w) => w.write(buf),
+            VcfOut::Bgzf(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            VcfOut::Stdout(w) => w.flush(),
+            VcfOut::Plain(w) => w.flush(),
+            VcfOut::Bgzf(w) => w.flush(),
+        }
+    }
+}
+
+impl VcfOut<'_> {
+    /// Flushes, writes BGZF's end-of-file block, and puts a file in place.
+    fn commit(self) -> std::io::Result<()> {
+        match self {
+            VcfOut::Stdout(mut w) => w.flush(),
+            VcfOut::Plain(f) => f.commit(),
+            VcfOut::Bgzf(w) => w.finish()?.commit(),
+        }
+    }
 }
 
 /// `--skipped`: a header, then one tab-separated line per record or allele not scored, written under a
@@ -538,26 +615,29 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
         name: out_name.clone(),
         source,
     };
-    let mut file = match vcf::output_path(&opts.output) {
+    let stdout = std::io::stdout();
+    let mut out = match vcf::output_path(&opts.output) {
         Some(p) => {
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(werr)?;
             }
-            Some(AtomicOutput::create(p).map_err(werr)?)
+            let f = AtomicOutput::create(p).map_err(werr)?;
+            if is_bgzf_name(p) {
+                VcfOut::Bgzf(noodles_bgzf::io::Writer::new(f))
+            } else {
+                VcfOut::Plain(f)
+            }
         }
-        None => None,
+        None => VcfOut::Stdout(std::io::BufWriter::new(stdout.lock())),
     };
     let skipped_out = opts
         .skipped
         .as_deref()
         .map(SkippedList::create)
         .transpose()?;
-    let stdout = std::io::stdout();
-    let mut out: Box<dyn Write + '_> = match file.as_mut() {
-        Some(f) => Box::new(f),
-        None => Box::new(std::io::BufWriter::new(stdout.lock())),
-    };
-    for line in reader.output_header() {
+    let total = opts.input.as_deref().and_then(vcf::count_records);
+    let extra = opts.provenance.then(|| provenance_line(opts, ens));
+    for line in reader.output_header_with(&opts.info_key, extra.as_deref()) {
         writeln!(out, "{line}").map_err(werr)?;
     }
     let mut ctx = Context {
@@ -569,7 +649,7 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
         summary: VariantSummary::default(),
         skipped_out,
     };
-    let bar = spinner(opts.progress);
+    let bar = spinner(opts.progress, total);
     loop {
         let mut chunk = Vec::with_capacity(CHUNK);
         while chunk.len() < CHUNK {
@@ -588,7 +668,11 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
             planned.push(ctx.plan(rec, &mut windows, &mut refs)?);
         }
         let ref_at = ctx.resolve_refs(&refs, &mut windows)?;
-        let tracks = score_windows(ens, &windows)?;
+        // The bar moves through the chunk's records as its windows are scored.
+        let (base, n) = (bar.position(), planned.len() as u64);
+        let tracks = score_windows(ens, &windows, |done| {
+            bar.set_position(base + n * done as u64 / windows.len().max(1) as u64)
+        })?;
         ctx.summary.windows += windows.len();
         for p in &planned {
             ctx.summary.records += 1;
@@ -597,21 +681,18 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
                 p.record.line()
             } else {
                 ctx.summary.annotated += 1;
-                p.record.with_info(&entries.join(","))
+                p.record.with_info_key(&opts.info_key, &entries.join(","))
             };
             writeln!(out, "{line}").map_err(werr)?;
         }
-        bar.inc(planned.len() as u64);
+        bar.set_position(base + n);
     }
     bar.finish_and_clear();
     out.flush().map_err(werr)?;
-    drop(out);
     if let Some(list) = ctx.skipped_out.take() {
         list.commit()?;
     }
-    if let Some(f) = file {
-        f.commit().map_err(werr)?;
-    }
+    out.commit().map_err(werr)?;
     Ok(ctx.summary)
 }
 
