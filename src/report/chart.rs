@@ -626,8 +626,8 @@ fn draw_legend<DB: DrawingBackend>(
         if let Some(m) = row.marker {
             area.draw(&Text::new(
                 m.glyph(),
-                (20, y - 8),
-                ("sans-serif", 13).into_font().color(&row.color),
+                (19, y - 10),
+                ("sans-serif", 16).into_font().color(&row.color),
             ))?;
         }
         let mut text = row.text.clone();

@@ -8,6 +8,7 @@ use super::ReportError;
 const STYLE: &str = "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1000px}\
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;font-size:13px}\
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td.l,th.l{text-align:left}td{white-space:nowrap}td.w{white-space:normal}\
+td.w code{overflow-wrap:anywhere}\
 th{background:#f3f3f3}.chart svg{max-width:100%;height:auto;display:block;margin:12px 0}\
 p.note{font-size:13px;color:#555}code{font-size:12px}";
 
@@ -71,8 +72,8 @@ fn strip_xml_declaration(svg: &str) -> &str {
 
 fn runs_table(runs: &[RunData]) -> String {
     let mut h = String::from(
-        "<h2>Runs</h2>\n<table>\n<tr><th class=\"l\">run</th><th class=\"l\">directory</th>\
-<th>epochs</th><th class=\"l\">settings</th></tr>\n",
+        "<h2>Runs</h2>\n<table>\n<tr><th class=\"l\">run</th><th>epochs</th>\
+<th class=\"l\">directory, settings, data, version, start and command line</th></tr>\n",
     );
     for (i, r) in runs.iter().enumerate() {
         let c = chart::run_color(i);
@@ -81,13 +82,13 @@ fn runs_table(runs: &[RunData]) -> String {
             None => "(no run.json)".into(),
         };
         h.push_str(&format!(
-            "<tr><td class=\"l n\"><span style=\"color:rgb({},{},{})\">&#9632;</span> {}</td><td class=\"l w\"><code>{}</code></td><td>{}</td><td class=\"l w\">{}</td></tr>\n",
+            "<tr><td class=\"l n\"><span style=\"color:rgb({},{},{})\">&#9632;</span> {}</td><td>{}</td><td class=\"l w\"><code>{}</code><br>{}</td></tr>\n",
             c.0,
             c.1,
             c.2,
             escape(&r.label),
-            escape(&r.dir.display().to_string()),
             r.split("val").len(),
+            escape(&r.dir.display().to_string()),
             settings
         ));
     }
