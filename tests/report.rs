@@ -118,11 +118,15 @@ fn circles_and_texts(svg: &str) -> (usize, Vec<String>) {
 }
 
 fn no_network_reference(html: &str) {
-    for bad in [
-        "<script", "href=", "src=", "url(", "@import", "<link", "<img",
-    ] {
+    for bad in ["<script", "src=", "url(", "@import", "<link", "<img"] {
         assert!(!html.contains(bad), "the report holds `{bad}`");
     }
+    // Links only within the page (the chart index at the top).
+    assert_eq!(
+        html.matches("href=").count(),
+        html.matches("href=\"#").count(),
+        "the report links outside itself"
+    );
 }
 
 #[test]
@@ -186,7 +190,7 @@ fn one_run_report_has_a_dot_per_epoch_and_split() {
         let x_label = if id == "learning-rate" {
             "training batch"
         } else {
-            "epoch (models/model_N.pt)"
+            "epoch (as the console counts: epoch 1 saves models/model_0.pt)"
         };
         assert!(
             texts.iter().any(|t| t == x_label),
@@ -203,7 +207,7 @@ fn one_run_report_has_a_dot_per_epoch_and_split() {
             "{id}: no y label in {texts:?}"
         );
         assert!(
-            texts.iter().any(|t| t == "train"),
+            texts.iter().any(|t| t == "train from scratch"),
             "{id}: no legend in {texts:?}"
         );
         if id != "learning-rate" {
@@ -244,7 +248,7 @@ fn two_runs_overlay_with_legend_and_zero_shot() {
             _ => 2 * 2 * 2,
         };
         assert_eq!(circles, expected, "{id}");
-        for label in ["train", "transfer -u 2"] {
+        for label in ["train from scratch", "transfer -u 2"] {
             assert!(
                 texts.iter().any(|t| t == label),
                 "{id}: no `{label}` in {texts:?}"
@@ -333,7 +337,10 @@ fn truncated_metrics_names_file_and_line() {
 #[test]
 fn runs_write_their_own_report() {
     let r = runs();
-    for (dir, label) in [(&r.scratch, "train"), (&r.transfer, "transfer -u 2")] {
+    for (dir, label) in [
+        (&r.scratch, "train from scratch"),
+        (&r.transfer, "transfer -u 2"),
+    ] {
         let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
         no_network_reference(&html);
         let (_, svg) = &charts(&html)[0];
@@ -405,4 +412,296 @@ fn console_upstream_keeps_the_dump_and_no_report_skips_the_page() {
     let run_dir = out.join("SpliceAI_up_80_0_rs42/0");
     assert!(run_dir.join("metrics.jsonl").is_file());
     assert!(!run_dir.join("report.html").exists());
+}
+
+/// The `<circle>`s of an SVG as (radius, filled).
+fn marks(svg: &str) -> Vec<(String, bool)> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("circle"))
+        .map(|n| {
+            (
+                n.attribute("r").unwrap_or("").to_string(),
+                n.attribute("fill").is_some_and(|f| f != "none"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn report_names_runs_data_and_version_and_draws_chance_lines() {
+    let r = runs();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.transfer.join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["tool_version"], env!("CARGO_PKG_VERSION"));
+    assert!(info["started"].as_str().unwrap().ends_with('Z'), "{info}");
+    assert_eq!(info["windows"]["test"], 8, "{info}");
+    let dir = tempfile::tempdir().unwrap();
+    let html_path = dir.path().join("two.html");
+    run_ok(&[
+        "report",
+        r.scratch.to_str().unwrap(),
+        r.transfer.to_str().unwrap(),
+        "-o",
+        html_path.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    no_network_reference(&html);
+    for want in [
+        "train from scratch",
+        "transfer -u 2",
+        "(8 windows)",
+        "validation: carved out of the training file",
+        &format!("openspliceai-rs {}, started 20", env!("CARGO_PKG_VERSION")),
+        "href=\"#learning-rate\"",
+        // The zero-shot row names the pretrained checkpoint by its path.
+        &format!(
+            "<code>{}</code>",
+            r.scratch.join("models/model_best.pt").display()
+        ),
+        // The command line.
+        "transfer -p tl -m ",
+    ] {
+        assert!(html.contains(want), "no `{want}` in the report");
+    }
+    let metrics = std::fs::read_to_string(r.transfer.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    let n = last["ranked_positions"].as_u64().unwrap();
+    assert!(n > 0, "{last}");
+    for (id, svg) in charts(&html) {
+        let (_, texts) = circles_and_texts(&svg);
+        let chance = texts.iter().any(|t| t.starts_with("chance: "));
+        assert_eq!(chance, id.ends_with("auprc"), "{id}: {texts:?}");
+        if id == "acceptor-auprc" {
+            let f = last["acceptor"]["n_true"].as_u64().unwrap() as f64 / n as f64;
+            assert!(
+                texts.iter().any(|t| t.starts_with("chance: 0.0")),
+                "{id}: chance {f}: {texts:?}"
+            );
+        }
+        if id != "learning-rate" {
+            // Epochs 1 and 2 on the x axis, as the console counts them; no epoch 0.
+            assert!(texts.iter().any(|t| t == "2"), "{id}: {texts:?}");
+            assert!(!texts.iter().any(|t| t == "0"), "{id}: {texts:?}");
+            // The split's mark in the legend.
+            for glyph in ["●", "○"] {
+                assert!(texts.iter().any(|t| t == glyph), "{id}: {texts:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn one_epoch_runs_have_a_mark_per_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::example_data(&dir.path().join("data"), 1, 5, 12);
+    let out = dir.path().join("runs");
+    run_ok(&[
+        "train",
+        "-train",
+        data.train.to_str().unwrap(),
+        "-test",
+        data.test.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-p",
+        "one",
+        "-n",
+        "1",
+        "-f",
+        "80",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    let html = std::fs::read_to_string(out.join("SpliceAI_one_80_0_rs42/0/report.html")).unwrap();
+    for (id, svg) in charts(&html) {
+        let m = marks(&svg);
+        let count = |r: &str, filled: bool| m.iter().filter(|x| x.0 == r && x.1 == filled).count();
+        match id.as_str() {
+            "learning-rate" => assert!(m.is_empty(), "{id}"),
+            "loss" => assert_eq!(
+                (count("2", true), count("3", true), count("5", false)),
+                (1, 1, 1),
+                "{id}: train a small dot, validation a dot, test a ring: {m:?}"
+            ),
+            _ => assert_eq!(
+                (count("3", true), count("5", false), m.len()),
+                (1, 1, 2),
+                "{id}: {m:?}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn test_prints_the_labelled_table_and_report_reads_its_output() {
+    let r = runs();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.scratch.join("run.json")).unwrap())
+            .unwrap();
+    let test_h5 = info["test_dataset"].as_str().unwrap().to_string();
+    let model = r.scratch.join("models/model_best.pt");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scores");
+    let args = |extra: &[&'static str], o: &Path| {
+        let mut a: Vec<String> = [
+            "test",
+            "-m",
+            model.to_str().unwrap(),
+            "-test",
+            &test_h5,
+            "-f",
+            "80",
+            "--device",
+            "cpu",
+            "--quiet",
+            "-o",
+            o.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    fn strs(a: &[String]) -> Vec<&str> {
+        a.iter().map(String::as_str).collect()
+    }
+    let a = args(&[], &out);
+    let stdout = run_ok(&strs(&a));
+    for label in [
+        "loss",
+        "acc top1",
+        "acc AUPRC",
+        "don AUPRC",
+        "don F1",
+        "windows/s",
+    ] {
+        assert!(stdout.contains(label), "no `{label}` column:\n{stdout}");
+    }
+    assert!(stdout.contains("\n  test "), "no test row:\n{stdout}");
+    assert!(stdout.contains("(8 windows"), "{stdout}");
+    assert!(!stdout.contains("Testing model..."), "{stdout}");
+    let a = args(&["--console", "upstream"], &dir.path().join("up"));
+    let up = run_ok(&strs(&a));
+    assert!(up.contains("Testing model..."), "{up}");
+    assert!(up.contains("Testing Loss: "), "{up}");
+    assert!(!up.contains("acc AUPRC"), "{up}");
+    // `report` reads a `test` output directory: one test mark per chart, the folder as its name.
+    let html_path = dir.path().join("t.html");
+    run_ok(&[
+        "report",
+        out.to_str().unwrap(),
+        "-o",
+        html_path.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    let (_, svg) = charts(&html)
+        .into_iter()
+        .find(|(id, _)| id == "acceptor-auprc")
+        .unwrap();
+    assert_eq!(marks(&svg), vec![("5".to_string(), false)]);
+}
+
+#[test]
+fn freeze_bn_cache_goes_to_cache_dir_and_its_size_is_printed() {
+    let r = runs();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.scratch.join("run.json")).unwrap())
+            .unwrap();
+    let (train, test) = (
+        info["train_dataset"].as_str().unwrap(),
+        info["test_dataset"].as_str().unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("scratch_disk");
+    std::fs::create_dir(&cache_dir).unwrap();
+    let out = dir.path().join("runs");
+    let best = r.scratch.join("models/model_best.pt");
+    let stdout = run_ok(&[
+        "transfer",
+        "-m",
+        best.to_str().unwrap(),
+        "-u",
+        "2",
+        "--freeze-bn",
+        "--cache-dir",
+        cache_dir.to_str().unwrap(),
+        "--keep-cache",
+        "-train",
+        train,
+        "-test",
+        test,
+        "-o",
+        out.to_str().unwrap(),
+        "-p",
+        "fb",
+        "-n",
+        "1",
+        "-f",
+        "80",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--no-report",
+    ]);
+    let cache = cache_dir.join("SpliceAI_fb_80_0_rs42-0.prefix_cache.f16");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Frozen-prefix cache"))
+        .unwrap_or_else(|| panic!("no cache line:\n{stdout}"));
+    assert!(
+        line.contains(&format!("GB on disk in {}", cache.display())),
+        "{line}"
+    );
+    assert!(line.contains("kept after the run"), "{line}");
+    let len = std::fs::metadata(&cache).unwrap().len();
+    assert!(len > 0);
+    assert!(!out
+        .join("SpliceAI_fb_80_0_rs42/0")
+        .join("prefix_cache.f16")
+        .exists());
+
+    // The no-clobber check knows the cache file: where its name is the pretrained model, nothing runs.
+    #[cfg(unix)]
+    {
+        let clash = cache_dir.join("SpliceAI_cl_80_0_rs42-0.prefix_cache.f16");
+        std::os::unix::fs::symlink(&best, &clash).unwrap();
+        let before = std::fs::read(&best).unwrap();
+        let err = run_err(&[
+            "transfer",
+            "-m",
+            best.to_str().unwrap(),
+            "--freeze-bn",
+            "--cache-dir",
+            cache_dir.to_str().unwrap(),
+            "-train",
+            train,
+            "-test",
+            test,
+            "-o",
+            out.to_str().unwrap(),
+            "-p",
+            "cl",
+            "-n",
+            "1",
+            "-f",
+            "80",
+            "--device",
+            "cpu",
+            "--quiet",
+        ]);
+        assert!(
+            err.contains("--cache-dir") && err.contains("--pretrained-model"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&best).unwrap(), before);
+        assert!(!out.join("SpliceAI_cl_80_0_rs42").exists());
+    }
 }

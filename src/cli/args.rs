@@ -297,6 +297,11 @@ pub struct TransferArgs {
     /// Keep the prefix cache file after the run.
     #[arg(long = "keep-cache")]
     pub keep_cache: bool,
+    /// Where the prefix cache goes (default: the run directory). It holds every window's activations
+    /// (the start of the run prints the total; gigabytes for a chromosome's windows), so a fast local
+    /// disk with room helps; the file is named after the run directory and deleted at the end.
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Upstream's loading rule: take the checkpoint's tensors whose name and shape match the model and
     /// keep the seeded initial values elsewhere (e.g. a 10000nt checkpoint's first units for a 400nt
     /// model). Without it the checkpoint must be a complete model of the flanking size.
@@ -338,6 +343,10 @@ pub struct TestArgs {
     pub compute: ComputeArgs,
     #[command(flatten)]
     pub progress: ProgressArgs,
+    /// Console output: a labelled table row (the columns of `transfer`'s table), or OpenSpliceAI's own
+    /// unlabelled dump (`upstream`). LOG/TEST and metrics.jsonl are the same in both modes.
+    #[arg(long, value_enum, default_value_t = crate::train::console::ConsoleMode::Table)]
+    pub console: crate::train::console::ConsoleMode,
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,

@@ -78,6 +78,7 @@ fn run_config(
     kind: RunKind,
     no_cache: bool,
     keep_cache: bool,
+    cache_dir: Option<std::path::PathBuf>,
 ) -> Result<RunConfig> {
     let device = select_device(&c.compute.device)?;
     let cfg = RunConfig {
@@ -103,6 +104,7 @@ fn run_config(
         progress: !c.quiet,
         no_cache,
         keep_cache,
+        cache_dir,
         console: c.console,
         report: !c.no_report,
     };
@@ -175,9 +177,21 @@ fn transfer(a: TransferArgs) -> Result<RunSummary> {
             &c.exp_num,
             c.random_seed,
         );
+        // --cache-dir's file, named as RunConfig::prefix_cache_path names it.
+        let cache = a.cache_dir.as_ref().map(|d| {
+            d.join(format!(
+                "{}-{}.{}",
+                dir.parent()
+                    .and_then(|p| p.file_name())
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+                c.exp_num,
+                crate::rundir::PREFIX_CACHE
+            ))
+        });
         Io::new()
             .input("--pretrained-model", &a.pretrained_model)
             .output_dir("--output-dir", dir, crate::rundir::RUN_OUTPUTS)
+            .output_opt("--cache-dir", cache)
             .check()?;
     }
     // The checkpoint door, before the run directory exists: a refused checkpoint leaves nothing behind.
@@ -205,6 +219,7 @@ fn transfer(a: TransferArgs) -> Result<RunSummary> {
         },
         a.no_cache,
         a.keep_cache,
+        a.cache_dir.clone(),
     )?;
     Ok(finish(train::run(&cfg)?, &cfg))
 }
@@ -213,7 +228,7 @@ fn train_cmd(a: TrainArgs) -> Result<RunSummary> {
     println!("Running openspliceai-rs in train mode.");
     // From scratch: upstream's default size.
     let flank = a.common.flanking_size.unwrap_or(&CONFIGS[0]);
-    let cfg = run_config(&a.common, flank, RunKind::Train, true, false)?;
+    let cfg = run_config(&a.common, flank, RunKind::Train, true, false, None)?;
     Ok(finish(train::run(&cfg)?, &cfg))
 }
 
@@ -272,6 +287,7 @@ fn test_cmd(a: TestArgs) -> Result<()> {
             batch_size: a.compute.batch(flank),
             show_progress: !a.quiet,
             out: terminal(),
+            console: a.console,
         },
     )?;
     Ok(())
@@ -371,6 +387,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
         freeze_bn: false,
         no_cache: false,
         keep_cache: false,
+        cache_dir: None,
         partial_load: false,
     })?;
     println!(

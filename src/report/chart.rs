@@ -3,7 +3,11 @@
 //!
 //! Styles: one colour per run; the split by the line (validation solid, test dashed, train dotted); the
 //! pretrained model's zero-shot scores as thin black horizontal lines (drawn once when several runs share
-//! them). Every epoch's value is also a dot (`<circle>` in SVG). The legend sits right of the plot.
+//! them). Every epoch's value is also a mark (`<circle>` in SVG) whose shape tells the split, so that runs
+//! of one epoch (no line, marks only) still read: validation a filled dot, test an open ring, train a small
+//! dot. Epochs are numbered as the console numbers them (from 1; epoch N saves `models/model_{N-1}.pt`).
+//! AUPRC charts carry the chance line: the fraction of positions that are true sites, the AUPRC of a
+//! guess. The legend sits right of the plot.
 
 use std::sync::Once;
 
@@ -132,8 +136,32 @@ pub struct Series {
     pub width: u32,
     /// Points (x, y) in data units (y already log10 on a log chart).
     pub points: Vec<(f64, f64)>,
-    /// A dot on every point.
+    /// A mark on every point.
     pub markers: bool,
+    /// The mark's shape.
+    pub marker: Marker,
+}
+
+/// The mark on each point of a series (every one a `<circle>` in SVG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// Filled, radius 3 (validation).
+    Dot,
+    /// Open, radius 5 (test).
+    Ring,
+    /// Filled, radius 2 (train).
+    Small,
+}
+
+impl Marker {
+    /// The legend's sample of the mark (a glyph, so the SVG's circles stay one per point).
+    fn glyph(self) -> &'static str {
+        match self {
+            Marker::Dot => "●",
+            Marker::Ring => "○",
+            Marker::Small => "•",
+        }
+    }
 }
 
 /// One legend row: a line sample and its text.
@@ -145,6 +173,8 @@ pub struct LegendEntry {
     pub dash: Dash,
     /// Text.
     pub text: String,
+    /// The mark drawn before the text, if any.
+    pub marker: Option<Marker>,
 }
 
 /// Everything needed to draw one chart.
@@ -210,23 +240,26 @@ pub fn spec(kind: ChartKind, runs: &[RunData]) -> ChartSpec {
         return lr_spec(runs);
     }
     let log_y = kind == ChartKind::Loss;
-    let splits: &[(&str, Dash)] = if kind == ChartKind::Loss {
+    let splits: &[(&str, Dash, Marker)] = if kind == ChartKind::Loss {
         &[
-            ("train", Dash::Dotted),
-            ("val", Dash::Solid),
-            ("test", Dash::Dashed),
+            ("train", Dash::Dotted, Marker::Small),
+            ("val", Dash::Solid, Marker::Dot),
+            ("test", Dash::Dashed, Marker::Ring),
         ]
     } else {
-        &[("val", Dash::Solid), ("test", Dash::Dashed)]
+        &[
+            ("val", Dash::Solid, Marker::Dot),
+            ("test", Dash::Dashed, Marker::Ring),
+        ]
     };
     let mut series = Vec::new();
     let mut legend = run_legend(runs);
     for (i, run) in runs.iter().enumerate() {
-        for &(split, dash) in splits {
+        for &(split, dash, marker) in splits {
             let points: Vec<(f64, f64)> = run
                 .split(split)
                 .iter()
-                .filter_map(|r| Some((r.epoch as f64, chart_y(log_y, value(kind, r)?)?)))
+                .filter_map(|r| Some((r.epoch as f64 + 1.0, chart_y(log_y, value(kind, r)?)?)))
                 .collect();
             if !points.is_empty() {
                 series.push(Series {
@@ -235,6 +268,7 @@ pub fn spec(kind: ChartKind, runs: &[RunData]) -> ChartSpec {
                     width: 2,
                     points,
                     markers: true,
+                    marker,
                 });
             }
         }
@@ -244,10 +278,11 @@ pub fn spec(kind: ChartKind, runs: &[RunData]) -> ChartSpec {
         .flat_map(|r| r.records.iter().map(|x| x.epoch))
         .max()
         .unwrap_or(0)
-        .max(1) as f64;
+        .max(0) as f64
+        + 1.0;
     let zero_shot = zero_shot_series(kind, runs, log_y, max_epoch);
     let black = RGBColor(0, 0, 0);
-    for &(split, dash) in splits {
+    for &(split, dash, marker) in splits {
         let name = match split {
             "val" => "validation set",
             "test" => "test set",
@@ -257,6 +292,7 @@ pub fn spec(kind: ChartKind, runs: &[RunData]) -> ChartSpec {
             color: RGBColor(90, 90, 90),
             dash,
             text: name.into(),
+            marker: Some(marker),
         });
     }
     if !zero_shot.is_empty() {
@@ -265,10 +301,26 @@ pub fn spec(kind: ChartKind, runs: &[RunData]) -> ChartSpec {
                 color: black,
                 dash,
                 text: format!("zero-shot {split} (pretrained)"),
+                marker: None,
             });
         }
     }
     series.extend(zero_shot);
+    if let Some(acceptor) = match kind {
+        ChartKind::AcceptorAuprc => Some(true),
+        ChartKind::DonorAuprc => Some(false),
+        _ => None,
+    } {
+        for (fraction, series_) in chance_series(runs, acceptor, max_epoch) {
+            legend.push(LegendEntry {
+                color: CHANCE,
+                dash: Dash::Dotted,
+                text: format!("chance: {} sites/position", sig3(fraction)),
+                marker: None,
+            });
+            series.push(series_);
+        }
+    }
     let metric = match kind {
         ChartKind::Loss => "loss",
         ChartKind::AcceptorAuprc | ChartKind::DonorAuprc => "AUPRC",
@@ -276,13 +328,59 @@ pub fn spec(kind: ChartKind, runs: &[RunData]) -> ChartSpec {
     };
     ChartSpec {
         kind,
-        x_desc: "epoch (models/model_N.pt)".into(),
+        x_desc: X_DESC.into(),
         y_desc: metric.into(),
         log_y,
         integer_x: true,
         series,
         legend,
     }
+}
+
+/// The x axis of the per-epoch charts.
+pub const X_DESC: &str = "epoch (as the console counts: epoch 1 saves models/model_0.pt)";
+
+/// The chance line's colour.
+const CHANCE: RGBColor = RGBColor(120, 120, 120);
+
+/// Three significant digits (`0.00123`).
+fn sig3(v: f64) -> String {
+    if v <= 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let digits = (2 - v.log10().floor() as i64).max(0) as usize;
+    format!("{v:.digits$}")
+}
+
+/// The chance lines of an AUPRC chart: the test set's fraction of true sites (the AUPRC of a guess), one
+/// line per distinct fraction (runs on the same test data share it), from the last test record of each
+/// run that has the counts (`metrics.jsonl` of older versions lacks them: no line).
+fn chance_series(runs: &[RunData], acceptor: bool, max_epoch: f64) -> Vec<(f64, Series)> {
+    let mut out: Vec<(f64, Series)> = Vec::new();
+    for run in runs {
+        let Some(f) = run
+            .split("test")
+            .last()
+            .and_then(|r| r.positive_fraction(acceptor))
+        else {
+            continue;
+        };
+        if out.iter().any(|(g, _)| sig3(*g) == sig3(f)) {
+            continue;
+        }
+        out.push((
+            f,
+            Series {
+                color: CHANCE,
+                dash: Dash::Dotted,
+                width: 2,
+                points: vec![(0.7, f), (max_epoch + 0.3, f)],
+                markers: false,
+                marker: Marker::Dot,
+            },
+        ));
+    }
+    out
 }
 
 /// The zero-shot horizontal lines: validation solid, test dashed, thin black, once per pretrained model and
@@ -310,8 +408,9 @@ fn zero_shot_series(kind: ChartKind, runs: &[RunData], log_y: bool, max_epoch: f
                 color: RGBColor(0, 0, 0),
                 dash,
                 width: 1,
-                points: vec![(-0.3, y), (max_epoch + 0.3, y)],
+                points: vec![(0.7, y), (max_epoch + 0.3, y)],
                 markers: false,
+                marker: Marker::Dot,
             });
         }
     }
@@ -325,6 +424,7 @@ fn run_legend(runs: &[RunData]) -> Vec<LegendEntry> {
             color: run_color(i),
             dash: Dash::Solid,
             text: runs[i].label.clone(),
+            marker: None,
         })
         .collect()
 }
@@ -346,6 +446,7 @@ fn lr_spec(runs: &[RunData]) -> ChartSpec {
                 width: 2,
                 points,
                 markers: false,
+                marker: Marker::Dot,
             });
         }
     }
@@ -382,7 +483,7 @@ fn ranges(spec: &ChartSpec) -> ((f64, f64), (f64, f64)) {
         return ((0.0, 1.0), (0.0, 1.0));
     };
     if spec.integer_x {
-        x0 = x0.min(-0.3);
+        x0 = x0.min(0.7);
         x1 = x1.max(1.3);
     } else if x1 <= x0 {
         x1 = x0 + 1.0;
@@ -489,12 +590,13 @@ where
         }
         .map_err(&err)?;
         if s.markers {
+            let (radius, style) = match s.marker {
+                Marker::Dot => (3, s.color.filled()),
+                Marker::Ring => (5, s.color.stroke_width(2)),
+                Marker::Small => (2, s.color.filled()),
+            };
             chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .map(|&p| Circle::new(p, 3, s.color.filled())),
-                )
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, radius, style)))
                 .map_err(&err)?;
         }
     }
@@ -520,6 +622,13 @@ fn draw_legend<DB: DrawingBackend>(
             Dash::Solid => area.draw(&PathElement::new(line, style))?,
             Dash::Dashed => area.draw(&DashedPathElement::new(line, 7, 5, style))?,
             Dash::Dotted => area.draw(&DashedPathElement::new(line, 2, 4, style))?,
+        }
+        if let Some(m) = row.marker {
+            area.draw(&Text::new(
+                m.glyph(),
+                (19, y - 10),
+                ("sans-serif", 16).into_font().color(&row.color),
+            ))?;
         }
         let mut text = row.text.clone();
         if text.chars().count() > 36 {

@@ -8,6 +8,7 @@ use super::ReportError;
 const STYLE: &str = "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1000px}\
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;font-size:13px}\
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td.l,th.l{text-align:left}td{white-space:nowrap}td.w{white-space:normal}\
+td.w code{overflow-wrap:anywhere}\
 th{background:#f3f3f3}.chart svg{max-width:100%;height:auto;display:block;margin:12px 0}\
 p.note{font-size:13px;color:#555}code{font-size:12px}";
 
@@ -26,12 +27,25 @@ pub fn render(runs: &[RunData]) -> Result<String, ReportError> {
     h.push_str("<title>openspliceai-rs training report</title>\n");
     h.push_str(&format!("<style>{STYLE}</style>\n</head>\n<body>\n"));
     h.push_str("<h1>openspliceai-rs training report</h1>\n");
+    h.push_str(&format!(
+        "<p class=\"note\">Written by openspliceai-rs {} on {}. Charts: {}.</p>\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::rundir::run_info::utc_now(),
+        ChartKind::ALL
+            .iter()
+            .filter(|k| !chart::spec(**k, runs).series.is_empty())
+            .map(|k| format!("<a href=\"#{}\">{}</a>", k.slug(), escape(k.title())))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    ));
     h.push_str(&runs_table(runs));
     h.push_str(&best_table(runs));
     h.push_str(
         "<h2>Curves</h2>\n<p class=\"note\">One colour per run; validation solid, test dashed, \
-train dotted; the pretrained model's zero-shot scores (before any training) as thin black lines. \
-A dot per epoch.</p>\n",
+train dotted; the pretrained model's zero-shot scores (before any training) as thin black lines; \
+on AUPRC charts the grey dotted chance line (the test set's fraction of true sites: the AUPRC of a guess). \
+A mark per epoch and split: validation a filled dot, test an open ring, train a small dot. Epochs \
+are counted as on the console, from 1 (epoch 1 saves <code>models/model_0.pt</code>).</p>\n",
     );
     for kind in ChartKind::ALL {
         let spec = chart::spec(kind, runs);
@@ -58,36 +72,87 @@ fn strip_xml_declaration(svg: &str) -> &str {
 
 fn runs_table(runs: &[RunData]) -> String {
     let mut h = String::from(
-        "<h2>Runs</h2>\n<table>\n<tr><th class=\"l\">run</th><th class=\"l\">directory</th>\
-<th>epochs</th><th class=\"l\">settings</th></tr>\n",
+        "<h2>Runs</h2>\n<table>\n<tr><th class=\"l\">run</th><th>epochs</th>\
+<th class=\"l\">directory, settings, data, version, start and command line</th></tr>\n",
     );
     for (i, r) in runs.iter().enumerate() {
         let c = chart::run_color(i);
         let settings = match &r.info {
-            Some(info) => format!(
-                "{}nt, {}, {}, batch {}, lr {}, seed {}, {}",
-                info.flanking_size,
-                info.scheduler,
-                info.loss,
-                info.batch_size,
-                info.learning_rate,
-                info.random_seed,
-                info.device
-            ),
+            Some(info) => run_details(info),
             None => "(no run.json)".into(),
         };
         h.push_str(&format!(
-            "<tr><td class=\"l n\"><span style=\"color:rgb({},{},{})\">&#9632;</span> {}</td><td class=\"l w\"><code>{}</code></td><td>{}</td><td class=\"l w\">{}</td></tr>\n",
+            "<tr><td class=\"l n\"><span style=\"color:rgb({},{},{})\">&#9632;</span> {}</td><td>{}</td><td class=\"l w\"><code>{}</code><br>{}</td></tr>\n",
             c.0,
             c.1,
             c.2,
             escape(&r.label),
-            escape(&r.dir.display().to_string()),
             r.split("val").len(),
-            escape(&settings)
+            escape(&r.dir.display().to_string()),
+            settings
         ));
     }
     h.push_str("</table>\n");
+    h
+}
+
+/// A run's settings, data, version, start and command line (HTML).
+fn run_details(info: &crate::rundir::RunInfo) -> String {
+    let windows = |n: Option<usize>| n.map_or(String::new(), |n| format!(" ({n} windows)"));
+    let w = info.windows;
+    let mut h = escape(&format!(
+        "{}nt, {}, {}, batch {}, lr {}, seed {}, {}",
+        info.flanking_size,
+        info.scheduler,
+        info.loss,
+        info.batch_size,
+        info.learning_rate,
+        info.random_seed,
+        info.device
+    ));
+    if let Some(p) = &info.pretrained_model {
+        h.push_str(&format!(
+            "<br>pretrained: <code>{}</code>",
+            escape(&p.display().to_string())
+        ));
+    }
+    h.push_str(&format!(
+        "<br>train: <code>{}</code>{}",
+        escape(&info.train_dataset.display().to_string()),
+        windows(w.map(|w| w.train))
+    ));
+    match &info.validation_dataset {
+        Some(v) => h.push_str(&format!(
+            "<br>validation: <code>{}</code>{}",
+            escape(&v.display().to_string()),
+            windows(w.map(|w| w.validation))
+        )),
+        None => h.push_str(&format!(
+            "<br>validation: carved out of the training file{}",
+            windows(w.map(|w| w.validation))
+        )),
+    }
+    h.push_str(&format!(
+        "<br>test: <code>{}</code>{}",
+        escape(&info.test_dataset.display().to_string()),
+        windows(w.map(|w| w.test))
+    ));
+    let version = info
+        .tool_version
+        .as_deref()
+        .unwrap_or("(version not recorded)");
+    let started = info.started.as_deref().unwrap_or("(start not recorded)");
+    h.push_str(&format!(
+        "<br>openspliceai-rs {}, started {}",
+        escape(version),
+        escape(started)
+    ));
+    if !info.command_line.is_empty() {
+        h.push_str(&format!(
+            "<br><code>{}</code>",
+            escape(&info.command_line.join(" "))
+        ));
+    }
     h
 }
 
@@ -111,8 +176,8 @@ fn cells(r: Option<&Record>) -> String {
 
 fn best_table(runs: &[RunData]) -> String {
     let mut h = String::from(
-        "<h2>Best epoch per run</h2>\n<p class=\"note\">Best epoch: lowest validation loss (the epoch of \
-<code>models/model_best.pt</code>). Scores on the test set; zero-shot: the pretrained model before \
+        "<h2>Best epoch per run</h2>\n<p class=\"note\">Best epoch (counted from 1, as on the console): \
+lowest validation loss (the epoch of <code>models/model_best.pt</code>). Scores on the test set; zero-shot: the pretrained model before \
 training.</p>\n<table>\n<tr><th class=\"l\">run</th><th>epoch</th><th>validation loss</th>\
 <th>test loss</th><th>acceptor top-1</th><th>acceptor AUPRC</th><th>donor top-1</th>\
 <th>donor AUPRC</th><th>validation loss vs zero-shot</th></tr>\n",
@@ -125,15 +190,19 @@ training.</p>\n<table>\n<tr><th class=\"l\">run</th><th>epoch</th><th>validation
             zero_shots_shown.push(key);
             let name = match r.info.as_ref().and_then(|i| i.pretrained_model.as_ref()) {
                 Some(p) => format!(
-                    "zero-shot: {}",
-                    p.file_name()
-                        .map_or(String::new(), |f| f.to_string_lossy().into_owned())
+                    "{}<br><code>{}</code>",
+                    escape(&format!(
+                        "zero-shot: {}",
+                        p.file_name()
+                            .map_or(String::new(), |f| f.to_string_lossy().into_owned())
+                    )),
+                    escape(&p.display().to_string())
                 ),
-                None => format!("{} (zero-shot)", r.label),
+                None => escape(&format!("{} (zero-shot)", r.label)),
             };
             h.push_str(&format!(
-                "<tr><td class=\"l n\">{}</td><td>–</td><td>{}</td>{}<td>–</td></tr>\n",
-                escape(&name),
+                "<tr><td class=\"l w\">{}</td><td>–</td><td>{}</td>{}<td>–</td></tr>\n",
+                name,
                 r.zero_shot("val")
                     .and_then(|v| v.loss)
                     .map_or("–".into(), |l| format!("{l:.3e}")),
@@ -163,7 +232,7 @@ training.</p>\n<table>\n<tr><th class=\"l\">run</th><th>epoch</th><th>validation
         h.push_str(&format!(
             "<tr><td class=\"l n\">{}</td><td>{}</td><td>{}</td>{}<td class=\"l w\">{}</td></tr>\n",
             escape(&r.label),
-            best.map_or("–".into(), |e| e.to_string()),
+            best.map_or("–".into(), |e| (e + 1).to_string()),
             val_loss,
             cells(best.and_then(|e| r.at("test", e))),
             vs_zero

@@ -18,6 +18,9 @@ pub struct SiteRecord {
     pub auprc: Option<f64>,
     /// Argmax F1.
     pub f1: Option<f64>,
+    /// True sites among the ranked positions (absent in older files).
+    #[serde(default)]
+    pub n_true: Option<u64>,
 }
 
 /// The fields of one `metrics.jsonl` line that `report` reads.
@@ -39,6 +42,25 @@ pub struct Record {
     pub acceptor: SiteRecord,
     /// Donor metrics.
     pub donor: SiteRecord,
+    /// Positions that entered top-k and AUPRC (absent in older files).
+    #[serde(default)]
+    pub ranked_positions: Option<u64>,
+}
+
+impl Record {
+    /// The AUPRC of a model that guesses: the fraction of ranked positions that are true sites of the
+    /// class (`acceptor` or `donor`), where the record holds both counts.
+    pub fn positive_fraction(&self, acceptor: bool) -> Option<f64> {
+        let site = if acceptor {
+            &self.acceptor
+        } else {
+            &self.donor
+        };
+        match (site.n_true, self.ranked_positions) {
+            (Some(t), Some(n)) if n > 0 => Some(t as f64 / n as f64),
+            _ => None,
+        }
+    }
 }
 
 /// One run directory's data.
@@ -136,7 +158,7 @@ pub fn load_run(dir: &Path) -> Result<RunData, ReportError> {
             .join("learning_rate_every_batch.txt"),
     )?;
     let label = match &info {
-        Some(i) => i.label.clone(),
+        Some(i) => display_label(&i.label),
         None => dir_name(dir),
     };
     Ok(RunData {
@@ -146,6 +168,15 @@ pub fn load_run(dir: &Path) -> Result<RunData, ReportError> {
         records,
         lr_per_batch,
     })
+}
+
+/// A run's name in the report: run.json's label, with a from-scratch run called so (`train` alone reads as
+/// the training split beside the legend's "training set").
+pub fn display_label(label: &str) -> String {
+    match label {
+        "train" => "train from scratch".into(),
+        other => other.into(),
+    }
 }
 
 /// A text file, plain, gzip or bgzip (told by its first bytes, as every input is read).

@@ -42,6 +42,58 @@ pub struct RunInfo {
     pub exp_num: String,
     /// The compute device, in words.
     pub device: String,
+    /// The version of this tool that started the run (absent in run.json files of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_version: Option<String>,
+    /// When the run started, UTC (`2026-12-07T03:45:12Z`; absent in older run.json files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    /// Windows per split as the run used them (validation carved out of the training file when no
+    /// validation file was given; absent in older run.json files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<SplitWindows>,
+}
+
+/// Windows per split of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitWindows {
+    pub train: usize,
+    pub validation: usize,
+    pub test: usize,
+}
+
+/// The keys of `run.json` that describe this start of a run rather than its flags (a resumed run may
+/// differ in them).
+pub const CONTEXT_KEYS: [&str; 4] = ["command_line", "tool_version", "started", "windows"];
+
+/// `now` as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    utc_timestamp(secs)
+}
+
+/// Seconds since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+pub fn utc_timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 impl RunInfo {
@@ -69,6 +121,27 @@ pub fn label(command: &str, unfreeze: Option<&str>, freeze_bn: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::label;
+
+    #[test]
+    fn timestamps_are_utc_dates() {
+        assert_eq!(super::utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::utc_timestamp(1_796_614_712), "2026-12-07T03:38:32Z");
+    }
+
+    #[test]
+    fn old_run_json_files_stay_readable() {
+        let old = r#"{"schema_version":1,"command":"train","label":"train","command_line":["x"],
+"pretrained_model":null,"unfreeze":null,"freeze_bn":false,"train_dataset":"a.h5","test_dataset":"b.h5",
+"validation_dataset":null,"flanking_size":80,"epochs":1,"scheduler":"x","loss":"x","batch_size":4,
+"random_seed":42,"learning_rate":0.001,"early_stopping":false,"patience":2,"project_name":"p",
+"exp_num":"0","device":"cpu"}"#;
+        let info: super::RunInfo = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (info.tool_version, info.started, info.windows),
+            (None, None, None)
+        );
+    }
 
     #[test]
     fn labels_name_the_flags() {

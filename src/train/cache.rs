@@ -53,9 +53,10 @@ fn io_err(path: &Path, e: std::io::Error) -> TrainError {
 }
 
 impl PrefixCache {
-    /// Creates `dir/prefix_cache.f16` with a slot for every window of every split.
+    /// Creates the cache file `path` (`prefix_cache.f16` in the run directory, or `--cache-dir`'s file)
+    /// with a slot for every window of every split.
     pub fn create(
-        dir: &Path,
+        path: &Path,
         config: &FlankConfig,
         splits: &[(Split, &[WindowRef])],
         keep: bool,
@@ -70,7 +71,7 @@ impl PrefixCache {
                 slots.entry((*split, *w)).or_insert(next);
             }
         }
-        let path = dir.join("prefix_cache.f16");
+        let path = path.to_path_buf();
         let bytes = (slots.len() * (h_len + skip_len) * 2) as u64;
         let file = OpenOptions::new()
             .read(true)
@@ -100,6 +101,16 @@ impl PrefixCache {
             filled,
             keep,
         })
+    }
+
+    /// Bytes of the whole file (a slot per window of every split).
+    pub fn total_bytes(&self) -> u64 {
+        self.slots.len() as u64 * self.slot_bytes() as u64
+    }
+
+    /// Windows with a slot.
+    pub fn windows(&self) -> usize {
+        self.slots.len()
     }
 
     /// Bytes per window.

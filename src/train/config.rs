@@ -58,6 +58,8 @@ pub struct RunConfig {
     pub no_cache: bool,
     /// Keep the prefix cache file after the run (`--keep-cache`).
     pub keep_cache: bool,
+    /// Where the prefix cache goes (`--cache-dir`; default the run directory).
+    pub cache_dir: Option<PathBuf>,
     /// What is printed per epoch (`--console`).
     pub console: super::console::ConsoleMode,
     /// Write `report.html` into the run directory at the end (off with `--no-report`).
@@ -104,6 +106,29 @@ impl RunConfig {
 }
 
 impl RunConfig {
+    /// Where `--freeze-bn`'s prefix cache goes: `prefix_cache.f16` in the run directory `run_dir`, or with
+    /// `--cache-dir DIR`, `DIR/{run directory's name}-{exp}.prefix_cache.f16` (a name of its own per run,
+    /// so runs sharing DIR do not share a file).
+    pub fn prefix_cache_path(&self, run_dir: &std::path::Path) -> PathBuf {
+        match &self.cache_dir {
+            None => run_dir.join(crate::rundir::PREFIX_CACHE),
+            Some(d) => {
+                let parts: Vec<String> = run_dir
+                    .components()
+                    .rev()
+                    .take(2)
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                let name: Vec<&str> = parts.iter().rev().map(String::as_str).collect();
+                d.join(format!(
+                    "{}.{}",
+                    name.join("-"),
+                    crate::rundir::PREFIX_CACHE
+                ))
+            }
+        }
+    }
+
     /// The `run.json` record of this run, with this process's command line.
     pub fn run_info(&self) -> RunInfo {
         let (command, pretrained_model, unfreeze, freeze_bn) = match &self.kind {
@@ -147,6 +172,9 @@ impl RunConfig {
             project_name: self.project_name.clone(),
             exp_num: self.exp_num.clone(),
             device: crate::device::describe(&self.device),
+            tool_version: Some(env!("CARGO_PKG_VERSION").into()),
+            started: Some(run_info::utc_now()),
+            windows: None,
         }
     }
 }

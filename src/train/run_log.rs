@@ -270,6 +270,8 @@ pub struct EpochRecord {
     pub windows: u64,
     /// Windows that entered the metrics.
     pub kept_windows: u64,
+    /// Positions that entered top-k and AUPRC (`n_true` of a class over this: the AUPRC of chance).
+    pub ranked_positions: u64,
 }
 
 impl EpochRecord {
@@ -293,6 +295,10 @@ impl EpochRecord {
             non_splice: m.non_splice,
             windows: m.windows,
             kept_windows: m.kept_windows,
+            ranked_positions: match m.kept_windows {
+                0 => 0,
+                k => m.ranked_windows * (m.positions / k),
+            },
         }
     }
 }

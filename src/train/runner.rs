@@ -509,7 +509,13 @@ impl<'a> Run<'a> {
                 // one's: a stale model_7.pt beside a 2-epoch run, LOG/ and metrics.jsonl lines of both
                 // runs, a killed epoch's batch losses before this run's.
                 clear_previous_run(&dir, existing, &cfg.out)?;
-                cfg.run_info().write(&dir).map_err(|e| TrainError::Io {
+                let mut info = cfg.run_info();
+                info.windows = Some(crate::rundir::run_info::SplitWindows {
+                    train: inputs.train.windows.len(),
+                    validation: inputs.val.windows.len(),
+                    test: inputs.test.windows.len(),
+                });
+                info.write(&dir).map_err(|e| TrainError::Io {
                     path: e.path,
                     source: e.source,
                 })?;
@@ -649,11 +655,15 @@ impl<'a> Run<'a> {
         cut: usize,
     ) -> Result<Arc<PrefixCache>, TrainError> {
         let splits = Split::ALL.map(|s| (s, inputs.get(s).windows.as_slice()));
-        let cache = PrefixCache::create(dir, cfg.flank, &splits, cfg.keep_cache)?;
+        let path = cfg.prefix_cache_path(dir);
+        let cache = PrefixCache::create(&path, cfg.flank, &splits, cfg.keep_cache)?;
         cfg.out.line(format!(
-            "Frozen-prefix cache: blocks 0..{cut} run once per window ({:.2} MB per window in {})",
+            "Frozen-prefix cache: blocks 0..{cut} run once per window; {} windows × {:.2} MB = {:.2} GB on disk in {} ({}; --cache-dir puts it elsewhere, --no-cache turns it off)",
+            cache.windows(),
             cache.slot_bytes() as f64 / 1e6,
-            cache.path().display()
+            cache.total_bytes() as f64 / 1e9,
+            cache.path().display(),
+            if cfg.keep_cache { "kept after the run (--keep-cache)" } else { "deleted when the run ends" }
         ));
         Ok(Arc::new(cache))
     }
@@ -857,6 +867,8 @@ pub struct TestOptions {
     pub show_progress: bool,
     /// Where the scores are printed.
     pub out: Output,
+    /// A labelled table row, or upstream's dump.
+    pub console: super::console::ConsoleMode,
 }
 
 /// `test`: scores a loaded model on a test file; writes LOG/TEST under the output directory when given.
@@ -873,7 +885,25 @@ pub fn run_test(model: &SpliceAi, opts: &TestOptions) -> Result<EpochMetrics, Tr
         label: "test",
     };
     let t = evaluate(model, &data, &pass, None)?;
-    print_scores(&opts.out, Split::Test, &t.metrics);
+    match opts.console {
+        super::console::ConsoleMode::Upstream => print_scores(&opts.out, Split::Test, &t.metrics),
+        super::console::ConsoleMode::Table => {
+            opts.out.line(format!(
+                "\nScores on {} ({} windows, {} kept)",
+                opts.test_dataset.display(),
+                t.metrics.windows,
+                t.metrics.kept_windows
+            ));
+            opts.out.line(super::console::table_header());
+            opts.out.line(super::console::table_row(
+                "test",
+                &t.metrics,
+                None,
+                Some(t.seconds),
+                "",
+            ));
+        }
+    }
     if let Some(dir) = opts.output_dir.as_deref() {
         let mut log = RunLog::create(dir)?;
         log_evaluation(&mut log, Split::Test, &t)?;

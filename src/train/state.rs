@@ -273,7 +273,9 @@ pub fn check_flags(saved: &RunInfo, now: &RunInfo, run_dir: &Path) -> Result<(),
     let strip = |r: &RunInfo| {
         let mut v = serde_json::to_value(r).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
-            o.remove("command_line");
+            for key in crate::rundir::run_info::CONTEXT_KEYS {
+                o.remove(key);
+            }
         }
         v
     };
