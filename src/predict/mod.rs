@@ -358,35 +358,54 @@ impl<'a> Scorer<'a> {
     ) -> Result<(), PredictError> {
         let first = (index * SEQ_LEN) as u64;
         let n = (place.len.saturating_sub(first)).min(SEQ_LEN as u64) as usize;
-        let standard = self.format == BedFormat::Standard;
-        let strand = usize::from(place.minus);
         for i in 0..n {
             let k = if place.minus { n - 1 - i } else { i };
             let p = first + k as u64;
-            if acc[k] > self.threshold {
-                if standard {
-                    place
-                        .write_line(&mut self.acceptor, p, "Acceptor", acc[k])
-                        .map_err(output_err(&self.summary.acceptor_bed))?;
-                    self.summary.acceptor_sites += 1;
-                    self.summary.acceptor_written.0 += 1;
-                }
-                if let Some(t) = &mut self.tracks {
-                    t.push(strand, &place.chrom, place.contig_pos(p), acc[k]);
+            for (site, scores) in [(0, acc), (1, don)] {
+                if scores[k] > self.threshold {
+                    self.placed_site(place, site, p, scores[k])?;
                 }
             }
-            if don[k] > self.threshold {
-                if standard {
-                    place
-                        .write_line(&mut self.donor, p, "Donor", don[k])
-                        .map_err(output_err(&self.summary.donor_bed))?;
-                    self.summary.donor_sites += 1;
-                    self.summary.donor_written.0 += 1;
-                }
-                if let Some(t) = &mut self.tracks {
-                    t.push(2 + strand, &place.chrom, place.contig_pos(p), don[k]);
-                }
-            }
+        }
+        Ok(())
+    }
+
+    /// One score above the threshold at position `p` of a placed record: site 0 is an acceptor, 1 a
+    /// donor. A line of its BED file (standard format), a value of its track (`--bigwig`).
+    fn placed_site(
+        &mut self,
+        place: &Place,
+        site: usize,
+        p: u64,
+        score: f32,
+    ) -> Result<(), PredictError> {
+        if self.format == BedFormat::Standard {
+            let s = &mut self.summary;
+            let (out, path, label, sites, written) = match site {
+                0 => (
+                    &mut self.acceptor,
+                    &s.acceptor_bed,
+                    "Acceptor",
+                    &mut s.acceptor_sites,
+                    &mut s.acceptor_written.0,
+                ),
+                _ => (
+                    &mut self.donor,
+                    &s.donor_bed,
+                    "Donor",
+                    &mut s.donor_sites,
+                    &mut s.donor_written.0,
+                ),
+            };
+            place
+                .write_line(out, p, label, score)
+                .map_err(output_err(path))?;
+            *sites += 1;
+            *written += 1;
+        }
+        if let Some(t) = &mut self.tracks {
+            let track = 2 * site + usize::from(place.minus);
+            t.push(track, &place.chrom, place.contig_pos(p), score);
         }
         Ok(())
     }

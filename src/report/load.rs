@@ -295,13 +295,7 @@ fn read_lr(path: &Path) -> Result<Vec<f64>, ReportError> {
 
 /// The run directory's name with its parent (`SpliceAI_x_80_0_rs42/0`).
 fn dir_name(dir: &Path) -> String {
-    let parts: Vec<String> = dir
-        .components()
-        .rev()
-        .take(2)
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    parts.into_iter().rev().collect::<Vec<_>>().join("/")
+    crate::rundir::short_name(dir).join("/")
 }
 
 /// Runs with the same label get their project name (or directory) appended, so legends stay distinct.

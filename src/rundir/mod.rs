@@ -19,6 +19,18 @@ use serde::Serialize;
 
 pub use run_info::RunInfo;
 
+/// The last two components of a run directory (`SpliceAI_x_80_0_rs42/0`): what tells runs apart.
+pub fn short_name(run_dir: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = run_dir
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.reverse();
+    parts
+}
+
 /// Checkpoints folder.
 pub const MODELS: &str = "models";
 /// Upstream's per-split log folder.

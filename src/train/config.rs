@@ -112,20 +112,11 @@ impl RunConfig {
     pub fn prefix_cache_path(&self, run_dir: &std::path::Path) -> PathBuf {
         match &self.cache_dir {
             None => run_dir.join(crate::rundir::PREFIX_CACHE),
-            Some(d) => {
-                let parts: Vec<String> = run_dir
-                    .components()
-                    .rev()
-                    .take(2)
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                let name: Vec<&str> = parts.iter().rev().map(String::as_str).collect();
-                d.join(format!(
-                    "{}.{}",
-                    name.join("-"),
-                    crate::rundir::PREFIX_CACHE
-                ))
-            }
+            Some(d) => d.join(format!(
+                "{}.{}",
+                crate::rundir::short_name(run_dir).join("-"),
+                crate::rundir::PREFIX_CACHE
+            )),
         }
     }
 
