@@ -150,6 +150,21 @@ impl<R: BufRead> FastaReader<R> {
 }
 
 /// Random access to the sequences of a FASTA file by name (the first word of the header, as pyfaidx's
+/// The sequence lengths of the `.fai` index beside `fasta` (as `samtools faidx` writes it), when there is
+/// one no older than the FASTA; `None` otherwise or when it cannot be read (it is only a hint, e.g. for a
+/// progress bar's total).
+pub fn fai_lengths(fasta: &Path) -> Option<Vec<u64>> {
+    let mut fai = fasta.as_os_str().to_owned();
+    fai.push(".fai");
+    let fai = PathBuf::from(fai);
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&fai)? < modified(fasta)? {
+        return None;
+    }
+    let index = fasta::fai::fs::read(&fai).ok()?;
+    Some(index.as_ref().iter().map(|r| r.length()).collect())
+}
+
 /// keys), through an index built in memory.
 pub struct IndexedFasta {
     path: PathBuf,

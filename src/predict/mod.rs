@@ -439,23 +439,15 @@ fn window_bar(enabled: bool, total: Option<u64>) -> ProgressBar {
     crate::progress::Progress::new(enabled).counter(total, "windows", "predict")
 }
 
-/// The windows of a whole FASTA from its `.fai` index (when there is one, no older than the FASTA): the
-/// progress total; `None` otherwise.
+/// The windows of every record of `fasta`, from its `.fai` index when there is a current one.
 fn windows_from_fai(fasta: &Path) -> Option<u64> {
-    let mut fai = fasta.as_os_str().to_owned();
-    fai.push(".fai");
-    let fai = PathBuf::from(fai);
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&fai)? < modified(fasta)? {
-        return None;
-    }
-    let text = std::fs::read_to_string(&fai).ok()?;
-    let mut total = 0u64;
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        let len: usize = line.split('\t').nth(1)?.parse().ok()?;
-        total += window_count(len) as u64;
-    }
-    Some(total)
+    let lengths = crate::genome::fasta::fai_lengths(fasta)?;
+    Some(
+        lengths
+            .iter()
+            .map(|&n| window_count(n as usize) as u64)
+            .sum(),
+    )
 }
 
 /// What predict may write into [`run_dir`], as `crate::clobber::Io::output_dir` names.
