@@ -32,36 +32,30 @@ fn data() -> Data {
     }
 }
 
-/// `train` from scratch, 80nt, 3 epochs, into `out` (with `extra` flags and environment).
-fn train(d: &Data, out: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+/// `train` from scratch, 80nt, 3 epochs, into `out`, with `extra` flags.
+fn train_cmd(d: &Data, out: &str, extra: &[&str]) -> Command {
     let out_dir = d.root.join(out);
-    let mut args = vec![
-        "train",
-        "-train",
-        &d.train,
-        "-test",
-        &d.test,
-        "-f",
-        "80",
-        "-n",
-        "3",
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "train", "-train", &d.train, "-test", &d.test, "-f", "80", "-n", "3",
+    ])
+    .args([
         "-p",
         "r",
         "-o",
         out_dir.to_str().unwrap(),
         "--batch-size",
         "8",
-        "--device",
-        "cpu",
-        "--quiet",
-        "--no-report",
-    ];
-    args.extend_from_slice(extra);
-    let mut cmd = Command::new(bin());
-    cmd.args(&args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    ])
+    .args(["--device", "cpu", "--quiet", "--no-report"])
+    .args(extra);
+    cmd
+}
+
+/// [`train_cmd`] run to its end with the environment `env`.
+fn train(d: &Data, out: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = train_cmd(d, out, extra);
+    cmd.envs(env.iter().copied());
     cmd.output().expect("run the binary")
 }
 
@@ -169,29 +163,7 @@ fn sigterm_stops_after_a_batch_and_the_run_resumes_to_the_same_bytes() {
     let d = data();
     ok(&train(&d, "ref", &[], &[]));
     let reference = snapshot(&run_dir(&d, "ref"));
-    let out_dir = d.root.join("term");
-    let child = Command::new(bin())
-        .args([
-            "train",
-            "-train",
-            &d.train,
-            "-test",
-            &d.test,
-            "-f",
-            "80",
-            "-n",
-            "3",
-            "-p",
-            "r",
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--batch-size",
-            "8",
-            "--device",
-            "cpu",
-            "--quiet",
-            "--no-report",
-        ])
+    let child = train_cmd(&d, "term", &[])
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
