@@ -8,6 +8,7 @@ pub mod gene_table;
 pub mod genes;
 pub mod gff;
 pub mod input;
+pub mod region;
 pub mod seq;
 pub mod vcf;
 
@@ -16,3 +17,4 @@ pub use error::GenomeError;
 pub use fasta::{Dialect, FastaReader, FastaRecord, IndexedFasta};
 pub use gff::Format;
 pub use input::{open_text, Input};
+pub use region::{Region, RegionError, Regions, Shard};
