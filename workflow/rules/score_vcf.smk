@@ -57,28 +57,29 @@ def index_contigs(vcf):
 
 
 def sv_shards():
-    """[(I, N, variant's selection flags)] for the configured sharding."""
+    """[(kind, I, N, variant's selection flags)] for the configured sharding (kind: shard or contig, the
+    start of the shard's file name, so that the two ways never share a file)."""
     shards = sv("shards", 1)
     if str(shards) == "contigs":
         contigs = index_contigs(sv("vcf"))
         if not contigs:
             raise WorkflowError(f"{sv('vcf')}: its index lists no contig")
         n = len(contigs)
-        return [(i + 1, n, f"--region {shlex.quote(c)}") for i, c in enumerate(contigs)]
+        return [("contig", i + 1, n, f"--region {shlex.quote(c)}") for i, c in enumerate(contigs)]
     try:
         n = int(shards)
         if n < 1:
             raise ValueError
     except ValueError:
         raise WorkflowError(f"config score_vcf.shards: {shards!r} is neither a count >= 1 nor `contigs`")
-    return [(i, n, f"--shard {i}/{n}") for i in range(1, n + 1)]
+    return [("shard", i, n, f"--shard {i}/{n}") for i in range(1, n + 1)]
 
 
 def sv_selection(wildcards):
-    for i, n, flags in sv_shards():
-        if (i, n) == (int(wildcards.i), int(wildcards.n)):
+    for kind, i, n, flags in sv_shards():
+        if (kind, i, n) == (wildcards.kind, int(wildcards.i), int(wildcards.n)):
             return flags
-    raise WorkflowError(f"no shard {wildcards.i}/{wildcards.n} in this configuration")
+    raise WorkflowError(f"no {wildcards.kind} {wildcards.i}/{wildcards.n} in this configuration")
 
 
 def sv_models():
@@ -99,7 +100,7 @@ def sv_flags():
 
 
 def sv_shard_files(wildcards=None):
-    return [f"{OUT}/score_vcf/shards/shard_{i}_of_{n}.vcf.gz" for i, n, _ in sv_shards()]
+    return [f"{OUT}/score_vcf/shards/{kind}_{i}_of_{n}.vcf.gz" for kind, i, n, _ in sv_shards()]
 
 
 rule score_vcf:
@@ -115,16 +116,17 @@ rule variant_shard:
         annotation=lambda wc: sv("annotation"),
         models=lambda wc: sv_models(),
     output:
-        vcf=f"{OUT}/score_vcf/shards/shard_{{i}}_of_{{n}}.vcf.gz",
-        tbi=f"{OUT}/score_vcf/shards/shard_{{i}}_of_{{n}}.vcf.gz.tbi",
+        vcf=f"{OUT}/score_vcf/shards/{{kind}}_{{i}}_of_{{n}}.vcf.gz",
+        tbi=f"{OUT}/score_vcf/shards/{{kind}}_{{i}}_of_{{n}}.vcf.gz.tbi",
     wildcard_constraints:
+        kind="shard|contig",
         i=r"\d+",
         n=r"\d+",
     params:
         selection=sv_selection,
         flags=lambda wc: sv_flags(),
     log:
-        f"{OUT}/logs/score_vcf/shard_{{i}}_of_{{n}}.log",
+        f"{OUT}/logs/score_vcf/{{kind}}_{{i}}_of_{{n}}.log",
     threads: res("score", "threads")
     resources:
         mem_mb=res("score", "mem_mb"),
