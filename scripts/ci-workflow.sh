@@ -12,7 +12,7 @@
 # Each part prints its time. Data in ../shared absent: SKIP with a message, except under CI=true (fail).
 #
 # usage: scripts/ci-workflow.sh [WORK_DIR]
-#   OSAI_BIN          the binary (default target/release/openspliceai-rs; build it first)
+#   OSAI_BIN          the binary (default $CARGO_TARGET_DIR or target, then /release/openspliceai-rs)
 #   OSAI_PV_DATA, OSAI_CREATE_DATA, OSAI_FIXTURES   the data folders (default ../shared/...)
 #   WORK_DIR          where the runs go (default: a temporary directory, removed when all passed)
 set -euo pipefail
@@ -27,7 +27,7 @@ skip() { # the reason → SKIP (exit 0), or a failure under CI=true
   exit 0
 }
 
-bin=${OSAI_BIN:-target/release/openspliceai-rs}
+bin=${OSAI_BIN:-${CARGO_TARGET_DIR:-target}/release/openspliceai-rs}
 [ -x "$bin" ] || fail "no binary $bin (cargo build --release, or set OSAI_BIN)"
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 shared=$repo/../shared
