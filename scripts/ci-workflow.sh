@@ -6,8 +6,10 @@
 #      once per contig, scored with the 80nt MANE model; the merged VCF's records must equal one unsharded
 #      `variant` run's, and its index must read back (tabix, bcftools)
 #   3. fine_tune with the local profile: two small genomes cut from the create-data inputs (A. arenosa
-#      2 x 200 kb, D. melanogaster chr2R 400 kb), three runs (80nt and 400nt MANE, 1 epoch each), checked:
-#      one summary row per run, the reports written; a second run of Snakemake has nothing left to do
+#      2 x 200 kb, D. melanogaster chr2R 400 kb), three runs (80nt and 400nt MANE, 2 epochs each); one
+#      transfer job is stopped with SIGTERM after its first epoch (as Slurm does at a time limit), and
+#      Snakemake's retry must continue it (--resume); checked: one summary row per run, the reports
+#      written; a second run of Snakemake has nothing left to do
 #   4. the SLURM profile's jobs rendered with --dry-run (no SLURM needed)
 # Each part prints its time. Data in ../shared absent: SKIP with a message, except under CI=true (fail).
 #
@@ -104,7 +106,7 @@ else
 fi
 echo "score_vcf: $(elapsed "$t0")"
 
-echo "== workflow fine_tune (local profile): 2 small genomes, 3 runs, 1 epoch each"
+echo "== workflow fine_tune (local profile): 2 small genomes, 3 runs, 2 epochs each, one stopped and retried"
 t0=$(date +%s)
 python3 workflow/scripts/subset_genome.py "$cd_inputs/aare_chr1_chr2_1Mb.fa.gz" \
   "$cd_inputs/aare_chr1_chr2_1Mb.gff3.gz" "$work/in/arenosa" LR999451.1:1-200000 LR999452.1:1-200000
@@ -121,9 +123,34 @@ binary: $bin
 outdir: out
 fine_tune:
   samples: samples.tsv
-  epochs: 1
+  epochs: 2
 YAML
-"${smk[@]}" --profile "$repo/workflow/profiles/local" fine_tune --configfile "$work/fine_tune.yaml"
+# The stand-in for a time limit: once the arenosa 80nt run has finished its first epoch, SIGTERM to the
+# transfer process that holds its run directory (run.lock names it: "pid N: command").
+run80=$work/out/fine_tune/arenosa/transfer_80nt/SpliceAI_arenosa_80_0_rs42/0
+(
+  for _ in $(seq 1 3000); do
+    if [ -e "$run80/models/model_0.pt" ] && [ -s "$run80/run.lock" ]; then
+      pid=$(sed -n 's/^pid \([0-9]*\):.*/\1/p' "$run80/run.lock")
+      if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "transfer .*arenosa/transfer_80nt"; then
+        kill -TERM "$pid" && echo "stopped transfer (pid $pid) after its first epoch" >"$work/stopped.txt"
+      fi
+      exit 0
+    fi
+    sleep 0.2
+  done
+) &
+watcher=$!
+status=0
+"${smk[@]}" --profile "$repo/workflow/profiles/local" fine_tune --configfile "$work/fine_tune.yaml" || status=$?
+kill "$watcher" 2>/dev/null || true # the watcher is done, unless the run ended before its first epoch
+wait "$watcher" 2>/dev/null || true
+[ "$status" -eq 0 ] || fail "the fine_tune workflow failed (exit $status)"
+[ -s "$work/stopped.txt" ] || fail "the arenosa 80nt transfer was not stopped after its first epoch"
+cat "$work/stopped.txt"
+grep -h 'Resuming' "$work/out/logs/fine_tune/arenosa_80nt.transfer.log" ||
+  fail "the retried transfer did not resume its run directory"
+[ -e "$run80/models/model_1.pt" ] || fail "the resumed run did not finish its second epoch"
 summary=$work/out/fine_tune/summary.tsv
 column -t "$summary"
 [ "$(wc -l <"$summary")" -eq 4 ] || fail "$summary: expected a header and 3 rows"
