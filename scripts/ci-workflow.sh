@@ -172,7 +172,9 @@ for rule in variant_shard merge_shards create_data transfer test; do
   grep -q "rule $rule:" "$work/slurm-dry-run.txt" || fail "the SLURM dry run has no $rule job"
 done
 grep -q -- '--device cuda --resume' "$work/slurm-dry-run.txt" || fail "the SLURM dry run's transfer is not --resume on cuda"
-grep -A12 'rule transfer:' "$work/slurm-dry-run.txt" | grep -m1 'resources:'
+resources=$(grep -A12 'rule transfer:' "$work/slurm-dry-run.txt" | grep -m1 'resources:')
+echo "transfer job:$resources"
+case $resources in *gpu=1*) ;; *) fail "the SLURM dry run's transfer job asks for no GPU" ;; esac
 echo "slurm dry run: $(elapsed "$t0")"
 
 if [ -z "${1:-}" ]; then rm -rf "$work"; fi
