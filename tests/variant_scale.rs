@@ -8,7 +8,7 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use common::PvData;
 use openspliceai_rs::genome::vcf_index::SelectedVcf;
@@ -54,6 +54,30 @@ impl Fly {
             .args(extra)
             .output()
             .expect("run the binary");
+        eprintln!("{}", String::from_utf8_lossy(&o.stderr));
+        o
+    }
+
+    /// Runs `variant` with `input` piped to it, read as `-I <name>` (`-`, `/dev/stdin`).
+    fn run_stdin(&self, input: &[u8], name: &str, out: &Path, extra: &[&str]) -> Output {
+        let mut child = Command::new(BIN)
+            .arg("variant")
+            .args(["-q", "--no-provenance", "-f", "80", "-R"])
+            .arg(&self.fa)
+            .arg("-A")
+            .arg(self.data.input("genes_region200k.txt"))
+            .arg("-m")
+            .arg(&self.model)
+            .args(["-I", name, "-O"])
+            .arg(out)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the binary");
+        // The child may refuse before reading all of it.
+        child.stdin.take().unwrap().write_all(input).ok();
+        let o = child.wait_with_output().unwrap();
         eprintln!("{}", String::from_utf8_lossy(&o.stderr));
         o
     }
@@ -207,6 +231,14 @@ fn regions_select_records_by_pos() {
         .collect();
     assert!(want.len() > 10 && want.len() < 91, "{}", want.len());
     assert_eq!(records(&sel), want);
+    // Standard input and a pipe are scanned (no counting pass), with the same records.
+    for name in ["-", "/dev/stdin"] {
+        let out = dir.path().join("stdin.vcf");
+        let text = std::fs::read(fly.vcf()).unwrap();
+        let o = fly.run_stdin(&text, name, &out, &extra);
+        assert!(o.status.success(), "-I {name}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), sel, "-I {name}");
+    }
     // A whole contig is every record; a region without records gives a header-only VCF.
     let (all, _) = fly.ok(&fly.vcf(), dir.path(), &["--region", CONTIG]);
     assert_eq!(all, whole);
@@ -466,22 +498,18 @@ fn bad_regions_shards_indexes_and_orders_fail_clearly() {
         None,
         &[&tbi_name, &gz_name, "older"],
     );
-    // A shard of standard input cannot be counted first.
+    // A shard of standard input, or of a pipe, cannot be counted first.
     let out = d.join("refused.vcf");
-    let mut child = Command::new(BIN)
-        .args(["variant", "-q", "-f", "80", "-R", &fa, "-A"])
-        .arg(fly.data.input("genes_region200k.txt"))
-        .arg("-m")
-        .arg(&fly.model)
-        .args(["-I", "-", "--shard", "1/2", "-O"])
-        .arg(&out)
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).ok();
-    let o = child.wait_with_output().unwrap();
+    let o = fly.run_stdin(text.as_bytes(), "-", &out, &["--shard", "1/2"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("--shard 1/2"), "{err}");
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("--shard 1/2") && err.contains("standard input"),
+        "{err}"
+    );
+    let o = fly.run_stdin(text.as_bytes(), "/dev/stdin", &out, &["--shard", "1/2"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("/dev/stdin is not a regular file"), "{err}");
     assert!(!out.exists());
 }

@@ -78,9 +78,10 @@ pub enum SelectError {
     },
     #[error(
         "--shard {shard}: a shard is cut from a count of the selected records, which needs a first \
-         pass over the VCF, but standard input can be read only once; give the VCF as a file with -I"
+         pass over the VCF, but {name} is not a regular file (standard input or a pipe can be read \
+         only once); give the VCF as a file with -I"
     )]
-    ShardOfStdin { shard: Shard },
+    ShardOfStream { shard: Shard, name: String },
     #[error(transparent)]
     Region(#[from] RegionError),
 }
@@ -290,13 +291,19 @@ impl SelectedVcf {
     /// first when a shard is asked for (or when there are regions and `path` is a file, for a total).
     pub fn open(path: &Path, regions: &Regions, shard: Shard) -> Result<Self, VcfError> {
         let active = !regions.is_all() || !shard.is_all();
-        let stdin = super::input::is_stdin(path);
-        if stdin && !shard.is_all() {
-            return Err(SelectError::ShardOfStdin { shard }.into());
+        // Standard input, a pipe or a process substitution can be read only once: no counting pass.
+        let regular =
+            !super::input::is_stdin(path) && std::fs::metadata(path).is_ok_and(|m| m.is_file());
+        if !regular && !shard.is_all() {
+            let name = match super::input::is_stdin(path) {
+                true => "standard input".to_string(),
+                false => path.display().to_string(),
+            };
+            return Err(SelectError::ShardOfStream { shard, name }.into());
         }
         let mut sel = Self::open_pass(path, regions, active, true)?;
         sel.shard = shard;
-        if active && !stdin {
+        if active && regular {
             let mut total = 0u64;
             let mut count = Self::open_pass(path, regions, true, false)?;
             while count.next_selected()?.is_some() {
@@ -317,6 +324,7 @@ impl SelectedVcf {
         check_order: bool,
         warn: bool,
     ) -> Result<Self, VcfError> {
+        let stdin = super::input::is_stdin(path);
         let input = super::input::open(path)?;
         let compression = input.compression;
         let reader = VcfReader::new(&input.name, input.reader)?;
@@ -354,7 +362,14 @@ impl SelectedVcf {
                 })
             }
             None => {
-                if warn && !regions.is_all() {
+                if warn && !regions.is_all() && stdin {
+                    log::warn!(
+                        "{}: no index can come with standard input, so the whole VCF is read to \
+                         find the records of the regions; give -I a bgzipped, indexed file \
+                         (`tabix -p vcf`) to read only their blocks",
+                        reader.name()
+                    );
+                } else if warn && !regions.is_all() {
                     log::warn!(
                         "{}: no .tbi or .csi index beside it, so the whole VCF is read to find the \
                          records of the regions; bgzip it and index it (`tabix -p vcf`) to read only \
