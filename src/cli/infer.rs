@@ -11,6 +11,7 @@ use super::args::{parse_at_least_one, parse_flank, ComputeArgs};
 use crate::calibrate::Temperature;
 use crate::clobber::Io;
 use crate::device::{describe, select_device};
+use crate::genome::{Region, Regions, Shard};
 use crate::infer::Ensemble;
 use crate::model::FlankConfig;
 use crate::predict::{self, PredictOptions};
@@ -256,6 +257,17 @@ pub struct VariantArgs {
     #[arg(long = "info-key", value_name = "NAME", default_value = crate::genome::vcf::DEFAULT_INFO_KEY,
           value_parser = info_key)]
     pub info_key: String,
+    /// Only the records whose POS lies in CHR, CHR:START or CHR:START-END (1-based, inclusive; repeat
+    /// for more). With a `.tbi`/`.csi` index beside a bgzipped -I only the regions' blocks are read.
+    #[arg(long = "region", value_name = "CHR[:START[-END]]")]
+    pub region: Vec<Region>,
+    /// Only the records whose POS lies in a region of this BED file (0-based, half-open), as --region.
+    #[arg(long = "regions-file", value_name = "BED")]
+    pub regions_file: Option<PathBuf>,
+    /// Score only part I of N of the (selected) records, cut by count in file order: the N outputs'
+    /// records, concatenated in shard order, are the unsharded output's.
+    #[arg(long = "shard", value_name = "I/N")]
+    pub shard: Option<Shard>,
     /// Leave out the header's `##openspliceai-rs_variant=` line (models, flanking size, distance, mask):
     /// upstream's header exactly.
     #[arg(long = "no-provenance")]
@@ -331,8 +343,15 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         check_skipped_path(s, &a)?;
     }
     let models: Vec<PathBuf> = a.model.iter().map(PathBuf::from).collect();
+    let index = a
+        .input_vcf
+        .as_deref()
+        .filter(|_| !a.region.is_empty() || a.regions_file.is_some())
+        .and_then(crate::genome::vcf_index::index_beside);
     Io::new()
         .input_opt("-I", a.input_vcf.as_ref())
+        .input_opt("-I's index", index.as_ref())
+        .input_opt("--regions-file", a.regions_file.as_ref())
         .input("-R", &a.ref_genome)
         .input("-A", &a.annotation)
         .inputs("-m", &models)
@@ -340,6 +359,7 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         .output_opt("-O", a.output_vcf.as_ref())
         .output_opt("--skipped", a.skipped.as_ref())
         .check()?;
+    let regions = Regions::new(&a.region, a.regions_file.as_deref())?;
     let ens = load_ensemble("variant", &models, &a.scoring, &a.device)?;
     let opts = VariantOptions {
         reference: a.ref_genome,
@@ -353,6 +373,8 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         progress: !a.quiet,
         info_key: a.info_key,
         provenance: !a.no_provenance,
+        regions,
+        shard: a.shard.unwrap_or(Shard::ALL),
     };
     let summary = variant::run(&opts, &ens)?;
     eprintln!("{summary}");

@@ -58,6 +58,8 @@ pub enum VcfError {
     },
     #[error(transparent)]
     Open(#[from] super::GenomeError),
+    #[error(transparent)]
+    Select(#[from] super::vcf_index::SelectError),
 }
 
 /// One data line split into its fixed fields.
@@ -113,6 +115,28 @@ impl VcfRecord {
         f[7] = info;
         f.join("\t")
     }
+}
+
+/// One data line (not empty, no line end) as a record; the error says what is wrong with it.
+pub fn parse_record(line: &str, line_no: usize) -> Result<VcfRecord, String> {
+    let fields: Vec<String> = line.split('\t').map(str::to_string).collect();
+    if fields.len() < 8 {
+        return Err(format!(
+            "expected at least 8 tab-separated columns, found {}",
+            fields.len()
+        ));
+    }
+    let pos = fields[1]
+        .parse::<i64>()
+        .map_err(|_| format!("POS `{}` is not an integer", fields[1]))?;
+    if fields[3].is_empty() || fields[3] == "." {
+        return Err("REF is empty".into());
+    }
+    Ok(VcfRecord {
+        line_no,
+        fields,
+        pos,
+    })
 }
 
 /// A VCF being read: its header lines, then records one at a time.
@@ -212,24 +236,9 @@ impl VcfReader {
             if line.is_empty() {
                 continue;
             }
-            let fields: Vec<String> = line.split('\t').map(str::to_string).collect();
-            if fields.len() < 8 {
-                return Err(self.bad(format!(
-                    "expected at least 8 tab-separated columns, found {}",
-                    fields.len()
-                )));
-            }
-            let pos = fields[1]
-                .parse::<i64>()
-                .map_err(|_| self.bad(format!("POS `{}` is not an integer", fields[1])))?;
-            if fields[3].is_empty() || fields[3] == "." {
-                return Err(self.bad("REF is empty".into()));
-            }
-            return Ok(Some(VcfRecord {
-                line_no: self.line_no,
-                fields,
-                pos,
-            }));
+            return parse_record(&line, self.line_no)
+                .map(Some)
+                .map_err(|m| self.bad(m));
         }
     }
 

@@ -15,8 +15,9 @@ use indicatif::ProgressBar;
 use crate::atomic::AtomicOutput;
 use crate::genome::gene_table::{normalise_chrom, Annotation, Transcript};
 use crate::genome::seq::{encode_into, encode_revcomp_into};
-use crate::genome::vcf::{self, VcfReader, VcfRecord};
-use crate::genome::IndexedFasta;
+use crate::genome::vcf::{self, VcfRecord};
+use crate::genome::vcf_index::SelectedVcf;
+use crate::genome::{IndexedFasta, RegionError, Regions, Shard};
 use crate::infer::Ensemble;
 use score::{deltas, Track};
 
@@ -45,6 +46,10 @@ pub struct VariantOptions {
     /// Whether the header gains a `##openspliceai-rs_variant=` line naming the models, flanking size,
     /// distance and mask (off: upstream's header exactly).
     pub provenance: bool,
+    /// `--region`/`--regions-file`: only records whose POS lies in them (empty: all).
+    pub regions: Regions,
+    /// `--shard I/N`: this part of the selected records.
+    pub shard: Shard,
 }
 
 /// Why a record, or one ALT allele of it, is not scored. The record is still written (unchanged, or with
@@ -130,6 +135,9 @@ pub struct VariantSummary {
     /// Records (for record-level reasons) or ALT alleles (for allele-level ones) not scored, by reason.
     pub skipped: BTreeMap<SkipReason, usize>,
     pub windows: usize,
+    /// With `--shard`: the shard, the index of its first record among the selected ones, and how many
+    /// were selected over all shards.
+    pub shard: Option<(Shard, u64, u64)>,
 }
 
 impl VariantSummary {
@@ -141,6 +149,17 @@ impl VariantSummary {
 
 impl std::fmt::Display for VariantSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some((shard, first, total)) = self.shard {
+            match self.records {
+                0 => write!(f, "shard {shard} (none of the {total} selected records): ")?,
+                n => write!(
+                    f,
+                    "shard {shard} (records {}-{} of the {total} selected): ",
+                    first + 1,
+                    first + n as u64
+                )?,
+            }
+        }
         write!(
             f,
             "{} records: {} annotated ({} allele-gene scores, {} windows)",
@@ -603,12 +622,46 @@ impl SkippedList {
     }
 }
 
+/// Every contig `regions` names must be in the reference (as a VCF name is looked up there: with or
+/// without `chr`, see [`normalise_chrom`]).
+fn check_region_contigs(
+    regions: &Regions,
+    fasta: &IndexedFasta,
+    fasta_first: &str,
+    reference: &Path,
+) -> Result<(), VariantError> {
+    for r in regions.list() {
+        if fasta.len(&normalise_chrom(&r.chrom, fasta_first)).is_none() {
+            let err = RegionError::UnknownContig {
+                origin: r.origin.clone(),
+                chrom: r.chrom.clone(),
+                source_file: reference.to_path_buf(),
+                count: fasta.names().count(),
+                example: if fasta_first.is_empty() {
+                    String::new()
+                } else {
+                    format!(", e.g. `{fasta_first}`")
+                },
+            };
+            return Err(
+                vcf::VcfError::from(crate::genome::vcf_index::SelectError::from(err)).into(),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs `variant` with a loaded ensemble.
 pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, VariantError> {
     let annotation = Annotation::load(&opts.annotation)?;
     let fasta = IndexedFasta::open(&opts.reference)?;
     let fasta_first = fasta.names().next().unwrap_or_default();
-    let mut reader = VcfReader::open(opts.input.as_deref().unwrap_or(Path::new("-")))?;
+    check_region_contigs(&opts.regions, &fasta, &fasta_first, &opts.reference)?;
+    let mut reader = SelectedVcf::open(
+        opts.input.as_deref().unwrap_or(Path::new("-")),
+        &opts.regions,
+        opts.shard,
+    )?;
     let out_name =
         vcf::output_path(&opts.output).map_or("<stdout>".to_string(), |p| p.display().to_string());
     let werr = |source| VariantError::Output {
@@ -635,9 +688,15 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
         .as_deref()
         .map(SkippedList::create)
         .transpose()?;
-    let total = opts.input.as_deref().and_then(vcf::count_records);
+    let total = match reader.counts() {
+        Some((n, _)) => Some(n),
+        None => opts.input.as_deref().and_then(vcf::count_records),
+    };
     let extra = opts.provenance.then(|| provenance_line(opts, ens));
-    for line in reader.output_header_with(&opts.info_key, extra.as_deref()) {
+    for line in reader
+        .header()
+        .output_header_with(&opts.info_key, extra.as_deref())
+    {
         writeln!(out, "{line}").map_err(werr)?;
     }
     let mut ctx = Context {
@@ -646,7 +705,16 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
         fasta_first,
         annotation,
         ens,
-        summary: VariantSummary::default(),
+        summary: VariantSummary {
+            shard: (!opts.shard.is_all()).then(|| {
+                (
+                    opts.shard,
+                    reader.first(),
+                    reader.counts().map_or(0, |c| c.1),
+                )
+            }),
+            ..VariantSummary::default()
+        },
         skipped_out,
     };
     let bar = spinner(opts.progress, total);
