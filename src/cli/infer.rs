@@ -260,6 +260,10 @@ pub struct VariantArgs {
     /// upstream's header exactly.
     #[arg(long = "no-provenance")]
     pub no_provenance: bool,
+    /// Index a BGZF -O with CSI (`<name>.csi`) instead of tabix (`<name>.tbi`): needed for contigs
+    /// longer than 512 Mbp.
+    #[arg(long)]
+    pub csi: bool,
     /// A `.pt`/`.pth`/`.safetensors` checkpoint or a directory of them; repeat -m for more (all
     /// averaged).
     #[arg(short = 'm', long = "model", default_value = "SpliceAI")]
@@ -331,6 +335,8 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         check_skipped_path(s, &a)?;
     }
     let models: Vec<PathBuf> = a.model.iter().map(PathBuf::from).collect();
+    let index_kind = super::merge::index_kind(a.csi);
+    let index = crate::genome::vcf_write::index_path(a.output_vcf.as_deref(), index_kind);
     Io::new()
         .input_opt("-I", a.input_vcf.as_ref())
         .input("-R", &a.ref_genome)
@@ -338,6 +344,7 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         .inputs("-m", &models)
         .input_opt("--temperature", a.scoring.temperature.as_ref())
         .output_opt("-O", a.output_vcf.as_ref())
+        .output_opt("-O", index.as_ref())
         .output_opt("--skipped", a.skipped.as_ref())
         .check()?;
     let ens = load_ensemble("variant", &models, &a.scoring, &a.device)?;
@@ -353,6 +360,8 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         progress: !a.quiet,
         info_key: a.info_key,
         provenance: !a.no_provenance,
+        command_line: (!a.no_provenance).then(super::merge::command_words),
+        index: index_kind,
     };
     let summary = variant::run(&opts, &ens)?;
     eprintln!("{summary}");

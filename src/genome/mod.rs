@@ -11,6 +11,7 @@ pub mod input;
 pub mod region;
 pub mod seq;
 pub mod vcf;
+pub mod vcf_write;
 
 pub use annotation::{Annotation, Feature, FeatureId};
 pub use error::GenomeError;
