@@ -682,3 +682,52 @@ fn merge_refuses_bad_inputs() {
     let r = run("merge", &["-O", &o]);
     assert_eq!(r.status.code(), Some(2));
 }
+
+/// `variant`'s index is an output too: an input under its name (`-O x.vcf.gz -I x.vcf.gz.tbi`) is refused
+/// before anything is read, naming both. Both kinds' names are checked whatever `--csi` says: one is
+/// written, the other removed as stale.
+#[test]
+fn variant_lists_its_index_as_an_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for (name, csi) in [
+        ("x.vcf.gz.tbi", false),
+        ("x.vcf.gz.csi", true),
+        ("x.vcf.gz.csi", false),
+        ("x.vcf.gz.tbi", true),
+    ] {
+        let input = d.join(name);
+        std::fs::write(&input, "##fileformat=VCFv4.2\n").unwrap();
+        for f in ["ref.fa", "genes.txt", "m.pt"] {
+            std::fs::write(d.join(f), "x").unwrap();
+        }
+        let out = s(&d.join("x.vcf.gz"));
+        let (i, fa, genes, m) = (
+            s(&input),
+            s(&d.join("ref.fa")),
+            s(&d.join("genes.txt")),
+            s(&d.join("m.pt")),
+        );
+        let mut args = vec![
+            "-q", "-R", &fa, "-A", &genes, "-I", &i, "-m", &m, "-O", &out,
+        ];
+        if csi {
+            args.push("--csi");
+        }
+        let r = run("variant", &args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "-O {i}: the output would overwrite the input -I {i}"
+            )),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&input).unwrap(),
+            "##fileformat=VCFv4.2\n"
+        );
+        assert!(!d.join("x.vcf.gz").exists());
+        std::fs::remove_file(&input).unwrap();
+    }
+}

@@ -336,7 +336,8 @@ pub fn variant(a: VariantArgs) -> Result<()> {
     }
     let models: Vec<PathBuf> = a.model.iter().map(PathBuf::from).collect();
     let index_kind = super::merge::index_kind(a.csi);
-    let index = crate::genome::vcf_write::index_path(a.output_vcf.as_deref(), index_kind);
+    // Both index names: the one written, and the other kind, which is removed as stale.
+    let indexes = crate::genome::vcf_write::index_paths(a.output_vcf.as_deref());
     Io::new()
         .input_opt("-I", a.input_vcf.as_ref())
         .input("-R", &a.ref_genome)
@@ -344,7 +345,8 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         .inputs("-m", &models)
         .input_opt("--temperature", a.scoring.temperature.as_ref())
         .output_opt("-O", a.output_vcf.as_ref())
-        .output_opt("-O", index.as_ref())
+        .output_opt("-O", indexes.first())
+        .output_opt("-O", indexes.get(1))
         .output_opt("--skipped", a.skipped.as_ref())
         .check()?;
     let ens = load_ensemble("variant", &models, &a.scoring, &a.device)?;

@@ -48,7 +48,7 @@ pub fn command_words() -> Vec<String> {
 /// Runs `merge`.
 pub fn run(a: MergeArgs) -> Result<()> {
     let index = index_kind(a.csi);
-    let outputs = merge::outputs(a.output_vcf.as_deref(), index);
+    let outputs = merge::outputs(a.output_vcf.as_deref());
     outputs
         .iter()
         .fold(Io::new().inputs("VCF", &a.inputs), |io, o| {

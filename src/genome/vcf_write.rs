@@ -76,6 +76,15 @@ pub fn index_path(output: Option<&Path>, kind: IndexKind) -> Option<PathBuf> {
     Some(PathBuf::from(s))
 }
 
+/// Every index name a BGZF `output` has (`.tbi`, `.csi`): one is written, the other removed as stale, so
+/// the no-clobber check lists both. Empty when the output is not BGZF.
+pub fn index_paths(output: Option<&Path>) -> Vec<PathBuf> {
+    [IndexKind::Tbi, IndexKind::Csi]
+        .into_iter()
+        .filter_map(|k| index_path(output, k))
+        .collect()
+}
+
 /// The two `##` lines that record the tool, its version and the command line, in bcftools' form
 /// (`##bcftools_viewVersion=`, `##bcftools_viewCommand=`): `##openspliceai-rs_{command}Version=` and
 /// `##openspliceai-rs_{command}Command=`. `args` are the words after the program's name; a word that the
@@ -289,10 +298,16 @@ impl IndexBuild {
     }
 }
 
+/// A BGZF output and the index built beside it (`None`: not indexed).
+struct Bgzf {
+    w: bgzf::io::Writer<AtomicOutput>,
+    index: Option<IndexBuild>,
+}
+
 enum Sink<'a> {
     Stdout(io::BufWriter<io::StdoutLock<'a>>),
     Plain(AtomicOutput),
-    Bgzf(Box<bgzf::io::Writer<AtomicOutput>>, Option<IndexBuild>),
+    Bgzf(Box<Bgzf>),
 }
 
 /// A VCF being written: header lines, then records, then [`VcfWriter::commit`]. Dropped without a commit
@@ -325,7 +340,10 @@ impl VcfWriter<'_> {
             let build = index.map(|k| {
                 IndexBuild::new(k, index_path(Some(p), k).expect("a BGZF name has an index"))
             });
-            Sink::Bgzf(Box::new(bgzf::io::Writer::new(f)), build)
+            Sink::Bgzf(Box::new(Bgzf {
+                w: bgzf::io::Writer::new(f),
+                index: build,
+            }))
         } else {
             Sink::Plain(f)
         };
@@ -348,7 +366,7 @@ impl VcfWriter<'_> {
         let w: &mut dyn Write = match &mut self.sink {
             Sink::Stdout(w) => w,
             Sink::Plain(w) => w,
-            Sink::Bgzf(w, _) => w.as_mut(),
+            Sink::Bgzf(b) => &mut b.w,
         };
         w.write_all(line.as_bytes())?;
         w.write_all(b"\n")
@@ -362,12 +380,15 @@ impl VcfWriter<'_> {
     /// Writes a record line (no newline in `line`) and indexes it when an index is built.
     pub fn record(&mut self, line: &str) -> Result<(), WriteError> {
         let begin = match &self.sink {
-            Sink::Bgzf(w, Some(_)) => Some(w.virtual_position()),
+            Sink::Bgzf(b) if b.index.is_some() => Some(b.w.virtual_position()),
             _ => None,
         };
         self.raw(line).map_err(|e| self.io(e))?;
-        if let (Some(begin), Sink::Bgzf(w, Some(build))) = (begin, &mut self.sink) {
-            let end = w.virtual_position();
+        if let (Some(begin), Sink::Bgzf(b)) = (begin, &mut self.sink) {
+            let end = b.w.virtual_position();
+            let Some(build) = b.index.as_mut() else {
+                return Ok(());
+            };
             build
                 .add(line, begin, end)
                 .map_err(|message| WriteError::Unsorted {
@@ -389,8 +410,9 @@ impl VcfWriter<'_> {
         match self.sink {
             Sink::Stdout(mut w) => w.flush().map_err(err),
             Sink::Plain(f) => f.commit().map_err(err),
-            Sink::Bgzf(w, build) => {
-                let f = (*w).finish().map_err(err)?;
+            Sink::Bgzf(b) => {
+                let Bgzf { w, index: build } = *b;
+                let f = w.finish().map_err(err)?;
                 let Some(build) = build else {
                     return f.commit().map_err(err);
                 };

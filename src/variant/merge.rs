@@ -44,20 +44,10 @@ pub enum MergeError {
         line: usize,
         what: String,
     },
-    #[error(
-        "{file}: its first record {chrom}:{pos} (line {line}) {why} {prev_file}'s last record \
-         {prev_chrom}:{prev_pos}: give the inputs in genome order (shard 1 first)"
-    )]
-    Order {
-        file: String,
-        line: usize,
-        chrom: String,
-        pos: i64,
-        why: &'static str,
-        prev_file: String,
-        prev_chrom: String,
-        prev_pos: i64,
-    },
+    /// A file whose first record comes before the last one written; `message` names both records and
+    /// the previous file.
+    #[error("{file}: {message}; give the inputs in genome order (shard 1 first)")]
+    Order { file: String, message: String },
 }
 
 /// What was joined.
@@ -213,13 +203,15 @@ fn check_order(
         None => Ok(()),
         Some(why) => Err(MergeError::Order {
             file: file.to_string(),
-            line: rec.line_no,
-            chrom: rec.chrom().to_string(),
-            pos: rec.pos,
-            why,
-            prev_file: last.file.clone(),
-            prev_chrom: last.chrom.clone(),
-            prev_pos: last.pos,
+            message: format!(
+                "its first record {}:{} (line {}) {why} {}'s last record {}:{}",
+                rec.chrom(),
+                rec.pos,
+                rec.line_no,
+                last.file,
+                last.chrom,
+                last.pos
+            ),
         }),
     }
 }
@@ -238,13 +230,14 @@ fn write_error(e: WriteError, input: &str, line: usize) -> MergeError {
     }
 }
 
-/// The paths a merge writes: the output and, for a BGZF output, its index.
-pub fn outputs(output: Option<&Path>, index: IndexKind) -> Vec<PathBuf> {
+/// The paths a merge writes (or, for the index of the other kind, removes): the output and, for a BGZF
+/// output, both index names.
+pub fn outputs(output: Option<&Path>) -> Vec<PathBuf> {
     let Some(p) = output.filter(|p| p.as_os_str() != "-") else {
         return Vec::new();
     };
     let mut v = vec![p.to_path_buf()];
-    v.extend(vcf_write::index_path(Some(p), index));
+    v.extend(vcf_write::index_paths(Some(p)));
     v
 }
 
