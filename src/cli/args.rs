@@ -46,6 +46,8 @@ pub enum Command {
     Predict(super::infer::PredictArgs),
     /// Delta scores for the variants of a VCF (OpenSpliceAI / SpliceAI `variant`).
     Variant(super::infer::VariantArgs),
+    /// Join VCFs (the shards of a `variant` run) in order into one; a `.gz` output is indexed.
+    Merge(super::merge::MergeArgs),
     /// Fit one temperature per class on the validation set; NLL, ECE, reliability before and after
     /// (OpenSpliceAI `calibrate`).
     Calibrate(super::calibrate::CalibrateArgs),

@@ -272,6 +272,10 @@ pub struct VariantArgs {
     /// upstream's header exactly.
     #[arg(long = "no-provenance")]
     pub no_provenance: bool,
+    /// Index a BGZF -O with CSI (`<name>.csi`) instead of tabix (`<name>.tbi`): needed for contigs
+    /// longer than 512 Mbp.
+    #[arg(long)]
+    pub csi: bool,
     /// A `.pt`/`.pth`/`.safetensors` checkpoint or a directory of them; repeat -m for more (all
     /// averaged).
     #[arg(short = 'm', long = "model", default_value = "SpliceAI")]
@@ -348,6 +352,9 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         .as_deref()
         .filter(|_| !a.region.is_empty() || a.regions_file.is_some())
         .and_then(crate::genome::vcf_index::index_beside);
+    let index_kind = super::merge::index_kind(a.csi);
+    // Both index names: the one written, and the other kind, which is removed as stale.
+    let indexes = crate::genome::vcf_write::index_paths(a.output_vcf.as_deref());
     Io::new()
         .input_opt("-I", a.input_vcf.as_ref())
         .input_opt("-I's index", index.as_ref())
@@ -357,6 +364,8 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         .inputs("-m", &models)
         .input_opt("--temperature", a.scoring.temperature.as_ref())
         .output_opt("-O", a.output_vcf.as_ref())
+        .output_opt("-O", indexes.first())
+        .output_opt("-O", indexes.get(1))
         .output_opt("--skipped", a.skipped.as_ref())
         .check()?;
     let regions = Regions::new(&a.region, a.regions_file.as_deref())?;
@@ -375,6 +384,8 @@ pub fn variant(a: VariantArgs) -> Result<()> {
         provenance: !a.no_provenance,
         regions,
         shard: a.shard.unwrap_or(Shard::ALL),
+        command_line: (!a.no_provenance).then(super::merge::command_words),
+        index: index_kind,
     };
     let summary = variant::run(&opts, &ens)?;
     eprintln!("{summary}");

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod calibrate;
 pub mod infer;
+pub mod merge;
 
 use std::path::Path;
 
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::CreateData(a) => create_data(a),
         Command::Predict(a) => infer::predict(a),
         Command::Variant(a) => infer::variant(a),
+        Command::Merge(a) => merge::run(a),
         Command::Report(a) => report(a),
         Command::Calibrate(a) => calibrate::run(a),
     }

@@ -12,6 +12,7 @@ pub mod region;
 pub mod seq;
 pub mod vcf;
 pub mod vcf_index;
+pub mod vcf_write;
 
 pub use annotation::{Annotation, Feature, FeatureId};
 pub use error::GenomeError;

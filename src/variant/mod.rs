@@ -3,6 +3,7 @@
 //! (record, gene) is scored once for all its alleles and windows of equal length share forward passes;
 //! records are written in input order.
 
+pub mod merge;
 pub mod score;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use crate::genome::gene_table::{normalise_chrom, Annotation, Transcript};
 use crate::genome::seq::{encode_into, encode_revcomp_into};
 use crate::genome::vcf::{self, VcfRecord};
 use crate::genome::vcf_index::SelectedVcf;
+use crate::genome::vcf_write::{self, IndexKind, VcfWriter, WriteError};
 use crate::genome::{IndexedFasta, RegionError, Regions, Shard};
 use crate::infer::Ensemble;
 use score::{deltas, Track};
@@ -50,6 +52,11 @@ pub struct VariantOptions {
     pub regions: Regions,
     /// `--shard I/N`: this part of the selected records.
     pub shard: Shard,
+    /// The command line (the words after the program's name) for the header's
+    /// `##openspliceai-rs_variantVersion=`/`Command=` lines, written with the provenance line.
+    pub command_line: Option<Vec<String>>,
+    /// The index beside a BGZF `-O` (`.tbi`, or `.csi` for `--csi`).
+    pub index: IndexKind,
 }
 
 /// Why a record, or one ALT allele of it, is not scored. The record is still written (unchanged, or with
@@ -528,43 +535,20 @@ pub fn provenance_line(opts: &VariantOptions, ens: &Ensemble) -> String {
 }
 
 /// Whether `-O` names a compressed VCF, written as BGZF (what bgzip writes and tabix indexes).
-pub fn is_bgzf_name(path: &Path) -> bool {
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    name.ends_with(".gz") || name.ends_with(".bgz")
-}
+pub use crate::genome::vcf_write::is_bgzf_name;
 
-/// Where the VCF goes: stdout, a plain file or a BGZF file, both written atomically.
-enum VcfOut<'a> {
-    Stdout(std::io::BufWriter<std::io::StdoutLock<'a>>),
-    Plain(AtomicOutput),
-    Bgzf(noodles_bgzf::io::Writer<AtomicOutput>),
-}
-
-impl Write for VcfOut<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            VcfOut::Stdout(w) => w.write(buf),
-            VcfOut::Plain(w) => w.write(buf),
-            VcfOut::Bgzf(w) => w.write(buf),
-        }
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            VcfOut::Stdout(w) => w.flush(),
-            VcfOut::Plain(w) => w.flush(),
-            VcfOut::Bgzf(w) => w.flush(),
-        }
-    }
-}
-
-impl VcfOut<'_> {
-    /// Flushes, writes BGZF's end-of-file block, and puts a file in place.
-    fn commit(self) -> std::io::Result<()> {
-        match self {
-            VcfOut::Stdout(mut w) => w.flush(),
-            VcfOut::Plain(f) => f.commit(),
-            VcfOut::Bgzf(w) => w.finish()?.commit(),
-        }
+/// A write error of the output VCF as `variant` reports it; unsorted records name the input line.
+fn write_error(e: WriteError, input: &str, line: usize) -> VariantError {
+    match e {
+        WriteError::Io { name, source } => VariantError::Output { name, source },
+        WriteError::Unsorted { output, message } => VariantError::Vcf(vcf::VcfError::Bad {
+            name: input.to_string(),
+            line,
+            message: format!(
+                "{message}; {output} is BGZF with an index, which needs sorted records: sort the input \
+                 (bcftools sort) or write a plain .vcf"
+            ),
+        }),
     }
 }
 
@@ -662,27 +646,9 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
         &opts.regions,
         opts.shard,
     )?;
-    let out_name =
-        vcf::output_path(&opts.output).map_or("<stdout>".to_string(), |p| p.display().to_string());
-    let werr = |source| VariantError::Output {
-        name: out_name.clone(),
-        source,
-    };
-    let stdout = std::io::stdout();
-    let mut out = match vcf::output_path(&opts.output) {
-        Some(p) => {
-            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(werr)?;
-            }
-            let f = AtomicOutput::create(p).map_err(werr)?;
-            if is_bgzf_name(p) {
-                VcfOut::Bgzf(noodles_bgzf::io::Writer::new(f))
-            } else {
-                VcfOut::Plain(f)
-            }
-        }
-        None => VcfOut::Stdout(std::io::BufWriter::new(stdout.lock())),
-    };
+    let in_name = reader.header().name().to_string();
+    let mut out = VcfWriter::create(vcf::output_path(&opts.output), Some(opts.index))
+        .map_err(|e| write_error(e, &in_name, 0))?;
     let skipped_out = opts
         .skipped
         .as_deref()
@@ -693,11 +659,22 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
         None => opts.input.as_deref().and_then(vcf::count_records),
     };
     let extra = opts.provenance.then(|| provenance_line(opts, ens));
-    for line in reader
+    let mut header = reader
         .header()
-        .output_header_with(&opts.info_key, extra.as_deref())
-    {
-        writeln!(out, "{line}").map_err(werr)?;
+        .output_header_with(&opts.info_key, extra.as_deref());
+    if let Some(args) = opts.command_line.as_ref().filter(|_| opts.provenance) {
+        // Before the INFO line of the scores (which the provenance line follows).
+        let info = header.len() - 2 - usize::from(extra.is_some());
+        for (i, l) in vcf_write::command_lines("variant", args)
+            .into_iter()
+            .enumerate()
+        {
+            header.insert(info + i, l);
+        }
+    }
+    for line in &header {
+        out.header_line(line)
+            .map_err(|e| write_error(e, &in_name, 0))?;
     }
     let mut ctx = Context {
         opts,
@@ -751,16 +728,16 @@ pub fn run(opts: &VariantOptions, ens: &Ensemble) -> Result<VariantSummary, Vari
                 ctx.summary.annotated += 1;
                 p.record.with_info_key(&opts.info_key, &entries.join(","))
             };
-            writeln!(out, "{line}").map_err(werr)?;
+            out.record(&line)
+                .map_err(|e| write_error(e, &in_name, p.record.line_no))?;
         }
         bar.set_position(base + n);
     }
     bar.finish_and_clear();
-    out.flush().map_err(werr)?;
     if let Some(list) = ctx.skipped_out.take() {
         list.commit()?;
     }
-    out.commit().map_err(werr)?;
+    out.commit().map_err(|e| write_error(e, &in_name, 0))?;
     Ok(ctx.summary)
 }
 
