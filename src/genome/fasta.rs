@@ -532,7 +532,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("g.fa");
         let mut text = String::from(">c1 x\n");
-        for i in 0..5000 {
+        for i in 0..15000 {
             text.push_str(&"ACGTTGCAAC"[i % 7..]);
             text.push_str(&"GATTACA"[..i % 5]);
             text.push_str(&"CCGGAATT"[i % 3..]);

@@ -2,6 +2,8 @@
 //! (or OpenSpliceAI 0.0.7's lines, `--bed-format upstream`) and, with `--bigwig`, bigWig tracks. Records stream in one at a time; windows of 5000 positions are
 //! scored in batches and their lines written at once, so memory is bounded by one record and a batch.
 //! With `-p/--predict-all` every window's scores also go to `predict.h5` as they are computed (`h5out`).
+//! With `--region`/`--shard` the FASTA is read by region ([`IndexedFasta`]) and only the selected windows of
+//! the whole-contig grid are scored, in the unregioned run's order, so their lines are that run's lines.
 
 pub mod bed;
 pub mod bigwig;
