@@ -69,6 +69,18 @@ pub struct PredictArgs {
     /// `acceptor_minus.bw`, `donor_plus.bw`, `donor_minus.bw`) for IGV/UCSC; FASTA input only (no -a).
     #[arg(long)]
     pub bigwig: bool,
+    /// Score only this region: CHR, CHR:START or CHR:START-END (1-based, inclusive; repeatable). Its
+    /// context is read from the FASTA around it and BED positions stay those of the contig; the lines
+    /// are the whole run's lines in the region. With -a: the genes that overlap it, lines in it.
+    #[arg(long = "region", value_name = "CHR[:START[-END]]")]
+    pub region: Vec<crate::genome::Region>,
+    /// Regions to score from a BED file (0-based, half-open), added to any --region.
+    #[arg(long = "regions-file", value_name = "BED")]
+    pub regions_file: Option<PathBuf>,
+    /// Score part I of N of the (selected) windows: the N BED files concatenated in shard order equal
+    /// the unsharded run's (see docs/commands.md).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::genome::Shard>,
     /// Also write every window's scores to `<DIR>/SpliceAI_5000_<F>/predict.h5` (`predictions`
     /// float32 (windows, 3, 5000), with `NAME` and `LEN` mapping rows to records).
     #[arg(short = 'p', long = "predict-all")]
@@ -141,6 +153,29 @@ pub fn predict(a: PredictArgs) -> Result<()> {
              reverse strand"
         );
     }
+    let regioned = !a.region.is_empty() || a.regions_file.is_some();
+    if regioned || a.shard.is_some() {
+        let flag = if a.shard.is_some() {
+            "--shard"
+        } else {
+            "--region/--regions-file"
+        };
+        if a.bed_format == predict::BedFormat::Upstream {
+            bail!("{flag} needs --bed-format standard (positions on the contig); upstream's lines name positions by record");
+        }
+        if a.predict_all {
+            bail!(
+                "{flag} cannot be combined with -p/--predict-all: predict.h5 holds whole records"
+            );
+        }
+    }
+    if a.shard.is_some() && a.bigwig {
+        bail!("--shard cannot be combined with --bigwig (a track covers whole contigs): run --bigwig unsharded, or shard by --region");
+    }
+    if a.shard.is_some() && a.annotation_file.is_some() {
+        bail!("--shard splits the windows of whole contigs and cannot be combined with -a/--annotation-file: give each job a --region instead");
+    }
+    let regions = crate::genome::Regions::new(&a.region, a.regions_file.as_deref())?;
     // The output folder is named by the flanking size, which the checkpoints may decide: the inputs are
     // checked against every folder it could be, before anything is read.
     for f in super::flanks_or_all(a.scoring.flanking_size) {
@@ -148,6 +183,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
             .input("-i", &a.input_sequence)
             .inputs("-m", &a.model)
             .input_opt("-a", a.annotation_file.as_ref())
+            .input_opt("--regions-file", a.regions_file.as_ref())
             .input_opt("--temperature", a.scoring.temperature.as_ref())
             .output_dir(
                 "-o",
@@ -169,6 +205,8 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         bed_format: a.bed_format,
         both_strands: a.strand == StrandArg::Both,
         bigwig: a.bigwig,
+        regions,
+        shard: a.shard.unwrap_or(crate::genome::Shard::ALL),
     };
     let summary = predict::run(&opts, &ens)?;
     eprintln!("{summary}");

@@ -32,6 +32,9 @@ pub enum GenomeError {
         #[source]
         source: std::io::Error,
     },
+    /// A `--region`, `--regions-file` or `--shard` problem (malformed, or a contig the FASTA lacks).
+    #[error(transparent)]
+    Region(#[from] super::region::RegionError),
     #[error("{}: no sequence named `{name}`", path.display())]
     NoSequence { path: PathBuf, name: String },
 }

@@ -165,16 +165,105 @@ pub fn fai_lengths(fasta: &Path) -> Option<Vec<u64>> {
     Some(index.as_ref().iter().map(|r| r.length()).collect())
 }
 
-/// keys), through an index built in memory.
+/// keys). A plain FASTA uses its `.fai` when there is one no older than it, else an index built in memory
+/// by one pass (nothing is written beside the input). A bgzipped FASTA (`bgzip`, as `samtools faidx`
+/// reads it) uses its `.fai` and `.gzi` the same way, each built in memory when absent or older than the
+/// FASTA. Plain gzip cannot be read by region and is refused.
 pub struct IndexedFasta {
     path: PathBuf,
-    index: fasta::fai::Index,
-    reader: fasta::io::Reader<BufReader<File>>,
+    reader: fasta::io::IndexedReader<fasta::io::BufReader<File>>,
+}
+
+/// `path` + `.ext` (`g.fa.gz` → `g.fa.gz.fai`), as samtools names its indexes.
+fn beside(path: &Path, ext: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+/// The index file `path.ext` when it exists and is no older than `path` (an older one is ignored, with a
+/// warning, and the index built in memory instead).
+fn current_index(path: &Path, ext: &str) -> Option<PathBuf> {
+    let idx = beside(path, ext);
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let (i, f) = (modified(&idx)?, modified(path)?);
+    if i < f {
+        log::warn!(
+            "{} is older than {}: ignored, the index is built in memory",
+            idx.display(),
+            path.display()
+        );
+        return None;
+    }
+    Some(idx)
+}
+
+/// The `.gzi` of a BGZF file built in memory: the compressed and uncompressed offsets of every non-empty
+/// block after the first, read from the block headers (`BSIZE`) and trailers (`ISIZE`) without
+/// decompressing.
+fn build_gzi(path: &Path) -> std::io::Result<noodles_bgzf::gzi::Index> {
+    use std::io::{Read, Seek, SeekFrom};
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let mut f = BufReader::new(File::open(path)?);
+    let total = f.get_ref().metadata()?.len();
+    let (mut compressed, mut uncompressed) = (0u64, 0u64);
+    let mut entries = Vec::new();
+    let mut header = [0u8; 12];
+    while compressed < total {
+        f.seek(SeekFrom::Start(compressed))?;
+        f.read_exact(&mut header)?;
+        if header[..4] != [0x1f, 0x8b, 8, 4] {
+            return Err(bad("not a BGZF block (bgzip's format) at this offset"));
+        }
+        let xlen = u16::from_le_bytes([header[10], header[11]]) as usize;
+        let mut extra = vec![0u8; xlen];
+        f.read_exact(&mut extra)?;
+        let mut bsize = None;
+        let mut k = 0;
+        while k + 4 <= xlen {
+            let len = u16::from_le_bytes([extra[k + 2], extra[k + 3]]) as usize;
+            if extra[k] == b'B' && extra[k + 1] == b'C' && len == 2 && k + 6 <= xlen {
+                bsize = Some(u16::from_le_bytes([extra[k + 4], extra[k + 5]]) as u64 + 1);
+            }
+            k += 4 + len;
+        }
+        let size = bsize.ok_or_else(|| bad("a gzip member without BGZF's BC field"))?;
+        let mut isize = [0u8; 4];
+        f.seek(SeekFrom::Start(compressed + size - 4))?;
+        f.read_exact(&mut isize)?;
+        let isize = u32::from_le_bytes(isize) as u64;
+        if compressed > 0 && isize > 0 {
+            entries.push((compressed, uncompressed));
+        }
+        compressed += size;
+        uncompressed += isize;
+    }
+    Ok(noodles_bgzf::gzi::Index::from(entries))
+}
+
+/// A `.fai` index built by one pass over `reader` (the text of `path`).
+fn build_fai<R: BufRead>(path: &Path, reader: R) -> Result<fasta::fai::Index, GenomeError> {
+    let mut indexer = fasta::io::Indexer::new(reader);
+    let mut records = Vec::new();
+    loop {
+        match indexer.index_record() {
+            Ok(Some(r)) => records.push(r),
+            Ok(None) => break,
+            Err(e) => {
+                return Err(GenomeError::Index {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other(e),
+                })
+            }
+        }
+    }
+    Ok(fasta::fai::Index::from(records))
 }
 
 impl IndexedFasta {
-    /// Indexes `path` by one pass over it. Random access needs a plain-text file: standard input and
-    /// compressed files are refused with what to do instead.
+    /// Opens `path` for reads by region: plain, or bgzip with or without its `.fai`/`.gzi`. Standard
+    /// input, pipes and plain gzip are refused with what to do instead.
     pub fn open(path: &Path) -> Result<Self, GenomeError> {
         let io = |source| GenomeError::Io {
             path: path.to_path_buf(),
@@ -195,34 +284,62 @@ impl IndexedFasta {
                 message: message.into(),
             });
         }
+        let read_fai = |fai: &Path| {
+            fasta::fai::fs::read(fai).map_err(|source| GenomeError::Index {
+                path: fai.to_path_buf(),
+                source,
+            })
+        };
         let compression = input::open(path)?.compression;
-        if compression != input::Compression::Plain {
-            let kind = compression.name();
-            return Err(GenomeError::Unsupported {
-                path: path.to_path_buf(),
-                message: format!(
-                    "this FASTA is {kind}-compressed, but it is read by region, which needs plain \
-                     text here: decompress it ({kind} -dc FILE > FILE.fa) and pass the plain file"
-                ),
-            });
-        }
-        let file = File::open(path).map_err(io)?;
-        let mut indexer = fasta::io::Indexer::new(BufReader::with_capacity(1 << 20, file));
-        let mut records = Vec::new();
-        loop {
-            match indexer.index_record() {
-                Ok(Some(r)) => records.push(r),
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(GenomeError::Index {
-                        path: path.to_path_buf(),
-                        source: std::io::Error::other(e),
-                    })
-                }
+        let (index, inner) = match compression {
+            input::Compression::Gzip => {
+                return Err(GenomeError::Unsupported {
+                    path: path.to_path_buf(),
+                    message: "this FASTA is gzip-compressed, but it is read by region, which needs \
+                              plain text or bgzip here (plain gzip has no random access): decompress \
+                              it (gzip -dc FILE > FILE.fa) and pass the plain file, or recompress it \
+                              with bgzip (`samtools faidx` then writes its .fai and .gzi)"
+                        .into(),
+                });
             }
-        }
+            input::Compression::Bgzip => {
+                let gzi = match current_index(path, "gzi") {
+                    Some(p) => {
+                        noodles_bgzf::gzi::fs::read(&p).map_err(|source| GenomeError::Index {
+                            path: p.clone(),
+                            source,
+                        })?
+                    }
+                    None => build_gzi(path).map_err(|source| GenomeError::Index {
+                        path: path.to_path_buf(),
+                        source,
+                    })?,
+                };
+                let index = match current_index(path, "fai") {
+                    Some(p) => read_fai(&p)?,
+                    None => build_fai(path, input::open(path)?.reader)?,
+                };
+                let file = File::open(path).map_err(io)?;
+                let bgzf = noodles_bgzf::io::IndexedReader::new(file, gzi);
+                (index, fasta::io::BufReader::Bgzf(bgzf))
+            }
+            input::Compression::Plain => {
+                let index = match current_index(path, "fai") {
+                    Some(p) => read_fai(&p)?,
+                    None => {
+                        let file = File::open(path).map_err(io)?;
+                        build_fai(path, BufReader::with_capacity(1 << 20, file))?
+                    }
+                };
+                let file = File::open(path).map_err(io)?;
+                (
+                    index,
+                    fasta::io::BufReader::Uncompressed(BufReader::new(file)),
+                )
+            }
+        };
         let mut seen = HashSet::new();
-        if let Some(dup) = records.iter().find(|r| !seen.insert(r.name())) {
+        if let Some(dup) = index.as_ref().iter().find(|r| !seen.insert(r.name())) {
             let id = String::from_utf8_lossy(dup.name()).into_owned();
             return Err(GenomeError::DuplicateRecord {
                 path: path.to_path_buf(),
@@ -230,11 +347,9 @@ impl IndexedFasta {
                 id,
             });
         }
-        let reader = fasta::io::Reader::new(BufReader::new(File::open(path).map_err(io)?));
         Ok(Self {
             path: path.to_path_buf(),
-            index: fasta::fai::Index::from(records),
-            reader,
+            reader: fasta::io::IndexedReader::new(inner, index),
         })
     }
 
@@ -244,15 +359,27 @@ impl IndexedFasta {
 
     /// Sequence names in file order.
     pub fn names(&self) -> impl Iterator<Item = String> + '_ {
-        self.index
+        self.reader
+            .index()
             .as_ref()
             .iter()
             .map(|r| String::from_utf8_lossy(r.name()).into_owned())
     }
 
+    /// Sequence names and lengths in file order.
+    pub fn contigs(&self) -> Vec<(String, u64)> {
+        self.reader
+            .index()
+            .as_ref()
+            .iter()
+            .map(|r| (String::from_utf8_lossy(r.name()).into_owned(), r.length()))
+            .collect()
+    }
+
     /// Length of sequence `name`, `None` when absent.
     pub fn len(&self, name: &str) -> Option<u64> {
-        self.index
+        self.reader
+            .index()
             .as_ref()
             .iter()
             .find(|r| r.name() == name.as_bytes())
@@ -277,7 +404,7 @@ impl IndexedFasta {
             .and_then(|s| Position::try_from(end as usize).map(|e| s..=e))
             .map_err(|e| io(std::io::Error::other(e)))?;
         let region = Region::new(name, interval);
-        let rec = self.reader.query(&self.index, &region).map_err(io)?;
+        let rec = self.reader.query(&region).map_err(io)?;
         Ok(rec.sequence().as_ref().to_vec())
     }
 }
@@ -285,7 +412,8 @@ impl IndexedFasta {
 /// The line of the second header whose first word is `name` (for the message about a repeated name).
 fn second_header_line(path: &Path, name: &str) -> std::io::Result<usize> {
     let mut seen = 0;
-    for (i, line) in BufReader::new(File::open(path)?).split(b'\n').enumerate() {
+    let text = input::open(path).map_err(|e| std::io::Error::other(e.to_string()))?;
+    for (i, line) in text.reader.split(b'\n').enumerate() {
         let line = line?;
         let first_word = line
             .strip_prefix(b">")
@@ -394,6 +522,68 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("standard input"), "{err}");
+    }
+
+    /// A bgzipped FASTA of several BGZF blocks reads by region like the plain one, with the `.gzi` built
+    /// in memory (equal to `bgzip -i`'s where bgzip is installed) or read from beside it.
+    #[test]
+    fn the_indexed_reader_reads_bgzip_across_blocks() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("g.fa");
+        let mut text = String::from(">c1 x\n");
+        for i in 0..15000 {
+            text.push_str(&"ACGTTGCAAC"[i % 7..]);
+            text.push_str(&"GATTACA"[..i % 5]);
+            text.push_str(&"CCGGAATT"[i % 3..]);
+            text.push('\n');
+        }
+        // Equal line lengths, as indexing needs: cut the text into 60-base lines.
+        let seq: String = text.lines().skip(1).collect();
+        let mut text = String::from(">c1 x\n");
+        for chunk in seq.as_bytes().chunks(60) {
+            text.push_str(std::str::from_utf8(chunk).unwrap());
+            text.push('\n');
+        }
+        text.push_str(">c2\nACGTN\n");
+        std::fs::write(&plain, &text).unwrap();
+        let gz = dir.path().join("g.fa.gz");
+        let mut w = noodles_bgzf::io::Writer::new(Vec::new());
+        w.write_all(text.as_bytes()).unwrap();
+        std::fs::write(&gz, w.finish().unwrap()).unwrap();
+        let gzi = build_gzi(&gz).unwrap();
+        assert!(gzi.as_ref().len() >= 2, "{} blocks", gzi.as_ref().len() + 1);
+        let mut p = IndexedFasta::open(&plain).unwrap();
+        let mut b = IndexedFasta::open(&gz).unwrap();
+        assert_eq!(p.contigs(), b.contigs());
+        let len = p.len("c1").unwrap();
+        for (s, e) in [(0, 10), (65_000, 67_000), (len - 100, len + 5), (1, len)] {
+            assert_eq!(p.fetch("c1", s, e).unwrap(), b.fetch("c1", s, e).unwrap());
+        }
+        assert_eq!(b.fetch("c2", 0, 5).unwrap(), b"ACGTN");
+        assert!(!dir.path().join("g.fa.fai").exists() && !dir.path().join("g.fa.gz.gzi").exists());
+        let out = std::process::Command::new("bgzip")
+            .args(["-c", "-i", "-I"])
+            .arg(dir.path().join("g.fa.gz.gzi"))
+            .arg(&plain)
+            .output();
+        if let Some(o) = out.ok().filter(|o| o.status.success()) {
+            std::fs::write(&gz, o.stdout).unwrap();
+            let theirs = noodles_bgzf::gzi::fs::read(dir.path().join("g.fa.gz.gzi")).unwrap();
+            let ours = build_gzi(&gz).unwrap();
+            let nonempty: Vec<_> = theirs
+                .as_ref()
+                .iter()
+                .filter(|e| e.1 < text.len() as u64)
+                .copied()
+                .collect();
+            assert_eq!(ours.as_ref(), &nonempty[..]);
+            let mut b = IndexedFasta::open(&gz).unwrap();
+            assert_eq!(
+                p.fetch("c1", 60_000, 70_000).unwrap(),
+                b.fetch("c1", 60_000, 70_000).unwrap()
+            );
+        }
     }
 
     #[test]

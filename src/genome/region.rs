@@ -238,6 +238,18 @@ impl Regions {
         i > 0 && pos <= spans[i - 1].1
     }
 
+    /// Whether any base of 1-based inclusive `start..=end` on `chrom` is selected.
+    pub fn overlaps(&self, chrom: &str, start: u64, end: u64) -> bool {
+        if self.is_all() {
+            return true;
+        }
+        let spans = self.spans(chrom);
+        // The spans are merged, so sorted by start and by end: the last one starting at or before `end`
+        // is the only candidate.
+        let i = spans.partition_point(|&(s, _)| s <= end);
+        i > 0 && spans[i - 1].1 >= start
+    }
+
     /// Checks that every contig named exists in `names` (read from `source_file`).
     pub fn check_contigs<'a>(
         &self,
@@ -363,6 +375,16 @@ mod tests {
         assert!(set.contains("b", 1_000_000_000));
         assert!(!set.contains("c", 1));
         assert!(Regions::default().contains("c", 1));
+        for (s, e, want) in [
+            (1, 9, false),
+            (1, 10, true),
+            (31, 49, false),
+            (25, 55, true),
+            (61, 99, false),
+        ] {
+            assert_eq!(set.overlaps("a", s, e), want, "a:{s}-{e}");
+        }
+        assert!(set.overlaps("b", 5, 6) && !set.overlaps("c", 1, 9));
         let err = set
             .check_contigs(["a", "c"], Path::new("ref.fa"))
             .unwrap_err()

@@ -15,7 +15,10 @@ use crate::genome::seq::reverse_complement;
 use crate::genome::IndexedFasta;
 
 /// Scores every gene of `gff` and writes their sequences to `genes_fa` (upstream's `<stem>_genes.fa`).
+/// With regions (the scorer's), only the genes whose scored span (flank included) overlaps one; `genome`
+/// is `fasta` already opened, or `None` to open it here.
 pub(crate) fn score_genes(
+    genome: Option<IndexedFasta>,
     fasta: &Path,
     gff: &Path,
     flank: usize,
@@ -23,7 +26,10 @@ pub(crate) fn score_genes(
     both_strands: bool,
     scorer: &mut Scorer<'_>,
 ) -> Result<(), PredictError> {
-    let mut genome = IndexedFasta::open(fasta)?;
+    let mut genome = match genome {
+        Some(g) => g,
+        None => IndexedFasta::open(fasta)?,
+    };
     let mut genes = GeneReader::open(gff)?;
     let mut out = AtomicOutput::create(genes_fa).map_err(output_err(genes_fa))?;
     while let Some(g) = genes.next_gene()? {
@@ -41,6 +47,9 @@ pub(crate) fn score_genes(
         };
         let start = g.start.saturating_sub(flank as u64).max(1);
         let end = (g.end + flank as u64).min(len);
+        if !scorer.regions.overlaps(&g.seqid, start, end) {
+            continue;
+        }
         let mut seq = genome.fetch(&g.seqid, start - 1, end)?;
         if g.strand == "-" {
             reverse_complement(&mut seq);

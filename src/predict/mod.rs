@@ -2,6 +2,8 @@
 //! (or OpenSpliceAI 0.0.7's lines, `--bed-format upstream`) and, with `--bigwig`, bigWig tracks. Records stream in one at a time; windows of 5000 positions are
 //! scored in batches and their lines written at once, so memory is bounded by one record and a batch.
 //! With `-p/--predict-all` every window's scores also go to `predict.h5` as they are computed (`h5out`).
+//! With `--region`/`--shard` the FASTA is read by region ([`IndexedFasta`]) and only the selected windows of
+//! the whole-contig grid are scored, in the unregioned run's order, so their lines are that run's lines.
 
 pub mod bed;
 pub mod bigwig;
@@ -16,7 +18,7 @@ use indicatif::ProgressBar;
 
 use crate::atomic::AtomicOutput;
 use crate::genome::seq::{encode_into, window_count, window_span};
-use crate::genome::{Dialect, FastaReader};
+use crate::genome::{Dialect, FastaReader, IndexedFasta, Regions, Shard};
 use crate::infer::Ensemble;
 use crate::model::SEQ_LEN;
 pub use bed::BedFormat;
@@ -48,6 +50,11 @@ pub struct PredictOptions {
     pub both_strands: bool,
     /// Also write the four bigWig tracks (`--bigwig`).
     pub bigwig: bool,
+    /// Only these bases (`--region`, `--regions-file`; empty: all). Windows stay on the whole-contig
+    /// grid, so a region's lines are the unregioned run's lines in it.
+    pub regions: Regions,
+    /// This part of the selected windows (`--shard I/N`).
+    pub shard: Shard,
 }
 
 /// Counts for the closing summary.
@@ -168,6 +175,8 @@ pub(crate) struct Scorer<'a> {
     threshold: f32,
     format: BedFormat,
     tracks: Option<Tracks>,
+    /// Only positions in these regions are written (empty: all).
+    regions: Regions,
     bar: ProgressBar,
     pub(crate) summary: PredictSummary,
 }
@@ -215,6 +224,7 @@ impl<'a> Scorer<'a> {
             threshold: opts.threshold,
             format: opts.bed_format,
             tracks,
+            regions: opts.regions.clone(),
             bar,
             summary: PredictSummary {
                 acceptor_bed: acc,
@@ -271,18 +281,32 @@ impl<'a> Scorer<'a> {
             let j = if from_end { n - 1 - i } else { i };
             // Window j: F/2 positions of context each side, N (all-zero) past the record's ends.
             let span = window_span(j, seq.len(), half);
-            let slot = self.metas.len();
-            let w = self.width;
-            let buf = &mut self.x[slot * 4 * w..(slot + 1) * 4 * w];
-            encode_into(&seq[span.start..span.end], buf, w, span.offset);
-            self.metas.push(WindowMeta {
-                naming: naming.clone(),
-                place: place.clone(),
-                index: j,
-            });
-            if self.metas.len() == self.batch {
-                self.flush()?;
-            }
+            self.push_window(&naming, &place, j, &seq[span.start..span.end], span.offset)?;
+        }
+        Ok(())
+    }
+
+    /// Queues window `j` of a record: `seq` is the part of the record it holds, from window column
+    /// `offset` on (the rest is padding).
+    fn push_window(
+        &mut self,
+        naming: &Arc<Naming>,
+        place: &Option<Arc<Place>>,
+        j: usize,
+        seq: &[u8],
+        offset: usize,
+    ) -> Result<(), PredictError> {
+        let slot = self.metas.len();
+        let w = self.width;
+        let buf = &mut self.x[slot * 4 * w..(slot + 1) * 4 * w];
+        encode_into(seq, buf, w, offset);
+        self.metas.push(WindowMeta {
+            naming: naming.clone(),
+            place: place.clone(),
+            index: j,
+        });
+        if self.metas.len() == self.batch {
+            self.flush()?;
         }
         Ok(())
     }
@@ -361,6 +385,13 @@ impl<'a> Scorer<'a> {
         for i in 0..n {
             let k = if place.minus { n - 1 - i } else { i };
             let p = first + k as u64;
+            if !self.regions.is_all()
+                && !self
+                    .regions
+                    .contains(&place.chrom.0, place.contig_pos(p) + 1)
+            {
+                continue;
+            }
             for (site, scores) in [(0, acc), (1, don)] {
                 if scores[k] > self.threshold {
                     self.placed_site(place, site, p, scores[k])?;
@@ -476,6 +507,23 @@ pub fn run(opts: &PredictOptions, ens: &Ensemble) -> Result<PredictSummary, Pred
     } else {
         None
     };
+    // With --region or --shard the FASTA is read by region, and the regions are checked against it
+    // before any output is created.
+    let selected = !opts.regions.is_all() || !opts.shard.is_all();
+    let genome = if selected {
+        let genome = IndexedFasta::open(&opts.input)?;
+        let names = genome.contigs();
+        opts.regions
+            .check_contigs(names.iter().map(|(n, _)| n.as_str()), &opts.input)
+            .map_err(crate::genome::GenomeError::from)?;
+        Some(genome)
+    } else {
+        None
+    };
+    let genome = match (genome, &opts.annotation) {
+        (Some(genome), None) => return score_selected(opts, ens, genome, contigs.as_deref()),
+        (genome, _) => genome,
+    };
     // The bar's total, when a FASTA index gives it (both strands score every window twice).
     let strands = if opts.both_strands { 2 } else { 1 };
     let total = match opts.annotation {
@@ -531,6 +579,7 @@ pub fn run(opts: &PredictOptions, ens: &Ensemble) -> Result<PredictSummary, Pred
                 .unwrap_or_else(|| "input".into());
             let genes_fa = dir.join(format!("{stem}_genes.fa"));
             genes::score_genes(
+                genome,
                 &opts.input,
                 gff,
                 gene_flank,
@@ -540,6 +589,113 @@ pub fn run(opts: &PredictOptions, ens: &Ensemble) -> Result<PredictSummary, Pred
             )?;
         }
     }
+    scorer.finish()
+}
+
+/// One window of the whole-contig grid: contig `contig` (index order), its reverse complement when
+/// `minus`, window `j` of that record.
+#[derive(Debug, Clone, Copy)]
+struct GridWindow {
+    contig: usize,
+    minus: bool,
+    j: usize,
+}
+
+/// Calls `f` for every window the regions select, in the order of the unregioned output: contigs in
+/// FASTA order; per contig the given strand's windows from its start, then (`both`) the reverse
+/// complement's from the contig's start (its record's end). A window is selected when any base it scores
+/// lies in a region.
+fn for_each_window<E>(
+    contigs: &[(String, u64)],
+    regions: &Regions,
+    both: bool,
+    mut f: impl FnMut(GridWindow) -> Result<(), E>,
+) -> Result<(), E> {
+    let step = SEQ_LEN as u64;
+    for (contig, (name, len)) in contigs.iter().enumerate() {
+        let len = *len;
+        if !regions.is_all() && regions.spans(name).is_empty() {
+            continue;
+        }
+        let n = window_count(len as usize);
+        for minus in [false, true] {
+            if minus && !both {
+                break;
+            }
+            for i in 0..n {
+                let j = if minus { n - 1 - i } else { i };
+                // The record bases [a, b) of window j, as 0-based contig bases.
+                let (a, b) = (j as u64 * step, ((j as u64 + 1) * step).min(len));
+                let (a, b) = if minus { (len - b, len - a) } else { (a, b) };
+                if regions.overlaps(name, a + 1, b) {
+                    f(GridWindow { contig, minus, j })?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `predict` with `--region`/`--shard` (no annotation): only the selected windows of the whole-contig
+/// grid, this shard's part of them, each read from the FASTA with its context; lines only for the bases
+/// in the regions. The windows, their context and so their scores are those of the unregioned run.
+fn score_selected(
+    opts: &PredictOptions,
+    ens: &Ensemble,
+    mut genome: IndexedFasta,
+    contig_lengths: Option<&[(String, u64)]>,
+) -> Result<PredictSummary, PredictError> {
+    let contigs = genome.contigs();
+    let both = opts.both_strands;
+    let mut total = 0u64;
+    for_each_window(&contigs, &opts.regions, both, |_| {
+        total += 1;
+        Ok::<(), PredictError>(())
+    })?;
+    let part = opts.shard.range(total);
+    let bar = window_bar(opts.progress, Some(part.end - part.start));
+    let dir = run_dir(&opts.output_dir, ens.config().flank);
+    let mut scorer = Scorer::new(ens, &dir, opts, bar, contig_lengths)?;
+    let half = ens.config().flank / 2;
+    let naming = Arc::new(Naming::Relative {
+        name: String::new(),
+    });
+    let mut places: Option<(usize, [Option<Arc<Place>>; 2])> = None;
+    let mut k = 0u64;
+    for_each_window(&contigs, &opts.regions, both, |w| {
+        let at = k;
+        k += 1;
+        if !part.contains(&at) {
+            return Ok(());
+        }
+        let (name, len) = &contigs[w.contig];
+        if places.as_ref().is_none_or(|(c, _)| *c != w.contig) {
+            scorer.summary.records += 1;
+            let place = |minus| {
+                Some(Arc::new(Place {
+                    chrom: Chrom(name.as_str().into()),
+                    start0: 0,
+                    len: *len,
+                    minus,
+                    prefix: String::new(),
+                }))
+            };
+            places = Some((w.contig, [place(false), place(true)]));
+        }
+        let place = &places.as_ref().expect("set above").1[usize::from(w.minus)];
+        scorer.bar.set_message(name.clone());
+        let span = window_span(w.j, *len as usize, half);
+        let (a, b) = (span.start as u64, span.end as u64);
+        let mut seq = if w.minus {
+            let mut s = genome.fetch(name, len - b, len - a)?;
+            crate::genome::seq::reverse_complement(&mut s);
+            s
+        } else {
+            genome.fetch(name, a, b)?
+        };
+        seq.make_ascii_uppercase();
+        scorer.push_window(&naming, place, w.j, &seq, span.offset)
+    })?;
     scorer.finish()
 }
 
