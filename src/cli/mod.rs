@@ -557,6 +557,9 @@ fn bench(a: BenchArgs) -> Result<()> {
             " | FMA peak (AVX-512, registers only): {p:.1} GFLOP/s"
         ))
     );
+    if let Some(m) = infer::select_precision(a.precision, &device)? {
+        println!("{m}");
+    }
     if device.is_cpu() {
         println!("conv kernel: {}", crate::ops::conv::cpu_kernel_name());
     }
