@@ -19,8 +19,51 @@ use openspliceai_rs::model::FlankConfig;
 use openspliceai_rs::ops::conv::kernels::{forward_bf16, forward_bf16_emulated, Dims};
 use openspliceai_rs::ops::conv::{ChannelMap, Fusion};
 use openspliceai_rs::ops::conv_bf16::round_bf16;
-use openspliceai_rs::ops::precision::{self, Active};
+use openspliceai_rs::ops::precision::{self, resolve, Active, Precision};
 use rand::{rngs::StdRng, SeedableRng};
+
+#[test]
+fn rounding_to_bf16_is_to_nearest_even() {
+    assert_eq!(round_bf16(1.0), 1.0);
+    // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: the tie goes to the even neighbour, 1.
+    assert_eq!(round_bf16(1.0 + 1.0 / 256.0), 1.0);
+    assert_eq!(round_bf16(1.0 + 3.0 / 256.0), 1.0 + 4.0 / 256.0);
+    assert_eq!(round_bf16(-2.5), -2.5);
+    assert!(round_bf16(f32::NAN).is_nan());
+    // A NaN whose payload is only in the low half stays a NaN.
+    assert!(round_bf16(f32::from_bits(0x7f80_0001)).is_nan());
+    assert_eq!(round_bf16(f32::INFINITY), f32::INFINITY);
+    assert_eq!(round_bf16(f32::MAX), f32::INFINITY);
+    for v in [0.1f32, -3.7, 1e-20, 12345.678] {
+        assert!(((round_bf16(v) - v) / v).abs() <= 1.0 / 256.0, "{v}");
+    }
+}
+
+#[test]
+fn f32_is_silent_and_bf16_falls_back_with_a_message_where_it_cannot_run() {
+    let f = resolve(Precision::F32, true, Some("off")).unwrap();
+    assert_eq!((f.active, f.message), (Active::F32, None));
+    let off = resolve(Precision::Bf16, true, Some("off")).unwrap();
+    assert_eq!(off.active, Active::F32);
+    assert!(off
+        .message
+        .unwrap()
+        .ends_with("OSAI_BF16=off; running in f32"));
+    let gpu = resolve(Precision::Bf16, false, None).unwrap();
+    assert_eq!(gpu.active, Active::F32);
+    assert!(gpu.message.unwrap().contains("running in f32"));
+    let emu = resolve(Precision::Bf16, true, Some("emulate")).unwrap();
+    assert_eq!(emu.active, Active::Bf16Emulated);
+    let auto = resolve(Precision::Bf16, true, None).unwrap();
+    if precision::native_bf16_available() {
+        assert_eq!(auto.active, Active::Bf16Native);
+    } else {
+        assert_eq!(auto.active, Active::F32);
+        assert!(auto.message.unwrap().contains("lacks AVX-512 BF16"));
+    }
+    let bad = resolve(Precision::Bf16, true, Some("yes")).unwrap_err();
+    assert!(bad.contains("OSAI_BF16=yes"), "{bad}");
+}
 
 fn native() -> bool {
     let ok = precision::native_bf16_available();

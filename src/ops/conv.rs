@@ -675,8 +675,14 @@ pub fn conv1d_same_fused(
     }
 }
 
-/// Which CPU kernel the conv op runs on this machine: `"direct-avx512"` or `"im2col-gemm"`.
+/// Which CPU kernel the conv op runs on this machine: `"direct-avx512"` or `"im2col-gemm"`, or in bf16
+/// `"direct-avx512-bf16"` or `"bf16-emulated"`.
 pub fn cpu_kernel_name() -> &'static str {
+    match precision::active() {
+        Active::Bf16Native => return "direct-avx512-bf16",
+        Active::Bf16Emulated => return "bf16-emulated",
+        Active::F32 => {}
+    }
     #[cfg(target_arch = "x86_64")]
     if super::conv_direct::available() {
         return "direct-avx512";

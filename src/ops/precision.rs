@@ -120,31 +120,3 @@ pub fn select(p: Precision, cpu: bool) -> Result<Option<String>, String> {
     set_active(sel.active);
     Ok(sel.message)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn f32_is_silent_and_bf16_falls_back_with_a_message() {
-        let f = resolve(Precision::F32, true, Some("off")).unwrap();
-        assert_eq!((f.active, f.message), (Active::F32, None));
-        let off = resolve(Precision::Bf16, true, Some("off")).unwrap();
-        assert_eq!(off.active, Active::F32);
-        assert!(off.message.unwrap().contains("running in f32"));
-        let gpu = resolve(Precision::Bf16, false, None).unwrap();
-        assert_eq!(gpu.active, Active::F32);
-        let emu = resolve(Precision::Bf16, true, Some("emulate")).unwrap();
-        assert_eq!(emu.active, Active::Bf16Emulated);
-        let auto = resolve(Precision::Bf16, true, None).unwrap();
-        let want = if native_bf16_available() {
-            Active::Bf16Native
-        } else {
-            Active::F32
-        };
-        assert_eq!(auto.active, want);
-        assert!(resolve(Precision::Bf16, true, Some("yes"))
-            .unwrap_err()
-            .contains("OSAI_BF16=yes"));
-    }
-}
