@@ -151,6 +151,51 @@ unsafe fn fma_loop(iters: usize) -> f32 {
     _mm512_reduce_add_ps(s)
 }
 
+/// The same peak for `vdpbf16ps` (bf16 pairs into f32, 64 flops per instruction), where the CPU has
+/// AVX-512 BF16: whether bf16 can be faster than f32 on this CPU at all.
+pub fn cpu_bf16_peak() -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !crate::ops::precision::native_bf16_available() {
+            return None;
+        }
+        const ITERS: usize = 2_000_000;
+        let threads = rayon::current_num_threads();
+        let run = || {
+            let t = Instant::now();
+            rayon::broadcast(|_| {
+                // SAFETY: AVX-512F and AVX-512 BF16 were detected above.
+                std::hint::black_box(unsafe { dpbf16_loop(ITERS) })
+            });
+            t.elapsed().as_secs_f64()
+        };
+        run();
+        let secs = (0..3).map(|_| run()).fold(f64::INFINITY, f64::min);
+        Some((threads * ITERS * 24 * 64) as f64 / secs / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn dpbf16_loop(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_set1_ps(1.0); 24];
+    // (1e-3, 1e-3) in every lane: small steps, no overflow.
+    let a: __m512bh = std::mem::transmute(_mm512_set1_epi32(0x3a83_3a83));
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm512_dpbf16_ps(*v, a, a);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for v in acc {
+        s = _mm512_add_ps(s, v);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
 /// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
 pub fn peak_rss_mib() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -698,6 +698,9 @@ pub mod kernels {
     /// The sizes `(N, Cin, Cout, L, K, dilation)` as a [`ConvShape`].
     pub type Dims = (usize, usize, usize, usize, usize, usize);
 
+    /// A fused forward's output and, when asked for, its per-channel Σy and Σy².
+    pub type FusedVecs = (Vec<f32>, Option<Vec<(f64, f64)>>);
+
     fn shape((batch, c_in, c_out, l, k, dilation): Dims) -> ConvShape {
         ConvShape {
             batch,
@@ -738,7 +741,7 @@ pub mod kernels {
         bias: Option<&[f32]>,
         dims: Dims,
         fuse: super::Fusion<'_, &[f32]>,
-    ) -> Option<(Vec<f32>, Option<Vec<(f64, f64)>>)> {
+    ) -> Option<FusedVecs> {
         super::super::conv_bf16::forward_fused(x, w, bias, &shape(dims), fuse)
     }
 
@@ -749,7 +752,7 @@ pub mod kernels {
         bias: Option<&[f32]>,
         dims: Dims,
         fuse: super::Fusion<'_, &[f32]>,
-    ) -> (Vec<f32>, Option<Vec<(f64, f64)>>) {
+    ) -> FusedVecs {
         super::super::conv_bf16::forward_emulated(x, w, bias, &shape(dims), fuse)
     }
 
