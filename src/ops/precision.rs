@@ -79,10 +79,10 @@ pub struct Selection {
 
 /// Resolves `--precision p` on a CPU (`cpu`: whether the model runs on the CPU) with the environment
 /// variable `OSAI_BF16` (`auto`, the default; `emulate`; `off`), without changing anything. An error
-/// names a bad `OSAI_BF16`.
+/// names a bad `OSAI_BF16` (read only when bf16 is asked for).
 pub fn resolve(p: Precision, cpu: bool, env: Option<&str>) -> Result<Selection, String> {
     let env = env.unwrap_or("auto");
-    if !matches!(env, "auto" | "emulate" | "off") {
+    if p == Precision::Bf16 && !matches!(env, "auto" | "emulate" | "off") {
         return Err(format!("OSAI_BF16={env}: expected auto, emulate or off"));
     }
     let f32_because = |why: &str| Selection {
