@@ -151,6 +151,51 @@ unsafe fn fma_loop(iters: usize) -> f32 {
     _mm512_reduce_add_ps(s)
 }
 
+/// The same peak for `vdpbf16ps` (bf16 pairs into f32, 64 flops per instruction), where the CPU has
+/// AVX-512 BF16: whether bf16 can be faster than f32 on this CPU at all.
+pub fn cpu_bf16_peak() -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !crate::ops::precision::native_bf16_available() {
+            return None;
+        }
+        const ITERS: usize = 2_000_000;
+        let threads = rayon::current_num_threads();
+        let run = || {
+            let t = Instant::now();
+            rayon::broadcast(|_| {
+                // SAFETY: AVX-512F and AVX-512 BF16 were detected above.
+                std::hint::black_box(unsafe { dpbf16_loop(ITERS) })
+            });
+            t.elapsed().as_secs_f64()
+        };
+        run();
+        let secs = (0..3).map(|_| run()).fold(f64::INFINITY, f64::min);
+        Some((threads * ITERS * 24 * 64) as f64 / secs / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn dpbf16_loop(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_set1_ps(1.0); 24];
+    // (1e-3, 1e-3) in every lane: small steps, no overflow.
+    let a: __m512bh = std::mem::transmute(_mm512_set1_epi32(0x3a83_3a83));
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm512_dpbf16_ps(*v, a, a);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for v in acc {
+        s = _mm512_add_ps(s, v);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
 /// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
 pub fn peak_rss_mib() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -183,6 +228,17 @@ pub fn run(
         p.device().synchronize()
     })?;
     rows.push(per(secs, flops.forward(), "eval forward"));
+    // `--precision bf16` covers forwards only so far: the rows with a backward run in f32, and say so.
+    let active = crate::ops::precision::active();
+    let f32_rows = active != crate::ops::precision::Active::F32;
+    let tag = |name: String| {
+        if f32_rows {
+            format!("{name} (f32)")
+        } else {
+            name
+        }
+    };
+    crate::ops::precision::set_active(crate::ops::precision::Active::F32);
     for (name, which, n) in [
         ("train step --unfreeze 2", Trainable::LastUnits(2), 2usize),
         ("train step --unfreeze-all", Trainable::All, cfg.n_units()),
@@ -197,8 +253,9 @@ pub fn run(
             drop(g);
             x.device().synchronize()
         })?;
-        rows.push(per(secs, flops.train_step(n), name));
+        rows.push(per(secs, flops.train_step(n), &tag(name.to_string())));
     }
+    crate::ops::precision::set_active(active);
     // Each conv shape of the model, forward and forward+backward, at the model's batch and length.
     let mut seen = Vec::new();
     for (&k, &d) in cfg.kernel_sizes.iter().zip(cfg.dilations) {
@@ -219,13 +276,15 @@ pub fn run(
             yv.device().synchronize()
         })?;
         rows.push(per(secs, f, &format!("conv W{k} AR{d} forward")));
+        crate::ops::precision::set_active(crate::ops::precision::Active::F32);
         let secs = time_best(reps, || {
             let yv = conv1d_same(xin.as_tensor(), w.as_tensor(), b.as_tensor(), d)?;
             let g = yv.sum_all()?.backward()?;
             drop(g);
             xin.device().synchronize()
         })?;
-        rows.push(per(secs, 3.0 * f, &format!("conv W{k} AR{d} fwd+bwd")));
+        crate::ops::precision::set_active(active);
+        rows.push(per(secs, 3.0 * f, &tag(format!("conv W{k} AR{d} fwd+bwd"))));
     }
     Ok(rows)
 }

@@ -187,6 +187,10 @@ pub struct BenchArgs {
     /// Only measure the memory a training step keeps alive for backward (`-u 2` and `-A`), no timings.
     #[arg(long)]
     pub memory: bool,
+    /// Compute precision of the conv forwards: f32, or bf16 (bf16 operands, f32 accumulation; rows
+    /// with a backward stay f32 and are marked so).
+    #[arg(long, alias = "compute-precision", value_enum, default_value_t = crate::ops::precision::Precision::F32)]
+    pub precision: crate::ops::precision::Precision,
 }
 
 /// Where the model runs and in what batches: the flags of every command that runs it.

@@ -28,6 +28,21 @@ pub struct ScoringArgs {
     /// temperature.pt) before the softmax.
     #[arg(long, value_name = "FILE")]
     pub temperature: Option<PathBuf>,
+    /// Compute precision of the convolutions (CPU): f32, or bf16 (bf16 operands, f32 accumulation;
+    /// needs AVX-512 BF16, else f32 with a message). Not `--precision`: variant's `-p/--precision` is
+    /// upstream's decimals.
+    #[arg(long = "compute-precision", value_enum, value_name = "P",
+          default_value_t = crate::ops::precision::Precision::F32)]
+    pub compute_precision: crate::ops::precision::Precision,
+}
+
+/// Makes `p` the process's conv precision for a model on `device`; the line to print, if any (what runs,
+/// or why bf16 falls back to f32). An error names a bad `OSAI_BF16`.
+pub fn select_precision(
+    p: crate::ops::precision::Precision,
+    device: &candle_core::Device,
+) -> Result<Option<String>> {
+    crate::ops::precision::select(p, device.is_cpu()).map_err(anyhow::Error::msg)
 }
 
 /// `predict`.
@@ -233,6 +248,9 @@ fn load_ensemble(
 ) -> Result<Ensemble> {
     let (flank, temperature) = (scoring.flanking_size, scoring.temperature.as_deref());
     let device = select_device(device)?;
+    if let Some(m) = select_precision(scoring.compute_precision, &device)? {
+        eprintln!("{m}");
+    }
     let mut ens = Ensemble::load_all(models, flank, &device)?;
     eprintln!(
         "{command}: {} model(s) of SpliceAI-{} on {}{}",

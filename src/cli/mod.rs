@@ -559,6 +559,14 @@ fn bench(a: BenchArgs) -> Result<()> {
             " | FMA peak (AVX-512, registers only): {p:.1} GFLOP/s"
         ))
     );
+    if let Some(m) = infer::select_precision(a.precision, &device)? {
+        println!("{m}");
+    }
+    if a.precision == crate::ops::precision::Precision::Bf16 && device.is_cpu() {
+        if let Some(p) = crate::bench::cpu_bf16_peak() {
+            println!("bf16 dot-product peak (vdpbf16ps, registers only): {p:.1} GFLOP/s");
+        }
+    }
     if device.is_cpu() {
         println!("conv kernel: {}", crate::ops::conv::cpu_kernel_name());
     }

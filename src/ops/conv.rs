@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use super::cpu::{accumulate_tasks, f32_slice, lane_sum, storage_f32, SendPtr};
 use super::gemm_plan::ConvShape;
 use super::path::{check_no_f64, device_ops, native_kernels};
+use super::precision::{self, Active};
 use super::{grad_if, Grads2, Grads3};
 
 const OP: &str = "conv1d-same";
@@ -246,6 +247,27 @@ fn gemm_f32(dst: Dst, a: Mat, b: Mat, (m, n, k): (usize, usize, usize)) {
 
 /// Forward kernel of the conv `s` on contiguous buffers: x (N, Cin, L), w (Cout, Cin·K) → y (N, Cout, L).
 pub(crate) fn conv_forward_cpu(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &ConvShape,
+) -> Vec<f32> {
+    match precision::active() {
+        Active::F32 => {}
+        Active::Bf16Native => {
+            if let Some(y) = super::conv_bf16::forward(x, w, bias, s) {
+                return y;
+            }
+        }
+        Active::Bf16Emulated => {
+            return super::conv_bf16::forward_emulated(x, w, bias, s, Fusion::default()).0
+        }
+    }
+    conv_forward_f32(x, w, bias, s)
+}
+
+/// The f32 forward whatever `--precision` says: the direct kernel where it runs, else im2col + gemm.
+pub(crate) fn conv_forward_f32(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
@@ -559,10 +581,21 @@ pub type FusedOutput = (Tensor, Option<Vec<(f64, f64)>>);
 pub fn fused_available(device: &candle_core::Device) -> bool {
     #[cfg(target_arch = "x86_64")]
     if native_kernels(device).unwrap_or(false) {
-        return super::conv_direct::available();
+        return fused_kernel_runs();
     }
     let _ = device;
     false
+}
+
+/// Whether a fused forward runs here for the active precision (x86-64 only): the direct AVX-512F kernel in
+/// f32, the AVX-512 BF16 one in bf16, the emulation (f32 kernels) anywhere.
+#[cfg(target_arch = "x86_64")]
+fn fused_kernel_runs() -> bool {
+    match precision::active() {
+        Active::F32 => super::conv_direct::available(),
+        Active::Bf16Native => precision::native_bf16_available(),
+        Active::Bf16Emulated => true,
+    }
 }
 
 /// `y = post(conv(pre(x)) + b) + residual` in one pass per tile, without autograd: for evaluation and for
@@ -577,7 +610,7 @@ pub fn conv1d_same_fused(
 ) -> Result<Option<FusedOutput>> {
     #[cfg(target_arch = "x86_64")]
     {
-        if !native_kernels(x.device())? || !super::conv_direct::available() {
+        if !native_kernels(x.device())? || !fused_kernel_runs() {
             return Ok(None);
         }
         let s = same_conv(x.shape(), w.shape(), dilation)?;
@@ -619,8 +652,18 @@ pub fn conv1d_same_fused(
             residual: rv,
             sums: fusion.sums,
         };
-        let Some((y, sums)) = super::conv_direct::forward_fused(xv, &wv, Some(&bv), &s, fusion)
-        else {
+        let out = match precision::active() {
+            Active::F32 => super::conv_direct::forward_fused(xv, &wv, Some(&bv), &s, fusion),
+            Active::Bf16Native => super::conv_bf16::forward_fused(xv, &wv, Some(&bv), &s, fusion),
+            Active::Bf16Emulated => Some(super::conv_bf16::forward_emulated(
+                xv,
+                &wv,
+                Some(&bv),
+                &s,
+                fusion,
+            )),
+        };
+        let Some((y, sums)) = out else {
             return Ok(None);
         };
         Ok(Some((Tensor::from_vec(y, (n, cout, l), x.device())?, sums)))
@@ -632,8 +675,14 @@ pub fn conv1d_same_fused(
     }
 }
 
-/// Which CPU kernel the conv op runs on this machine: `"direct-avx512"` or `"im2col-gemm"`.
+/// Which CPU kernel the conv op runs on this machine: `"direct-avx512"` or `"im2col-gemm"`, or in bf16
+/// `"direct-avx512-bf16"` or `"bf16-emulated"`.
 pub fn cpu_kernel_name() -> &'static str {
+    match precision::active() {
+        Active::Bf16Native => return "direct-avx512-bf16",
+        Active::Bf16Emulated => return "bf16-emulated",
+        Active::F32 => {}
+    }
     #[cfg(target_arch = "x86_64")]
     if super::conv_direct::available() {
         return "direct-avx512";
@@ -648,6 +697,9 @@ pub mod kernels {
 
     /// The sizes `(N, Cin, Cout, L, K, dilation)` as a [`ConvShape`].
     pub type Dims = (usize, usize, usize, usize, usize, usize);
+
+    /// A fused forward's output and, when asked for, its per-channel Σy and Σy².
+    pub type FusedVecs = (Vec<f32>, Option<Vec<(f64, f64)>>);
 
     fn shape((batch, c_in, c_out, l, k, dilation): Dims) -> ConvShape {
         ConvShape {
@@ -679,6 +731,29 @@ pub mod kernels {
             let _ = (x, w, bias, shape(dims));
             None
         }
+    }
+
+    /// The forward (with the maps of `fuse`) through the AVX-512 BF16 kernel: bf16 operands, f32
+    /// accumulation; `None` where it does not run.
+    pub fn forward_bf16(
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        dims: Dims,
+        fuse: super::Fusion<'_, &[f32]>,
+    ) -> Option<FusedVecs> {
+        super::super::conv_bf16::forward_fused(x, w, bias, &shape(dims), fuse)
+    }
+
+    /// The same with the operands rounded to bf16 and the f32 kernels (any CPU).
+    pub fn forward_bf16_emulated(
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        dims: Dims,
+        fuse: super::Fusion<'_, &[f32]>,
+    ) -> FusedVecs {
+        super::super::conv_bf16::forward_emulated(x, w, bias, &shape(dims), fuse)
     }
 
     /// Weight gradient (Cout, Cin, K) from x (N, Cin, L) and g (N, Cout, L) through im2col + gemm.

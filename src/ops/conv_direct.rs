@@ -26,14 +26,14 @@ use super::cpu::{accumulate_tasks, SendPtr};
 use super::gemm_plan::ConvShape;
 
 /// Output channels per forward micro-tile.
-const MR: usize = 8;
+pub(super) const MR: usize = 8;
 /// 16-float vectors of positions per forward micro-tile.
-const NV: usize = 3;
+pub(super) const NV: usize = 3;
 /// Positions per forward micro-tile.
-const NR: usize = NV * 16;
+pub(super) const NR: usize = NV * 16;
 /// Positions per forward task (a multiple of `NR`): the slab stays in L2 even for the 10000nt model's
 /// widest dilation (pad 500): 32 × (960 + 1000) floats = 250 KB.
-const TILE: usize = 20 * NR;
+pub(super) const TILE: usize = 20 * NR;
 /// Output channels × `(ci, k)` rows per weight-gradient micro-tile.
 const GW_MR: usize = 4;
 const GW_NR: usize = 6;
@@ -57,10 +57,10 @@ pub(crate) fn available() -> bool {
 /// its window's input from a zero-padded copy (the slab) of `Cin` rows of `row_len` floats, row `ci`
 /// holding `x[ci, p0 − pad .. p0 − pad + row_len]` (the tile rounded up to whole vectors, and the halo).
 #[derive(Debug, Clone, Copy)]
-struct Tile {
-    p0: usize,
-    len: usize,
-    row_len: usize,
+pub(super) struct Tile {
+    pub(super) p0: usize,
+    pub(super) len: usize,
+    pub(super) row_len: usize,
 }
 
 /// Fills the `slab` of `tile` from one window `x` (Cin, L) of the conv `s`: zero outside `[0, L)`,
@@ -217,20 +217,20 @@ impl Packed {
 }
 
 /// Where one forward task puts its output tile, and what it does on the way.
-struct Out<'a> {
+pub(super) struct Out<'a> {
     /// Output at (channel 0, first position of the tile); row stride `rs`.
-    y: *mut f32,
-    rs: usize,
+    pub(super) y: *mut f32,
+    pub(super) rs: usize,
     /// The residual from the same (channel 0, first position), same row stride.
-    residual: Option<&'a [f32]>,
-    post: Option<&'a ChannelMap>,
+    pub(super) residual: Option<&'a [f32]>,
+    pub(super) post: Option<&'a ChannelMap>,
     /// Σy and Σy² per channel, interleaved (2·Cout).
-    sums: Option<&'a mut [f64]>,
+    pub(super) sums: Option<&'a mut [f64]>,
 }
 
 /// Adds the 16 lanes of `v` and of `v²` (in f64) to `s1`, `s2`.
 #[target_feature(enable = "avx512f")]
-unsafe fn add_sums(v: __m512, s1: &mut __m512d, s2: &mut __m512d) {
+pub(super) unsafe fn add_sums(v: __m512, s1: &mut __m512d, s2: &mut __m512d) {
     let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
     let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(
         _mm512_castps_pd(v),

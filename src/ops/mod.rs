@@ -50,9 +50,11 @@ macro_rules! storage_fwd {
 pub mod bn_act;
 pub mod bn_device;
 pub mod conv;
+pub mod conv_bf16;
 #[cfg(target_arch = "x86_64")]
 mod conv_direct;
 pub mod conv_gemm;
 mod cpu;
 pub mod gemm_plan;
 pub mod path;
+pub mod precision;

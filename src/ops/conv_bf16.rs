@@ -1,0 +1,461 @@
+//! The same-padded dilated Conv1d forward with bf16 operands and f32 accumulation (`--precision bf16`).
+//!
+//! - [`round_bf16`]: f32 → bf16 → f32, round to nearest even (NaN stays NaN): the one rounding both paths
+//!   use, so the emulation and the kernel see the same operands.
+//! - [`forward_emulated`]: rounds the input (after the `pre` map) and the kernel, runs the f32 kernels,
+//!   then the f32 epilogue. Any CPU; the reference of the native kernel and of later GPU plans.
+//! - the native kernel (x86-64 with AVX-512 BF16): the layout of `ops/conv_direct.rs` with bf16 pairs. Its
+//!   slab holds the input rounded to bf16 with each pair of consecutive input channels interleaved per
+//!   position (a `u32` per position: channel `2c` in the low half, `2c+1` in the high half; a zero channel
+//!   pads an odd count), so one 512-bit load is 16 positions × 2 channels, what `vdpbf16ps` multiplies
+//!   pairwise and adds into 16 f32 lanes; a tap `k` is the same row shifted by `k·d` positions. The kernel
+//!   is packed as the matching pairs `(w[co, 2c, k], w[co, 2c+1, k])`, broadcast per output channel. A
+//!   micro-tile is 8 output channels × 48 positions in 24 registers: per (channel pair, tap) 3 loads, 8
+//!   broadcasts and 24 `vdpbf16ps`, each 32 multiply-adds (an f32 FMA does 16). Bias, the `post` map,
+//!   the residual and the channel sums stay f32, as in the f32 kernel.
+
+use super::conv::Fusion;
+use super::gemm_plan::ConvShape;
+
+/// Per-channel Σv and Σv² (f64).
+pub(crate) type ChannelSums = Vec<(f64, f64)>;
+
+/// The bf16 bits of `v`, rounded to nearest even; a NaN stays a (quiet) NaN.
+#[inline(always)]
+pub fn bf16_bits(v: f32) -> u16 {
+    let mut b = v.to_bits();
+    if v.is_nan() {
+        // Quiet it first: a payload only in the low half would otherwise round up to infinity.
+        b |= 0x0040_0000;
+    }
+    (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}
+
+/// `v` rounded to bf16 (8 significant bits), as an f32.
+#[inline(always)]
+pub fn round_bf16(v: f32) -> f32 {
+    f32::from_bits((bf16_bits(v) as u32) << 16)
+}
+
+/// `post(conv(pre(x)) + bias) + residual` with the conv's operands rounded to bf16 and everything else in
+/// f32 (the f32 kernels: the direct AVX-512F one where it runs, else im2col + gemm); the sums when asked.
+pub(crate) fn forward_emulated(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &ConvShape,
+    fuse: Fusion<'_, &[f32]>,
+) -> (Vec<f32>, Option<ChannelSums>) {
+    let (n, cin, cout, l, ..) = s.dims();
+    let xr: Vec<f32> = match fuse.pre {
+        None => x.iter().map(|&v| round_bf16(v)).collect(),
+        Some(a) => x
+            .chunks(l.max(1))
+            .enumerate()
+            .flat_map(|(row, xs)| {
+                let ci = row % cin;
+                let (sc, sh) = (a.scale[ci], a.shift[ci]);
+                xs.iter().map(move |&v| {
+                    let z = v * sc + sh;
+                    round_bf16(z.max(z * a.slope))
+                })
+            })
+            .collect(),
+    };
+    let wr: Vec<f32> = w.iter().map(|&v| round_bf16(v)).collect();
+    let mut y = super::conv::conv_forward_f32(&xr, &wr, bias, s);
+    let mut sums = fuse.sums.then(|| vec![(0f64, 0f64); cout]);
+    if l > 0 {
+        for (row, yr) in y.chunks_mut(l).enumerate() {
+            let co = row % cout;
+            for (p, v) in yr.iter_mut().enumerate() {
+                if let Some(m) = fuse.post {
+                    let z = *v * m.scale[co] + m.shift[co];
+                    *v = z.max(z * m.slope);
+                }
+                if let Some(r) = fuse.residual {
+                    *v += r[row * l + p];
+                }
+                if let Some(s) = sums.as_mut() {
+                    s[co].0 += *v as f64;
+                    s[co].1 += (*v as f64) * (*v as f64);
+                }
+            }
+        }
+    }
+    debug_assert_eq!(y.len(), n * cout * l);
+    (y, sums)
+}
+
+/// `y = conv(x, w) + bias` through the native bf16 kernel; `None` where it does not run.
+pub(crate) fn forward(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &ConvShape,
+) -> Option<Vec<f32>> {
+    forward_fused(x, w, bias, s, Fusion::default()).map(|(y, _)| y)
+}
+
+/// The fused forward through the native bf16 kernel; `None` where it does not run (not x86-64, or a CPU
+/// without AVX-512 BF16).
+pub(crate) fn forward_fused(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &ConvShape,
+    fuse: Fusion<'_, &[f32]>,
+) -> Option<(Vec<f32>, Option<ChannelSums>)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        native::forward_fused(x, w, bias, s, fuse)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, w, bias, s, fuse);
+        None
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod native {
+    use std::arch::x86_64::*;
+    use std::sync::OnceLock;
+
+    use rayon::prelude::*;
+
+    use super::super::conv::{ChannelMap, Fusion};
+    use super::super::conv_direct::{add_sums, Out, Tile, MR, NR, NV, TILE};
+    use super::super::cpu::SendPtr;
+    use super::super::gemm_plan::ConvShape;
+    use super::{bf16_bits, ChannelSums};
+
+    fn available() -> bool {
+        static AVAILABLE: OnceLock<bool> = OnceLock::new();
+        *AVAILABLE.get_or_init(super::super::precision::native_bf16_available)
+    }
+
+    /// A bf16 pair in a `u32`: `lo` in the low half (the even element `vdpbf16ps` multiplies first).
+    #[inline(always)]
+    fn pair(lo: f32, hi: f32) -> u32 {
+        bf16_bits(lo) as u32 | (bf16_bits(hi) as u32) << 16
+    }
+
+    /// Fills the pair slab of `tile`: row `c` holds the pairs of input channels `2c`, `2c+1` (the second
+    /// zero past Cin) at `x[·, p0 − pad .. p0 − pad + row_len]`, zero outside `[0, L)`, through `pre`.
+    fn fill_slab(slab: &mut [u32], x: &[f32], s: &ConvShape, tile: Tile, pre: Option<&ChannelMap>) {
+        let (cin, l, sl) = (s.c_in, s.l, tile.row_len);
+        let start = tile.p0 as isize - s.pad() as isize;
+        let lo = (-start).clamp(0, sl as isize) as usize;
+        let hi = (l as isize - start).clamp(0, sl as isize) as usize;
+        // (scale, shift) of channel `ci` under `pre`; the identity without it.
+        let map = |ci: usize| pre.map_or((1.0, 0.0), |a| (a.scale[ci], a.shift[ci]));
+        let slope = pre.map(|a| a.slope);
+        for c in 0..cin.div_ceil(2) {
+            let dst = &mut slab[c * sl..(c + 1) * sl];
+            if lo >= hi {
+                dst.fill(0);
+                continue;
+            }
+            dst[..lo].fill(0);
+            let off = (start + lo as isize) as usize;
+            let (c0, c1) = (2 * c, 2 * c + 1);
+            let x0 = &x[c0 * l + off..c0 * l + off + (hi - lo)];
+            let x1 = (c1 < cin).then(|| &x[c1 * l + off..c1 * l + off + (hi - lo)]);
+            let maps = (map(c0), if c1 < cin { map(c1) } else { (0.0, 0.0) });
+            // SAFETY: AVX-512F is present wherever this kernel runs (checked with AVX-512 BF16); the
+            // slices have hi − lo elements each.
+            unsafe { round_pairs(&mut dst[lo..hi], x0, x1, maps, slope) };
+            dst[hi..].fill(0);
+        }
+    }
+
+    /// The rounded bits of 16 floats ([`bf16_bits`] in the high half of each lane, garbage below).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rne_high(v: __m512) -> __m512i {
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+        let b = _mm512_castps_si512(v);
+        let b = _mm512_mask_or_epi32(b, nan, b, _mm512_set1_epi32(0x0040_0000));
+        let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(b), _mm512_set1_epi32(1));
+        _mm512_add_epi32(b, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)))
+    }
+
+    /// `dst[j] = pair(f(x0[j]), f(x1[j]))` (0 for a missing `x1`), `f` the map `(scale, shift)` followed
+    /// by LeakyReLU of `slope` where given, else the identity: 16 positions per step.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn round_pairs(
+        dst: &mut [u32],
+        x0: &[f32],
+        x1: Option<&[f32]>,
+        ((s0, h0), (s1, h1)): ((f32, f32), (f32, f32)),
+        slope: Option<f32>,
+    ) {
+        let n = dst.len();
+        debug_assert!(x0.len() == n && x1.is_none_or(|x| x.len() == n));
+        let (s0, h0, s1, h1) = (
+            _mm512_set1_ps(s0),
+            _mm512_set1_ps(h0),
+            _mm512_set1_ps(s1),
+            _mm512_set1_ps(h1),
+        );
+        let sl = _mm512_set1_ps(slope.unwrap_or(1.0));
+        let f = |v: __m512, sc: __m512, sh: __m512| {
+            if slope.is_some() {
+                // Multiply, then add (no FMA): the f32 kernels and the emulation round `v·sc` first,
+                // and one f32 step of difference may land on the other side of a bf16 rounding.
+                let z = _mm512_add_ps(_mm512_mul_ps(v, sc), sh);
+                _mm512_max_ps(z, _mm512_mul_ps(z, sl))
+            } else {
+                v
+            }
+        };
+        let high = _mm512_set1_epi32(0xffff_0000u32 as i32);
+        for j in (0..n).step_by(16) {
+            let m: __mmask16 = if j + 16 <= n {
+                0xffff
+            } else {
+                ((1u32 << (n - j)) - 1) as __mmask16
+            };
+            let a = rne_high(f(_mm512_maskz_loadu_ps(m, x0.as_ptr().add(j)), s0, h0));
+            let lo = _mm512_srli_epi32::<16>(a);
+            let p = match x1 {
+                Some(x1) => {
+                    let b = rne_high(f(_mm512_maskz_loadu_ps(m, x1.as_ptr().add(j)), s1, h1));
+                    _mm512_or_si512(lo, _mm512_and_si512(b, high))
+                }
+                None => lo,
+            };
+            _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(j) as *mut _, m, p);
+        }
+    }
+
+    /// The kernel as bf16 pairs for the micro-tiles: `w[((blk·pairs + c)·K + k)·MR + i]` holds
+    /// `(w[blk·MR + i, 2c, k], w[blk·MR + i, 2c+1, k])`, zero past Cout and Cin; and the bias (f32).
+    fn pack(w: &[f32], bias: Option<&[f32]>, s: &ConvShape) -> (Vec<u32>, Vec<f32>) {
+        let (cin, cout, k_size) = (s.c_in, s.c_out, s.k);
+        let pairs = cin.div_ceil(2);
+        let blocks = cout.div_ceil(MR);
+        let mut wp = vec![0u32; blocks * pairs * k_size * MR];
+        let at = |co: usize, ci: usize, k: usize| {
+            if ci < cin {
+                w[(co * cin + ci) * k_size + k]
+            } else {
+                0.0
+            }
+        };
+        for co in 0..cout {
+            for c in 0..pairs {
+                for k in 0..k_size {
+                    wp[(((co / MR) * pairs + c) * k_size + k) * MR + co % MR] =
+                        pair(at(co, 2 * c, k), at(co, 2 * c + 1, k));
+                }
+            }
+        }
+        let mut bp = vec![0f32; blocks * MR];
+        if let Some(b) = bias {
+            bp[..cout].copy_from_slice(b);
+        }
+        (wp, bp)
+    }
+
+    pub(super) fn forward_fused(
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        s: &ConvShape,
+        fuse: Fusion<'_, &[f32]>,
+    ) -> Option<(Vec<f32>, Option<ChannelSums>)> {
+        if !available() {
+            return None;
+        }
+        let (n, cin, cout, l, k_size, _) = s.dims();
+        assert!(
+            k_size % 2 == 1,
+            "bf16 conv: kernel size {k_size} is not odd"
+        );
+        assert_eq!(x.len(), n * cin * l, "bf16 conv: input size");
+        assert_eq!(w.len(), cout * cin * k_size, "bf16 conv: kernel size");
+        if let Some(b) = bias {
+            assert_eq!(b.len(), cout, "bf16 conv: bias size");
+        }
+        if let Some(a) = fuse.pre {
+            assert!(
+                a.scale.len() == cin && a.shift.len() == cin,
+                "bf16 conv: pre map size"
+            );
+        }
+        if let Some(a) = fuse.post {
+            assert!(
+                a.scale.len() == cout && a.shift.len() == cout,
+                "bf16 conv: post map size"
+            );
+        }
+        let total = n * cout * l;
+        if let Some(r) = fuse.residual {
+            assert_eq!(r.len(), total, "bf16 conv: residual size");
+        }
+        if total == 0 {
+            return Some((Vec::new(), fuse.sums.then(|| vec![(0.0, 0.0); cout])));
+        }
+        let (wp, bp) = pack(w, bias, s);
+        let t_len = TILE.min(l.div_ceil(NR) * NR);
+        let n_tiles = l.div_ceil(t_len);
+        let n_tasks = n * n_tiles;
+        let row_len = t_len + 2 * s.pad();
+        let pairs = cin.div_ceil(2);
+        let mut y: Vec<f32> = Vec::with_capacity(total);
+        let y_ptr = SendPtr(y.as_mut_ptr());
+        let mut task_sums = vec![0f64; if fuse.sums { n_tasks * 2 * cout } else { 0 }];
+        let sums_ptr = SendPtr(task_sums.as_mut_ptr());
+        (0..n_tasks).into_par_iter().for_each_init(
+            || vec![0u32; pairs * row_len],
+            |slab, task| {
+                let (b, p0) = (task / n_tiles, (task % n_tiles) * t_len);
+                let tile = Tile {
+                    p0,
+                    len: t_len.min(l - p0),
+                    row_len,
+                };
+                fill_slab(slab, &x[b * cin * l..(b + 1) * cin * l], s, tile, fuse.pre);
+                let out = Out {
+                    y: y_ptr.get().wrapping_add(b * cout * l + p0),
+                    rs: l,
+                    residual: fuse
+                        .residual
+                        .map(|r| &r[b * cout * l + p0..(b + 1) * cout * l]),
+                    post: fuse.post,
+                    // SAFETY: 2·cout slots of this task alone, inside task_sums.
+                    sums: fuse.sums.then(|| unsafe {
+                        std::slice::from_raw_parts_mut(
+                            sums_ptr.get().add(task * 2 * cout),
+                            2 * cout,
+                        )
+                    }),
+                };
+                // SAFETY: AVX-512F and AVX-512 BF16 were detected; the task writes rows 0..cout,
+                // columns p0..p0+tile.len of window b, disjoint from every other task and inside y;
+                // slab reads stay inside the slab (t_len is a multiple of NR, row_len adds the
+                // 2·pad halo); residual reads are masked to the same tile.len columns.
+                unsafe { forward_tile(slab, &wp, &bp, s, tile, out) };
+            },
+        );
+        // SAFETY: the tasks above wrote every element of y, and f32 has no invalid bit patterns.
+        unsafe { y.set_len(total) };
+        let sums = fuse.sums.then(|| {
+            let mut s = vec![(0f64, 0f64); cout];
+            for ts in task_sums.chunks_exact(2 * cout) {
+                for (co, acc) in s.iter_mut().enumerate() {
+                    acc.0 += ts[2 * co];
+                    acc.1 += ts[2 * co + 1];
+                }
+            }
+            s
+        });
+        Some((y, sums))
+    }
+
+    /// One task: every channel block and micro-tile of the positions of `tile`, from its pair `slab`
+    /// and the packed pairs `wp` and bias `bp` (slices as arguments, for the reason given at
+    /// `conv_direct::forward_tile`).
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn forward_tile(
+        slab: &[u32],
+        wp: &[u32],
+        bp: &[f32],
+        s: &ConvShape,
+        tile: Tile,
+        mut out: Out,
+    ) {
+        let ConvShape {
+            c_in: cin,
+            c_out: cout,
+            k: k_size,
+            dilation,
+            ..
+        } = *s;
+        let (t, sl) = (tile.len, tile.row_len);
+        let pairs = cin.div_ceil(2);
+        let rows = pairs * k_size;
+        debug_assert!(slab.len() >= pairs * sl);
+        debug_assert!(t.div_ceil(NR) * NR + (k_size - 1) * dilation <= sl);
+        if let Some(r) = out.residual {
+            debug_assert!(r.len() >= (cout - 1) * out.rs + t);
+        }
+        let bh = |v: __m512| -> __m512bh { std::mem::transmute(v) };
+        for j0 in (0..t).step_by(NR) {
+            let remain = t - j0;
+            for blk in 0..cout.div_ceil(MR) {
+                let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let bv = _mm512_set1_ps(bp[blk * MR + i]);
+                    for a in row.iter_mut() {
+                        *a = bv;
+                    }
+                }
+                let wblk = wp.as_ptr().add(blk * rows * MR);
+                for c in 0..pairs {
+                    let xrow = slab.as_ptr().add(c * sl + j0);
+                    let wrow = wblk.add(c * k_size * MR);
+                    for kk in 0..k_size {
+                        let xp = xrow.add(kk * dilation) as *const f32;
+                        let xv = [
+                            bh(_mm512_loadu_ps(xp)),
+                            bh(_mm512_loadu_ps(xp.add(16))),
+                            bh(_mm512_loadu_ps(xp.add(32))),
+                        ];
+                        let wr = wrow.add(kk * MR);
+                        for (i, row) in acc.iter_mut().enumerate() {
+                            let wv = bh(_mm512_castsi512_ps(_mm512_set1_epi32(*wr.add(i) as i32)));
+                            for (a, &xq) in row.iter_mut().zip(&xv) {
+                                *a = _mm512_dpbf16_ps(*a, xq, wv);
+                            }
+                        }
+                    }
+                }
+                for (i, row) in acc.iter().enumerate() {
+                    let co = blk * MR + i;
+                    if co >= cout {
+                        break;
+                    }
+                    let post = out.post.map(|p| {
+                        (
+                            _mm512_set1_ps(p.scale[co]),
+                            _mm512_set1_ps(p.shift[co]),
+                            _mm512_set1_ps(p.slope),
+                        )
+                    });
+                    let (mut s1, mut s2) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+                    let dst = out.y.add(co * out.rs + j0);
+                    for (v, &a) in row.iter().enumerate() {
+                        let off = v * 16;
+                        if off >= remain {
+                            break;
+                        }
+                        let mask: __mmask16 = if off + 16 <= remain {
+                            0xffff
+                        } else {
+                            ((1u32 << (remain - off)) - 1) as __mmask16
+                        };
+                        let mut a = a;
+                        if let Some((sc, sh, slope)) = post {
+                            a = _mm512_fmadd_ps(a, sc, sh);
+                            a = _mm512_max_ps(a, _mm512_mul_ps(a, slope));
+                        }
+                        if let Some(r) = out.residual {
+                            let rp = r.as_ptr().add(co * out.rs + j0 + off);
+                            a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(mask, rp));
+                        }
+                        _mm512_mask_storeu_ps(dst.add(off), mask, a);
+                        if out.sums.is_some() {
+                            add_sums(_mm512_maskz_mov_ps(mask, a), &mut s1, &mut s2);
+                        }
+                    }
+                    if let Some(sums) = out.sums.as_deref_mut() {
+                        sums[2 * co] += _mm512_reduce_add_pd(s1);
+                        sums[2 * co + 1] += _mm512_reduce_add_pd(s2);
+                    }
+                }
+            }
+        }
+    }
+}
