@@ -5,6 +5,7 @@
 #   - libhdf5-dev and pkg-config (Debian): the libhdf5 differential test (`--features libhdf5`)
 #   - bedtools (Debian): `predict`'s BED checked by `bedtools getfasta` (tests/predict_bed.rs)
 #   - tabix and bcftools (Debian): `variant -O x.vcf.gz` read back by tabix and bcftools
+#   - qemu-user-static and gcc-aarch64-linux-gnu (Debian): the ARM run under emulation (scripts/check-arm.sh)
 #   - nvcc 13.0 from PyPI in the venv $OSAI_NVCC_VENV [~/.cache/osai-nvcc]: the `cuda` build (scripts/nvcc.sh)
 # Cargo's own caches (~/.cargo/registry, target/, target/cuda) are created by cargo itself.
 # usage: scripts/ci-setup.sh   (OSAI_CI_SKIP_CUDA=1: no nvcc)
@@ -50,6 +51,21 @@ elif command -v apt-get >/dev/null; then
   fi
 else
   echo "warning: setup: no apt-get: tabix and bcftools must be installed by hand for the BGZF VCF test"
+fi
+
+if command -v qemu-aarch64-static >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null; then
+  echo "setup: qemu-user-static, gcc-aarch64-linux-gnu: present"
+elif command -v apt-get >/dev/null; then
+  echo "setup: qemu-user-static, gcc-aarch64-linux-gnu: installing (apt-get)"
+  if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static \
+    gcc-aarch64-linux-gnu) >/dev/null 2>&1; then
+    echo "setup: qemu-user-static, gcc-aarch64-linux-gnu: installed"
+  else
+    echo "warning: setup: could not install qemu-user-static and gcc-aarch64-linux-gnu with apt-get"
+  fi
+else
+  echo "warning: setup: no apt-get: qemu-user-static and gcc-aarch64-linux-gnu must be installed by hand" \
+    "for the ARM run"
 fi
 
 if [ "${OSAI_CI_SKIP_CUDA:-0}" = 1 ]; then
