@@ -27,6 +27,9 @@ export CARGO_INCREMENTAL=0
 cuda_root=$(scripts/nvcc.sh ensure) || fail "no nvcc (scripts/nvcc.sh ensure failed)"
 zig_bin=$(scripts/zig.sh ensure) || fail "no Zig (scripts/zig.sh ensure failed)"
 export CUDA_ROOT=$cuda_root CUDA_PATH=$cuda_root PATH=$cuda_root/bin:$zig_bin:$PATH
+# The target is the host's triple, so pkg-config would hand the build machine's zlib (/usr/include, its
+# newer glibc headers) to minimap2-sys, and Zig's glibc 2.17 headers then fail on it; zlib is compiled in.
+export ZLIB_NO_PKG_CONFIG=1
 
 executables() { # cargo's JSON messages on stdin → NAME<TAB>PATH of each executable built
   python3 -c '
