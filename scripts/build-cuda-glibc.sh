@@ -47,7 +47,7 @@ t0=$(date +%s)
 list=$(cargo zigbuild --release --locked --target "$target.$glibc" --features cuda --message-format json \
   | executables) || fail "cargo zigbuild --target $target.$glibc --features cuda"
 if [ "$tests" = 1 ]; then
-  list+=$'\n'$(cargo zigbuild test --release --locked --target "$target.$glibc" --features cuda --no-run \
+  list+=$'\n'$(cargo-zigbuild test --release --locked --target "$target.$glibc" --features cuda --no-run \
     --test train_step --test device_ops --message-format json | executables) \
     || fail "cargo zigbuild test --no-run --target $target.$glibc --features cuda"
 fi
@@ -56,7 +56,7 @@ echo "build-cuda-glibc: built in $(( $(date +%s) - t0 )) s" >&2
 # Each executable: the newest GLIBC_x.y any of its dynamic symbols needs, and no CUDA library linked.
 while IFS=$'\t' read -r name path; do
   [ -n "$name" ] || continue
-  newest=$(objdump -T "$path" | grep -oE 'GLIBC_[0-9]+(\.[0-9]+)+' | sed 's/GLIBC_//' | sort -uV | tail -1)
+  newest=$(objdump -T "$path" | grep -oE 'GLIBC_[0-9]+(\.[0-9]+)+' | sed 's/GLIBC_//' | sort -uV | tail -1 || true)
   echo "build-cuda-glibc: $name needs glibc $newest at most ($path)" >&2
   [ "$(printf '%s\n%s\n' "$newest" "$glibc" | sort -V | tail -1)" = "$glibc" ] \
     || fail "$path needs glibc $newest (> $glibc): $(objdump -T "$path" | grep -E "GLIBC_$newest" | head -3)"
