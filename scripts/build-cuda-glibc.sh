@@ -51,6 +51,7 @@ if [ "$tests" = 1 ]; then
     --test train_step --test device_ops --message-format json | executables) \
     || fail "cargo zigbuild test --no-run --target $target.$glibc --features cuda"
 fi
+list=$(awk '!seen[$0]++' <<< "$list") # cargo test names the binary again
 echo "build-cuda-glibc: built in $(( $(date +%s) - t0 )) s" >&2
 
 # Each executable: the newest GLIBC_x.y any of its dynamic symbols needs, and no CUDA library linked.
