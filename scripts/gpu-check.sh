@@ -3,19 +3,26 @@
 # so that it never rots. Prints one table; exits 1 when a step failed.
 #
 # usage: scripts/gpu-check.sh [--device cuda|cpu] [--bin BIN] [--train-step-test BIN] [--ops-test BIN]
-#                             [--fixtures DIR] [--out DIR]
+#                             [--features LIST] [--fixtures DIR] [--out DIR]
 #
-#   --bin              the openspliceai-rs binary [.gpu/openspliceai-rs, else target/release/openspliceai-rs]
+#   --bin              the openspliceai-rs binary [.gpu/openspliceai-rs, else target/release/openspliceai-rs
+#                      ($CARGO_TARGET_DIR/release/... when set)]; built when absent (below)
 #   --train-step-test  the `train_step` integration-test binary of the same build
 #                      (`cargo test --release [--features cuda] --no-run --test train_step` prints its path)
-#                      [.gpu/train_step, or .gpu/train_step.gz]; without it that step is reported as not run
-#                      (a failure)
+#                      [.gpu/train_step, or .gpu/train_step.gz]; built when absent (below)
 #   --ops-test         the `device_ops` integration-test binary of the same build: our CUDA ops (GEMM-plan
 #                      conv, device BatchNorm) against the CPU ops, forward and every gradient
-#                      [.gpu/device_ops, or .gpu/device_ops.gz]
+#                      [.gpu/device_ops, or .gpu/device_ops.gz]; built when absent (below)
+#   --features         the cargo features of those builds [cuda with --device cuda, none with --device cpu]
 #   --fixtures         ../shared/fixtures (parity/, openspliceai-mane/) [$OSAI_FIXTURES, else ../shared/fixtures,
 #                      else .gpu/fixtures]
 #   --out              scratch folder [a new temporary one]
+#
+# What is not given and not in .gpu/ is built here when cargo is on the PATH (one command on a GPU box with
+# Rust): `cargo build --release` and `cargo test --release --no-run --test train_step --test device_ops`
+# with --features, into $CARGO_TARGET_DIR or target/ (a binary already there is used as it is: build it with
+# the same features); nvcc from scripts/nvcc.sh when a cuda build finds none on the PATH. Without cargo, a
+# missing test binary is reported as a failed step ("no test binary").
 #
 # Steps: forward parity against PyTorch for 80/400/2000/10000nt; the `-u 2` train-step fixture
 # (tests/train_step.rs with OSAI_TEST_DEVICE); a one-epoch 80nt `transfer -u 2` on the device against the
@@ -34,25 +41,75 @@ ops_bin=
 fixtures=${OSAI_FIXTURES:-$here/../shared/fixtures}
 [ -d "$fixtures" ] || fixtures=$here/.gpu/fixtures
 out=
+features=
+features_set=0
 while [ $# -gt 0 ]; do
   case $1 in
     --device) device=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --train-step-test) test_bin=$2; shift 2 ;;
     --ops-test) ops_bin=$2; shift 2 ;;
+    --features) features=$2; features_set=1; shift 2 ;;
     --fixtures) fixtures=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     *) echo "gpu-check: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
-if [ -z "$bin" ]; then
-  bin=$here/.gpu/openspliceai-rs
-  [ -x "$bin" ] || bin=$here/target/release/openspliceai-rs
-fi
-[ -n "$test_bin" ] || test_bin=$here/.gpu/train_step
-[ -n "$ops_bin" ] || ops_bin=$here/.gpu/device_ops
+[ "$features_set" = 1 ] || { [ "$device" = cuda ] && features=cuda; }
 [ -n "$out" ] || out=$(mktemp -d)
 mkdir -p "$out"
+
+# Builds what is missing (see the header). cargo's JSON messages name the artifacts: no path guessing.
+cargo_build() { # cargo ARGS... → prints the executables it built (one a line); its log goes to $out/build.log
+  (
+    cd "$here" || exit 1
+    if [[ ,$features, == *,cuda,* ]] && ! command -v nvcc >/dev/null; then
+      cuda_root=$(scripts/nvcc.sh find)
+      [ -z "$cuda_root" ] || export CUDA_ROOT=$cuda_root CUDA_PATH=$cuda_root PATH=$cuda_root/bin:$PATH
+    fi
+    cargo "$@" --release --locked ${features:+--features "$features"} --message-format json 2>> "$out/build.log" \
+      | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["target"]["name"] + "\t" + m["executable"])
+'
+  )
+}
+can_build() { command -v cargo >/dev/null && [ -f "$here/Cargo.toml" ]; }
+built() { # NAME LIST → the executable of NAME in LIST (cargo_build's output), or nothing
+  awk -F'\t' -v n="$1" '$1 == n { p = $2 } END { if (p != "") print p }' <<< "$2"
+}
+
+if [ -z "$bin" ]; then
+  bin=$here/.gpu/openspliceai-rs
+  if [ ! -x "$bin" ]; then
+    bin=${CARGO_TARGET_DIR:-$here/target}/release/openspliceai-rs
+    if [ ! -x "$bin" ] && can_build; then
+      echo "gpu-check: building the binary (cargo build --release ${features:+--features $features}; log $out/build.log)"
+      b=$(built openspliceai-rs "$(cargo_build build --bin openspliceai-rs)")
+      [ -z "$b" ] || bin=$b
+    fi
+  fi
+fi
+# A test binary given by flag is used as given (a wrong path is a failed step, not a silent build).
+test_given=${test_bin:+1}
+ops_given=${ops_bin:+1}
+[ -n "$test_bin" ] || test_bin=$here/.gpu/train_step
+[ -n "$ops_bin" ] || ops_bin=$here/.gpu/device_ops
+missing() { [ -z "$1" ] && [ ! -x "$2" ] && [ ! -f "$2.gz" ]; } # GIVEN PATH → true when it must be built
+if { missing "$test_given" "$test_bin" || missing "$ops_given" "$ops_bin"; } && can_build; then
+  echo "gpu-check: building the test binaries (cargo test --release --no-run --test train_step --test device_ops${features:+ --features $features}; log $out/build.log)"
+  tests=$(cargo_build test --no-run --test train_step --test device_ops)
+  b=$(built train_step "$tests")
+  if missing "$test_given" "$test_bin" && [ -n "$b" ]; then test_bin=$b; fi
+  b=$(built device_ops "$tests")
+  if missing "$ops_given" "$ops_bin" && [ -n "$b" ]; then ops_bin=$b; fi
+fi
 # gpu-pack.sh gzips the test binaries to stay under the device tool's carry limit.
 unpack() { # PATH → prints a runnable path (PATH itself, or PATH.gz unpacked into $out)
   if [ ! -x "$1" ] && [ -f "$1.gz" ]; then
