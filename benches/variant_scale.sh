@@ -2,6 +2,7 @@
 # variant and predict throughput on one node (issue: genome scale): a generated VCF of random SNVs inside fly 2R's
 # genes (seeded, sorted), scored at 1 and 2 threads (RAYON_NUM_THREADS); peak RSS at 10k and 100k records to show
 # that memory does not grow with the VCF (records stream through in fixed chunks).
+# (per_s: variants/s, or windows/s for predict)
 # usage: benches/variant_scale.sh [THROUGHPUT_RECORDS [FLANK_FOR_RSS]]   (defaults: 1000 80)
 #   THROUGHPUT_RECORDS records are scored with the 10000nt model at 1 and 2 threads; the 10k and 100k files are run
 #   whole with the FLANK_FOR_RSS model (10000nt would take hours here). Needs ../shared (or OSAI_SHARED).
@@ -45,7 +46,7 @@ write(f"{tmp}/v100000.vcf", allp)
 write(f"{tmp}/v10000.vcf", allp[:10000])
 PY
 head -n $((3 + n_fast)) "$tmp/v100000.vcf" >"$tmp/vfast.vcf"
-printf '%-40s %8s %8s %9s %12s\n' workload wall_s cpu_s rss_MiB variants/s
+printf '%-40s %8s %8s %9s %12s\n' workload wall_s cpu_s rss_MiB per_s
 measure() { # workload count cmd...
   local work=$1 count=$2; shift 2
   /usr/bin/time -f '%e %U %S %M' -o "$tmp/time" "$@" >"$tmp/out.log" 2>&1 || { echo "$work failed:"; tail -5 "$tmp/out.log"; return; }
@@ -53,14 +54,21 @@ measure() { # workload count cmd...
   printf '%-40s %8.1f %8.1f %9.0f %12.1f\n' "$work" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN{print u+s}')" \
     "$((kb / 1024))" "$(awk -v c="$count" -v w="$wall" 'BEGIN{print c/w}')"
 }
-variant() { # flank vcf out [threads]
-  RAYON_NUM_THREADS=$4 "$bin" variant -q -R "$tmp/2R.fa" -A "$tmp/2R.gff3.gz" -I "$2" -O "$3" \
-    -m "$models/${1}nt/model_${1}nt_rs10.pt" -f "$1"
+variant_args() { # flank vcf out → the variant command line (threads through env, as /usr/bin/time runs it)
+  echo "$bin variant -q -R $tmp/2R.fa -A $tmp/2R.gff3.gz -I $2 -O $3 -m $models/${1}nt/model_${1}nt_rs10.pt -f $1"
 }
 for t in 1 2; do
-  measure "variant 10000nt, $n_fast records, $t thread(s)" "$n_fast" variant 10000 "$tmp/vfast.vcf" "$tmp/o.vcf" "$t"
+  # shellcheck disable=SC2046 # the words of the command line, none with spaces
+  measure "variant 10000nt, $n_fast records, $t thread(s)" "$n_fast" env RAYON_NUM_THREADS=$t \
+    $(variant_args 10000 "$tmp/vfast.vcf" "$tmp/o.vcf")
+done
+for t in 1 2; do # 200 kb of chr2R, both strands' 5000-base windows: 80 windows
+  measure "predict 10000nt, 80 windows, $t thread(s)" 80 env RAYON_NUM_THREADS=$t "$bin" predict -q -i "$tmp/2R.fa" \
+    --region chr2R:1-200000 --strand both -m "$models/10000nt/model_10000nt_rs10.pt" -f 10000 -o "$tmp/p$t"
 done
 for n in 10000 100000; do
-  measure "variant ${rss_flank}nt, $n records, 2 threads" "$n" variant "$rss_flank" "$tmp/v$n.vcf" "$tmp/o$n.vcf" 2
+  # shellcheck disable=SC2046
+  measure "variant ${rss_flank}nt, $n records, 2 threads" "$n" env RAYON_NUM_THREADS=2 \
+    $(variant_args "$rss_flank" "$tmp/v$n.vcf" "$tmp/o$n.vcf")
 done
 echo "CPU threads: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg)"

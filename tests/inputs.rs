@@ -306,7 +306,17 @@ fn variant_reads_vcf_and_annotation_in_every_form() {
         assert_eq!(s.matches("OpenSpliceAI=").count(), 4, "{s}");
         s.into_bytes()
     };
-    let base = ["variant", "-q", "--no-provenance", "-m", &m, "-f", "80", "-R", &fa];
+    let base = [
+        "variant",
+        "-q",
+        "--no-provenance",
+        "-m",
+        &m,
+        "-f",
+        "80",
+        "-R",
+        &fa,
+    ];
     let with = |extra: [&str; 4]| -> Vec<String> {
         base.iter()
             .chain(extra.iter())
