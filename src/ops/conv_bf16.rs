@@ -134,7 +134,7 @@ mod native {
     use std::sync::OnceLock;
 
     use super::super::conv::ChannelMap;
-    use super::super::conv_direct::{bias_tile, store_tile, Out, Tile, MR, NR};
+    use super::super::conv_direct::{bias_tile, pack_bias, store_tile, Out, Tile, MR, NR};
     use super::super::gemm_plan::ConvShape;
     use super::bf16_bits;
 
@@ -159,9 +159,7 @@ mod native {
         pre: Option<&ChannelMap>,
     ) {
         let (cin, l, sl) = (s.c_in, s.l, tile.row_len);
-        let start = tile.p0 as isize - s.pad() as isize;
-        let lo = (-start).clamp(0, sl as isize) as usize;
-        let hi = (l as isize - start).clamp(0, sl as isize) as usize;
+        let (start, lo, hi) = tile.inside(s);
         // (scale, shift) of channel `ci` under `pre`; the identity without it.
         let map = |ci: usize| pre.map_or((1.0, 0.0), |a| (a.scale[ci], a.shift[ci]));
         let slope = pre.map(|a| a.slope);
@@ -265,11 +263,7 @@ mod native {
                 }
             }
         }
-        let mut bp = vec![0f32; blocks * MR];
-        if let Some(b) = bias {
-            bp[..cout].copy_from_slice(b);
-        }
-        (wp, bp)
+        (wp, pack_bias(bias, cout))
     }
 
     /// One task: every channel block and micro-tile of the positions of `tile`, from its pair `slab`

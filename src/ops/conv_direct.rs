@@ -63,13 +63,32 @@ pub(super) struct Tile {
     pub(super) row_len: usize,
 }
 
+impl Tile {
+    /// `(start, lo, hi)`: the sequence position of slab column 0 (negative in the left halo), and the
+    /// slab columns `lo..hi` that fall inside `[0, L)` of the conv `s` (the others hold zeros).
+    pub(super) fn inside(&self, s: &ConvShape) -> (isize, usize, usize) {
+        let sl = self.row_len as isize;
+        let start = self.p0 as isize - s.pad() as isize;
+        let lo = (-start).clamp(0, sl) as usize;
+        let hi = (s.l as isize - start).clamp(0, sl) as usize;
+        (start, lo, hi)
+    }
+}
+
+/// The bias of `cout` channels padded with zeros to whole blocks of [`MR`] (zero without a bias).
+pub(super) fn pack_bias(bias: Option<&[f32]>, cout: usize) -> Vec<f32> {
+    let mut bp = vec![0f32; cout.div_ceil(MR) * MR];
+    if let Some(b) = bias {
+        bp[..cout].copy_from_slice(b);
+    }
+    bp
+}
+
 /// Fills the `slab` of `tile` from one window `x` (Cin, L) of the conv `s`: zero outside `[0, L)`,
 /// through `pre` where given.
 fn fill_slab(slab: &mut [f32], x: &[f32], s: &ConvShape, tile: Tile, pre: Option<&ChannelMap>) {
     let (cin, l, sl) = (s.c_in, s.l, tile.row_len);
-    let start = tile.p0 as isize - s.pad() as isize; // sequence position of slab column 0
-    let lo = (-start).clamp(0, sl as isize) as usize;
-    let hi = (l as isize - start).clamp(0, sl as isize) as usize;
+    let (start, lo, hi) = tile.inside(s);
     for ci in 0..cin {
         let dst = &mut slab[ci * sl..(ci + 1) * sl];
         if lo >= hi {
@@ -244,11 +263,10 @@ impl Packed {
                 wp[((co / MR) * rows + r) * MR + co % MR] = w[co * rows + r];
             }
         }
-        let mut bp = vec![0f32; blocks * MR];
-        if let Some(b) = bias {
-            bp[..cout].copy_from_slice(b);
+        Packed {
+            w: wp,
+            bias: pack_bias(bias, cout),
         }
-        Packed { w: wp, bias: bp }
     }
 }
 
@@ -293,9 +311,9 @@ pub(super) unsafe fn bias_tile(bp: &[f32], blk: usize) -> [[__m512; NV]; MR] {
 
 /// The epilogue of both forward kernels: stores the micro-tile `acc` of channel block `blk` (rows past
 /// `cout` dropped) at positions `j0..` of `out`, `remain` of them valid from `j0`, through the `post` map
-/// and the residual, and adds its channel sums.
-#[inline]
-#[target_feature(enable = "avx512f")]
+/// and the residual, and adds its channel sums. Inlined (no `target_feature` of its own, which would
+/// keep it out of line): only call it from a kernel with AVX-512F enabled.
+#[inline(always)]
 pub(super) unsafe fn store_tile(
     acc: &[[__m512; NV]; MR],
     blk: usize,
