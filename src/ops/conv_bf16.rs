@@ -87,16 +87,6 @@ pub(crate) fn forward_emulated(
     (y, sums)
 }
 
-/// `y = conv(x, w) + bias` through the native bf16 kernel; `None` where it does not run.
-pub(crate) fn forward(
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    s: &ConvShape,
-) -> Option<Vec<f32>> {
-    forward_fused(x, w, bias, s, Fusion::default()).map(|(y, _)| y)
-}
-
 /// The fused forward through the native bf16 kernel; `None` where it does not run (not x86-64, or a CPU
 /// without AVX-512 BF16).
 pub(crate) fn forward_fused(
