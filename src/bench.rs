@@ -115,21 +115,38 @@ pub fn cpu_fma_peak() -> Option<f64> {
             return None;
         }
         const ITERS: usize = 4_000_000;
-        let threads = rayon::current_num_threads();
-        let run = || {
-            let t = Instant::now();
-            rayon::broadcast(|_| {
-                // SAFETY: AVX-512F was detected above.
-                std::hint::black_box(unsafe { fma_loop(ITERS) })
-            });
-            t.elapsed().as_secs_f64()
-        };
-        run(); // warm-up (clock ramp)
-        let secs = (0..3).map(|_| run()).fold(f64::INFINITY, f64::min);
-        Some((threads * ITERS * 24 * 32) as f64 / secs / 1e9)
+        // SAFETY: AVX-512F was detected above.
+        Some(thread_peak(ITERS * 24 * 32, || unsafe { fma_loop(ITERS) }))
     }
     #[cfg(not(target_arch = "x86_64"))]
     None
+}
+
+/// GFLOP/s of `body` run once on every rayon thread, `flops` each: the best of 3 after a warm-up (clock
+/// ramp).
+#[cfg(target_arch = "x86_64")]
+fn thread_peak(flops: usize, body: impl Fn() -> f32 + Sync) -> f64 {
+    let threads = rayon::current_num_threads();
+    let run = || {
+        let t = Instant::now();
+        rayon::broadcast(|_| std::hint::black_box(body()));
+        t.elapsed().as_secs_f64()
+    };
+    run(); // warm-up (clock ramp)
+    let secs = (0..3).map(|_| run()).fold(f64::INFINITY, f64::min);
+    (threads * flops) as f64 / secs / 1e9
+}
+
+/// The sum of every lane of the 24 accumulators of a peak loop (what keeps the loop from being dropped).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sum_lanes(acc: [std::arch::x86_64::__m512; 24]) -> f32 {
+    use std::arch::x86_64::*;
+    let mut s = _mm512_setzero_ps();
+    for v in acc {
+        s = _mm512_add_ps(s, v);
+    }
+    _mm512_reduce_add_ps(s)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -144,11 +161,7 @@ unsafe fn fma_loop(iters: usize) -> f32 {
             *v = _mm512_fmadd_ps(*v, a, b);
         }
     }
-    let mut s = _mm512_setzero_ps();
-    for v in acc {
-        s = _mm512_add_ps(s, v);
-    }
-    _mm512_reduce_add_ps(s)
+    sum_lanes(acc)
 }
 
 /// The same peak for `vdpbf16ps` (bf16 pairs into f32, 64 flops per instruction), where the CPU has
@@ -160,18 +173,10 @@ pub fn cpu_bf16_peak() -> Option<f64> {
             return None;
         }
         const ITERS: usize = 2_000_000;
-        let threads = rayon::current_num_threads();
-        let run = || {
-            let t = Instant::now();
-            rayon::broadcast(|_| {
-                // SAFETY: AVX-512F and AVX-512 BF16 were detected above.
-                std::hint::black_box(unsafe { dpbf16_loop(ITERS) })
-            });
-            t.elapsed().as_secs_f64()
-        };
-        run();
-        let secs = (0..3).map(|_| run()).fold(f64::INFINITY, f64::min);
-        Some((threads * ITERS * 24 * 64) as f64 / secs / 1e9)
+        // SAFETY: AVX-512F and AVX-512 BF16 were detected above.
+        Some(thread_peak(ITERS * 24 * 64, || unsafe {
+            dpbf16_loop(ITERS)
+        }))
     }
     #[cfg(not(target_arch = "x86_64"))]
     None
@@ -189,11 +194,7 @@ unsafe fn dpbf16_loop(iters: usize) -> f32 {
             *v = _mm512_dpbf16_ps(*v, a, a);
         }
     }
-    let mut s = _mm512_setzero_ps();
-    for v in acc {
-        s = _mm512_add_ps(s, v);
-    }
-    _mm512_reduce_add_ps(s)
+    sum_lanes(acc)
 }
 
 /// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.

@@ -255,7 +255,8 @@ pub(crate) fn conv_forward_cpu(
     match precision::active() {
         Active::F32 => {}
         Active::Bf16Native => {
-            if let Some(y) = super::conv_bf16::forward(x, w, bias, s) {
+            if let Some((y, _)) = super::conv_bf16::forward_fused(x, w, bias, s, Fusion::default())
+            {
                 return y;
             }
         }

@@ -87,16 +87,6 @@ pub(crate) fn forward_emulated(
     (y, sums)
 }
 
-/// `y = conv(x, w) + bias` through the native bf16 kernel; `None` where it does not run.
-pub(crate) fn forward(
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    s: &ConvShape,
-) -> Option<Vec<f32>> {
-    forward_fused(x, w, bias, s, Fusion::default()).map(|(y, _)| y)
-}
-
 /// The fused forward through the native bf16 kernel; `None` where it does not run (not x86-64, or a CPU
 /// without AVX-512 BF16).
 pub(crate) fn forward_fused(
@@ -108,7 +98,18 @@ pub(crate) fn forward_fused(
 ) -> Option<(Vec<f32>, Option<ChannelSums>)> {
     #[cfg(target_arch = "x86_64")]
     {
-        native::forward_fused(x, w, bias, s, fuse)
+        if !native::available() {
+            return None;
+        }
+        Some(super::conv_direct::forward_tasks(
+            (x, w, bias, s, fuse),
+            "bf16 conv",
+            s.c_in.div_ceil(2),
+            || native::pack(w, bias, s),
+            |slab, xw, tile| native::fill_slab(slab, xw, s, tile, fuse.pre),
+            // SAFETY: AVX-512F and AVX-512 BF16 were detected; see forward_tasks for the tile's bounds.
+            |(wp, bp), slab, tile, out| unsafe { native::forward_tile(slab, wp, bp, s, tile, out) },
+        ))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -122,15 +123,12 @@ mod native {
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
-    use rayon::prelude::*;
-
-    use super::super::conv::{ChannelMap, Fusion};
-    use super::super::conv_direct::{add_sums, Out, Tile, MR, NR, NV, TILE};
-    use super::super::cpu::SendPtr;
+    use super::super::conv::ChannelMap;
+    use super::super::conv_direct::{bias_tile, pack_bias, store_tile, Out, Tile, MR, NR};
     use super::super::gemm_plan::ConvShape;
-    use super::{bf16_bits, ChannelSums};
+    use super::bf16_bits;
 
-    fn available() -> bool {
+    pub(super) fn available() -> bool {
         static AVAILABLE: OnceLock<bool> = OnceLock::new();
         *AVAILABLE.get_or_init(super::super::precision::native_bf16_available)
     }
@@ -143,11 +141,15 @@ mod native {
 
     /// Fills the pair slab of `tile`: row `c` holds the pairs of input channels `2c`, `2c+1` (the second
     /// zero past Cin) at `x[·, p0 − pad .. p0 − pad + row_len]`, zero outside `[0, L)`, through `pre`.
-    fn fill_slab(slab: &mut [u32], x: &[f32], s: &ConvShape, tile: Tile, pre: Option<&ChannelMap>) {
+    pub(super) fn fill_slab(
+        slab: &mut [u32],
+        x: &[f32],
+        s: &ConvShape,
+        tile: Tile,
+        pre: Option<&ChannelMap>,
+    ) {
         let (cin, l, sl) = (s.c_in, s.l, tile.row_len);
-        let start = tile.p0 as isize - s.pad() as isize;
-        let lo = (-start).clamp(0, sl as isize) as usize;
-        let hi = (l as isize - start).clamp(0, sl as isize) as usize;
+        let (start, lo, hi) = tile.inside(s);
         // (scale, shift) of channel `ci` under `pre`; the identity without it.
         let map = |ci: usize| pre.map_or((1.0, 0.0), |a| (a.scale[ci], a.shift[ci]));
         let slope = pre.map(|a| a.slope);
@@ -231,7 +233,7 @@ mod native {
 
     /// The kernel as bf16 pairs for the micro-tiles: `w[((blk·pairs + c)·K + k)·MR + i]` holds
     /// `(w[blk·MR + i, 2c, k], w[blk·MR + i, 2c+1, k])`, zero past Cout and Cin; and the bias (f32).
-    fn pack(w: &[f32], bias: Option<&[f32]>, s: &ConvShape) -> (Vec<u32>, Vec<f32>) {
+    pub(super) fn pack(w: &[f32], bias: Option<&[f32]>, s: &ConvShape) -> (Vec<u32>, Vec<f32>) {
         let (cin, cout, k_size) = (s.c_in, s.c_out, s.k);
         let pairs = cin.div_ceil(2);
         let blocks = cout.div_ceil(MR);
@@ -251,114 +253,14 @@ mod native {
                 }
             }
         }
-        let mut bp = vec![0f32; blocks * MR];
-        if let Some(b) = bias {
-            bp[..cout].copy_from_slice(b);
-        }
-        (wp, bp)
-    }
-
-    pub(super) fn forward_fused(
-        x: &[f32],
-        w: &[f32],
-        bias: Option<&[f32]>,
-        s: &ConvShape,
-        fuse: Fusion<'_, &[f32]>,
-    ) -> Option<(Vec<f32>, Option<ChannelSums>)> {
-        if !available() {
-            return None;
-        }
-        let (n, cin, cout, l, k_size, _) = s.dims();
-        assert!(
-            k_size % 2 == 1,
-            "bf16 conv: kernel size {k_size} is not odd"
-        );
-        assert_eq!(x.len(), n * cin * l, "bf16 conv: input size");
-        assert_eq!(w.len(), cout * cin * k_size, "bf16 conv: kernel size");
-        if let Some(b) = bias {
-            assert_eq!(b.len(), cout, "bf16 conv: bias size");
-        }
-        if let Some(a) = fuse.pre {
-            assert!(
-                a.scale.len() == cin && a.shift.len() == cin,
-                "bf16 conv: pre map size"
-            );
-        }
-        if let Some(a) = fuse.post {
-            assert!(
-                a.scale.len() == cout && a.shift.len() == cout,
-                "bf16 conv: post map size"
-            );
-        }
-        let total = n * cout * l;
-        if let Some(r) = fuse.residual {
-            assert_eq!(r.len(), total, "bf16 conv: residual size");
-        }
-        if total == 0 {
-            return Some((Vec::new(), fuse.sums.then(|| vec![(0.0, 0.0); cout])));
-        }
-        let (wp, bp) = pack(w, bias, s);
-        let t_len = TILE.min(l.div_ceil(NR) * NR);
-        let n_tiles = l.div_ceil(t_len);
-        let n_tasks = n * n_tiles;
-        let row_len = t_len + 2 * s.pad();
-        let pairs = cin.div_ceil(2);
-        let mut y: Vec<f32> = Vec::with_capacity(total);
-        let y_ptr = SendPtr(y.as_mut_ptr());
-        let mut task_sums = vec![0f64; if fuse.sums { n_tasks * 2 * cout } else { 0 }];
-        let sums_ptr = SendPtr(task_sums.as_mut_ptr());
-        (0..n_tasks).into_par_iter().for_each_init(
-            || vec![0u32; pairs * row_len],
-            |slab, task| {
-                let (b, p0) = (task / n_tiles, (task % n_tiles) * t_len);
-                let tile = Tile {
-                    p0,
-                    len: t_len.min(l - p0),
-                    row_len,
-                };
-                fill_slab(slab, &x[b * cin * l..(b + 1) * cin * l], s, tile, fuse.pre);
-                let out = Out {
-                    y: y_ptr.get().wrapping_add(b * cout * l + p0),
-                    rs: l,
-                    residual: fuse
-                        .residual
-                        .map(|r| &r[b * cout * l + p0..(b + 1) * cout * l]),
-                    post: fuse.post,
-                    // SAFETY: 2·cout slots of this task alone, inside task_sums.
-                    sums: fuse.sums.then(|| unsafe {
-                        std::slice::from_raw_parts_mut(
-                            sums_ptr.get().add(task * 2 * cout),
-                            2 * cout,
-                        )
-                    }),
-                };
-                // SAFETY: AVX-512F and AVX-512 BF16 were detected; the task writes rows 0..cout,
-                // columns p0..p0+tile.len of window b, disjoint from every other task and inside y;
-                // slab reads stay inside the slab (t_len is a multiple of NR, row_len adds the
-                // 2·pad halo); residual reads are masked to the same tile.len columns.
-                unsafe { forward_tile(slab, &wp, &bp, s, tile, out) };
-            },
-        );
-        // SAFETY: the tasks above wrote every element of y, and f32 has no invalid bit patterns.
-        unsafe { y.set_len(total) };
-        let sums = fuse.sums.then(|| {
-            let mut s = vec![(0f64, 0f64); cout];
-            for ts in task_sums.chunks_exact(2 * cout) {
-                for (co, acc) in s.iter_mut().enumerate() {
-                    acc.0 += ts[2 * co];
-                    acc.1 += ts[2 * co + 1];
-                }
-            }
-            s
-        });
-        Some((y, sums))
+        (wp, pack_bias(bias, cout))
     }
 
     /// One task: every channel block and micro-tile of the positions of `tile`, from its pair `slab`
     /// and the packed pairs `wp` and bias `bp` (slices as arguments, for the reason given at
     /// `conv_direct::forward_tile`).
     #[target_feature(enable = "avx512f,avx512bf16")]
-    unsafe fn forward_tile(
+    pub(super) unsafe fn forward_tile(
         slab: &[u32],
         wp: &[u32],
         bp: &[f32],
@@ -385,13 +287,7 @@ mod native {
         for j0 in (0..t).step_by(NR) {
             let remain = t - j0;
             for blk in 0..cout.div_ceil(MR) {
-                let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-                for (i, row) in acc.iter_mut().enumerate() {
-                    let bv = _mm512_set1_ps(bp[blk * MR + i]);
-                    for a in row.iter_mut() {
-                        *a = bv;
-                    }
-                }
+                let mut acc = bias_tile(bp, blk);
                 let wblk = wp.as_ptr().add(blk * rows * MR);
                 for c in 0..pairs {
                     let xrow = slab.as_ptr().add(c * sl + j0);
@@ -412,49 +308,7 @@ mod native {
                         }
                     }
                 }
-                for (i, row) in acc.iter().enumerate() {
-                    let co = blk * MR + i;
-                    if co >= cout {
-                        break;
-                    }
-                    let post = out.post.map(|p| {
-                        (
-                            _mm512_set1_ps(p.scale[co]),
-                            _mm512_set1_ps(p.shift[co]),
-                            _mm512_set1_ps(p.slope),
-                        )
-                    });
-                    let (mut s1, mut s2) = (_mm512_setzero_pd(), _mm512_setzero_pd());
-                    let dst = out.y.add(co * out.rs + j0);
-                    for (v, &a) in row.iter().enumerate() {
-                        let off = v * 16;
-                        if off >= remain {
-                            break;
-                        }
-                        let mask: __mmask16 = if off + 16 <= remain {
-                            0xffff
-                        } else {
-                            ((1u32 << (remain - off)) - 1) as __mmask16
-                        };
-                        let mut a = a;
-                        if let Some((sc, sh, slope)) = post {
-                            a = _mm512_fmadd_ps(a, sc, sh);
-                            a = _mm512_max_ps(a, _mm512_mul_ps(a, slope));
-                        }
-                        if let Some(r) = out.residual {
-                            let rp = r.as_ptr().add(co * out.rs + j0 + off);
-                            a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(mask, rp));
-                        }
-                        _mm512_mask_storeu_ps(dst.add(off), mask, a);
-                        if out.sums.is_some() {
-                            add_sums(_mm512_maskz_mov_ps(mask, a), &mut s1, &mut s2);
-                        }
-                    }
-                    if let Some(sums) = out.sums.as_deref_mut() {
-                        sums[2 * co] += _mm512_reduce_add_pd(s1);
-                        sums[2 * co + 1] += _mm512_reduce_add_pd(s2);
-                    }
-                }
+                store_tile(&acc, blk, j0, remain, cout, &mut out);
             }
         }
     }

@@ -63,13 +63,32 @@ pub(super) struct Tile {
     pub(super) row_len: usize,
 }
 
+impl Tile {
+    /// `(start, lo, hi)`: the sequence position of slab column 0 (negative in the left halo), and the
+    /// slab columns `lo..hi` that fall inside `[0, L)` of the conv `s` (the others hold zeros).
+    pub(super) fn inside(&self, s: &ConvShape) -> (isize, usize, usize) {
+        let sl = self.row_len as isize;
+        let start = self.p0 as isize - s.pad() as isize;
+        let lo = (-start).clamp(0, sl) as usize;
+        let hi = (s.l as isize - start).clamp(0, sl) as usize;
+        (start, lo, hi)
+    }
+}
+
+/// The bias of `cout` channels padded with zeros to whole blocks of [`MR`] (zero without a bias).
+pub(super) fn pack_bias(bias: Option<&[f32]>, cout: usize) -> Vec<f32> {
+    let mut bp = vec![0f32; cout.div_ceil(MR) * MR];
+    if let Some(b) = bias {
+        bp[..cout].copy_from_slice(b);
+    }
+    bp
+}
+
 /// Fills the `slab` of `tile` from one window `x` (Cin, L) of the conv `s`: zero outside `[0, L)`,
 /// through `pre` where given.
 fn fill_slab(slab: &mut [f32], x: &[f32], s: &ConvShape, tile: Tile, pre: Option<&ChannelMap>) {
     let (cin, l, sl) = (s.c_in, s.l, tile.row_len);
-    let start = tile.p0 as isize - s.pad() as isize; // sequence position of slab column 0
-    let lo = (-start).clamp(0, sl as isize) as usize;
-    let hi = (l as isize - start).clamp(0, sl as isize) as usize;
+    let (start, lo, hi) = tile.inside(s);
     for ci in 0..cin {
         let dst = &mut slab[ci * sl..(ci + 1) * sl];
         if lo >= hi {
@@ -111,31 +130,68 @@ pub(crate) fn forward_fused(
     s: &ConvShape,
     fuse: Fusion<'_, &[f32]>,
 ) -> Option<(Vec<f32>, Option<ChannelSums>)> {
-    let (n, cin, cout, l, k_size, _) = checked_dims(s, x, "conv forward")?;
-    assert_eq!(w.len(), cout * cin * k_size, "conv forward: kernel size");
+    if !available() {
+        return None;
+    }
+    Some(forward_tasks(
+        (x, w, bias, s, fuse),
+        "conv forward",
+        s.c_in,
+        || Packed::new(w, bias, s),
+        |slab, xw, tile| fill_slab(slab, xw, s, tile, fuse.pre),
+        // SAFETY: AVX-512F was detected; see forward_tasks for the tile's bounds.
+        |p, slab, tile, out| unsafe { forward_tile(slab, &p.w, &p.bias, s, tile, out) },
+    ))
+}
+
+/// What a forward of the conv `s` reads: `(x, w, bias, s, fuse)`.
+pub(super) type ForwardArgs<'a, 'b> = (
+    &'a [f32],
+    &'a [f32],
+    Option<&'a [f32]>,
+    &'a ConvShape,
+    Fusion<'b, &'b [f32]>,
+);
+
+/// The driver of both forward kernels (f32 here, bf16 in `conv_bf16`): checks the sizes (panics naming
+/// `what`), packs the kernel with `pack`, then runs one task per (window, tile of [`TILE`] positions) in
+/// parallel: `fill` copies the task's window of x into its slab (`slab_rows` rows of `row_len`
+/// elements `T`), `run` computes and stores its output tile ([`Out`]: rows 0..Cout, the tile's
+/// columns, disjoint from every other task; the residual sliced from the same place). The channel sums
+/// are reduced in task order (deterministic whatever the scheduling).
+pub(super) fn forward_tasks<P: Sync, T: Copy + Default + Send>(
+    (x, w, bias, s, fuse): ForwardArgs<'_, '_>,
+    what: &str,
+    slab_rows: usize,
+    pack: impl FnOnce() -> P,
+    fill: impl Fn(&mut [T], &[f32], Tile) + Sync,
+    run: impl Fn(&P, &[T], Tile, Out) + Sync,
+) -> (Vec<f32>, Option<ChannelSums>) {
+    let (n, cin, cout, l, k_size, _) = checked_dims(s, x, what);
+    assert_eq!(w.len(), cout * cin * k_size, "{what}: kernel size");
     if let Some(b) = bias {
-        assert_eq!(b.len(), cout, "conv forward: bias size");
+        assert_eq!(b.len(), cout, "{what}: bias size");
     }
     if let Some(a) = fuse.pre {
         assert!(
             a.scale.len() == cin && a.shift.len() == cin,
-            "conv forward: pre map size"
+            "{what}: pre map size"
         );
     }
     if let Some(a) = fuse.post {
         assert!(
             a.scale.len() == cout && a.shift.len() == cout,
-            "conv forward: post map size"
+            "{what}: post map size"
         );
     }
     let total = n * cout * l;
     if let Some(r) = fuse.residual {
-        assert_eq!(r.len(), total, "conv forward: residual size");
+        assert_eq!(r.len(), total, "{what}: residual size");
     }
     if total == 0 {
-        return Some((Vec::new(), fuse.sums.then(|| vec![(0.0, 0.0); cout])));
+        return (Vec::new(), fuse.sums.then(|| vec![(0.0, 0.0); cout]));
     }
-    let packed = Packed::new(w, bias, s);
+    let packed = pack();
     let t_len = TILE.min(l.div_ceil(NR) * NR);
     let n_tiles = l.div_ceil(t_len);
     let n_tasks = n * n_tiles;
@@ -146,7 +202,7 @@ pub(crate) fn forward_fused(
     let mut task_sums = vec![0f64; if fuse.sums { n_tasks * 2 * cout } else { 0 }];
     let sums_ptr = SendPtr(task_sums.as_mut_ptr());
     (0..n_tasks).into_par_iter().for_each_init(
-        || vec![0f32; cin * row_len],
+        || vec![T::default(); slab_rows * row_len],
         |slab, task| {
             let (b, p0) = (task / n_tiles, (task % n_tiles) * t_len);
             let tile = Tile {
@@ -154,7 +210,7 @@ pub(crate) fn forward_fused(
                 len: t_len.min(l - p0),
                 row_len,
             };
-            fill_slab(slab, &x[b * cin * l..(b + 1) * cin * l], s, tile, fuse.pre);
+            fill(slab, &x[b * cin * l..(b + 1) * cin * l], tile);
             let out = Out {
                 y: y_ptr.get().wrapping_add(b * cout * l + p0),
                 rs: l,
@@ -167,11 +223,10 @@ pub(crate) fn forward_fused(
                     std::slice::from_raw_parts_mut(sums_ptr.get().add(task * 2 * cout), 2 * cout)
                 }),
             };
-            // SAFETY: AVX-512F was detected; the task writes rows 0..cout, columns p0..p0+tile.len of
-            // window b, disjoint from every other task and inside y's allocation; slab reads stay inside
-            // the slab (t_len is a multiple of NR, and row_len adds the 2·pad halo); residual reads are
-            // masked to the same tile.len columns.
-            unsafe { forward_tile(slab, &packed.w, &packed.bias, s, tile, out) };
+            // `run` writes rows 0..cout, columns p0..p0+tile.len of window b, disjoint from every other
+            // task and inside y's allocation; its slab reads stay inside the slab (t_len is a multiple
+            // of NR, and row_len adds the 2·pad halo); residual reads are masked to the same columns.
+            run(&packed, slab, tile, out);
         },
     );
     // SAFETY: the tasks above wrote every element of y (each (window, tile) covers all channels and its
@@ -187,7 +242,7 @@ pub(crate) fn forward_fused(
         }
         s
     });
-    Some((y, sums))
+    (y, sums)
 }
 
 /// The forward's kernel and bias, packed for its micro-tiles: rows past Cout stay zero.
@@ -208,11 +263,10 @@ impl Packed {
                 wp[((co / MR) * rows + r) * MR + co % MR] = w[co * rows + r];
             }
         }
-        let mut bp = vec![0f32; blocks * MR];
-        if let Some(b) = bias {
-            bp[..cout].copy_from_slice(b);
+        Packed {
+            w: wp,
+            bias: pack_bias(bias, cout),
         }
-        Packed { w: wp, bias: bp }
     }
 }
 
@@ -238,6 +292,79 @@ pub(super) unsafe fn add_sums(v: __m512, s1: &mut __m512d, s2: &mut __m512d) {
     )));
     *s1 = _mm512_add_pd(*s1, _mm512_add_pd(lo, hi));
     *s2 = _mm512_fmadd_pd(lo, lo, _mm512_fmadd_pd(hi, hi, *s2));
+}
+
+/// The accumulators of one forward micro-tile of channel block `blk`, each row holding its bias from the
+/// packed bias `bp` (both kernels accumulate in f32 from there).
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn bias_tile(bp: &[f32], blk: usize) -> [[__m512; NV]; MR] {
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    for (i, row) in acc.iter_mut().enumerate() {
+        let bv = _mm512_set1_ps(bp[blk * MR + i]);
+        for a in row.iter_mut() {
+            *a = bv;
+        }
+    }
+    acc
+}
+
+/// The epilogue of both forward kernels: stores the micro-tile `acc` of channel block `blk` (rows past
+/// `cout` dropped) at positions `j0..` of `out`, `remain` of them valid from `j0`, through the `post` map
+/// and the residual, and adds its channel sums. Inlined (no `target_feature` of its own, which would
+/// keep it out of line): only call it from a kernel with AVX-512F enabled.
+#[inline(always)]
+pub(super) unsafe fn store_tile(
+    acc: &[[__m512; NV]; MR],
+    blk: usize,
+    j0: usize,
+    remain: usize,
+    cout: usize,
+    out: &mut Out,
+) {
+    for (i, row) in acc.iter().enumerate() {
+        let co = blk * MR + i;
+        if co >= cout {
+            break;
+        }
+        let post = out.post.map(|p| {
+            (
+                _mm512_set1_ps(p.scale[co]),
+                _mm512_set1_ps(p.shift[co]),
+                _mm512_set1_ps(p.slope),
+            )
+        });
+        let (mut s1, mut s2) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+        let dst = out.y.add(co * out.rs + j0);
+        for (v, &a) in row.iter().enumerate() {
+            let off = v * 16;
+            if off >= remain {
+                break;
+            }
+            let mask: __mmask16 = if off + 16 <= remain {
+                0xffff
+            } else {
+                ((1u32 << (remain - off)) - 1) as __mmask16
+            };
+            let mut a = a;
+            if let Some((sc, sh, slope)) = post {
+                a = _mm512_fmadd_ps(a, sc, sh);
+                a = _mm512_max_ps(a, _mm512_mul_ps(a, slope));
+            }
+            if let Some(r) = out.residual {
+                let rp = r.as_ptr().add(co * out.rs + j0 + off);
+                a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(mask, rp));
+            }
+            _mm512_mask_storeu_ps(dst.add(off), mask, a);
+            if out.sums.is_some() {
+                add_sums(_mm512_maskz_mov_ps(mask, a), &mut s1, &mut s2);
+            }
+        }
+        if let Some(sums) = out.sums.as_deref_mut() {
+            sums[2 * co] += _mm512_reduce_add_pd(s1);
+            sums[2 * co + 1] += _mm512_reduce_add_pd(s2);
+        }
+    }
 }
 
 /// One task of the forward of the conv `s`: every channel block and micro-tile of the positions of `tile`,
@@ -272,13 +399,7 @@ unsafe fn forward_tile(
     for j0 in (0..t).step_by(NR) {
         let remain = t - j0;
         for blk in 0..cout.div_ceil(MR) {
-            let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-            for (i, row) in acc.iter_mut().enumerate() {
-                let bv = _mm512_set1_ps(bp[blk * MR + i]);
-                for a in row.iter_mut() {
-                    *a = bv;
-                }
-            }
+            let mut acc = bias_tile(bp, blk);
             let wblk = wp.as_ptr().add(blk * rows * MR);
             for ci in 0..cin {
                 let xrow = slab.as_ptr().add(ci * sl + j0);
@@ -299,49 +420,7 @@ unsafe fn forward_tile(
                     }
                 }
             }
-            for (i, row) in acc.iter().enumerate() {
-                let co = blk * MR + i;
-                if co >= cout {
-                    break;
-                }
-                let post = out.post.map(|p| {
-                    (
-                        _mm512_set1_ps(p.scale[co]),
-                        _mm512_set1_ps(p.shift[co]),
-                        _mm512_set1_ps(p.slope),
-                    )
-                });
-                let (mut s1, mut s2) = (_mm512_setzero_pd(), _mm512_setzero_pd());
-                let dst = out.y.add(co * out.rs + j0);
-                for (v, &a) in row.iter().enumerate() {
-                    let off = v * 16;
-                    if off >= remain {
-                        break;
-                    }
-                    let mask: __mmask16 = if off + 16 <= remain {
-                        0xffff
-                    } else {
-                        ((1u32 << (remain - off)) - 1) as __mmask16
-                    };
-                    let mut a = a;
-                    if let Some((sc, sh, slope)) = post {
-                        a = _mm512_fmadd_ps(a, sc, sh);
-                        a = _mm512_max_ps(a, _mm512_mul_ps(a, slope));
-                    }
-                    if let Some(r) = out.residual {
-                        let rp = r.as_ptr().add(co * out.rs + j0 + off);
-                        a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(mask, rp));
-                    }
-                    _mm512_mask_storeu_ps(dst.add(off), mask, a);
-                    if out.sums.is_some() {
-                        add_sums(_mm512_maskz_mov_ps(mask, a), &mut s1, &mut s2);
-                    }
-                }
-                if let Some(sums) = out.sums.as_deref_mut() {
-                    sums[2 * co] += _mm512_reduce_add_pd(s1);
-                    sums[2 * co + 1] += _mm512_reduce_add_pd(s2);
-                }
-            }
+            store_tile(&acc, blk, j0, remain, cout, &mut out);
         }
     }
 }
@@ -349,7 +428,10 @@ unsafe fn forward_tile(
 /// `gw (Cout, Cin, K) = Σ_n Σ_p g[n, co, p] · x[n, ci, p + k·d − pad]` for the conv `s`; `None` without
 /// AVX-512F.
 pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32>> {
-    let (n, cin, cout, l, k_size, _) = checked_dims(s, x, "conv grad-weight")?;
+    if !available() {
+        return None;
+    }
+    let (n, cin, cout, l, k_size, _) = checked_dims(s, x, "conv grad-weight");
     assert_eq!(g.len(), n * cout * l, "conv grad-weight: gradient size");
     let rows = cin * k_size;
     let size = cout * rows;
@@ -380,21 +462,18 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
     Some(gw)
 }
 
-/// The sizes of the conv `s` (as [`ConvShape::dims`]) where AVX-512F is present, `None` without; panics
-/// (naming `what`) unless the kernel is odd and `x` holds the conv's input. The slab's halo is
-/// (K−1)·d/2 on each side: an even kernel would read one float past it.
+/// The sizes of the conv `s` (as [`ConvShape::dims`]); panics (naming `what`) unless the kernel is odd
+/// and `x` holds the conv's input. The slab's halo is (K−1)·d/2 on each side: an even kernel would read
+/// one float past it.
 fn checked_dims(
     s: &ConvShape,
     x: &[f32],
     what: &str,
-) -> Option<(usize, usize, usize, usize, usize, usize)> {
-    if !available() {
-        return None;
-    }
+) -> (usize, usize, usize, usize, usize, usize) {
     let dims @ (n, cin, _, l, k_size, _) = s.dims();
     assert!(k_size % 2 == 1, "{what}: kernel size {k_size} is not odd");
     assert_eq!(x.len(), n * cin * l, "{what}: input size");
-    Some(dims)
+    dims
 }
 
 /// One task of the weight gradient of the conv `s`: adds the contributions of the positions of `tile`, from
