@@ -3,12 +3,12 @@
 # genes (seeded, sorted), scored at 1 and 2 threads (RAYON_NUM_THREADS); peak RSS at 10k and 100k records to show
 # that memory does not grow with the VCF (records stream through in fixed chunks).
 # (per_s: variants/s, or windows/s for predict)
-# usage: benches/variant_scale.sh [THROUGHPUT_RECORDS [FLANK_FOR_RSS]]   (defaults: 1000 80)
+# usage: benches/variant_scale.sh [THROUGHPUT_RECORDS [FLANK_FOR_RSS]]   (defaults: 300 80)
 #   THROUGHPUT_RECORDS records are scored with the 10000nt model at 1 and 2 threads; the 10k and 100k files are run
 #   whole with the FLANK_FOR_RSS model (10000nt would take hours here). Needs ../shared (or OSAI_SHARED).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n_fast=${1:-1000}
+n_fast=${1:-300}
 rss_flank=${2:-80}
 shared=${OSAI_SHARED:-../shared}
 inputs=$shared/data/create-data/inputs
