@@ -4,8 +4,9 @@
 # build, and the fixtures they read (parity/, openspliceai-mane/); under the device tool's 64 MiB carry limit.
 # Then, with the device tool: carry [".gpu"], command `scripts/gpu-check.sh` (its defaults find .gpu/).
 #
-# usage: scripts/gpu-pack.sh [TARGET_DIR] [FIXTURES_DIR]
-#   TARGET_DIR    where `cargo build --release --features cuda` built [target/cuda, as .ci/run]
+# usage: scripts/gpu-pack.sh [TARGET_DIR|-] [FIXTURES_DIR]
+#   TARGET_DIR    where `cargo build --release --features cuda` built; `-` or absent: the glibc-2.17 cuda build
+#                 CI makes (scripts/build-cuda-glibc.sh --tests, which builds what is missing)
 #   FIXTURES_DIR  [$OSAI_FIXTURES, else ../shared/fixtures]
 # It builds the test binary if it is missing (`cargo test --release --features cuda --no-run`) with the
 # environment .ci/run builds with (nvcc from the PyPI venv $OSAI_NVCC_VENV [~/.cache/osai-nvcc]; another
@@ -13,25 +14,31 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-target=${1:-target/cuda}
+target=${1:--}
 fixtures=${2:-${OSAI_FIXTURES:-$here/../shared/fixtures}}
-bin=$target/release/openspliceai-rs
-[ -x "$bin" ] || { echo "gpu-pack: $bin not found: build the cuda binary first (see .ci/run)" >&2; exit 2; }
 for d in parity openspliceai-mane; do
   [ -d "$fixtures/$d" ] || { echo "gpu-pack: $fixtures/$d not found" >&2; exit 2; }
 done
-cuda_root=$(scripts/nvcc.sh find)
-[ -n "$cuda_root" ] && export CUDA_ROOT=$cuda_root CUDA_PATH=$cuda_root PATH=$cuda_root/bin:$PATH
-export CARGO_INCREMENTAL=0
-test_binary() { # NAME → path of that integration-test binary of the cuda build (built if missing)
-  CARGO_TARGET_DIR=$target cargo test --release --locked --features cuda --no-run --test "$1" \
-    --message-format json 2>/dev/null | grep -o "\"executable\":\"[^\"]*$1[^\"]*\"" | tail -1 | cut -d'"' -f4 \
-    || true  # a failed build or no match: the [ -x ] check below says so
-}
-test_bin=$(test_binary train_step)
-ops_bin=$(test_binary device_ops)
-for t in "$test_bin" "$ops_bin"; do
-  [ -x "$t" ] || { echo "gpu-pack: could not build the test binaries (train_step, device_ops)" >&2; exit 2; }
+if [ "$target" = - ]; then
+  built=$(scripts/build-cuda-glibc.sh --tests)
+  exe() { awk -F'\t' -v n="$1" '$1 == n { p = $2 } END { print p }' <<< "$built"; }
+  bin=$(exe openspliceai-rs) test_bin=$(exe train_step) ops_bin=$(exe device_ops)
+else
+  bin=$target/release/openspliceai-rs
+  [ -x "$bin" ] || { echo "gpu-pack: $bin not found: build the cuda binary first (see .ci/run)" >&2; exit 2; }
+  cuda_root=$(scripts/nvcc.sh find)
+  [ -n "$cuda_root" ] && export CUDA_ROOT=$cuda_root CUDA_PATH=$cuda_root PATH=$cuda_root/bin:$PATH
+  export CARGO_INCREMENTAL=0
+  test_binary() { # NAME → path of that integration-test binary of the cuda build (built if missing)
+    CARGO_TARGET_DIR=$target cargo test --release --locked --features cuda --no-run --test "$1" \
+      --message-format json 2>/dev/null | grep -o "\"executable\":\"[^\"]*$1[^\"]*\"" | tail -1 | cut -d'"' -f4 \
+      || true  # a failed build or no match: the [ -x ] check below says so
+  }
+  test_bin=$(test_binary train_step)
+  ops_bin=$(test_binary device_ops)
+fi
+for t in "$bin" "$test_bin" "$ops_bin"; do
+  [ -x "$t" ] || { echo "gpu-pack: could not build the cuda binary and its test binaries (train_step, device_ops)" >&2; exit 2; }
 done
 
 exclude=$(git rev-parse --git-path info/exclude)
