@@ -852,6 +852,7 @@ fn predict_and_variant_take_a_temperature() {
         let mut a = vec![
             "variant",
             "-q",
+            "--no-provenance",
             "-R",
             rfa.to_str().unwrap(),
             "-A",
