@@ -9,6 +9,8 @@
 #           install fails or leaves no nvcc
 # VENV defaults to $OSAI_NVCC_VENV, else ~/.cache/osai-nvcc. Progress goes to stderr, the root to stdout.
 set -euo pipefail
+# shellcheck source=scripts/pip-venv.sh
+. "$(dirname "$0")/pip-venv.sh"
 
 packages=("nvidia-cuda-nvcc==13.0.*" "nvidia-nvvm==13.0.*" "nvidia-cuda-runtime==13.0.*"
   "nvidia-cuda-crt==13.0.*" "nvidia-cuda-cccl==13.0.*")
@@ -27,13 +29,7 @@ find_root() { # VENV → the CUDA root on stdout, or nothing
 
 install() { # VENV → installs the packages (downloads about 0.2 GB into pip's cache the first time)
   echo "nvcc.sh: installing nvcc 13.0 from PyPI into $1" >&2
-  mkdir -p "$(dirname "$1")"
-  if ! python3 -m venv "$1" >&2 && command -v apt-get >/dev/null; then
-    # Debian's python3 ships venv's ensurepip separately.
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv) >&2
-    python3 -m venv "$1" >&2
-  fi
-  "$1/bin/pip" install -q --disable-pip-version-check "${packages[@]}" >&2
+  pip_venv_install "$1" "${packages[@]}"
 }
 
 cmd=${1:-}

@@ -9,6 +9,8 @@
 # VENV defaults to $OSAI_SNAKEMAKE_VENV, else ~/.cache/osai-snakemake. Progress goes to stderr, the
 # directory to stdout.
 set -euo pipefail
+# shellcheck source=scripts/pip-venv.sh
+. "$(dirname "$0")/pip-venv.sh"
 
 packages=("snakemake==9.*" "snakemake-executor-plugin-slurm==2.*")
 
@@ -22,13 +24,7 @@ find_bin() { # VENV → its bin directory when snakemake and the plugin are impo
 
 install() { # VENV → installs the packages (about 60 MB the first time)
   echo "snakemake.sh: installing snakemake and snakemake-executor-plugin-slurm from PyPI into $1" >&2
-  mkdir -p "$(dirname "$1")"
-  if ! python3 -m venv "$1" >&2 && command -v apt-get >/dev/null; then
-    # Debian's python3 ships venv's ensurepip separately.
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv) >&2
-    python3 -m venv "$1" >&2
-  fi
-  "$1/bin/pip" install -q --disable-pip-version-check "${packages[@]}" >&2
+  pip_venv_install "$1" "${packages[@]}"
 }
 
 cmd=${1:-}

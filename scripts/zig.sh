@@ -9,6 +9,8 @@
 #   ensure  the same, but installs them into VENV first when absent; exit 1 when the install fails
 # VENV defaults to $OSAI_ZIG_VENV, else ~/.cache/osai-zig. Progress goes to stderr, the directory to stdout.
 set -euo pipefail
+# shellcheck source=scripts/pip-venv.sh
+. "$(dirname "$0")/pip-venv.sh"
 
 packages=("ziglang==0.13.*" "cargo-zigbuild==0.20.*")
 
@@ -21,12 +23,7 @@ find_bin() { # VENV → its bin directory when zig and cargo-zigbuild are there,
 
 install() { # VENV → installs the packages and the `zig` wrapper (about 50 MB the first time)
   echo "zig.sh: installing zig and cargo-zigbuild from PyPI into $1" >&2
-  mkdir -p "$(dirname "$1")"
-  if ! python3 -m venv "$1" >&2 && command -v apt-get >/dev/null; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv) >&2
-    python3 -m venv "$1" >&2
-  fi
-  "$1/bin/pip" install -q --disable-pip-version-check "${packages[@]}" >&2
+  pip_venv_install "$1" "${packages[@]}"
   printf '#!/bin/sh\nexec "%s/bin/python3" -m ziglang "$@"\n' "$1" >"$1/bin/zig"
   chmod +x "$1/bin/zig"
 }
