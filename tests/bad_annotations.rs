@@ -4,12 +4,11 @@
 //! genes passed" error lists the skip counts, and a finished run says where its files went.
 
 mod common;
+use common::run_bin as run;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_openspliceai-rs");
+use std::process::Output;
 
 /// 96 bases on `chr1`.
 const FA: &str = ">chr1 test\nACGTACGTAAGTACGTACGTACGTACAGGTACGTACGTACGTACGTACGTACGTACGTACGTAAAAAAAAAACCCCCCCCCCGGGGGGGGGGTTTT\n";
@@ -22,15 +21,6 @@ fn gff(gene_end: u64, extra: &str) -> String {
          chr1\tt\texon\t1\t10\t.\t+\t.\tID=e1;Parent=t1\n\
          chr1\tt\texon\t30\t60\t.\t+\t.\tID=e2;Parent=t1\n{extra}"
     )
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run the binary");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
 }
 
 /// Every file under `dir` with its bytes.

@@ -4,10 +4,11 @@
 //! fly chr2L data with the 400nt OpenSpliceAI-MANE model.
 
 mod common;
+use common::run_bin as run;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use candle_core::{Device, Tensor};
 use openspliceai_rs::calibrate::{
@@ -18,8 +19,6 @@ use openspliceai_rs::infer::Ensemble;
 use openspliceai_rs::model::spliceai::softmax_channels;
 use openspliceai_rs::model::{io, SpliceAi, CONFIGS};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_openspliceai-rs");
 
 fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/calibrate")
@@ -266,15 +265,6 @@ fn temperature_divides_the_logits() {
 
 // ---------------------------------------------------------------------------------------------------
 // The command on synthetic data
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run the binary");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
 
 /// Example data (train, validation and test, 6 windows each) and a freshly initialised 80nt model.
 struct Synthetic {

@@ -6,20 +6,10 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::run_bin as run;
 use common::PvData;
-
-const BIN: &str = env!("CARGO_BIN_EXE_openspliceai-rs");
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run the binary");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
 
 /// Runs `predict -q -f 80` with the MANE 80nt model into `out` and returns the run directory.
 fn predict(model: &Path, out: &Path, args: &[&str]) -> (PathBuf, String) {

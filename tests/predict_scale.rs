@@ -9,21 +9,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::run_bin as run;
 use common::PvData;
 
-const BIN: &str = env!("CARGO_BIN_EXE_openspliceai-rs");
 const FILES: [&str; 2] = ["acceptor_predictions.bed", "donor_predictions.bed"];
 /// The two contigs' lengths: 25 and 16 windows of 5000, the second ending mid-window.
 const CUT: usize = 120_003;
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run the binary");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

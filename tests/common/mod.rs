@@ -309,3 +309,13 @@ pub fn bgzip_copy(src: &Path, dst: &Path) {
         .expect("bgzip");
     std::fs::write(dst, w.finish().expect("bgzip")).expect("write");
 }
+
+/// Runs the project's binary with `args`, echoing its stderr (shown when a test fails).
+pub fn run_bin(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_openspliceai-rs"))
+        .args(args)
+        .output()
+        .expect("run the binary");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
