@@ -32,16 +32,7 @@ export CUDA_ROOT=$cuda_root CUDA_PATH=$cuda_root PATH=$cuda_root/bin:$zig_bin:$P
 export ZLIB_NO_PKG_CONFIG=1
 
 executables() { # cargo's JSON messages on stdin → NAME<TAB>PATH of each executable built
-  python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable"):
-        print(m["target"]["name"] + "\t" + m["executable"])
-'
+  python3 "$here/scripts/cargo-executables.py"
 }
 t0=$(date +%s)
 list=$(cargo zigbuild --release --locked --target "$target.$glibc" --features cuda --message-format json \

@@ -68,16 +68,7 @@ cargo_build() { # cargo ARGS... → prints the executables it built (one a line)
       [ -z "$cuda_root" ] || export CUDA_ROOT=$cuda_root CUDA_PATH=$cuda_root PATH=$cuda_root/bin:$PATH
     fi
     cargo "$@" --release --locked ${features:+--features "$features"} --message-format json 2>> "$out/build.log" \
-      | python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable"):
-        print(m["target"]["name"] + "\t" + m["executable"])
-'
+      | python3 "$here/scripts/cargo-executables.py"
   )
 }
 can_build() { command -v cargo >/dev/null && [ -f "$here/Cargo.toml" ]; }
