@@ -1,0 +1,462 @@
+//! The bf16 conv kernels on Intel AMX (`tdpbf16ps`): the forward (plain and fused) and the weight
+//! gradient, bf16 operands and f32 accumulation, on x86-64 Linux CPUs with AMX-BF16 (Sapphire Rapids
+//! and later).
+//!
+//! AMX keeps eight tile registers of 16 rows × 64 bytes; `tdpbf16ps C, A, B` adds to the 16 × 16 f32
+//! tile C the product of A (16 rows of 16 bf16 pairs) and B (16 rows of pairs, one pair per column):
+//! `C[m][n] += Σ_r A[m][2r]·B[r][2n] + A[m][2r+1]·B[r][2n+1]`, 8,192 multiply-adds in one instruction
+//! (an AVX-512 FMA does 16, `vdpbf16ps` 32).
+//!
+//! - Forward: C is 16 output channels × 16 positions, the reduction runs over input-channel pairs. The
+//!   AVX-512 BF16 kernel's pair slab (`conv_bf16`: a `u32` per position holding channels `2c`, `2c+1`)
+//!   is already B's layout: a tile is 16 consecutive pair rows × 16 positions, loaded with the slab's row
+//!   stride, and tap `k` is the same load shifted by `k·d` positions. A holds the kernel's pairs for 16
+//!   output channels, one tile per (channel block, pair block, tap). A micro-tile is 16 channels × 48
+//!   positions (three C tiles); the result goes through the f32 epilogue of the other forward kernels.
+//! - Weight gradient: C is 16 output channels × 16 input channels of one tap, the reduction runs over
+//!   positions. A is the output gradient rounded to bf16 (rows = channels, consecutive positions as
+//!   pairs); B needs the input transposed, pairs of consecutive positions per input channel, so each task
+//!   fills a slab holding, for every position `q`, the pairs `(x[ci, q], x[ci, q+1])` of all channels.
+//!   Four C tiles (32 × 32 channels) take one tap's sums over the task's positions.
+//!
+//! Channel counts are padded with zeros to whole tiles. The operating system must allow the process to
+//! use AMX's tile state (Linux: `arch_prctl(ARCH_REQ_XCOMP_PERM)`, asked for once); where it does not,
+//! or `OSAI_AMX=off`, the AVX-512 BF16 kernel runs instead.
+
+use std::arch::asm;
+use std::sync::OnceLock;
+
+use super::conv::Fusion;
+use super::conv_bf16::{bf16_bits, ChannelSums};
+use super::conv_direct::{store_tile, Out, Tile, MR, NR, NV};
+use super::cpu::accumulate_tasks;
+use super::gemm_plan::ConvShape;
+use std::arch::x86_64::*;
+
+/// Rows (and 4-byte columns) of every tile.
+const T16: usize = 16;
+/// Positions per weight-gradient task (a multiple of 32).
+const GW_TILE: usize = 1920;
+
+/// Whether the AMX kernels run here: the CPU has AMX-TILE and AMX-BF16 (and the AVX-512 BF16 that the
+/// slab fill uses), the OS granted the tile state, and `OSAI_AMX` is not `off`.
+pub(crate) fn available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        std::env::var("OSAI_AMX").map_or(true, |v| v != "off")
+            && super::precision::native_bf16_available()
+            && cpu_has_amx_bf16()
+            && request_tile_state()
+    })
+}
+
+/// CPUID leaf 7: EDX bit 24 (AMX-TILE) and bit 22 (AMX-BF16).
+fn cpu_has_amx_bf16() -> bool {
+    if __get_cpuid_max(0).0 < 7 {
+        return false;
+    }
+    let r = __cpuid_count(7, 0);
+    r.edx & (1 << 24) != 0 && r.edx & (1 << 22) != 0
+}
+
+/// Asks Linux for the AMX tile data state (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`), once
+/// for the process; false where it is refused or on other systems.
+fn request_tile_state() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        const SYS_ARCH_PRCTL: i64 = 158;
+        const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+        const XFEATURE_XTILEDATA: i64 = 18;
+        let ret: i64;
+        // SAFETY: a plain system call that changes only the process's permission for a CPU state; the
+        // kernel clobbers rcx and r11.
+        unsafe {
+            asm!("syscall", inlateout("rax") SYS_ARCH_PRCTL => ret,
+                 in("rdi") ARCH_REQ_XCOMP_PERM, in("rsi") XFEATURE_XTILEDATA,
+                 lateout("rcx") _, lateout("r11") _, options(nostack));
+        }
+        if ret != 0 {
+            log::info!("AMX: the kernel refused the tile state (arch_prctl returned {ret})");
+        }
+        ret == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+/// The tile configuration both kernels use: palette 1, all eight tiles 16 rows × 64 bytes.
+#[repr(C, align(64))]
+struct TileConfig([u8; 64]);
+
+const CONFIG: TileConfig = {
+    let mut c = [0u8; 64];
+    c[0] = 1;
+    let mut t = 0;
+    while t < 8 {
+        c[16 + 2 * t] = 64;
+        c[48 + t] = T16 as u8;
+        t += 1;
+    }
+    TileConfig(c)
+};
+
+/// Loads [`CONFIG`] for this thread; [`release`] ends the use.
+#[inline(always)]
+unsafe fn configure() {
+    asm!("ldtilecfg [{0}]", in(reg) CONFIG.0.as_ptr(), options(nostack, readonly));
+}
+
+#[inline(always)]
+unsafe fn release() {
+    asm!("tilerelease", options(nostack, nomem));
+}
+
+#[inline(always)]
+unsafe fn zero<const T: u8>() {
+    asm!("tilezero tmm{t}", t = const T, options(nostack, nomem));
+}
+
+/// Tile `T` = 16 rows of 64 bytes from `p`, rows `stride` bytes apart.
+#[inline(always)]
+unsafe fn load<const T: u8>(p: *const u32, stride: usize) {
+    asm!("tileloadd tmm{t}, [{p} + {s}*1]", t = const T, p = in(reg) p, s = in(reg) stride,
+         options(nostack, readonly));
+}
+
+/// 16 rows of 64 bytes of tile `T` to `p`, rows `stride` bytes apart.
+#[inline(always)]
+unsafe fn store<const T: u8>(p: *mut f32, stride: usize) {
+    asm!("tilestored [{p} + {s}*1], tmm{t}", t = const T, p = in(reg) p, s = in(reg) stride,
+         options(nostack));
+}
+
+/// `C += A·B` on tiles.
+#[inline(always)]
+unsafe fn dot<const C: u8, const A: u8, const B: u8>() {
+    asm!("tdpbf16ps tmm{c}, tmm{a}, tmm{b}", c = const C, a = const A, b = const B,
+         options(nostack, nomem));
+}
+
+/// A bf16 pair in a `u32`, `lo` in the low half.
+#[inline(always)]
+fn pair(lo: f32, hi: f32) -> u32 {
+    bf16_bits(lo) as u32 | (bf16_bits(hi) as u32) << 16
+}
+
+/// The fused forward on AMX; `None` where it does not run.
+pub(crate) fn forward_fused(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &ConvShape,
+    fuse: Fusion<'_, &[f32]>,
+) -> Option<(Vec<f32>, Option<ChannelSums>)> {
+    if !available() {
+        return None;
+    }
+    let pair_rows = s.c_in.div_ceil(2).div_ceil(T16) * T16;
+    Some(super::conv_direct::forward_tasks(
+        (x, w, bias, s, fuse),
+        "AMX conv",
+        pair_rows,
+        || pack_forward(w, bias, s),
+        |slab, xw, tile| super::conv_bf16::fill_pair_slab(slab, xw, s, tile, fuse.pre),
+        // SAFETY: AMX was granted and AVX-512F is present; forward_tasks sizes the slab for tiles of NR
+        // positions plus the halo, and pair_rows is a whole number of tiles (rows past Cin/2 stay zero).
+        |(wp, bp), slab, tile, out| unsafe { forward_tile(slab, wp, bp, s, tile, out) },
+    ))
+}
+
+/// The kernel as A tiles: `w[((cb·PB + pb)·K + k)·256 + i·16 + c]` holds the pair
+/// `(w[cb·16 + i, 2(pb·16 + c), k], w[.., 2(pb·16 + c) + 1, k])`, zero past Cout and Cin; and the bias
+/// (f32, zero-padded to whole blocks of 16).
+fn pack_forward(w: &[f32], bias: Option<&[f32]>, s: &ConvShape) -> (Vec<u32>, Vec<f32>) {
+    let (cin, cout, k_size) = (s.c_in, s.c_out, s.k);
+    let pbs = cin.div_ceil(2).div_ceil(T16);
+    let cbs = cout.div_ceil(T16);
+    let mut wp = vec![0u32; cbs * pbs * k_size * T16 * T16];
+    let at = |co: usize, ci: usize, k: usize| {
+        if ci < cin {
+            w[(co * cin + ci) * k_size + k]
+        } else {
+            0.0
+        }
+    };
+    for co in 0..cout {
+        for c in 0..cin.div_ceil(2) {
+            for k in 0..k_size {
+                let (cb, pb) = (co / T16, c / T16);
+                let i = ((cb * pbs + pb) * k_size + k) * T16 * T16 + (co % T16) * T16 + c % T16;
+                wp[i] = pair(at(co, 2 * c, k), at(co, 2 * c + 1, k));
+            }
+        }
+    }
+    let mut bp = vec![0f32; cbs * T16];
+    if let Some(b) = bias {
+        bp[..cout].copy_from_slice(b);
+    }
+    (wp, bp)
+}
+
+/// One forward task: every 16-channel block and 48-position micro-tile of `tile`.
+#[target_feature(enable = "avx512f")]
+unsafe fn forward_tile(
+    slab: &[u32],
+    wp: &[u32],
+    bp: &[f32],
+    s: &ConvShape,
+    tile: Tile,
+    mut out: Out,
+) {
+    let ConvShape {
+        c_in: cin,
+        c_out: cout,
+        k: k_size,
+        dilation,
+        ..
+    } = *s;
+    let (t, sl) = (tile.len, tile.row_len);
+    let pbs = cin.div_ceil(2).div_ceil(T16);
+    debug_assert!(slab.len() >= pbs * T16 * sl);
+    debug_assert!(t.div_ceil(NR) * NR + (k_size - 1) * dilation <= sl);
+    debug_assert_eq!(NR, 3 * T16);
+    let stride = sl * 4;
+    let mut ctile = [0f32; T16 * NR];
+    configure();
+    for j0 in (0..t).step_by(NR) {
+        for cb in 0..cout.div_ceil(T16) {
+            zero::<0>();
+            zero::<1>();
+            zero::<2>();
+            for pb in 0..pbs {
+                let xrow = slab.as_ptr().add(pb * T16 * sl + j0);
+                let wblk = wp.as_ptr().add((cb * pbs + pb) * k_size * T16 * T16);
+                for kk in 0..k_size {
+                    load::<3>(wblk.add(kk * T16 * T16), 64);
+                    let xp = xrow.add(kk * dilation);
+                    load::<4>(xp, stride);
+                    load::<5>(xp.add(16), stride);
+                    load::<6>(xp.add(32), stride);
+                    dot::<0, 3, 4>();
+                    dot::<1, 3, 5>();
+                    dot::<2, 3, 6>();
+                }
+            }
+            let cp = ctile.as_mut_ptr();
+            store::<0>(cp, NR * 4);
+            store::<1>(cp.add(16), NR * 4);
+            store::<2>(cp.add(32), NR * 4);
+            for half in 0..2 {
+                let blk = cb * 2 + half;
+                let acc: [[__m512; NV]; MR] = std::array::from_fn(|i| {
+                    let row = cp.add((half * MR + i) * NR);
+                    let b = _mm512_set1_ps(bp[blk * MR + i]);
+                    std::array::from_fn(|v| _mm512_add_ps(_mm512_loadu_ps(row.add(16 * v)), b))
+                });
+                store_tile(&acc, blk, j0, t - j0, cout, &mut out);
+            }
+        }
+    }
+    release();
+}
+
+/// `gw (Cout, Cin, K) = Σ_n Σ_p g[n, co, p] · x[n, ci, p + k·d − pad]` with x and g rounded to bf16 and
+/// f32 sums; `None` where AMX does not run.
+pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32>> {
+    if !available() {
+        return None;
+    }
+    let (n, cin, cout, l, k_size, _) = s.dims();
+    assert!(
+        k_size % 2 == 1,
+        "AMX grad-weight: kernel size {k_size} is not odd"
+    );
+    assert_eq!(x.len(), n * cin * l, "AMX grad-weight: input size");
+    assert_eq!(g.len(), n * cout * l, "AMX grad-weight: gradient size");
+    let rows = cin * k_size;
+    if n == 0 || l == 0 || cout * rows == 0 {
+        return Some(vec![0f32; cout * rows]);
+    }
+    let t_len = GW_TILE.min(l.div_ceil(32) * 32);
+    let n_tiles = l.div_ceil(t_len);
+    let lay = GwLayout::new(s, t_len);
+    let gw = accumulate_tasks(
+        n * n_tiles,
+        cout * rows,
+        || GwScratch {
+            xt: vec![0u32; lay.xt_len()],
+            g16: vec![0u16; lay.g_len()],
+            c: [0f32; 4 * T16 * T16],
+        },
+        |task, scr, acc| {
+            let (b, p0) = (task / n_tiles, (task % n_tiles) * t_len);
+            let tile = Tile {
+                p0,
+                len: t_len.min(l - p0),
+                row_len: lay.cols,
+            };
+            fill_transposed(
+                &mut scr.xt,
+                &x[b * cin * l..(b + 1) * cin * l],
+                s,
+                tile,
+                &lay,
+            );
+            fill_gradient(
+                &mut scr.g16,
+                &g[b * cout * l..(b + 1) * cout * l],
+                s,
+                tile,
+                &lay,
+            );
+            // SAFETY: AMX was granted; the layout bounds every tile read (see GwLayout).
+            unsafe { grad_weight_tile(scr, s, &lay, acc) };
+        },
+    );
+    Some(gw)
+}
+
+/// The per-task buffers of the weight gradient.
+struct GwScratch {
+    /// The transposed input pairs: `xt[q·CI + ci] = (x[ci, q'], x[ci, q'+1])`, `q'` = slab column `q`.
+    xt: Vec<u32>,
+    /// The output gradient in bf16: `g16[co·T + j] = g[co, p0 + j]`, zero past the tile and Cout.
+    g16: Vec<u16>,
+    /// Four C tiles as stored.
+    c: [f32; 4 * T16 * T16],
+}
+
+/// The padded sizes of one weight-gradient task.
+#[derive(Debug, Clone, Copy)]
+struct GwLayout {
+    /// Positions per task, a multiple of 32.
+    t: usize,
+    /// Input channels, a multiple of 32 (two B tiles wide).
+    ci: usize,
+    /// Output channels, a multiple of 32 (two A tiles high).
+    co: usize,
+    /// Slab columns: the tile, the 2·pad halo and one more (a pair's second element).
+    cols: usize,
+}
+
+impl GwLayout {
+    fn new(s: &ConvShape, t: usize) -> Self {
+        GwLayout {
+            t,
+            ci: s.c_in.div_ceil(32) * 32,
+            co: s.c_out.div_ceil(32) * 32,
+            cols: t + 2 * s.pad() + 1,
+        }
+    }
+
+    fn xt_len(&self) -> usize {
+        self.cols * self.ci
+    }
+
+    fn g_len(&self) -> usize {
+        self.co * self.t
+    }
+}
+
+/// Fills the transposed pair slab of `tile` from one window `x` (Cin, L): zero outside `[0, L)` and
+/// past Cin.
+fn fill_transposed(xt: &mut [u32], x: &[f32], s: &ConvShape, tile: Tile, lay: &GwLayout) {
+    let (cin, l) = (s.c_in, s.l);
+    let start = tile.p0 as isize - s.pad() as isize;
+    let at = |ci: usize, q: usize| {
+        let p = start + q as isize;
+        if p >= 0 && (p as usize) < l {
+            x[ci * l + p as usize]
+        } else {
+            0.0
+        }
+    };
+    for q in 0..lay.cols {
+        let row = &mut xt[q * lay.ci..(q + 1) * lay.ci];
+        for (ci, v) in row.iter_mut().enumerate() {
+            *v = if ci < cin {
+                pair(at(ci, q), at(ci, q + 1))
+            } else {
+                0
+            };
+        }
+    }
+}
+
+/// Fills the bf16 gradient rows of `tile` from one window `g` (Cout, L): zero past the tile and Cout.
+fn fill_gradient(g16: &mut [u16], g: &[f32], s: &ConvShape, tile: Tile, lay: &GwLayout) {
+    let (cout, l) = (s.c_out, s.l);
+    for (co, row) in g16.chunks_exact_mut(lay.t).enumerate() {
+        if co >= cout {
+            row.fill(0);
+            continue;
+        }
+        let src = &g[co * l + tile.p0..co * l + tile.p0 + tile.len];
+        for (d, &v) in row.iter_mut().zip(src) {
+            *d = bf16_bits(v);
+        }
+        row[tile.len..].fill(0);
+    }
+}
+
+/// One weight-gradient task: for each tap and 32 × 32 block of (output, input) channels, four C tiles
+/// summed over the task's positions, then added to `acc` (Cout, Cin·K).
+unsafe fn grad_weight_tile(scr: &mut GwScratch, s: &ConvShape, lay: &GwLayout, acc: &mut [f32]) {
+    let ConvShape {
+        c_in: cin,
+        c_out: cout,
+        k: k_size,
+        dilation,
+        ..
+    } = *s;
+    let rows = cin * k_size;
+    let g_stride = lay.t * 2;
+    let x_stride = 2 * lay.ci * 4;
+    let cp = scr.c.as_mut_ptr();
+    configure();
+    for kk in 0..k_size {
+        for mb in (0..lay.co).step_by(32) {
+            for cb in (0..lay.ci).step_by(32) {
+                zero::<0>();
+                zero::<1>();
+                zero::<2>();
+                zero::<3>();
+                for j in (0..lay.t).step_by(32) {
+                    let gp = scr.g16.as_ptr().add(mb * lay.t + j) as *const u32;
+                    load::<4>(gp, g_stride);
+                    load::<5>(gp.add(T16 * lay.t / 2), g_stride);
+                    let xp = scr.xt.as_ptr().add((j + kk * dilation) * lay.ci + cb);
+                    load::<6>(xp, x_stride);
+                    load::<7>(xp.add(T16), x_stride);
+                    dot::<0, 4, 6>();
+                    dot::<1, 4, 7>();
+                    dot::<2, 5, 6>();
+                    dot::<3, 5, 7>();
+                }
+                for (t, (dm, dc)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
+                    let p = cp.add(t * T16 * T16);
+                    match t {
+                        0 => store::<0>(p, 64),
+                        1 => store::<1>(p, 64),
+                        2 => store::<2>(p, 64),
+                        _ => store::<3>(p, 64),
+                    }
+                    for i in 0..T16 {
+                        let co = mb + dm * T16 + i;
+                        if co >= cout {
+                            break;
+                        }
+                        for c in 0..T16 {
+                            let ci = cb + dc * T16 + c;
+                            if ci >= cin {
+                                break;
+                            }
+                            acc[co * rows + ci * k_size + kk] += *p.add(i * T16 + c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    release();
+}
