@@ -13,11 +13,11 @@
 //!   stride, and tap `k` is the same load shifted by `k·d` positions. A holds the kernel's pairs for 16
 //!   output channels, one tile per (channel block, pair block, tap). A micro-tile is 16 channels × 48
 //!   positions (three C tiles); the result goes through the f32 epilogue of the other forward kernels.
-//! - Weight gradient: C is 16 output channels × 16 input channels of one tap, the reduction runs over
-//!   positions. A is the output gradient rounded to bf16 (rows = channels, consecutive positions as
-//!   pairs); B needs the input transposed, pairs of consecutive positions per input channel, so each task
-//!   fills a slab holding, for every position `q`, the pairs `(x[ci, q], x[ci, q+1])` of all channels.
-//!   Four C tiles (32 × 32 channels) take one tap's sums over the task's positions.
+//! - Weight gradient: C is 16 input channels × 16 output channels of one tap, the reduction runs over
+//!   positions. A is the input rounded to bf16, rows = input channels and consecutive positions as the
+//!   pairs, so tap `k` is again an address offset of `k·d` elements; B is the output gradient with pairs
+//!   of consecutive positions per output channel (transposed once per task; it does not shift with the
+//!   tap). Four C tiles (32 × 32 channels) take one tap's sums over the task's positions.
 //!
 //! Channel counts are padded with zeros to whole tiles. The operating system must allow the process to
 //! use AMX's tile state (Linux: `arch_prctl(ARCH_REQ_XCOMP_PERM)`, asked for once); where it does not,
@@ -267,10 +267,7 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
         return None;
     }
     let (n, cin, cout, l, k_size, _) = s.dims();
-    assert!(
-        k_size % 2 == 1,
-        "AMX grad-weight: kernel size {k_size} is not odd"
-    );
+    assert!(k_size % 2 == 1, "AMX grad-weight: kernel size {k_size} is not odd");
     assert_eq!(x.len(), n * cin * l, "AMX grad-weight: input size");
     assert_eq!(g.len(), n * cout * l, "AMX grad-weight: gradient size");
     let rows = cin * k_size;
@@ -284,8 +281,8 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
         n * n_tiles,
         cout * rows,
         || GwScratch {
-            xt: vec![0u32; lay.xt_len()],
-            g16: vec![0u16; lay.g_len()],
+            xs: vec![0u16; lay.ci * lay.cols],
+            gt: vec![0u32; lay.t / 2 * lay.co],
             c: [0f32; 4 * T16 * T16],
         },
         |task, scr, acc| {
@@ -295,20 +292,8 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
                 len: t_len.min(l - p0),
                 row_len: lay.cols,
             };
-            fill_transposed(
-                &mut scr.xt,
-                &x[b * cin * l..(b + 1) * cin * l],
-                s,
-                tile,
-                &lay,
-            );
-            fill_gradient(
-                &mut scr.g16,
-                &g[b * cout * l..(b + 1) * cout * l],
-                s,
-                tile,
-                &lay,
-            );
+            fill_input(&mut scr.xs, &x[b * cin * l..(b + 1) * cin * l], s, tile, &lay);
+            fill_gradient(&mut scr.gt, &g[b * cout * l..(b + 1) * cout * l], s, tile, &lay);
             // SAFETY: AMX was granted; the layout bounds every tile read (see GwLayout).
             unsafe { grad_weight_tile(scr, s, &lay, acc) };
         },
@@ -318,24 +303,28 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
 
 /// The per-task buffers of the weight gradient.
 struct GwScratch {
-    /// The transposed input pairs: `xt[q·CI + ci] = (x[ci, q'], x[ci, q'+1])`, `q'` = slab column `q`.
-    xt: Vec<u32>,
-    /// The output gradient in bf16: `g16[co·T + j] = g[co, p0 + j]`, zero past the tile and Cout.
-    g16: Vec<u16>,
+    /// The input in bf16 (A): `xs[ci·cols + q] = x[ci, p0 − pad + q]`, zero outside `[0, L)` and past
+    /// Cin.
+    xs: Vec<u16>,
+    /// The output gradient as pairs of consecutive positions (B): `gt[r·CO + co] = (g[co, p0 + 2r],
+    /// g[co, p0 + 2r + 1])`, zero past the tile and Cout.
+    gt: Vec<u32>,
     /// Four C tiles as stored.
     c: [f32; 4 * T16 * T16],
 }
 
-/// The padded sizes of one weight-gradient task.
+/// The padded sizes of one weight-gradient task. A tile of A reads 16 channel rows × 32 positions from
+/// column `j + k·d` (`j + 32 ≤ t`, `k·d ≤ 2·pad`), so `cols` = t + 2·pad bounds it; B reads 16 pair rows
+/// from `j/2`.
 #[derive(Debug, Clone, Copy)]
 struct GwLayout {
     /// Positions per task, a multiple of 32.
     t: usize,
-    /// Input channels, a multiple of 32 (two B tiles wide).
+    /// Input channels, a multiple of 32 (two A tiles high).
     ci: usize,
-    /// Output channels, a multiple of 32 (two A tiles high).
+    /// Output channels, a multiple of 32 (two B tiles wide).
     co: usize,
-    /// Slab columns: the tile, the 2·pad halo and one more (a pair's second element).
+    /// Input columns: the tile and the 2·pad halo.
     cols: usize,
 }
 
@@ -345,61 +334,44 @@ impl GwLayout {
             t,
             ci: s.c_in.div_ceil(32) * 32,
             co: s.c_out.div_ceil(32) * 32,
-            cols: t + 2 * s.pad() + 1,
+            cols: t + 2 * s.pad(),
         }
-    }
-
-    fn xt_len(&self) -> usize {
-        self.cols * self.ci
-    }
-
-    fn g_len(&self) -> usize {
-        self.co * self.t
     }
 }
 
-/// Fills the transposed pair slab of `tile` from one window `x` (Cin, L): zero outside `[0, L)` and
-/// past Cin.
-fn fill_transposed(xt: &mut [u32], x: &[f32], s: &ConvShape, tile: Tile, lay: &GwLayout) {
-    let (cin, l) = (s.c_in, s.l);
-    let start = tile.p0 as isize - s.pad() as isize;
-    let at = |ci: usize, q: usize| {
-        let p = start + q as isize;
-        if p >= 0 && (p as usize) < l {
-            x[ci * l + p as usize]
+/// Fills the bf16 input rows of `tile` from one window `x` (Cin, L); rows past Cin stay zero.
+fn fill_input(xs: &mut [u16], x: &[f32], s: &ConvShape, tile: Tile, lay: &GwLayout) {
+    let (start, lo, hi) = tile.inside(s);
+    for (ci, row) in xs.chunks_exact_mut(lay.cols).take(s.c_in).enumerate() {
+        row[..lo.min(hi)].fill(0);
+        if lo < hi {
+            let off = ci * s.l + (start + lo as isize) as usize;
+            for (d, &v) in row[lo..hi].iter_mut().zip(&x[off..off + (hi - lo)]) {
+                *d = bf16_bits(v);
+            }
+        }
+        row[hi.max(lo)..].fill(0);
+    }
+}
+
+/// Fills the gradient pairs of `tile` from one window `g` (Cout, L); channels past Cout stay zero.
+fn fill_gradient(gt: &mut [u32], g: &[f32], s: &ConvShape, tile: Tile, lay: &GwLayout) {
+    let l = s.l;
+    let at = |co: usize, j: usize| {
+        if j < tile.len {
+            g[co * l + tile.p0 + j]
         } else {
             0.0
         }
     };
-    for q in 0..lay.cols {
-        let row = &mut xt[q * lay.ci..(q + 1) * lay.ci];
-        for (ci, v) in row.iter_mut().enumerate() {
-            *v = if ci < cin {
-                pair(at(ci, q), at(ci, q + 1))
-            } else {
-                0
-            };
+    for co in 0..s.c_out {
+        for r in 0..lay.t / 2 {
+            gt[r * lay.co + co] = pair(at(co, 2 * r), at(co, 2 * r + 1));
         }
     }
 }
 
-/// Fills the bf16 gradient rows of `tile` from one window `g` (Cout, L): zero past the tile and Cout.
-fn fill_gradient(g16: &mut [u16], g: &[f32], s: &ConvShape, tile: Tile, lay: &GwLayout) {
-    let (cout, l) = (s.c_out, s.l);
-    for (co, row) in g16.chunks_exact_mut(lay.t).enumerate() {
-        if co >= cout {
-            row.fill(0);
-            continue;
-        }
-        let src = &g[co * l + tile.p0..co * l + tile.p0 + tile.len];
-        for (d, &v) in row.iter_mut().zip(src) {
-            *d = bf16_bits(v);
-        }
-        row[tile.len..].fill(0);
-    }
-}
-
-/// One weight-gradient task: for each tap and 32 × 32 block of (output, input) channels, four C tiles
+/// One weight-gradient task: for each tap and 32 × 32 block of (input, output) channels, four C tiles
 /// summed over the task's positions, then added to `acc` (Cout, Cin·K).
 unsafe fn grad_weight_tile(scr: &mut GwScratch, s: &ConvShape, lay: &GwLayout, acc: &mut [f32]) {
     let ConvShape {
@@ -410,30 +382,31 @@ unsafe fn grad_weight_tile(scr: &mut GwScratch, s: &ConvShape, lay: &GwLayout, a
         ..
     } = *s;
     let rows = cin * k_size;
-    let g_stride = lay.t * 2;
-    let x_stride = 2 * lay.ci * 4;
+    let x_stride = lay.cols * 2;
+    let g_stride = lay.co * 4;
     let cp = scr.c.as_mut_ptr();
     configure();
     for kk in 0..k_size {
-        for mb in (0..lay.co).step_by(32) {
-            for cb in (0..lay.ci).step_by(32) {
+        for ib in (0..lay.ci).step_by(32) {
+            for ob in (0..lay.co).step_by(32) {
                 zero::<0>();
                 zero::<1>();
                 zero::<2>();
                 zero::<3>();
                 for j in (0..lay.t).step_by(32) {
-                    let gp = scr.g16.as_ptr().add(mb * lay.t + j) as *const u32;
-                    load::<4>(gp, g_stride);
-                    load::<5>(gp.add(T16 * lay.t / 2), g_stride);
-                    let xp = scr.xt.as_ptr().add((j + kk * dilation) * lay.ci + cb);
-                    load::<6>(xp, x_stride);
-                    load::<7>(xp.add(T16), x_stride);
+                    // Two bf16 per u32: the A rows start at an element offset that may be odd.
+                    let xp = scr.xs.as_ptr().add(ib * lay.cols + j + kk * dilation);
+                    load::<4>(xp as *const u32, x_stride);
+                    load::<5>(xp.add(T16 * lay.cols) as *const u32, x_stride);
+                    let gp = scr.gt.as_ptr().add(j / 2 * lay.co + ob);
+                    load::<6>(gp, g_stride);
+                    load::<7>(gp.add(T16), g_stride);
                     dot::<0, 4, 6>();
                     dot::<1, 4, 7>();
                     dot::<2, 5, 6>();
                     dot::<3, 5, 7>();
                 }
-                for (t, (dm, dc)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
+                for (t, (di, dc)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
                     let p = cp.add(t * T16 * T16);
                     match t {
                         0 => store::<0>(p, 64),
@@ -442,13 +415,13 @@ unsafe fn grad_weight_tile(scr: &mut GwScratch, s: &ConvShape, lay: &GwLayout, a
                         _ => store::<3>(p, 64),
                     }
                     for i in 0..T16 {
-                        let co = mb + dm * T16 + i;
-                        if co >= cout {
+                        let ci = ib + di * T16 + i;
+                        if ci >= cin {
                             break;
                         }
                         for c in 0..T16 {
-                            let ci = cb + dc * T16 + c;
-                            if ci >= cin {
+                            let co = ob + dc * T16 + c;
+                            if co >= cout {
                                 break;
                             }
                             acc[co * rows + ci * k_size + kk] += *p.add(i * T16 + c);
