@@ -198,7 +198,9 @@ fn pack_forward(w: &[f32], bias: Option<&[f32]>, s: &ConvShape) -> (Vec<u32>, Ve
     (wp, bp)
 }
 
-/// One forward task: every 16-channel block and 48-position micro-tile of `tile`.
+/// One forward task: every micro-tile of `tile`, 32 output channels × 32 positions (two C tiles each
+/// way, so each tile loaded feeds two multiplies); a last block of 16 channels, or a last 16 positions
+/// before the end of the slab's whole vectors, use one tile that way.
 #[target_feature(enable = "avx512f")]
 unsafe fn forward_tile(
     slab: &[u32],
@@ -217,43 +219,69 @@ unsafe fn forward_tile(
     } = *s;
     let (t, sl) = (tile.len, tile.row_len);
     let pbs = cin.div_ceil(2).div_ceil(T16);
+    let cbs = cout.div_ceil(T16);
+    // The slab holds whole micro-tiles of NR positions plus the halo: reads stay below `end`.
+    let end = t.div_ceil(NR) * NR;
     debug_assert!(slab.len() >= pbs * T16 * sl);
-    debug_assert!(t.div_ceil(NR) * NR + (k_size - 1) * dilation <= sl);
-    debug_assert_eq!(NR, 3 * T16);
+    debug_assert!(end + (k_size - 1) * dilation <= sl);
+    debug_assert_eq!(NR % T16, 0);
     let stride = sl * 4;
-    let mut ctile = [0f32; T16 * NR];
+    let mut ctile = [0f32; 2 * T16 * 2 * T16];
+    let cp = ctile.as_mut_ptr();
     configure();
-    for j0 in (0..t).step_by(NR) {
-        for cb in 0..cout.div_ceil(T16) {
+    for j0 in (0..end).step_by(2 * T16) {
+        let two_pos = j0 + 2 * T16 <= end;
+        for cb in (0..cbs).step_by(2) {
+            let two_co = cb + 1 < cbs;
             zero::<0>();
             zero::<1>();
             zero::<2>();
+            zero::<3>();
             for pb in 0..pbs {
                 let xrow = slab.as_ptr().add(pb * T16 * sl + j0);
-                let wblk = wp.as_ptr().add((cb * pbs + pb) * k_size * T16 * T16);
+                let w0 = wp.as_ptr().add((cb * pbs + pb) * k_size * T16 * T16);
+                let w1 = w0.add(pbs * k_size * T16 * T16);
                 for kk in 0..k_size {
-                    load::<3>(wblk.add(kk * T16 * T16), 64);
                     let xp = xrow.add(kk * dilation);
-                    load::<4>(xp, stride);
-                    load::<5>(xp.add(16), stride);
-                    load::<6>(xp.add(32), stride);
-                    dot::<0, 3, 4>();
-                    dot::<1, 3, 5>();
-                    dot::<2, 3, 6>();
+                    load::<4>(w0.add(kk * T16 * T16), 64);
+                    load::<6>(xp, stride);
+                    dot::<0, 4, 6>();
+                    if two_pos {
+                        load::<7>(xp.add(T16), stride);
+                        dot::<1, 4, 7>();
+                    }
+                    if two_co {
+                        load::<5>(w1.add(kk * T16 * T16), 64);
+                        dot::<2, 5, 6>();
+                        if two_pos {
+                            dot::<3, 5, 7>();
+                        }
+                    }
                 }
             }
-            let cp = ctile.as_mut_ptr();
-            store::<0>(cp, NR * 4);
-            store::<1>(cp.add(16), NR * 4);
-            store::<2>(cp.add(32), NR * 4);
-            for half in 0..2 {
-                let blk = cb * 2 + half;
+            // C tile (co half h, positions half v) at ctile[(h·16 + i)·32 + v·16].
+            let rs = 2 * T16 * 4;
+            store::<0>(cp, rs);
+            store::<1>(cp.add(T16), rs);
+            store::<2>(cp.add(T16 * 2 * T16), rs);
+            store::<3>(cp.add(T16 * 2 * T16 + T16), rs);
+            for blk in cb * 2..(cb + if two_co { 2 } else { 1 }) * 2 {
+                let rows = cp.add((blk - cb * 2) * MR * 2 * T16);
                 let acc: [[__m512; NV]; MR] = std::array::from_fn(|i| {
-                    let row = cp.add((half * MR + i) * NR);
+                    let row = rows.add(i * 2 * T16);
                     let b = _mm512_set1_ps(bp[blk * MR + i]);
-                    std::array::from_fn(|v| _mm512_add_ps(_mm512_loadu_ps(row.add(16 * v)), b))
+                    std::array::from_fn(|v| {
+                        if v < 2 {
+                            _mm512_add_ps(_mm512_loadu_ps(row.add(T16 * v)), b)
+                        } else {
+                            b
+                        }
+                    })
                 });
-                store_tile(&acc, blk, j0, t - j0, cout, &mut out);
+                let width = if two_pos { 2 * T16 } else { T16 };
+                if j0 < t {
+                    store_tile(&acc, blk, j0, width.min(t - j0), cout, &mut out);
+                }
             }
         }
     }
@@ -267,7 +295,10 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
         return None;
     }
     let (n, cin, cout, l, k_size, _) = s.dims();
-    assert!(k_size % 2 == 1, "AMX grad-weight: kernel size {k_size} is not odd");
+    assert!(
+        k_size % 2 == 1,
+        "AMX grad-weight: kernel size {k_size} is not odd"
+    );
     assert_eq!(x.len(), n * cin * l, "AMX grad-weight: input size");
     assert_eq!(g.len(), n * cout * l, "AMX grad-weight: gradient size");
     let rows = cin * k_size;
@@ -292,8 +323,20 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
                 len: t_len.min(l - p0),
                 row_len: lay.cols,
             };
-            fill_input(&mut scr.xs, &x[b * cin * l..(b + 1) * cin * l], s, tile, &lay);
-            fill_gradient(&mut scr.gt, &g[b * cout * l..(b + 1) * cout * l], s, tile, &lay);
+            fill_input(
+                &mut scr.xs,
+                &x[b * cin * l..(b + 1) * cin * l],
+                s,
+                tile,
+                &lay,
+            );
+            fill_gradient(
+                &mut scr.gt,
+                &g[b * cout * l..(b + 1) * cout * l],
+                s,
+                tile,
+                &lay,
+            );
             // SAFETY: AMX was granted; the layout bounds every tile read (see GwLayout).
             unsafe { grad_weight_tile(scr, s, &lay, acc) };
         },
