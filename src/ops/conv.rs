@@ -680,6 +680,8 @@ pub fn conv1d_same_fused(
 /// `"direct-avx512-bf16"` or `"bf16-emulated"`.
 pub fn cpu_kernel_name() -> &'static str {
     match precision::active() {
+        #[cfg(target_arch = "x86_64")]
+        Active::Bf16Native if super::conv_amx::available() => return "amx-bf16",
         Active::Bf16Native => return "direct-avx512-bf16",
         Active::Bf16Emulated => return "bf16-emulated",
         Active::F32 => {}
@@ -743,7 +745,36 @@ pub mod kernels {
         dims: Dims,
         fuse: super::Fusion<'_, &[f32]>,
     ) -> Option<FusedVecs> {
-        super::super::conv_bf16::forward_fused(x, w, bias, &shape(dims), fuse)
+        super::super::conv_bf16::forward_avx512(x, w, bias, &shape(dims), fuse)
+    }
+
+    /// The same through the AMX kernel; `None` where it does not run (no AMX, or `OSAI_AMX=off`).
+    pub fn forward_bf16_amx(
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        dims: Dims,
+        fuse: super::Fusion<'_, &[f32]>,
+    ) -> Option<FusedVecs> {
+        #[cfg(target_arch = "x86_64")]
+        return super::super::conv_amx::forward_fused(x, w, bias, &shape(dims), fuse);
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (x, w, bias, shape(dims), fuse);
+            None
+        }
+    }
+
+    /// The weight gradient with x and g rounded to bf16, through the AMX kernel; `None` where it does
+    /// not run.
+    pub fn grad_weight_bf16_amx(x: &[f32], g: &[f32], dims: Dims) -> Option<Vec<f32>> {
+        #[cfg(target_arch = "x86_64")]
+        return super::super::conv_amx::grad_weight(x, g, &shape(dims));
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (x, g, shape(dims));
+            None
+        }
     }
 
     /// The same with the operands rounded to bf16 and the f32 kernels (any CPU).

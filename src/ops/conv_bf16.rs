@@ -87,9 +87,25 @@ pub(crate) fn forward_emulated(
     (y, sums)
 }
 
-/// The fused forward through the native bf16 kernel; `None` where it does not run (not x86-64, or a CPU
-/// without AVX-512 BF16).
+/// The fused forward through the fastest native bf16 kernel here: AMX (`ops/conv_amx.rs`) where the CPU
+/// and the OS allow it, else AVX-512 BF16; `None` where neither runs.
 pub(crate) fn forward_fused(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &ConvShape,
+    fuse: Fusion<'_, &[f32]>,
+) -> Option<(Vec<f32>, Option<ChannelSums>)> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(out) = super::conv_amx::forward_fused(x, w, bias, s, fuse) {
+        return Some(out);
+    }
+    forward_avx512(x, w, bias, s, fuse)
+}
+
+/// The fused forward through the AVX-512 BF16 kernel; `None` where it does not run (not x86-64, or a CPU
+/// without AVX-512 BF16).
+pub(crate) fn forward_avx512(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
@@ -118,6 +134,10 @@ pub(crate) fn forward_fused(
     }
 }
 
+/// The pair slab of the AVX-512 BF16 kernel, which is also the AMX kernel's B layout.
+#[cfg(target_arch = "x86_64")]
+pub(super) use native::fill_slab as fill_pair_slab;
+
 #[cfg(target_arch = "x86_64")]
 mod native {
     use std::arch::x86_64::*;
@@ -141,7 +161,7 @@ mod native {
 
     /// Fills the pair slab of `tile`: row `c` holds the pairs of input channels `2c`, `2c+1` (the second
     /// zero past Cin) at `x[·, p0 − pad .. p0 − pad + row_len]`, zero outside `[0, L)`, through `pre`.
-    pub(super) fn fill_slab(
+    pub(in crate::ops) fn fill_slab(
         slab: &mut [u32],
         x: &[f32],
         s: &ConvShape,

@@ -50,6 +50,8 @@ macro_rules! storage_fwd {
 pub mod bn_act;
 pub mod bn_device;
 pub mod conv;
+#[cfg(target_arch = "x86_64")]
+mod conv_amx;
 pub mod conv_bf16;
 #[cfg(target_arch = "x86_64")]
 mod conv_direct;
