@@ -373,7 +373,9 @@ fn grad_input_bf16(r: &[f32], w: &[f32], (n, cin, cout, l, k, d): Dims, native: 
     let wt = flip_transpose(w, cout, cin, k);
     let dims = (n, cout, cin, l, k, d);
     if native {
-        forward_bf16(r, &wt, None, dims, Fusion::default()).unwrap().0
+        forward_bf16(r, &wt, None, dims, Fusion::default())
+            .unwrap()
+            .0
     } else {
         forward_bf16_emulated(r, &wt, None, dims, Fusion::default()).0
     }
@@ -409,7 +411,10 @@ fn bf16_input_and_weight_gradients_are_within_the_bf16_error_bound_for_every_mod
             let rx = (cout * k) as f64;
             let (e, e_acc) = (worst(&gx, &exact.gx), worst(&gx, &of_rounded.gx));
             let bound = 4.0 * (2f64).powi(-8) * rx.sqrt();
-            assert!(e <= bound, "{at}: input gradient max |bf16 − exact| = {e:e} > {bound:e}");
+            assert!(
+                e <= bound,
+                "{at}: input gradient max |bf16 − exact| = {e:e} > {bound:e}"
+            );
             assert!(
                 e_acc <= 1e-6 * rx,
                 "{at}: input gradient max |bf16 − exact of rounded| = {e_acc:e}"
@@ -419,7 +424,10 @@ fn bf16_input_and_weight_gradients_are_within_the_bf16_error_bound_for_every_mod
             let rw = (n * l) as f64;
             let (e, e_acc) = (worst(&gw, &exact.gw), worst(&gw, &of_rounded.gw));
             let bound = 4.0 * (2f64).powi(-8) * rw.sqrt();
-            assert!(e <= bound, "{at}: weight gradient max |bf16 − exact| = {e:e} > {bound:e}");
+            assert!(
+                e <= bound,
+                "{at}: weight gradient max |bf16 − exact| = {e:e} > {bound:e}"
+            );
             assert!(
                 e_acc <= 1e-6 * rw,
                 "{at}: weight gradient max |bf16 − exact of rounded| = {e_acc:e}"
@@ -428,7 +436,10 @@ fn bf16_input_and_weight_gradients_are_within_the_bf16_error_bound_for_every_mod
             // shapes, where one rounding cannot cancel out by luck).
             if n * l > 100 && cin > 4 {
                 let gw32 = openspliceai_rs::ops::conv::kernels::grad_weight_gemm(&x, &r, dims);
-                assert!(worst(&gw32, &exact.gw) < e, "{at}: the bf16 weight gradient is f32's");
+                assert!(
+                    worst(&gw32, &exact.gw) < e,
+                    "{at}: the bf16 weight gradient is f32's"
+                );
             }
         }
     }
@@ -453,7 +464,10 @@ fn bf16_gradients_native_match_the_emulation_for_every_model_shape() {
             grad_input_bf16(&r, &w, dims, true),
             grad_input_bf16(&r, &w, dims, false),
         );
-        let diff = gx.iter().zip(&gxe).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let diff = gx
+            .iter()
+            .zip(&gxe)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(
             diff <= 1e-6 * (cout * k) as f32,
             "{at}: input gradient max |native − emulated| = {diff:e}"
@@ -462,7 +476,10 @@ fn bf16_gradients_native_match_the_emulation_for_every_model_shape() {
             grad_weight_bf16(&x, &r, dims),
             grad_weight_bf16_emulated(&x, &r, dims),
         );
-        let diff = gw.iter().zip(&gwe).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let diff = gw
+            .iter()
+            .zip(&gwe)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(
             diff <= 1e-6 * (n * l) as f32,
             "{at}: weight gradient max |native − emulated| = {diff:e}"
@@ -493,7 +510,14 @@ fn the_conv_op_backward_runs_in_the_active_precision() {
     let grads = || {
         let y = conv1d_same(x.as_tensor(), w.as_tensor(), b.as_tensor(), d).unwrap();
         let g = common::ops::weighted_sum_grads(&y, &r);
-        let v = |t: &Tensor| g.get(t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let v = |t: &Tensor| {
+            g.get(t)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
         (v(x.as_tensor()), v(w.as_tensor()))
     };
     let mut modes = vec![(Active::Bf16Emulated, false)];
@@ -504,13 +528,29 @@ fn the_conv_op_backward_runs_in_the_active_precision() {
         precision::set_active(mode);
         let (gx, gw) = grads();
         precision::set_active(Active::F32);
-        assert_eq!(gx, grad_input_bf16(&rv, &wv, dims, native), "{mode:?}: input gradient");
-        assert_eq!(gw, grad_weight_bf16(&xv, &rv, dims), "{mode:?}: weight gradient");
+        assert_eq!(
+            gx,
+            grad_input_bf16(&rv, &wv, dims, native),
+            "{mode:?}: input gradient"
+        );
+        assert_eq!(
+            gw,
+            grad_weight_bf16(&xv, &rv, dims),
+            "{mode:?}: weight gradient"
+        );
     }
     precision::set_active(Active::F32);
     let (gx32, gw32) = grads();
-    assert_ne!(gx32, grad_input_bf16(&rv, &wv, dims, false), "f32 input gradient");
-    assert_ne!(gw32, grad_weight_bf16(&xv, &rv, dims), "f32 weight gradient");
+    assert_ne!(
+        gx32,
+        grad_input_bf16(&rv, &wv, dims, false),
+        "f32 input gradient"
+    );
+    assert_ne!(
+        gw32,
+        grad_weight_bf16(&xv, &rv, dims),
+        "f32 weight gradient"
+    );
 }
 
 /// `OSAI_BF16` for a bf16 run on this CPU: the native kernels where they run, else the emulation.
@@ -609,8 +649,16 @@ fn bf16_training_run_loss_falls_and_writes_f32_checkpoints() {
     );
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
-    let want = if precision::native_bf16_available() { "bf16" } else { "bf16-emulated" };
+    let want = if precision::native_bf16_available() {
+        "bf16"
+    } else {
+        "bf16-emulated"
+    };
     assert_eq!(info["precision"], want, "run.json: {info}");
+    // --resume in another precision is refused, naming the flag.
+    let (ok, stdout, err) = train("bf16", "3", &[o("--resume")], bf16_env());
+    assert!(!ok, "{stdout}");
+    assert!(err.contains("--precision"), "{err}");
     // Checkpoints: f32 tensors (integers for num_batches_tracked), a complete 80nt model.
     let best = run.join("models").join("model_best.pt");
     let sd = checkpoint::load(&best).unwrap();
@@ -625,8 +673,16 @@ fn bf16_training_run_loss_falls_and_writes_f32_checkpoints() {
     Ensemble::load(&best, cfg, &Device::Cpu).expect("the bf16 run's checkpoint loads");
 
     // transfer in bf16 from it (--compute-precision, the scoring commands' name, is accepted too).
-    for (project, unfreeze) in [("bf16A", &[o("-A")][..]), ("bf16u2", &[o("-u"), o("2")][..])] {
-        let mut extra = vec![o("--compute-precision"), o("bf16"), o("-m"), best.as_os_str()];
+    for (project, unfreeze) in [
+        ("bf16A", &[o("-A")][..]),
+        ("bf16u2", &[o("-u"), o("2")][..]),
+    ] {
+        let mut extra = vec![
+            o("--compute-precision"),
+            o("bf16"),
+            o("-m"),
+            best.as_os_str(),
+        ];
         extra.extend_from_slice(unfreeze);
         let (ok, stdout, err) = run_cmd("transfer", project, "1", &extra, bf16_env());
         assert!(ok, "transfer {project}: {stdout}\n{err}");
