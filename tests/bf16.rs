@@ -587,7 +587,7 @@ fn metrics(run: &std::path::Path) -> Vec<serde_json::Value> {
 
 /// A short bf16 run from scratch (80nt, synthetic data) whose training loss falls epoch after epoch, whose
 /// checkpoints are f32 state dicts that load as complete models; then `transfer -A` and `-u 2` in bf16 from
-/// it, `test` in bf16, and the fallback and a bad `OSAI_BF16` on `train`.
+/// it, `test` and `calibrate` in bf16, the fallback (`test`: f32 exactly) and a bad `OSAI_BF16` on `train`.
 #[test]
 fn bf16_training_run_loss_falls_and_writes_f32_checkpoints() {
     use openspliceai_rs::checkpoint::{self, DType};
@@ -696,19 +696,73 @@ fn bf16_training_run_loss_falls_and_writes_f32_checkpoints() {
     assert!(!ok, "{stdout}");
     assert!(err.contains("OSAI_BF16=maybe"), "{err}");
     assert!(!out.join("SpliceAI_bad_80_0_rs42").exists());
-    // test in bf16: runs, says so.
-    let (ok, stdout, err) = run_osai(
-        &[
+    // test: in bf16 it runs and says so; forced back to f32 (OSAI_BF16=off) its LOG is f32's exactly.
+    let test_dir = |name: &str| tmp.path().join("test").join(name);
+    let test = |dir: &std::path::Path, extra: &[&OsStr], env: &str| {
+        let mut a: Vec<&OsStr> = vec![
             o("test"),
             o("-m"),
             best.as_os_str(),
             o("--test-dataset"),
             data.test.as_os_str(),
-            o("--precision"),
-            o("bf16"),
+            o("-o"),
+            dir.as_os_str(),
             o("--quiet"),
             o("--device"),
             o("cpu"),
+        ];
+        a.extend_from_slice(extra);
+        run_osai(&a, env)
+    };
+    let (f32_dir, off_dir, bf16_dir) = (test_dir("f32"), test_dir("off"), test_dir("bf16"));
+    let bf16 = [o("--precision"), o("bf16")];
+    let (ok, stdout, err) = test(&bf16_dir, &bf16, bf16_env());
+    assert!(ok, "{stdout}\n{err}");
+    assert!(stdout.contains("precision: bf16"), "{stdout}");
+    let (ok, stdout, err) = test(&f32_dir, &[], "off");
+    assert!(ok, "{stdout}\n{err}");
+    let (ok, stdout, err) = test(&off_dir, &bf16, "off");
+    assert!(ok, "{stdout}\n{err}");
+    assert_eq!(stdout.matches("running in f32").count(), 1, "{stdout}");
+    let log = |d: &std::path::Path| {
+        let d = d.join("LOG").join("TEST");
+        let mut names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| (n.clone(), std::fs::read(d.join(n)).unwrap()))
+            .collect::<Vec<_>>()
+    };
+    assert!(!log(&f32_dir).is_empty());
+    assert_eq!(
+        log(&f32_dir),
+        log(&off_dir),
+        "the fallback must be f32 exactly"
+    );
+    // calibrate in bf16 (the test file stands in for the validation set).
+    let (ok, stdout, err) = run_osai(
+        &[
+            o("calibrate"),
+            o("-m"),
+            best.as_os_str(),
+            o("--train-dataset"),
+            data.train.as_os_str(),
+            o("--validation-dataset"),
+            data.test.as_os_str(),
+            o("--test-dataset"),
+            data.test.as_os_str(),
+            o("-o"),
+            tmp.path().join("calibrate").as_os_str(),
+            o("-p"),
+            o("cal"),
+            o("-q"),
+            o("--device"),
+            o("cpu"),
+            o("--compute-precision"),
+            o("bf16"),
         ],
         bf16_env(),
     );
