@@ -229,17 +229,8 @@ pub fn run(
         p.device().synchronize()
     })?;
     rows.push(per(secs, flops.forward(), "eval forward"));
-    // `--precision bf16` covers forwards only so far: the rows with a backward run in f32, and say so.
-    let active = crate::ops::precision::active();
-    let f32_rows = active != crate::ops::precision::Active::F32;
-    let tag = |name: String| {
-        if f32_rows {
-            format!("{name} (f32)")
-        } else {
-            name
-        }
-    };
-    crate::ops::precision::set_active(crate::ops::precision::Active::F32);
+    // Every row runs in the process's precision (`--precision`): in bf16 the train steps' forwards,
+    // input and weight gradients too; BatchNorm, the loss and the optimiser state stay f32.
     for (name, which, n) in [
         ("train step --unfreeze 2", Trainable::LastUnits(2), 2usize),
         ("train step --unfreeze-all", Trainable::All, cfg.n_units()),
@@ -254,9 +245,8 @@ pub fn run(
             drop(g);
             x.device().synchronize()
         })?;
-        rows.push(per(secs, flops.train_step(n), &tag(name.to_string())));
+        rows.push(per(secs, flops.train_step(n), name));
     }
-    crate::ops::precision::set_active(active);
     // Each conv shape of the model, forward and forward+backward, at the model's batch and length.
     let mut seen = Vec::new();
     for (&k, &d) in cfg.kernel_sizes.iter().zip(cfg.dilations) {
@@ -277,15 +267,13 @@ pub fn run(
             yv.device().synchronize()
         })?;
         rows.push(per(secs, f, &format!("conv W{k} AR{d} forward")));
-        crate::ops::precision::set_active(crate::ops::precision::Active::F32);
         let secs = time_best(reps, || {
             let yv = conv1d_same(xin.as_tensor(), w.as_tensor(), b.as_tensor(), d)?;
             let g = yv.sum_all()?.backward()?;
             drop(g);
             xin.device().synchronize()
         })?;
-        crate::ops::precision::set_active(active);
-        rows.push(per(secs, 3.0 * f, &tag(format!("conv W{k} AR{d} fwd+bwd"))));
+        rows.push(per(secs, 3.0 * f, &format!("conv W{k} AR{d} fwd+bwd")));
     }
     Ok(rows)
 }

@@ -187,10 +187,33 @@ pub struct BenchArgs {
     /// Only measure the memory a training step keeps alive for backward (`-u 2` and `-A`), no timings.
     #[arg(long)]
     pub memory: bool,
-    /// Compute precision of the conv forwards: f32, or bf16 (bf16 operands, f32 accumulation; rows
-    /// with a backward stay f32 and are marked so).
+    /// Compute precision of the convolutions: f32, or bf16 (bf16 operands, f32 accumulation, in the
+    /// train steps' backward too).
     #[arg(long, alias = "compute-precision", value_enum, default_value_t = crate::ops::precision::Precision::F32)]
     pub precision: crate::ops::precision::Precision,
+}
+
+/// `--precision` of the commands that train or score on HDF5 data (`train`, `transfer`, `test`,
+/// `calibrate`); `--compute-precision`, the name `predict` and `variant` use, is accepted too.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct PrecisionArgs {
+    /// Compute precision of the convolutions (CPU): f32, or bf16 (bf16 operands, f32 accumulation in
+    /// every conv, forward and backward; BatchNorm, loss, optimiser, master weights and checkpoints stay
+    /// f32). bf16 needs AVX-512 BF16, else f32 with a message.
+    #[arg(long, alias = "compute-precision", value_enum, value_name = "P",
+          default_value_t = crate::ops::precision::Precision::F32)]
+    pub precision: crate::ops::precision::Precision,
+}
+
+impl PrecisionArgs {
+    /// Makes the flag the process's conv precision for a model on `device`, and prints the line that says
+    /// what runs (or why bf16 falls back to f32) on the console, once. An error names a bad `OSAI_BF16`.
+    pub fn select(&self, device: &candle_core::Device) -> anyhow::Result<()> {
+        if let Some(m) = super::infer::select_precision(self.precision, device)? {
+            println!("{m}");
+        }
+        Ok(())
+    }
 }
 
 /// Where the model runs and in what batches: the flags of every command that runs it.
@@ -256,6 +279,8 @@ pub struct CommonTrainArgs {
     pub loss: Loss,
     #[command(flatten)]
     pub compute: ComputeArgs,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
     /// Allow writing into a run directory that already holds checkpoints.
     #[arg(long)]
     pub overwrite: bool,
@@ -347,6 +372,8 @@ pub struct TestArgs {
     pub temperature: Option<PathBuf>,
     #[command(flatten)]
     pub compute: ComputeArgs,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
     #[command(flatten)]
     pub progress: ProgressArgs,
     /// Console output: a labelled table row (the columns of `transfer`'s table), or OpenSpliceAI's own

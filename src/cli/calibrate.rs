@@ -64,6 +64,8 @@ pub struct CalibrateArgs {
     pub loss: Loss,
     #[command(flatten)]
     pub compute: ComputeArgs,
+    #[command(flatten)]
+    pub precision: super::args::PrecisionArgs,
     /// Also write each chart of calibration.html as its own file (`calibration-{chart}.png|svg`).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<crate::report::ChartFormat>,
@@ -86,6 +88,7 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
         .check()?;
     let device = select_device(&a.compute.device)?;
     println!("Running openspliceai-rs in calibrate mode.");
+    a.precision.select(&device)?;
     // The checkpoint door, before anything is written (calibrate loads the model again at this size).
     let flank = crate::infer::checkpoint_config(&a.pretrained_model, a.flanking_size)?;
     super::say_flank(a.flanking_size, flank, &a.pretrained_model, |l| {

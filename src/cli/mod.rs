@@ -83,6 +83,7 @@ fn run_config(
     cache_dir: Option<std::path::PathBuf>,
 ) -> Result<RunConfig> {
     let device = select_device(&c.compute.device)?;
+    c.precision.select(&device)?;
     let cfg = RunConfig {
         out: terminal(),
         kind,
@@ -272,6 +273,7 @@ fn test_cmd(a: TestArgs) -> Result<()> {
         )
         .check()?;
     let device = select_device(&a.compute.device)?;
+    a.precision.select(&device)?;
     let (mut model, report) = crate::infer::load(&a.model, a.flanking_size, &device)?;
     let flank = model.config();
     say_flank(a.flanking_size, flank, &a.model, |l| println!("{l}"));
@@ -361,6 +363,7 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
             batch_size: Some(12),
             device: a.device.clone(),
         },
+        precision: Default::default(),
         overwrite: true,
         resume: false,
         progress: Default::default(),

@@ -349,7 +349,19 @@ pub(crate) fn conv_forward_gemm(
 }
 
 /// Weight-gradient kernel of the conv `s`: x (N, Cin, L), g (N, Cout, L) → gw (Cout, Cin·K).
+/// In bf16 (`--precision bf16`) the operands x and g are bf16 and the sums f32 ([`super::conv_bf16::grad_weight`]).
 pub(crate) fn conv_grad_weight_cpu(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<f32> {
+    if matches!(
+        precision::active(),
+        Active::Bf16Native | Active::Bf16Emulated
+    ) {
+        return super::conv_bf16::grad_weight(x, g, s);
+    }
+    conv_grad_weight_f32(x, g, s)
+}
+
+/// The f32 weight gradient whatever `--precision` says: the direct kernel where it runs, else im2col + gemm.
+pub(crate) fn conv_grad_weight_f32(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
     if let Some(gw) = super::conv_direct::grad_weight(x, g, s) {
         return gw;
@@ -791,6 +803,28 @@ pub mod kernels {
     /// Weight gradient (Cout, Cin, K) from x (N, Cin, L) and g (N, Cout, L) through im2col + gemm.
     pub fn grad_weight_gemm(x: &[f32], g: &[f32], dims: Dims) -> Vec<f32> {
         super::conv_grad_weight_gemm(x, g, &shape(dims))
+    }
+
+    /// The weight gradient with bf16 operands (x and g) and f32 accumulation, as `--precision bf16`
+    /// runs it (the AVX-512 BF16 path where the CPU has it; for now the emulation everywhere).
+    pub fn grad_weight_bf16(x: &[f32], g: &[f32], dims: Dims) -> Vec<f32> {
+        super::super::conv_bf16::grad_weight(x, g, &shape(dims))
+    }
+
+    /// The same with x and g rounded to bf16 and the f32 kernels (any CPU).
+    pub fn grad_weight_bf16_emulated(x: &[f32], g: &[f32], dims: Dims) -> Vec<f32> {
+        super::super::conv_bf16::grad_weight_emulated(x, g, &shape(dims))
+    }
+
+    /// The weight gradient the conv op runs for the process's active precision.
+    pub fn grad_weight_active(x: &[f32], g: &[f32], dims: Dims) -> Vec<f32> {
+        super::conv_grad_weight_cpu(x, g, &shape(dims))
+    }
+
+    /// The forward the conv op runs for the process's active precision (the input gradient is this
+    /// forward of the output gradient with the transposed, flipped kernel).
+    pub fn forward_active(x: &[f32], w: &[f32], bias: Option<&[f32]>, dims: Dims) -> Vec<f32> {
+        super::conv_forward_cpu(x, w, bias, &shape(dims))
     }
 
     /// The same through the direct AVX-512 kernel; `None` where it does not run.

@@ -333,3 +333,30 @@ mod native {
         }
     }
 }
+
+/// `v` with every value rounded to bf16 ([`round_bf16`]), in parallel chunks.
+fn rounded(v: &[f32]) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut out = vec![0f32; v.len()];
+    out.par_chunks_mut(1 << 16)
+        .zip(v.par_chunks(1 << 16))
+        .for_each(|(o, i)| {
+            for (o, &i) in o.iter_mut().zip(i) {
+                *o = round_bf16(i);
+            }
+        });
+    out
+}
+
+/// The weight gradient of the conv `s` with bf16 operands and f32 accumulation: x (N, Cin, L) and the
+/// output gradient g (N, Cout, L) rounded to bf16 with [`round_bf16`], then the f32 kernels
+/// (`conv::conv_grad_weight_f32`) → gw (Cout, Cin·K) in f32. Any CPU; the reference of native kernels.
+pub(crate) fn grad_weight_emulated(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<f32> {
+    super::conv::conv_grad_weight_f32(&rounded(x), &rounded(g), s)
+}
+
+/// The weight gradient `--precision bf16` runs (both `Bf16Native` and `Bf16Emulated`): the emulation for
+/// now, the one place a native bf16 weight-gradient kernel plugs in.
+pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<f32> {
+    grad_weight_emulated(x, g, s)
+}

@@ -283,9 +283,12 @@ pub fn check_flags(saved: &RunInfo, now: &RunInfo, run_dir: &Path) -> Result<(),
     let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
         return Ok(());
     };
-    for (key, old) in a {
+    // Every key of either (a flag absent on one side, e.g. run.json's `precision`, reads as null).
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for key in keys {
+        let old = a.get(key).cloned().unwrap_or_default();
         let new = b.get(key).cloned().unwrap_or_default();
-        if *old != new {
+        if old != new {
             return Err(StateError::FlagChanged {
                 flag: flag_name(key),
                 saved: old.to_string(),
