@@ -351,13 +351,11 @@ pub(crate) fn conv_forward_gemm(
 /// Weight-gradient kernel of the conv `s`: x (N, Cin, L), g (N, Cout, L) → gw (Cout, Cin·K).
 /// In bf16 (`--precision bf16`) the operands x and g are bf16 and the sums f32 ([`super::conv_bf16::grad_weight`]).
 pub(crate) fn conv_grad_weight_cpu(x: &[f32], g: &[f32], s: &ConvShape) -> Vec<f32> {
-    if matches!(
-        precision::active(),
-        Active::Bf16Native | Active::Bf16Emulated
-    ) {
-        return super::conv_bf16::grad_weight(x, g, s);
+    match precision::active() {
+        Active::Bf16Native => super::conv_bf16::grad_weight(x, g, s),
+        Active::Bf16Emulated => super::conv_bf16::grad_weight_emulated(x, g, s),
+        _ => conv_grad_weight_f32(x, g, s),
     }
-    conv_grad_weight_f32(x, g, s)
 }
 
 /// The f32 weight gradient whatever `--precision` says: the direct kernel where it runs, else im2col + gemm.
@@ -760,6 +758,18 @@ pub mod kernels {
         super::super::conv_bf16::forward_avx512(x, w, bias, &shape(dims), fuse)
     }
 
+    /// The forward `--precision bf16` runs natively: AMX where it runs, else AVX-512 BF16; `None` where
+    /// neither does.
+    pub fn forward_bf16_native(
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        dims: Dims,
+        fuse: super::Fusion<'_, &[f32]>,
+    ) -> Option<FusedVecs> {
+        super::super::conv_bf16::forward_fused(x, w, bias, &shape(dims), fuse)
+    }
+
     /// The same through the AMX kernel; `None` where it does not run (no AMX, or `OSAI_AMX=off`).
     pub fn forward_bf16_amx(
         x: &[f32],
@@ -806,7 +816,7 @@ pub mod kernels {
     }
 
     /// The weight gradient with bf16 operands (x and g) and f32 accumulation, as `--precision bf16`
-    /// runs it (the AVX-512 BF16 path where the CPU has it; for now the emulation everywhere).
+    /// runs it natively (AMX where it runs, else the emulation).
     pub fn grad_weight_bf16(x: &[f32], g: &[f32], dims: Dims) -> Vec<f32> {
         super::super::conv_bf16::grad_weight(x, g, &shape(dims))
     }
