@@ -29,7 +29,11 @@ use rand::{rngs::StdRng, SeedableRng};
 fn rounding_to_tf32_is_to_nearest_even() {
     let one = 1f32;
     let ulp = 2f32.powi(-10); // TF32's spacing at 1
-    assert_eq!(round_tf32(one + ulp / 2.0), one, "a tie rounds to even (down)");
+    assert_eq!(
+        round_tf32(one + ulp / 2.0),
+        one,
+        "a tie rounds to even (down)"
+    );
     assert_eq!(
         round_tf32(one + ulp + ulp / 2.0),
         one + 2.0 * ulp,
@@ -131,7 +135,8 @@ fn plans_in_bf16_and_tf32_stay_within_the_rounding_bound_for_every_model_shape()
                     against_bound(&gx, &exact.gx, &sums.gx, coef(terms[1])),
                     against_bound(&gw, &exact.gw, &sums.gw, coef(terms[2])),
                 ];
-                for (i, (what, (ratio, _))) in ["y", "grad_x", "grad_w"].iter().zip(errs).enumerate()
+                for (i, (what, (ratio, _))) in
+                    ["y", "grad_x", "grad_w"].iter().zip(errs).enumerate()
                 {
                     assert!(
                         ratio <= 1.0,
@@ -226,7 +231,10 @@ fn plan_bf16_matches_the_cpu_kernels_bf16_emulation() {
         let (y_kern, _) = forward_bf16_emulated(&x, &w, Some(&bias), dims, Default::default());
         let want: Vec<f64> = y_kern.iter().map(|&v| v as f64).collect();
         let e = rel_err(&y_plan, &want, 1.0);
-        assert!(e < 1e-5, "K={k} d={d}: plan bf16 {e:e} from the kernels' bf16");
+        assert!(
+            e < 1e-5,
+            "K={k} d={d}: plan bf16 {e:e} from the kernels' bf16"
+        );
         worst = worst.max(e);
     }
     eprintln!("plan bf16 vs CPU kernels' bf16 emulation: worst relative difference {worst:.1e}");
@@ -243,7 +251,10 @@ fn each_device_selects_its_plan_compute_type() {
     assert!(tf32.message.unwrap().contains("TF32"));
     let off = sel(Precision::Bf16, Backend::Cuda, Some("off"));
     assert_eq!(off.gemm, Compute::F32);
-    assert!(off.message.unwrap().ends_with("OSAI_BF16=off; running in f32"));
+    assert!(off
+        .message
+        .unwrap()
+        .ends_with("OSAI_BF16=off; running in f32"));
     let metal = sel(Precision::Bf16, Backend::Metal, None);
     assert_eq!(metal.gemm, Compute::Bf16);
     for b in [Backend::Cpu, Backend::Metal] {
@@ -257,7 +268,10 @@ fn each_device_selects_its_plan_compute_type() {
     }
     // The CPU: the plan (OSAI_OPS=reference) follows the kernels.
     let emu = sel(Precision::Bf16, Backend::Cpu, Some("emulate"));
-    assert_eq!((emu.active, emu.gemm), (Active::Bf16Emulated, Compute::Bf16));
+    assert_eq!(
+        (emu.active, emu.gemm),
+        (Active::Bf16Emulated, Compute::Bf16)
+    );
     let f = sel(Precision::F32, Backend::Cuda, None);
     assert_eq!((f.gemm, f.message), (Compute::F32, None));
 }
@@ -328,6 +342,65 @@ fn reference_graph_in_bf16_and_tf32_stays_close_to_f32() {
         // bf16: the CPU kernels' bound (tests/bf16.rs); TF32 has 3 more bits: 8× tighter.
         assert!(d_bf < 0.03, "{flank}nt: bf16 plan is {d_bf} from f32");
         assert!(d_tf < 0.004, "{flank}nt: tf32 plan is {d_tf} from f32");
-        assert!(m_tf < m_bf, "{flank}nt: tf32 ({m_tf:e}) no closer than bf16 ({m_bf:e})");
+        assert!(
+            m_tf < m_bf,
+            "{flank}nt: tf32 ({m_tf:e}) no closer than bf16 ({m_bf:e})"
+        );
     }
+}
+
+/// `forward --precision tf32` on the CPU says on one line that there is no TF32 and writes exactly the
+/// f32 output; with `OSAI_OPS=reference` (the CUDA graph) `--precision bf16` (emulated, any CPU) runs the
+/// plan in bf16: near the f32 plan, not equal to it.
+#[test]
+fn forward_takes_the_precision_on_the_cpu() {
+    let (Some(ckpt), Some(input)) = (
+        common::mane_checkpoint(80),
+        common::fixture("parity/forward_80nt.safetensors"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, prec: &str, ops: &str| {
+        let out = dir.path().join(format!("{name}.safetensors"));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_openspliceai-rs"))
+            .args(["forward", "-m"])
+            .arg(&ckpt)
+            .args(["-f", "80", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(&out)
+            .args(["--device", "cpu", "--precision", prec])
+            .env("OSAI_OPS", ops)
+            .env("OSAI_BF16", "emulate")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "{text}");
+        let t = candle_core::safetensors::load(&out, &Device::Cpu).unwrap();
+        (text, t["probs"].clone())
+    };
+    let (_, f32_native) = run("f32", "f32", "native");
+    let (text, tf32) = run("tf32", "tf32", "native");
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("TF32")).collect();
+    assert_eq!(
+        lines,
+        ["--precision tf32: CPUs have no TF32; running in f32"],
+        "{text}"
+    );
+    assert_eq!(
+        diff(&f32_native, &tf32).0,
+        0.0,
+        "tf32 on the CPU must be f32"
+    );
+    let (_, f32_plan) = run("f32-plan", "f32", "reference");
+    let (text, bf16_plan) = run("bf16-plan", "bf16", "reference");
+    assert!(text.contains("precision: bf16 emulated"), "{text}");
+    let (d, _) = diff(&f32_plan, &bf16_plan);
+    eprintln!("forward fixture 80nt, CUDA graph: |p(bf16) − p(f32)| max {d:.2e}");
+    assert!(d > 0.0 && d < 0.03, "bf16 plan {d} from f32");
 }

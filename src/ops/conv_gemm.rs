@@ -181,7 +181,8 @@ fn cuda_gemm_ex(
     use candle_core::cuda_backend::cudarc::driver::{DevicePtr, DevicePtrMut};
     let blas = cublas(&c.device)?;
     let stream = c.device.cuda_stream();
-    let err = |e| candle_core::Error::Msg(format!("cuBLAS GemmStridedBatchedEx ({compute:?}): {e:?}"));
+    let err =
+        |e| candle_core::Error::Msg(format!("cuBLAS GemmStridedBatchedEx ({compute:?}): {e:?}"));
     // A and B as raw device pointers (with the guards that record their use on the stream when
     // dropped, after the calls), their lengths, cuBLAS type and element size.
     let ((a_ptr, _record_a), a_len, (b_ptr, _record_b), b_len, in_type, elem) = match compute {
