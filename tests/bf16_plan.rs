@@ -404,3 +404,48 @@ fn forward_takes_the_precision_on_the_cpu() {
     eprintln!("forward fixture 80nt, CUDA graph: |p(bf16) − p(f32)| max {d:.2e}");
     assert!(d > 0.0 && d < 0.03, "bf16 plan {d} from f32");
 }
+
+/// The conv op (`conv1d_same_gemm_in`, autograd included) in bf16 and TF32 on the CPU runs exactly the
+/// plans above: forward and both gradients equal the plan-level emulation.
+#[test]
+fn conv_op_in_bf16_and_tf32_runs_the_emulated_plans() {
+    use candle_core::Var;
+    use openspliceai_rs::ops::conv_gemm::conv1d_same_gemm_in;
+    let mut rng = StdRng::seed_from_u64(31);
+    let s = ConvShape {
+        batch: 2,
+        c_in: 32,
+        c_out: 32,
+        l: 201,
+        k: 21,
+        dilation: 10,
+    };
+    let x = rand_vec(&mut rng, s.batch * s.c_in * s.l);
+    let w = rand_vec(&mut rng, s.c_out * s.c_in * s.k);
+    let bias = rand_vec(&mut rng, s.c_out);
+    let g = rand_vec(&mut rng, s.batch * s.c_out * s.l);
+    for compute in [Compute::Bf16, Compute::Tf32] {
+        let dev = Device::Cpu;
+        let xv = Var::from_vec(x.clone(), (s.batch, s.c_in, s.l), &dev).unwrap();
+        let wv = Var::from_vec(w.clone(), (s.c_out, s.c_in, s.k), &dev).unwrap();
+        let bv = Var::from_vec(bias.clone(), s.c_out, &dev).unwrap();
+        let gt = Tensor::from_vec(g.clone(), (s.batch, s.c_out, s.l), &dev).unwrap();
+        let y = conv1d_same_gemm_in(xv.as_tensor(), wv.as_tensor(), bv.as_tensor(), 10, compute)
+            .unwrap();
+        let grads = (&y * &gt).unwrap().sum_all().unwrap().backward().unwrap();
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let (py, pgx, pgw) = through_plans(compute, &x, &w, &bias, &g, &s);
+        for (name, got, want) in [
+            ("y", flat(&y), py),
+            ("grad_x", flat(grads.get(xv.as_tensor()).unwrap()), pgx),
+            ("grad_w", flat(grads.get(wv.as_tensor()).unwrap()), pgw),
+        ] {
+            let want: Vec<f64> = want.iter().map(|&v| v as f64).collect();
+            let e = rel_err(&got, &want, 1.0);
+            assert!(
+                e < 1e-6,
+                "{compute:?} {name}: the op is {e:e} from the plans"
+            );
+        }
+    }
+}

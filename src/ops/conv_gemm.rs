@@ -9,8 +9,8 @@
 //! the padded output gradient with the transposed, flipped kernel; the weight gradient its own plan
 //! ([`weight_grad_plan`]); the bias gradient a per-channel sum.
 //!
-//! Every plan runs in the process's GEMM compute type (`precision::gemm_compute`, set by
-//! `--precision`): f32 (`cublasSgemmStridedBatched`), TF32 (`cublasGemmStridedBatchedEx` on the f32
+//! Every plan runs in the op's compute type, by default the process's (`precision::gemm_compute`, set
+//! by `--precision`) when the op is built, and its backward in the same: f32 (`cublasSgemmStridedBatched`), TF32 (`cublasGemmStridedBatchedEx` on the f32
 //! buffers with `CUBLAS_COMPUTE_32F_FAST_TF32`) or bf16 (A and B converted to bf16 once per op, C f32,
 //! `CUBLAS_COMPUTE_32F`); the CPU executor emulates the last two by rounding A and B.
 
@@ -343,6 +343,7 @@ pub fn conv_forward<S: PlanStorage>(
     bias: Option<(&S, &Layout)>,
     dilation: usize,
     input_grad: bool,
+    compute: Compute,
 ) -> Result<(S, Shape)> {
     check_f32(x, "input")?;
     check_f32(w, "kernel")?;
@@ -377,7 +378,7 @@ pub fn conv_forward<S: PlanStorage>(
         None => zeros(x, out_shape.clone())?,
     };
     let calls = forward_plan(&run, input_grad, bias.is_some());
-    S::run_plan(&calls, super::precision::gemm_compute(), &xp, &wp, &mut y)?;
+    S::run_plan(&calls, compute, &xp, &wp, &mut y)?;
     Ok((y, out_shape))
 }
 
@@ -388,6 +389,7 @@ pub fn conv_grad_weight<S: PlanStorage>(
     (g, gl): (&S, &Layout),
     k: usize,
     dilation: usize,
+    compute: Compute,
 ) -> Result<(S, Shape)> {
     check_f32(x, "input")?;
     check_f32(g, "gradient")?;
@@ -404,7 +406,7 @@ pub fn conv_grad_weight<S: PlanStorage>(
             ..c
         })
         .collect();
-    S::run_plan(&calls, super::precision::gemm_compute(), &xp, g, &mut dw)?;
+    S::run_plan(&calls, compute, &xp, g, &mut dw)?;
     // (K, C_out, C_in) → (C_out, C_in, K): element (o, i, k) = dw[k, o, i].
     let shape = Shape::from((c_out, c_in, k));
     let out = gather(
@@ -417,17 +419,20 @@ pub fn conv_grad_weight<S: PlanStorage>(
 }
 
 /// `x (B, C_in, L) ⊛ w (C_out, C_in, K)`, same padding, dilation `dilation`, no bias; with `input_grad`
-/// the input gradient of that conv from its output gradient (no backward then).
+/// the input gradient of that conv from its output gradient (no backward then). Its plans run in
+/// `compute`, fixed when the op is built (its backward runs in the same).
 #[derive(Debug, Clone, Copy)]
 pub struct ConvGemm {
     pub dilation: usize,
     pub input_grad: bool,
+    pub compute: Compute,
 }
 
-/// `(x, w, b) → conv(x, w) + b` through the plan.
+/// `(x, w, b) → conv(x, w) + b` through the plan, in `compute`.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvGemmBias {
     pub dilation: usize,
+    pub compute: Compute,
 }
 
 /// `(x (B, C_in, L), g (B, C_out, L)) → dW (C_out, C_in, K)`.
@@ -435,15 +440,17 @@ pub struct ConvGemmBias {
 struct ConvGemmGradWeight {
     dilation: usize,
     k: usize,
+    compute: Compute,
 }
 
-/// The gradients of `conv(x, w)` from `grad`, each only where it is needed.
-fn conv_bwd(dilation: usize, x: &Tensor, w: &Tensor, grad: &Tensor) -> Grads2 {
+/// The gradients of `conv(x, w)` from `grad`, each only where it is needed, in `compute`.
+fn conv_bwd(dilation: usize, compute: Compute, x: &Tensor, w: &Tensor, grad: &Tensor) -> Grads2 {
     let grad = grad.contiguous()?;
     let gx = grad_if(x.track_op(), || {
         let op = ConvGemm {
             dilation,
             input_grad: true,
+            compute,
         };
         grad.apply_op2_no_bwd(&w.detach().contiguous()?, &op)
     })?;
@@ -451,6 +458,7 @@ fn conv_bwd(dilation: usize, x: &Tensor, w: &Tensor, grad: &Tensor) -> Grads2 {
         let op = ConvGemmGradWeight {
             dilation,
             k: w.dims3()?.2,
+            compute,
         };
         x.detach().contiguous()?.apply_op2_no_bwd(&grad, &op)
     })?;
@@ -467,7 +475,8 @@ impl CustomOp2 for ConvGemm {
         (s2, l2),
         None,
         op.dilation,
-        op.input_grad
+        op.input_grad,
+        op.compute
     ));
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Grads2 {
@@ -476,7 +485,7 @@ impl CustomOp2 for ConvGemm {
                 "conv1d (gemm plan): no second derivative".into(),
             ));
         }
-        conv_bwd(self.dilation, x, w, grad)
+        conv_bwd(self.dilation, self.compute, x, w, grad)
     }
 }
 
@@ -490,11 +499,12 @@ impl CustomOp3 for ConvGemmBias {
         (s2, l2),
         Some((s3, l3)),
         op.dilation,
-        false
+        false,
+        op.compute
     ));
 
     fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Grads3 {
-        let (gx, gw) = conv_bwd(self.dilation, x, w, grad)?;
+        let (gx, gw) = conv_bwd(self.dilation, self.compute, x, w, grad)?;
         let gb = grad_if(b.track_op(), || grad.detach().sum((0, 2)))?;
         Ok((gx, gw, gb))
     }
@@ -505,15 +515,33 @@ impl CustomOp2 for ConvGemmGradWeight {
         "conv1d-gemm-plan-grad-weight"
     }
 
-    storage_fwd!(|op, (s1, l1), (s2, l2)| conv_grad_weight((s1, l1), (s2, l2), op.k, op.dilation));
+    storage_fwd!(|op, (s1, l1), (s2, l2)| conv_grad_weight(
+        (s1, l1),
+        (s2, l2),
+        op.k,
+        op.dilation,
+        op.compute
+    ));
 }
 
 /// The same-padded dilated conv plus bias through the GEMM plan (the CUDA graph): `x` (N, C_in, L),
-/// `w` (C_out, C_in, K), `b` (C_out) → (N, C_out, L).
+/// `w` (C_out, C_in, K), `b` (C_out) → (N, C_out, L), in the process's GEMM compute type
+/// (`precision::gemm_compute`, `--precision`).
 pub fn conv1d_same_gemm(x: &Tensor, w: &Tensor, b: &Tensor, dilation: usize) -> Result<Tensor> {
+    conv1d_same_gemm_in(x, w, b, dilation, super::precision::gemm_compute())
+}
+
+/// [`conv1d_same_gemm`] in a given compute type (forward and backward), whatever the process's is.
+pub fn conv1d_same_gemm_in(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    dilation: usize,
+    compute: Compute,
+) -> Result<Tensor> {
     x.contiguous()?.apply_op3(
         &w.contiguous()?,
         &b.contiguous()?,
-        ConvGemmBias { dilation },
+        ConvGemmBias { dilation, compute },
     )
 }
