@@ -24,12 +24,13 @@
 # the same features); nvcc from scripts/nvcc.sh when a cuda build finds none on the PATH. Without cargo, a
 # missing test binary is reported as a failed step ("no test binary").
 #
-# Steps: forward parity against PyTorch for 80/400/2000/10000nt; the `-u 2` train-step fixture
+# Steps: forward parity against PyTorch for 80/400/2000/10000nt, and in bf16 and TF32 against the same f32
+# fixtures within their tolerances (80nt only on the CPU); the `-u 2` train-step fixture
 # (tests/train_step.rs with OSAI_TEST_DEVICE); a one-epoch 80nt `transfer -u 2` on the device against the
 # same run on the CPU (model_0.pt); the CUDA ops against the CPU ops (tests/device_ops.rs; on the CPU its
 # GPU test skips, on CUDA it must run); `bench --memory` for the default and the stock-op graph (bytes a
 # training step keeps, and on CUDA the device memory); `bench` with peak memory (device memory from nvidia-smi on CUDA, peak
-# RSS on the CPU); `quickstart`. scripts/gpu-pack.sh puts the binaries and fixtures in .gpu/. On a GPU machine
+# RSS on the CPU), and `bench --precision bf16|tf32`; `quickstart`. scripts/gpu-pack.sh puts the binaries and fixtures in .gpu/. On a GPU machine
 # without cuBLAS on the loader's path, the lib folders of Python's nvidia-* packages (PyTorch's CUDA wheels)
 # are added to LD_LIBRARY_PATH.
 set -uo pipefail
@@ -191,6 +192,31 @@ for f in 80 400 2000 10000; do
   fi
 done
 
+# 1b. The same forwards with the GEMM plan in bf16 and TF32 (--precision; docs/gpu.md#bf16-and-tf32) against
+# the f32 PyTorch fixtures: bf16 within 0.03 of every probability, TF32 within 0.004 (the CPU emulation of
+# the same plan stays well inside both: tests/bf16_plan.rs). On CUDA the log must say the precision ran (no
+# silent f32); on the CPU (CI) tf32 falls back to f32 with its message and bf16 runs the CPU kernels, 80nt only.
+if [ "$device" = cpu ]; then low_flanks=(80); else low_flanks=(80 400 2000 10000); fi
+for prec in bf16 tf32; do
+  if [ "$prec" = bf16 ]; then atol=0.03; want='precision: bf16 conv GEMMs on CUDA'; else atol=0.004; want='precision: TF32 conv GEMMs on CUDA'; fi
+  [ "$device" = cpu ] && want='precision'
+  for f in "${low_flanks[@]}"; do
+    t=$(now)
+    d=
+    log=$out/forward_${prec}_$f.log
+    if "$bin" forward -m "$mane/${f}nt/model_${f}nt_rs10.pt" -f "$f" \
+        --input "$fixtures/parity/forward_${f}nt.safetensors" --output "$out/forward_${prec}_$f.safetensors" \
+        --device "$device" --precision "$prec" > "$log" 2>&1 \
+      && grep -q "$want" "$log" \
+      && d=$(python3 "$diff_py" "$out/forward_${prec}_$f.safetensors" "$fixtures/parity/forward_${f}nt.safetensors" \
+        --keys probs --atol "$atol" --quiet); then
+      row "forward $prec vs f32 fixture ${f}nt" ok "$(since "$t")" "${d#worst: } ($(grep -m1 'precision' "$log"))"
+    else
+      row "forward $prec vs f32 fixture ${f}nt" FAIL "$(since "$t")" "$(tail -1 "$log") ${d:-} (expected '$want' in the log)"
+    fi
+  done
+done
+
 # 2. The -u 2 train-step fixture (losses, gradients, AdamW step, state dict) on the device.
 t=$(now)
 if [ -x "$test_bin" ]; then
@@ -260,6 +286,18 @@ else
   row "bench ${bench_args[*]}" FAIL "$(since "$t")" "$(tail -1 "$out/bench.log")"
 fi
 
+# 4b. bench in bf16 and TF32 (eval forward and train steps through the GEMM plan in that precision).
+if [ "$device" = cpu ]; then prec_bench_args=(-f 80 --batch-size 4 --reps 1); else prec_bench_args=(-f 400 -f 10000 --reps 3); fi
+for prec in bf16 tf32; do
+  t=$(now)
+  if "$bin" bench --device "$device" --precision "$prec" "${prec_bench_args[@]}" > "$out/bench_$prec.log" 2>&1; then
+    row "bench --precision $prec" ok "$(since "$t")" \
+      "$(awk '/^SpliceAI-/ {f = $1; sub(/,$/, "", f)} /^(eval forward|train step --unfreeze-all)/ {printf "%s %s %s win/s; ", f, ($1 == "eval" ? "eval" : "-A"), $(NF-3)}' "$out/bench_$prec.log")"
+  else
+    row "bench --precision $prec" FAIL "$(since "$t")" "$(tail -1 "$out/bench_$prec.log")"
+  fi
+done
+
 # 5. quickstart.
 t=$(now)
 if "$bin" quickstart --device "$device" --dir "$out/quickstart" > "$out/quickstart.log" 2>&1; then
@@ -271,6 +309,11 @@ fi
 echo
 echo "== bench ($device)"
 cat "$out/bench.log"
+for prec in bf16 tf32; do
+  echo
+  echo "== bench --precision $prec ($device)"
+  cat "$out/bench_$prec.log"
+done
 for ops in default stock; do
   echo
   echo "== bench --memory ($ops ops, $device)"

@@ -23,7 +23,7 @@ use openspliceai_rs::ops::conv::kernels::{
 };
 use openspliceai_rs::ops::conv::{ChannelMap, Fusion};
 use openspliceai_rs::ops::conv_bf16::round_bf16;
-use openspliceai_rs::ops::precision::{self, resolve, Active, Precision};
+use openspliceai_rs::ops::precision::{self, resolve, Active, Backend, Precision};
 use rand::{rngs::StdRng, SeedableRng};
 
 #[test]
@@ -45,27 +45,27 @@ fn rounding_to_bf16_is_to_nearest_even() {
 
 #[test]
 fn f32_is_silent_and_bf16_falls_back_with_a_message_where_it_cannot_run() {
-    let f = resolve(Precision::F32, true, Some("off")).unwrap();
+    let f = resolve(Precision::F32, Backend::Cpu, Some("off")).unwrap();
     assert_eq!((f.active, f.message), (Active::F32, None));
-    let off = resolve(Precision::Bf16, true, Some("off")).unwrap();
+    let off = resolve(Precision::Bf16, Backend::Cpu, Some("off")).unwrap();
     assert_eq!(off.active, Active::F32);
     assert!(off
         .message
         .unwrap()
         .ends_with("OSAI_BF16=off; running in f32"));
-    let gpu = resolve(Precision::Bf16, false, None).unwrap();
+    let gpu = resolve(Precision::Tf32, Backend::Metal, None).unwrap();
     assert_eq!(gpu.active, Active::F32);
     assert!(gpu.message.unwrap().contains("running in f32"));
-    let emu = resolve(Precision::Bf16, true, Some("emulate")).unwrap();
+    let emu = resolve(Precision::Bf16, Backend::Cpu, Some("emulate")).unwrap();
     assert_eq!(emu.active, Active::Bf16Emulated);
-    let auto = resolve(Precision::Bf16, true, None).unwrap();
+    let auto = resolve(Precision::Bf16, Backend::Cpu, None).unwrap();
     if precision::native_bf16_available() {
         assert_eq!(auto.active, Active::Bf16Native);
     } else {
         assert_eq!(auto.active, Active::F32);
         assert!(auto.message.unwrap().contains("lacks AVX-512 BF16"));
     }
-    let bad = resolve(Precision::Bf16, true, Some("yes")).unwrap_err();
+    let bad = resolve(Precision::Bf16, Backend::Cpu, Some("yes")).unwrap_err();
     assert!(bad.contains("OSAI_BF16=yes"), "{bad}");
 }
 

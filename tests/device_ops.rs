@@ -269,3 +269,63 @@ fn cuda_ops_match_the_cpu_ops() {
         }
     }
 }
+
+/// On a CUDA build with a GPU: the conv op with its plans in bf16 (`cublasGemmStridedBatchedEx`, bf16
+/// operands from candle's cast, f32 accumulation) and TF32 (`CUBLAS_COMPUTE_32F_FAST_TF32`) against the
+/// CPU executor's emulation of the same (operands rounded to nearest even), forward and both gradients.
+/// bf16: the same operands, only the summation order differs (1e-4). TF32: the tensor cores' own
+/// conversion of f32 operands may round ties (or more) otherwise, so up to a TF32 step per operand (4e-3).
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_plan_in_bf16_and_tf32_matches_the_cpu_emulation() {
+    use openspliceai_rs::ops::conv_gemm::conv1d_same_gemm_in;
+    use openspliceai_rs::ops::gemm_plan::Compute;
+    let gpu = match Device::new_cuda(0) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skipping: no CUDA device opens here: {e}");
+            return;
+        }
+    };
+    let mut rng = StdRng::seed_from_u64(24);
+    for &(n, c, l, k, d) in &[
+        (3usize, 32usize, 1201usize, 11usize, 4usize),
+        (2, 32, 1201, 41, 25),
+    ] {
+        let xv = rand_vec_in(&mut rng, n * c * l, -1.0, 1.0);
+        let wv = rand_vec_in(&mut rng, c * c * k, -0.2, 0.2);
+        let bv = rand_vec_in(&mut rng, c, -0.5, 0.5);
+        let rv = rand_vec_in(&mut rng, n * c * l, -1.0, 1.0);
+        let run = |dev: &Device, compute: Compute| {
+            let x = Var::from_vec(xv.clone(), (n, c, l), dev).unwrap();
+            let w = Var::from_vec(wv.clone(), (c, c, k), dev).unwrap();
+            let b = Var::from_vec(bv.clone(), c, dev).unwrap();
+            let r = Tensor::from_vec(rv.clone(), (n, c, l), dev).unwrap();
+            let y = conv1d_same_gemm_in(x.as_tensor(), w.as_tensor(), b.as_tensor(), d, compute)
+                .unwrap();
+            let grads = weighted_sum_grads(&y, &r);
+            let mut all = vec![y];
+            for v in [&x, &w] {
+                all.push(grads.get(v.as_tensor()).unwrap().clone());
+            }
+            all.into_iter()
+                .map(|t| values(&t.to_device(&Device::Cpu).unwrap()))
+                .collect::<Vec<_>>()
+        };
+        for (compute, tol) in [(Compute::Bf16, 1e-4), (Compute::Tf32, 4e-3)] {
+            let (on_gpu, on_cpu) = (run(&gpu, compute), run(&Device::Cpu, compute));
+            let gpu_f32 = run(&gpu, Compute::F32);
+            for (i, name) in ["y", "grad_x", "grad_w"].iter().enumerate() {
+                let want: Vec<f64> = on_cpu[i].iter().map(|&v| v as f64).collect();
+                let e = rel_err(&on_gpu[i], &want, 1e-6);
+                let f: Vec<f64> = gpu_f32[i].iter().map(|&v| v as f64).collect();
+                let from_f32 = rel_err(&on_gpu[i], &f, 1e-6);
+                eprintln!(
+                    "({n},{c},{l}) K={k} d={d} {compute:?}: {name} GPU vs CPU emulation rel err \
+                     {e:.1e}; GPU {compute:?} vs GPU f32 {from_f32:.1e}"
+                );
+                assert!(e < tol, "{compute:?} {name}: GPU vs CPU emulation {e:e}");
+            }
+        }
+    }
+}

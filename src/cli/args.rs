@@ -448,6 +448,10 @@ pub struct ForwardArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub compute: ComputeArgs,
+    /// Compute precision of the convolutions: f32, bf16 or tf32 (CUDA; see docs/commands.md).
+    #[arg(long, alias = "compute-precision", value_enum, value_name = "P",
+          default_value_t = crate::ops::precision::Precision::F32)]
+    pub precision: crate::ops::precision::Precision,
 }
 
 /// Rewrites OpenSpliceAI's single-dash long options (`-train`, `-test`) into the long forms clap knows.

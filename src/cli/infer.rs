@@ -28,9 +28,9 @@ pub struct ScoringArgs {
     /// temperature.pt) before the softmax.
     #[arg(long, value_name = "FILE")]
     pub temperature: Option<PathBuf>,
-    /// Compute precision of the convolutions (CPU): f32, or bf16 (bf16 operands, f32 accumulation;
-    /// needs AVX-512 BF16, else f32 with a message). Not `--precision`: variant's `-p/--precision` is
-    /// upstream's decimals.
+    /// Compute precision of the convolutions: f32, bf16 (bf16 operands, f32 accumulation; on the CPU
+    /// needs AVX-512 BF16, else f32 with a message) or tf32 (CUDA only). Not `--precision`: variant's
+    /// `-p/--precision` is upstream's decimals.
     #[arg(long = "compute-precision", value_enum, value_name = "P",
           default_value_t = crate::ops::precision::Precision::F32)]
     pub compute_precision: crate::ops::precision::Precision,
@@ -42,7 +42,8 @@ pub fn select_precision(
     p: crate::ops::precision::Precision,
     device: &candle_core::Device,
 ) -> Result<Option<String>> {
-    crate::ops::precision::select(p, device.is_cpu()).map_err(anyhow::Error::msg)
+    crate::ops::precision::select(p, crate::ops::precision::Backend::of(device))
+        .map_err(anyhow::Error::msg)
 }
 
 /// `predict`.

@@ -489,6 +489,9 @@ fn forward(a: ForwardArgs) -> Result<()> {
         .output("--output", &a.output)
         .check()?;
     let device = select_device(&a.compute.device)?;
+    if let Some(m) = infer::select_precision(a.precision, &device)? {
+        println!("{m}");
+    }
     let (model, report) = crate::infer::load(&a.model, a.flanking_size, &device)?;
     let flank = model.config();
     say_flank(a.flanking_size, flank, &a.model, |l| println!("{l}"));

@@ -93,11 +93,20 @@ fn conv1d_same_nobias_reference(x: &Tensor, w: &Tensor, dilation: usize) -> Resu
     } else {
         x.clone()
     };
+    // `--precision bf16` off the CPU (Metal; CUDA with OSAI_OPS=stock): bf16 operands for each tap's
+    // matmul (candle's Metal and CUDA matmuls take bf16, and return bf16), the taps summed in f32.
+    let bf16 = !x.device().is_cpu() && precision::gemm_compute() == precision::Compute::Bf16;
+    let (xp, w) = if bf16 {
+        (xp.to_dtype(DType::BF16)?, w.to_dtype(DType::BF16)?)
+    } else {
+        (xp, w.clone())
+    };
     let mut acc: Option<Tensor> = None;
     for tap in 0..k {
         let wk = w.narrow(2, tap, 1)?.squeeze(2)?.contiguous()?; // (Cout, Cin)
         let xk = xp.narrow(2, tap * dilation, l)?.contiguous()?; // (N, Cin, L)
         let yk = wk.broadcast_left(n)?.contiguous()?.matmul(&xk)?;
+        let yk = if bf16 { yk.to_dtype(DType::F32)? } else { yk };
         acc = Some(match acc {
             None => yk,
             Some(a) => (a + yk)?,

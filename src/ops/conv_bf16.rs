@@ -37,6 +37,18 @@ pub fn round_bf16(v: f32) -> f32 {
     f32::from_bits((bf16_bits(v) as u32) << 16)
 }
 
+/// `v` rounded to TF32 (f32's exponent, 10 explicit mantissa bits: 11 significant bits), round to nearest
+/// even, as an f32 (the low 13 bits zero); a NaN stays a (quiet) NaN. The GEMM plan's CPU emulation of
+/// CUDA's TF32 tensor-core math (`ops/gemm_plan.rs`).
+#[inline(always)]
+pub fn round_tf32(v: f32) -> f32 {
+    let mut b = v.to_bits();
+    if v.is_nan() {
+        b |= 0x0040_0000;
+    }
+    f32::from_bits(b.wrapping_add(0x0fff + ((b >> 13) & 1)) & !0x1fff)
+}
+
 /// `post(conv(pre(x)) + bias) + residual` with the conv's operands rounded to bf16 and everything else in
 /// f32 (the f32 kernels: the direct AVX-512F one where it runs, else im2col + gemm); the sums when asked.
 pub(crate) fn forward_emulated(

@@ -16,9 +16,57 @@
 //! `K−1−k` of the (K, C_in, C_out) permutation ([`forward_plan`] with `flip`). The weight gradient
 //! `dW_k = Σ_b G_b · X_pad_b[:, k·d..]ᵀ` is one call per window batched over the taps (the taps' input
 //! views are `d` apart, their outputs `C_out·C_in` apart), accumulating over windows with β = 1.
+//!
+//! A plan runs in one [`Compute`] type: f32 (`cublasSgemmStridedBatched`), TF32 or bf16
+//! (`cublasGemmStridedBatchedEx` with `CUBLAS_COMPUTE_32F_FAST_TF32`, or bf16 copies of A and B made once
+//! per op and `CUBLAS_COMPUTE_32F`; C and α, β stay f32). [`execute_cpu_with`] emulates the last two by
+//! rounding every element of A and B (`conv_bf16::round_tf32`, `round_bf16`: nearest even) and
+//! accumulating in f32, so the CPU runs the GPU's calls on the GPU's operands.
 
 use candle_core::{Result, Shape};
 use rayon::prelude::*;
+
+/// The compute type of a plan's GEMMs: what the operands A and B are rounded to before the f32
+/// multiply-accumulate. C is f32 in all three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compute {
+    /// f32 operands (`cublasSgemmStridedBatched`).
+    #[default]
+    F32,
+    /// Operands rounded to TF32 (10-bit mantissa), f32 accumulation (`CUBLAS_COMPUTE_32F_FAST_TF32`).
+    Tf32,
+    /// bf16 operands (8 significant bits), f32 accumulation (`CUDA_R_16BF`, `CUBLAS_COMPUTE_32F`).
+    Bf16,
+}
+
+impl Compute {
+    /// `v` as this compute type's tensor cores read it.
+    #[inline(always)]
+    pub fn round(self, v: f32) -> f32 {
+        match self {
+            Compute::F32 => v,
+            Compute::Tf32 => super::conv_bf16::round_tf32(v),
+            Compute::Bf16 => super::conv_bf16::round_bf16(v),
+        }
+    }
+
+    /// The unit round-off of the operands' rounding (2^−p for p significant bits): 2⁻²⁴, 2⁻¹¹, 2⁻⁸.
+    pub fn unit_roundoff(self) -> f64 {
+        match self {
+            Compute::F32 => 2f64.powi(-24),
+            Compute::Tf32 => 2f64.powi(-11),
+            Compute::Bf16 => 2f64.powi(-8),
+        }
+    }
+
+    /// The operands rounded, once (the CUDA op's one conversion per op); f32 borrows them as they are.
+    fn rounded(self, v: &[f32]) -> std::borrow::Cow<'_, [f32]> {
+        match self {
+            Compute::F32 => std::borrow::Cow::Borrowed(v),
+            _ => std::borrow::Cow::Owned(v.par_iter().map(|&x| self.round(x)).collect()),
+        }
+    }
+}
 
 /// Whether a cuBLAS operand is used as stored (`N`) or transposed (`T`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,6 +320,23 @@ impl GemmCall {
 /// CPU twin of the CUDA executor. Each call is bounds-checked first; its batches run in parallel (their
 /// outputs are disjoint, [`GemmCall::check_bounds`]).
 pub fn execute_cpu(calls: &[GemmCall], a: &[f32], b: &[f32], c: &mut [f32]) -> Result<()> {
+    execute_cpu_with(calls, Compute::F32, a, b, c)
+}
+
+/// [`execute_cpu`] in `compute`: A and B rounded to it element by element first (one copy each, as the
+/// CUDA op converts them once), then the same f32 calls.
+pub fn execute_cpu_with(
+    calls: &[GemmCall],
+    compute: Compute,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+) -> Result<()> {
+    for call in calls {
+        call.check_bounds(a.len(), b.len(), c.len())?;
+    }
+    let (a, b) = (compute.rounded(a), compute.rounded(b));
+    let (a, b) = (&a[..], &b[..]);
     for call in calls {
         call.check_bounds(a.len(), b.len(), c.len())?;
         if call.m == 0 || call.n == 0 || call.batch == 0 {

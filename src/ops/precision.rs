@@ -11,6 +11,14 @@
 //!   CPU, the reference the native kernel is tested against;
 //! - f32, with a one-line message, where bf16 was asked for but the CPU lacks AVX-512 BF16 or
 //!   `OSAI_BF16=off` (so CI can force that path).
+//!
+//! Beside it, a second process-wide setting: the compute type of the GEMM plan ([`gemm_compute`],
+//! `ops/gemm_plan.rs`), the conv graph that runs on CUDA and on the CPU with `OSAI_OPS=reference`:
+//! f32 (`cublasSgemmStridedBatched`), TF32 (f32 storage, tensor-core math with 10-bit mantissas) or bf16
+//! (bf16 operands, f32 accumulation and output), both through `cublasGemmStridedBatchedEx`; the CPU
+//! executor emulates each by rounding the operands. On Metal (and CUDA with `OSAI_OPS=stock`) the stock
+//! graph's per-tap matmuls read bf16 operands when the plan's compute type is bf16. [`resolve`] sets both
+//! from `--precision` and the device.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -20,9 +28,33 @@ pub enum Precision {
     /// f32 operands and accumulation (the default; every identity test runs in it).
     #[default]
     F32,
-    /// bf16 operands, f32 accumulation (conv forwards on the CPU).
+    /// bf16 operands, f32 accumulation (conv forwards on the CPU; every conv GEMM on CUDA; the per-tap
+    /// matmuls on Metal).
     Bf16,
+    /// f32 storage, TF32 tensor-core math (CUDA only; f32 with a message elsewhere).
+    Tf32,
 }
+
+/// Where the model runs, as far as the precision is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+impl Backend {
+    /// The backend of `device`.
+    pub fn of(device: &candle_core::Device) -> Backend {
+        match device {
+            candle_core::Device::Cpu => Backend::Cpu,
+            candle_core::Device::Cuda(_) => Backend::Cuda,
+            candle_core::Device::Metal(_) => Backend::Metal,
+        }
+    }
+}
+
+pub use super::gemm_plan::Compute;
 
 /// What the conv kernels run in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +71,26 @@ const NATIVE: u8 = 1;
 const EMULATED: u8 = 2;
 
 static ACTIVE: AtomicU8 = AtomicU8::new(F32);
+static GEMM: AtomicU8 = AtomicU8::new(0);
+
+/// The compute type of the GEMM plan's calls (and of the stock graph's conv matmuls off the CPU) now.
+pub fn gemm_compute() -> Compute {
+    match GEMM.load(Ordering::Relaxed) {
+        1 => Compute::Tf32,
+        2 => Compute::Bf16,
+        _ => Compute::F32,
+    }
+}
+
+/// Sets the GEMM plan's compute type (tests, and [`select`]).
+pub fn set_gemm_compute(c: Compute) {
+    let v = match c {
+        Compute::F32 => 0,
+        Compute::Tf32 => 1,
+        Compute::Bf16 => 2,
+    };
+    GEMM.store(v, Ordering::Relaxed);
+}
 
 /// The precision the conv kernels run in now.
 pub fn active() -> Active {
@@ -72,51 +124,88 @@ pub fn native_bf16_available() -> bool {
 /// What was chosen for a requested precision, and the line that says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
+    /// What the CPU conv kernels run in.
     pub active: Active,
-    /// One line for stderr: what runs, or why bf16 was asked for and f32 runs.
+    /// The GEMM plan's compute type (CUDA; the CPU with `OSAI_OPS=reference`; Metal's stock matmuls).
+    pub gemm: Compute,
+    /// One line for stderr: what runs, or why the precision asked for is not and f32 runs.
     pub message: Option<String>,
 }
 
-/// Resolves `--precision p` on a CPU (`cpu`: whether the model runs on the CPU) with the environment
-/// variable `OSAI_BF16` (`auto`, the default; `emulate`; `off`), without changing anything. An error
-/// names a bad `OSAI_BF16` (read only when bf16 is asked for).
-pub fn resolve(p: Precision, cpu: bool, env: Option<&str>) -> Result<Selection, String> {
+/// Resolves `--precision p` for a model on `backend` with the environment variable `OSAI_BF16`
+/// (`auto`, the default; `emulate`; `off`), without changing anything. An error names a bad
+/// `OSAI_BF16` (read only when bf16 is asked for).
+///
+/// - CPU: bf16 as described above; the GEMM plan (`OSAI_OPS=reference`) emulates bf16 whenever the
+///   kernels run bf16. TF32: CPUs have none, f32 with a message.
+/// - CUDA: the GEMM plan in bf16 or TF32 (`OSAI_BF16=off` forces f32 there too).
+/// - Metal: bf16 operands for the stock graph's matmuls; TF32: f32 with a message.
+pub fn resolve(p: Precision, backend: Backend, env: Option<&str>) -> Result<Selection, String> {
     let env = env.unwrap_or("auto");
     if p == Precision::Bf16 && !matches!(env, "auto" | "emulate" | "off") {
         return Err(format!("OSAI_BF16={env}: expected auto, emulate or off"));
     }
-    let f32_because = |why: &str| Selection {
+    let f32_because = |flag: &str, why: &str| Selection {
         active: Active::F32,
-        message: Some(format!("--precision bf16: {why}; running in f32")),
+        gemm: Compute::F32,
+        message: Some(format!("--precision {flag}: {why}; running in f32")),
     };
-    Ok(match p {
-        Precision::F32 => Selection {
+    let gpu = |gemm: Compute, line: &str| Selection {
+        active: Active::F32,
+        gemm,
+        message: Some(line.into()),
+    };
+    Ok(match (p, backend) {
+        (Precision::F32, _) => Selection {
             active: Active::F32,
+            gemm: Compute::F32,
             message: None,
         },
-        Precision::Bf16 if !cpu => f32_because("only the CPU kernels have bf16 so far"),
-        Precision::Bf16 if env == "off" => f32_because("OSAI_BF16=off"),
-        Precision::Bf16 if env == "emulate" => Selection {
+        (Precision::Tf32, Backend::Cpu) => f32_because("tf32", "CPUs have no TF32"),
+        (Precision::Tf32, Backend::Metal) => f32_because("tf32", "Metal has no TF32"),
+        (Precision::Tf32, Backend::Cuda) => gpu(
+            Compute::Tf32,
+            "precision: TF32 conv GEMMs on CUDA (f32 storage, CUBLAS_COMPUTE_32F_FAST_TF32)",
+        ),
+        (Precision::Bf16, _) if env == "off" => f32_because("bf16", "OSAI_BF16=off"),
+        (Precision::Bf16, Backend::Cuda) => gpu(
+            Compute::Bf16,
+            "precision: bf16 conv GEMMs on CUDA (cublasGemmStridedBatchedEx: bf16 operands, f32 accumulation)",
+        ),
+        (Precision::Bf16, Backend::Metal) => gpu(
+            Compute::Bf16,
+            "precision: bf16 conv matmuls on Metal (bf16 operands and per-tap products, f32 sums)",
+        ),
+        (Precision::Bf16, Backend::Cpu) if env == "emulate" => Selection {
             active: Active::Bf16Emulated,
+            gemm: Compute::Bf16,
             message: Some(
                 "precision: bf16 emulated (OSAI_BF16=emulate: operands rounded to bf16, f32 kernels)"
                     .into(),
             ),
         },
-        Precision::Bf16 if native_bf16_available() => Selection {
+        (Precision::Bf16, Backend::Cpu) if native_bf16_available() => Selection {
             active: Active::Bf16Native,
+            gemm: Compute::Bf16,
             message: Some(
                 "precision: bf16 convolutions (AVX-512 BF16, f32 accumulation)".into(),
             ),
         },
-        Precision::Bf16 => f32_because("this CPU lacks AVX-512 BF16 (avx512_bf16)"),
+        (Precision::Bf16, Backend::Cpu) => {
+            f32_because("bf16", "this CPU lacks AVX-512 BF16 (avx512_bf16)")
+        }
     })
 }
 
-/// [`resolve`] with the process's `OSAI_BF16`, then made active; returns the line to print, if any.
-pub fn select(p: Precision, cpu: bool) -> Result<Option<String>, String> {
+/// [`resolve`] with the process's `OSAI_BF16`, then made active (both settings, and candle's own
+/// TF32 switch for the matmuls outside the plan on CUDA); returns the line to print, if any.
+pub fn select(p: Precision, backend: Backend) -> Result<Option<String>, String> {
     let env = std::env::var("OSAI_BF16").ok();
-    let sel = resolve(p, cpu, env.as_deref())?;
+    let sel = resolve(p, backend, env.as_deref())?;
     set_active(sel.active);
+    set_gemm_compute(sel.gemm);
+    if backend == Backend::Cuda {
+        candle_core::cuda::set_gemm_reduced_precision_f32(sel.gemm == Compute::Tf32);
+    }
     Ok(sel.message)
 }
