@@ -1,14 +1,17 @@
 //! The compute precision of the CPU conv kernels (`--precision f32|bf16`), chosen once per process at
 //! startup, like the kernel choice of `OSAI_CONV_KERNEL`.
 //!
-//! bf16 means bf16 operands and f32 accumulation in every conv forward the CPU runs (weights are rounded
-//! to bf16 as they are packed, inputs as they are copied into the kernel's slab); bias, BatchNorm maps,
-//! the residual and every other op stay f32, and checkpoints are never changed. Three ways it runs:
+//! bf16 means bf16 operands and f32 accumulation in every conv the CPU runs: forwards, input gradients
+//! (a forward of the flipped kernel) and weight gradients (weights are rounded to bf16 as they are
+//! packed, inputs and gradients as they are copied into the kernel's buffers); bias, BatchNorm, the
+//! loss, AdamW, the master weights and every other op stay f32, and checkpoints are written in f32.
+//! Three ways it runs:
 //!
-//! - `native`: the AVX-512 BF16 kernel of `ops/conv_bf16.rs` (`vdpbf16ps`), where the CPU has
-//!   `avx512_bf16` and AVX-512F;
+//! - `native`: the AMX kernels of `ops/conv_amx.rs` (`tdpbf16ps`) where the CPU has AMX-BF16 and the OS
+//!   grants the tile state (`OSAI_AMX=off` skips them), else the AVX-512 BF16 forward of
+//!   `ops/conv_bf16.rs` (`vdpbf16ps`) with emulated weight gradients, where the CPU has `avx512_bf16`;
 //! - `emulate` (`OSAI_BF16=emulate`): operands rounded to bf16 the same way, then the f32 kernels: any
-//!   CPU, the reference the native kernel is tested against;
+//!   CPU, the reference the native kernels are tested against;
 //! - f32, with a one-line message, where bf16 was asked for but the CPU lacks AVX-512 BF16 or
 //!   `OSAI_BF16=off` (so CI can force that path).
 //!
@@ -121,6 +124,27 @@ pub fn native_bf16_available() -> bool {
     false
 }
 
+/// The CPU's native bf16 kernels: `AMX` where the CPU and the OS allow it (forwards and weight
+/// gradients), else `AVX-512 BF16` (forwards; weight gradients emulated).
+pub fn native_bf16_kernel() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if super::conv_amx::available() {
+        return "AMX";
+    }
+    "AVX-512 BF16"
+}
+
+/// How a training run records its precision in `run.json`: `None` for f32; `bf16`, `bf16-emulated`
+/// (`OSAI_BF16=emulate`) or `tf32` (the GEMM plan's compute type on CUDA) otherwise.
+pub fn run_label() -> Option<String> {
+    match (active(), gemm_compute()) {
+        (Active::Bf16Native, _) | (Active::F32, Compute::Bf16) => Some("bf16".into()),
+        (Active::Bf16Emulated, _) => Some("bf16-emulated".into()),
+        (Active::F32, Compute::Tf32) => Some("tf32".into()),
+        (Active::F32, Compute::F32) => None,
+    }
+}
+
 /// What was chosen for a requested precision, and the line that says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
@@ -187,9 +211,10 @@ pub fn resolve(p: Precision, backend: Backend, env: Option<&str>) -> Result<Sele
         (Precision::Bf16, Backend::Cpu) if native_bf16_available() => Selection {
             active: Active::Bf16Native,
             gemm: Compute::Bf16,
-            message: Some(
-                "precision: bf16 convolutions (AVX-512 BF16, f32 accumulation)".into(),
-            ),
+            message: Some(format!(
+                "precision: bf16 convolutions ({}, f32 accumulation)",
+                native_bf16_kernel()
+            )),
         },
         (Precision::Bf16, Backend::Cpu) => {
             f32_because("bf16", "this CPU lacks AVX-512 BF16 (avx512_bf16)")

@@ -52,8 +52,8 @@ pub struct RunInfo {
     /// validation file was given; absent in older run.json files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows: Option<SplitWindows>,
-    /// The convolutions' compute precision where it is not f32: `bf16` (the AVX-512 BF16 kernels) or
-    /// `bf16-emulated` (`OSAI_BF16=emulate`); absent for f32 and in older run.json files.
+    /// The convolutions' compute precision where it is not f32: `bf16`, `bf16-emulated`
+    /// (`OSAI_BF16=emulate`) or `tf32` (CUDA); absent for f32 and in older run.json files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
 }

@@ -166,11 +166,7 @@ impl RunConfig {
             tool_version: Some(env!("CARGO_PKG_VERSION").into()),
             started: Some(run_info::utc_now()),
             windows: None,
-            precision: match crate::ops::precision::active() {
-                crate::ops::precision::Active::Bf16Native => Some("bf16".into()),
-                crate::ops::precision::Active::Bf16Emulated => Some("bf16-emulated".into()),
-                _ => None,
-            },
+            precision: crate::ops::precision::run_label(),
         }
     }
 }
