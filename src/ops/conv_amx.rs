@@ -38,13 +38,14 @@ const T16: usize = 16;
 /// Positions per weight-gradient task (a multiple of 32).
 const GW_TILE: usize = 1920;
 
-/// Whether the AMX kernels run here: the CPU has AMX-TILE and AMX-BF16 (and the AVX-512 BF16 that the
-/// slab fill uses), the OS granted the tile state, and `OSAI_AMX` is not `off`.
+/// Whether the AMX kernels run here: the CPU has AMX-TILE and AMX-BF16 (and the AVX-512 F, BW and BF16
+/// that the fills use), the OS granted the tile state, and `OSAI_AMX` is not `off`.
 pub(crate) fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
         std::env::var("OSAI_AMX").map_or(true, |v| v != "off")
             && super::precision::native_bf16_available()
+            && std::is_x86_feature_detected!("avx512bw")
             && cpu_has_amx_bf16()
             && request_tile_state()
     })
@@ -323,20 +324,15 @@ pub(crate) fn grad_weight(x: &[f32], g: &[f32], s: &ConvShape) -> Option<Vec<f32
                 len: t_len.min(l - p0),
                 row_len: lay.cols,
             };
-            fill_input(
-                &mut scr.xs,
+            let (xb, gb) = (
                 &x[b * cin * l..(b + 1) * cin * l],
-                s,
-                tile,
-                &lay,
-            );
-            fill_gradient(
-                &mut scr.gt,
                 &g[b * cout * l..(b + 1) * cout * l],
-                s,
-                tile,
-                &lay,
             );
+            // SAFETY: `available()` checked AVX-512F, BW and BF16.
+            unsafe {
+                fill_input(&mut scr.xs, xb, s, tile, &lay);
+                fill_gradient(&mut scr.gt, gb, s, tile, &lay);
+            }
             // SAFETY: AMX was granted; the layout bounds every tile read (see GwLayout).
             unsafe { grad_weight_tile(scr, s, &lay, acc) };
         },
@@ -382,35 +378,97 @@ impl GwLayout {
     }
 }
 
+/// 32 floats from `p` (those of `m`, zero elsewhere: masked lanes are not read) as 32 bf16 in order, rounded to nearest even by
+/// `vcvtne2ps2bf16` (which, unlike [`bf16_bits`], flushes f32 denormals to zero: the tile multiply
+/// would treat them as zero anyway).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn bf16x32(p: *const f32, m: u32) -> __m512i {
+    let lo = _mm512_maskz_loadu_ps(m as __mmask16, p);
+    let hi = _mm512_maskz_loadu_ps((m >> 16) as __mmask16, p.add(16));
+    _mm512_castps_si512(std::mem::transmute::<__m512bh, __m512>(
+        _mm512_cvtne2ps_pbh(hi, lo),
+    ))
+}
+
+/// The mask of the first `n` of 32 lanes.
+fn lanes(n: usize) -> u32 {
+    if n >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << n) - 1
+    }
+}
+
 /// Fills the bf16 input rows of `tile` from one window `x` (Cin, L); rows past Cin stay zero.
-fn fill_input(xs: &mut [u16], x: &[f32], s: &ConvShape, tile: Tile, lay: &GwLayout) {
+#[target_feature(enable = "avx512f,avx512bf16,avx512bw")]
+unsafe fn fill_input(xs: &mut [u16], x: &[f32], s: &ConvShape, tile: Tile, lay: &GwLayout) {
     let (start, lo, hi) = tile.inside(s);
     for (ci, row) in xs.chunks_exact_mut(lay.cols).take(s.c_in).enumerate() {
         row[..lo.min(hi)].fill(0);
         if lo < hi {
-            let off = ci * s.l + (start + lo as isize) as usize;
-            for (d, &v) in row[lo..hi].iter_mut().zip(&x[off..off + (hi - lo)]) {
-                *d = bf16_bits(v);
+            let src = &x[ci * s.l + (start + lo as isize) as usize..][..hi - lo];
+            let dst = &mut row[lo..hi];
+            for j in (0..dst.len()).step_by(32) {
+                let m = lanes(dst.len() - j);
+                let v = bf16x32(src.as_ptr().add(j), m);
+                _mm512_mask_storeu_epi16(dst.as_mut_ptr().add(j) as *mut i16, m, v);
             }
         }
         row[hi.max(lo)..].fill(0);
     }
 }
 
-/// Fills the gradient pairs of `tile` from one window `g` (Cout, L); channels past Cout stay zero.
-fn fill_gradient(gt: &mut [u32], g: &[f32], s: &ConvShape, tile: Tile, lay: &GwLayout) {
-    let l = s.l;
-    let at = |co: usize, j: usize| {
-        if j < tile.len {
-            g[co * l + tile.p0 + j]
-        } else {
-            0.0
+/// Fills the gradient pairs of `tile` from one window `g` (Cout, L): per 16 channels and 32 positions,
+/// each channel's positions become 16 pairs in one conversion, and a 16 × 16 transpose turns them into
+/// the 16 rows of `gt`; channels past Cout are zero.
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn fill_gradient(gt: &mut [u32], g: &[f32], s: &ConvShape, tile: Tile, lay: &GwLayout) {
+    debug_assert!(gt.len() >= lay.t / 2 * lay.co && lay.t % 32 == 0 && lay.co % T16 == 0);
+    for co0 in (0..s.c_out).step_by(T16) {
+        for j in (0..lay.t).step_by(32) {
+            let m = lanes(tile.len.saturating_sub(j));
+            let mut r: [__m512i; 16] = std::array::from_fn(|i| {
+                if co0 + i < s.c_out {
+                    let src = g.as_ptr().add((co0 + i) * s.l + tile.p0);
+                    bf16x32(src.wrapping_add(j), m)
+                } else {
+                    _mm512_setzero_si512()
+                }
+            });
+            transpose16(&mut r);
+            for (q, v) in r.iter().enumerate() {
+                let dst = gt.as_mut_ptr().add((j / 2 + q) * lay.co + co0);
+                _mm512_storeu_si512(dst as *mut _, *v);
+            }
         }
-    };
-    for co in 0..s.c_out {
-        for r in 0..lay.t / 2 {
-            gt[r * lay.co + co] = pair(at(co, 2 * r), at(co, 2 * r + 1));
+    }
+}
+
+/// Transposes the 16 × 16 matrix of 32-bit lanes held in `r` (row `i` in `r[i]`).
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose16(r: &mut [__m512i; 16]) {
+    let mut t = [_mm512_setzero_si512(); 16];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for i in 0..4 {
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for i in 0..2 {
+        for j in 0..4 {
+            t[8 * i + j] = _mm512_shuffle_i32x4::<0x88>(r[8 * i + j], r[8 * i + 4 + j]);
+            t[8 * i + 4 + j] = _mm512_shuffle_i32x4::<0xdd>(r[8 * i + j], r[8 * i + 4 + j]);
         }
+    }
+    for j in 0..8 {
+        r[j] = _mm512_shuffle_i32x4::<0x88>(t[j], t[j + 8]);
+        r[j + 8] = _mm512_shuffle_i32x4::<0xdd>(t[j], t[j + 8]);
     }
 }
 
