@@ -170,3 +170,65 @@ fn amx_weight_gradient_matches_the_f64_one_for_every_model_shape() {
         }
     }
 }
+
+/// The startup line names the kernel that runs: AMX here, and with `OSAI_AMX=off` the AVX-512 BF16 forward,
+/// whose predictions agree with AMX's to bf16 precision.
+#[test]
+fn osai_amx_off_selects_the_avx512_bf16_kernel_and_says_so() {
+    if !amx() {
+        return;
+    }
+    let Some(ckpt) = common::mane_checkpoint(80) else {
+        return;
+    };
+    let Some(data) = common::PvData::locate() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &str, amx: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_openspliceai-rs"))
+            .args(["predict", "-i"])
+            .arg(data.input("mini.fa"))
+            .arg("-m")
+            .arg(&ckpt)
+            .arg("-o")
+            .arg(dir.path().join(out))
+            .args(["-f", "80", "-q", "-t", "0.01", "--compute-precision", "bf16"])
+            .env("OSAI_AMX", amx)
+            .env_remove("OSAI_BF16")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    let on = run("amx", "auto");
+    assert!(
+        on.contains("precision: bf16 convolutions (AMX, f32 accumulation)"),
+        "{on}"
+    );
+    let off = run("avx512", "off");
+    assert!(
+        off.contains("precision: bf16 convolutions (AVX-512 BF16, f32 accumulation)"),
+        "{off}"
+    );
+    let read = |run: &str| {
+        let d = dir.path().join(run).join("SpliceAI_5000_80");
+        let mut names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| std::fs::read_to_string(d.join(n)).unwrap())
+            .collect::<Vec<_>>()
+    };
+    // Both write the same sites (a score moving across the 0.01 threshold would show as one line more or
+    // less: the fly region's mini FASTA has none so close).
+    let (a, b) = (read("amx"), read("avx512"));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.lines().count(), y.lines().count());
+    }
+}
