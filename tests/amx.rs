@@ -193,7 +193,15 @@ fn osai_amx_off_selects_the_avx512_bf16_kernel_and_says_so() {
             .arg(&ckpt)
             .arg("-o")
             .arg(dir.path().join(out))
-            .args(["-f", "80", "-q", "-t", "0.01", "--compute-precision", "bf16"])
+            .args([
+                "-f",
+                "80",
+                "-q",
+                "-t",
+                "0.01",
+                "--compute-precision",
+                "bf16",
+            ])
             .env("OSAI_AMX", amx)
             .env_remove("OSAI_BF16")
             .output()

@@ -197,26 +197,17 @@ mod native {
             let x0 = &x[c0 * l + off..c0 * l + off + (hi - lo)];
             let x1 = (c1 < cin).then(|| &x[c1 * l + off..c1 * l + off + (hi - lo)]);
             let maps = (map(c0), if c1 < cin { map(c1) } else { (0.0, 0.0) });
-            // SAFETY: AVX-512F is present wherever this kernel runs (checked with AVX-512 BF16); the
-            // slices have hi − lo elements each.
+            // SAFETY: AVX-512F, BW and BF16 are present wherever this kernel runs
+            // (`precision::native_bf16_available`); the slices have hi − lo elements each.
             unsafe { round_pairs(&mut dst[lo..hi], x0, x1, maps, slope) };
             dst[hi..].fill(0);
         }
     }
 
-    /// The rounded bits of 16 floats ([`bf16_bits`] in the high half of each lane, garbage below).
-    #[target_feature(enable = "avx512f")]
-    unsafe fn rne_high(v: __m512) -> __m512i {
-        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
-        let b = _mm512_castps_si512(v);
-        let b = _mm512_mask_or_epi32(b, nan, b, _mm512_set1_epi32(0x0040_0000));
-        let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(b), _mm512_set1_epi32(1));
-        _mm512_add_epi32(b, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)))
-    }
-
     /// `dst[j] = pair(f(x0[j]), f(x1[j]))` (0 for a missing `x1`), `f` the map `(scale, shift)` followed
-    /// by LeakyReLU of `slope` where given, else the identity: 16 positions per step.
-    #[target_feature(enable = "avx512f")]
+    /// by LeakyReLU of `slope` where given, else the identity: 16 positions per step, rounded by
+    /// `vcvtne2ps2bf16` (nearest even, as [`bf16_bits`], except that it flushes f32 denormals to zero).
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     unsafe fn round_pairs(
         dst: &mut [u32],
         x0: &[f32],
@@ -243,22 +234,32 @@ mod native {
                 v
             }
         };
-        let high = _mm512_set1_epi32(0xffff_0000u32 as i32);
+        // `vcvtne2ps2bf16` puts the 16 bf16 of its second operand below those of its first; this
+        // permutation interleaves them into 16 pairs.
+        const PAIRS: [u16; 32] = {
+            let mut p = [0u16; 32];
+            let mut j = 0;
+            while j < 16 {
+                p[2 * j] = j as u16;
+                p[2 * j + 1] = 16 + j as u16;
+                j += 1;
+            }
+            p
+        };
+        let pairs = _mm512_loadu_si512(PAIRS.as_ptr() as *const _);
         for j in (0..n).step_by(16) {
             let m: __mmask16 = if j + 16 <= n {
                 0xffff
             } else {
                 ((1u32 << (n - j)) - 1) as __mmask16
             };
-            let a = rne_high(f(_mm512_maskz_loadu_ps(m, x0.as_ptr().add(j)), s0, h0));
-            let lo = _mm512_srli_epi32::<16>(a);
-            let p = match x1 {
-                Some(x1) => {
-                    let b = rne_high(f(_mm512_maskz_loadu_ps(m, x1.as_ptr().add(j)), s1, h1));
-                    _mm512_or_si512(lo, _mm512_and_si512(b, high))
-                }
-                None => lo,
+            let a = f(_mm512_maskz_loadu_ps(m, x0.as_ptr().add(j)), s0, h0);
+            let b = match x1 {
+                Some(x1) => f(_mm512_maskz_loadu_ps(m, x1.as_ptr().add(j)), s1, h1),
+                None => _mm512_setzero_ps(),
             };
+            let bf: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(b, a));
+            let p = _mm512_permutexvar_epi16(pairs, bf);
             _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(j) as *mut _, m, p);
         }
     }

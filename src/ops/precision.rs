@@ -114,11 +114,13 @@ pub fn set_active(a: Active) {
     ACTIVE.store(v, Ordering::Relaxed);
 }
 
-/// Whether this CPU runs the native bf16 kernel (AVX-512F and AVX-512 BF16).
+/// Whether this CPU runs the native bf16 kernel (AVX-512F, BW and BF16).
 pub fn native_bf16_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bf16")
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512bf16")
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
