@@ -424,7 +424,9 @@ unsafe fn fill_input(xs: &mut [u16], x: &[f32], s: &ConvShape, tile: Tile, lay: 
 /// the 16 rows of `gt`; channels past Cout are zero.
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn fill_gradient(gt: &mut [u32], g: &[f32], s: &ConvShape, tile: Tile, lay: &GwLayout) {
-    debug_assert!(gt.len() >= lay.t / 2 * lay.co && lay.t % 32 == 0 && lay.co % T16 == 0);
+    debug_assert!(
+        gt.len() >= lay.t / 2 * lay.co && lay.t.is_multiple_of(32) && lay.co.is_multiple_of(T16)
+    );
     for co0 in (0..s.c_out).step_by(T16) {
         for j in (0..lay.t).step_by(32) {
             let m = lanes(tile.len.saturating_sub(j));
