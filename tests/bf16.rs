@@ -2,11 +2,8 @@
 //! f64 reference and against the portable emulation for every model conv shape, the fallback to f32 with
 //! its message, and the probabilities of whole models in bf16 against f32.
 //!
-//! Error bound used for the kernel against the exact conv of the unrounded operands: each operand is
-//! rounded to 8 significant bits (relative error ≤ 2^-8 each, so ≤ 2·2^-8 per product) and the rounding
-//! errors of a reduction of R = Cin·K products add up like a random walk, so
-//! |y − y_exact| ≤ 4 · 2^-8 · √R · max|x| · max|w| (a factor 2 over 2·2^-8·√R for the tails). Against the
-//! exact conv of the *rounded* operands only the f32 accumulation differs: 1e-5 of Σ|x·w|.
+//! The error bounds (against f64 convs of the rounded and of the unrounded operands) are stated in
+//! `tests/common/bf16.rs`.
 
 mod common;
 
@@ -14,14 +11,18 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use candle_core::{Device, Tensor};
-use common::ops::{conv_reference, model_shapes, rand_vec};
+use common::bf16::{
+    assert_forward_within_bf16_bounds, assert_fused_kernels_agree, conv_shapes, fly_windows,
+    max_abs_diff, rounded, tensor_diff, worst,
+};
+use common::ops::{conv_reference, rand_vec};
 use openspliceai_rs::infer::Ensemble;
 use openspliceai_rs::model::FlankConfig;
 use openspliceai_rs::ops::conv::kernels::{
     forward_bf16, forward_bf16_emulated, forward_bf16_native, grad_weight_bf16,
     grad_weight_bf16_emulated, Dims,
 };
-use openspliceai_rs::ops::conv::{ChannelMap, Fusion};
+use openspliceai_rs::ops::conv::Fusion;
 use openspliceai_rs::ops::conv_bf16::round_bf16;
 use openspliceai_rs::ops::precision::{self, resolve, Active, Backend, Precision};
 use rand::{rngs::StdRng, SeedableRng};
@@ -78,56 +79,12 @@ fn native() -> bool {
     ok
 }
 
-/// The shapes of every conv of the four models: each (K, d) at 32 → 32 channels, the first conv 4 → 32
-/// (1×1), the last 32 → 3 (1×1), and an odd channel count (a padded pair).
-fn shapes() -> Vec<(usize, usize, usize, usize)> {
-    let mut v: Vec<_> = model_shapes()
-        .into_iter()
-        .map(|(k, d)| (32, 32, k, d))
-        .collect();
-    v.extend([(4, 32, 1, 1), (32, 3, 1, 1), (5, 7, 11, 4)]);
-    v
-}
-
-fn rounded(v: &[f32]) -> Vec<f32> {
-    v.iter().map(|&x| round_bf16(x)).collect()
-}
-
 #[test]
 fn bf16_kernel_is_within_the_bf16_error_bound_of_the_f64_conv_for_every_model_shape() {
     if !native() {
         return;
     }
-    let mut rng = StdRng::seed_from_u64(28);
-    for (cin, cout, k, d) in shapes() {
-        // Two windows; 1200 positions make two tiles of the kernel with a partial micro-tile.
-        for &(n, l) in &[(2usize, 1200usize), (1, 37)] {
-            let dims: Dims = (n, cin, cout, l, k, d);
-            let x = rand_vec(&mut rng, n * cin * l);
-            let w = rand_vec(&mut rng, cout * cin * k);
-            let b = rand_vec(&mut rng, cout);
-            let (y, _) = forward_bf16(&x, &w, Some(&b), dims, Fusion::default()).unwrap();
-            let zeros = vec![0f32; n * cout * l];
-            let exact = conv_reference(&x, &w, &b, &zeros, dims).y;
-            let of_rounded = conv_reference(&rounded(&x), &rounded(&w), &b, &zeros, dims).y;
-            let r = (cin * k) as f64;
-            let bound = 4.0 * (2f64).powi(-8) * r.sqrt();
-            let (mut worst, mut worst_acc) = (0f64, 0f64);
-            for ((&g, &e), &er) in y.iter().zip(&exact).zip(&of_rounded) {
-                worst = worst.max((g as f64 - e).abs());
-                worst_acc = worst_acc.max((g as f64 - er).abs());
-            }
-            assert!(
-                worst <= bound,
-                "Cin {cin} Cout {cout} K {k} d {d} L {l}: max |bf16 − exact| = {worst:e} > {bound:e}"
-            );
-            // Σ|x·w| ≤ R (operands in [-1, 1)).
-            assert!(
-                worst_acc <= 1e-6 * r,
-                "Cin {cin} Cout {cout} K {k} d {d} L {l}: max |bf16 − exact of rounded| = {worst_acc:e}"
-            );
-        }
-    }
+    assert_forward_within_bf16_bounds(28, "AVX-512 BF16", &forward_bf16);
 }
 
 #[test]
@@ -135,91 +92,11 @@ fn bf16_kernel_matches_the_emulation_with_every_fusion() {
     if !native() {
         return;
     }
-    let mut rng = StdRng::seed_from_u64(29);
-    for (cin, cout, k, d) in shapes() {
-        let (n, l) = (2usize, 1000usize);
-        let dims: Dims = (n, cin, cout, l, k, d);
-        let x = rand_vec(&mut rng, n * cin * l);
-        let w = rand_vec(&mut rng, cout * cin * k);
-        let b = rand_vec(&mut rng, cout);
-        let res = rand_vec(&mut rng, n * cout * l);
-        let map = |c: usize, rng: &mut StdRng| ChannelMap {
-            scale: rand_vec(rng, c),
-            shift: rand_vec(rng, c),
-            slope: 0.1,
+    let emulated =
+        |x: &[f32], w: &[f32], b: Option<&[f32]>, dims: Dims, fuse: Fusion<'_, &[f32]>| {
+            Some(forward_bf16_emulated(x, w, b, dims, fuse))
         };
-        let (pre, post) = (map(cin, &mut rng), map(cout, &mut rng));
-        let fusions = [
-            Fusion::default(),
-            Fusion {
-                pre: Some(&pre),
-                post: Some(&post),
-                residual: None,
-                sums: true,
-            },
-            Fusion {
-                pre: Some(&pre),
-                post: None,
-                residual: Some(res.as_slice()),
-                sums: true,
-            },
-        ];
-        for (fi, fuse) in fusions.into_iter().enumerate() {
-            let (y, s) = forward_bf16(&x, &w, Some(&b), dims, fuse).unwrap();
-            let (ye, se) = forward_bf16_emulated(&x, &w, Some(&b), dims, fuse);
-            let scale = (cin * k) as f32;
-            let diff = y
-                .iter()
-                .zip(&ye)
-                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            assert!(
-                diff <= 1e-5 * scale,
-                "Cin {cin} Cout {cout} K {k} d {d} fusion {fi}: max |native − emulated| = {diff:e}"
-            );
-            assert_eq!(s.is_some(), se.is_some());
-            if let (Some(s), Some(se)) = (s, se) {
-                for ((a1, a2), (b1, b2)) in s.iter().zip(&se) {
-                    let tol = 1e-4 * (n * l) as f64 * scale as f64;
-                    assert!((a1 - b1).abs() <= tol && (a2 - b2).abs() <= tol * 10.0);
-                }
-            }
-        }
-    }
-}
-
-/// `n` windows of the model's input length from the fly region, one-hot (N, 4, 5000 + CL).
-fn fly_windows(cfg: &FlankConfig, n: usize) -> Option<Tensor> {
-    let data = common::PvData::locate()?;
-    let text = std::fs::read_to_string(data.input("region200k.fa")).unwrap();
-    let seq: Vec<u8> = text
-        .lines()
-        .filter(|l| !l.starts_with('>'))
-        .flat_map(|l| l.trim().bytes())
-        .collect();
-    let len = cfg.input_len();
-    let mut x = vec![0f32; n * 4 * len];
-    for (i, out) in x.chunks_mut(4 * len).enumerate() {
-        let start = 20_000 + i * 5000;
-        openspliceai_rs::genome::seq::encode_into(&seq[start..start + len], out, len, 0);
-    }
-    Some(Tensor::from_vec(x, (n, 4, len), &Device::Cpu).unwrap())
-}
-
-/// The largest and the mean |a − b|.
-fn diff(a: &Tensor, b: &Tensor) -> (f32, f64) {
-    let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let mean = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs() as f64)
-        .sum::<f64>()
-        / a.len() as f64;
-    let max = a
-        .iter()
-        .zip(&b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    (max, mean)
+    assert_fused_kernels_agree(29, "AVX-512 BF16 vs emulated", &forward_bf16, &emulated);
 }
 
 /// Held by the tests that switch the process-wide precision (tests run in parallel threads; the kernel
@@ -251,12 +128,12 @@ fn mane_models_in_bf16_stay_close_to_f32_on_fly_windows() {
             ens.forward(&x).unwrap()
         });
         precision::set_active(Active::F32);
-        let (d_em, m_em) = diff(&y32, &yem);
+        let (d_em, m_em) = tensor_diff(&y32, &yem);
         eprintln!("SpliceAI-{flank}: |p(bf16 emulated) − p(f32)| max {d_em:.5}, mean {m_em:.2e}");
         assert!(d_em < 0.03, "{flank}nt: emulated bf16 is {d_em} from f32");
         if let Some(yn) = native {
-            let (d, m) = diff(&y32, &yn);
-            let (d_ne, m_ne) = diff(&yn, &yem);
+            let (d, m) = tensor_diff(&y32, &yn);
+            let (d_ne, m_ne) = tensor_diff(&yn, &yem);
             eprintln!(
                 "SpliceAI-{flank}: |p(bf16) − p(f32)| max {d:.5}, mean {m:.2e}; \
                  |native − emulated| max {d_ne:.2e}, mean {m_ne:.2e}"
@@ -382,13 +259,6 @@ fn grad_input_bf16(r: &[f32], w: &[f32], (n, cin, cout, l, k, d): Dims, native: 
     }
 }
 
-/// The largest |a − b| of f32 values against f64 ones.
-fn worst(a: &[f32], b: &[f64]) -> f64 {
-    a.iter()
-        .zip(b)
-        .fold(0f64, |m, (&x, &y)| m.max((x as f64 - y).abs()))
-}
-
 /// Error bound of the gradients, as for the forward (see the top of this file): a gradient is a reduction
 /// of bf16 products, R = Cout·K of them for an input gradient and N·L (at most) for a weight gradient, with
 /// every operand in [-1, 1): |g − g_exact| ≤ 4 · 2^-8 · √R. Against the exact gradient of the rounded
@@ -397,7 +267,7 @@ fn worst(a: &[f32], b: &[f64]) -> f64 {
 fn bf16_input_and_weight_gradients_are_within_the_bf16_error_bound_for_every_model_shape() {
     let native = precision::native_bf16_available();
     let mut rng = StdRng::seed_from_u64(30);
-    for (cin, cout, k, d) in shapes() {
+    for (cin, cout, k, d) in conv_shapes() {
         for &(n, l) in &[(2usize, 900usize), (1, 37)] {
             let dims: Dims = (n, cin, cout, l, k, d);
             let x = rand_vec(&mut rng, n * cin * l);
@@ -454,7 +324,7 @@ fn bf16_gradients_native_match_the_emulation_for_every_model_shape() {
         return;
     }
     let mut rng = StdRng::seed_from_u64(31);
-    for (cin, cout, k, d) in shapes() {
+    for (cin, cout, k, d) in conv_shapes() {
         let (n, l) = (2usize, 1000usize);
         let dims: Dims = (n, cin, cout, l, k, d);
         let x = rand_vec(&mut rng, n * cin * l);
@@ -465,10 +335,7 @@ fn bf16_gradients_native_match_the_emulation_for_every_model_shape() {
             grad_input_bf16(&r, &w, dims, true),
             grad_input_bf16(&r, &w, dims, false),
         );
-        let diff = gx
-            .iter()
-            .zip(&gxe)
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let diff = max_abs_diff(&gx, &gxe);
         assert!(
             diff <= 1e-6 * (cout * k) as f32,
             "{at}: input gradient max |native − emulated| = {diff:e}"
@@ -477,10 +344,7 @@ fn bf16_gradients_native_match_the_emulation_for_every_model_shape() {
             grad_weight_bf16(&x, &r, dims),
             grad_weight_bf16_emulated(&x, &r, dims),
         );
-        let diff = gw
-            .iter()
-            .zip(&gwe)
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let diff = max_abs_diff(&gw, &gwe);
         assert!(
             diff <= 1e-6 * (n * l) as f32,
             "{at}: weight gradient max |native − emulated| = {diff:e}"

@@ -12,6 +12,7 @@
 mod common;
 
 use candle_core::{Device, Tensor};
+use common::bf16::{fly_windows, tensor_diff};
 use common::compare::rel_err;
 use common::ops::{conv_reference, model_shapes, rand_vec};
 use openspliceai_rs::infer::Ensemble;
@@ -276,41 +277,6 @@ fn each_device_selects_its_plan_compute_type() {
     assert_eq!((f.gemm, f.message), (Compute::F32, None));
 }
 
-/// `n` windows of the model's input length from the fly region, one-hot (N, 4, 5000 + CL).
-fn fly_windows(cfg: &FlankConfig, n: usize) -> Option<Tensor> {
-    let data = common::PvData::locate()?;
-    let text = std::fs::read_to_string(data.input("region200k.fa")).unwrap();
-    let seq: Vec<u8> = text
-        .lines()
-        .filter(|l| !l.starts_with('>'))
-        .flat_map(|l| l.trim().bytes())
-        .collect();
-    let len = cfg.input_len();
-    let mut x = vec![0f32; n * 4 * len];
-    for (i, out) in x.chunks_mut(4 * len).enumerate() {
-        let start = 20_000 + i * 5000;
-        openspliceai_rs::genome::seq::encode_into(&seq[start..start + len], out, len, 0);
-    }
-    Some(Tensor::from_vec(x, (n, 4, len), &Device::Cpu).unwrap())
-}
-
-/// The largest and the mean |a − b|.
-fn diff(a: &Tensor, b: &Tensor) -> (f32, f64) {
-    let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let mean = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs() as f64)
-        .sum::<f64>()
-        / a.len() as f64;
-    let max = a
-        .iter()
-        .zip(&b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    (max, mean)
-}
-
 /// The MANE models on the CUDA graph (`OSAI_OPS=reference`, forced for this test binary) with the plan in
 /// bf16 and TF32 against f32, on fly windows. The one test here that switches the process-wide compute
 /// type (the others pass it explicitly).
@@ -333,8 +299,8 @@ fn reference_graph_in_bf16_and_tf32_stays_close_to_f32() {
         precision::set_gemm_compute(Compute::Tf32);
         let ytf = ens.forward(&x).unwrap();
         precision::set_gemm_compute(Compute::F32);
-        let (d_bf, m_bf) = diff(&y32, &ybf);
-        let (d_tf, m_tf) = diff(&y32, &ytf);
+        let (d_bf, m_bf) = tensor_diff(&y32, &ybf);
+        let (d_tf, m_tf) = tensor_diff(&y32, &ytf);
         eprintln!(
             "SpliceAI-{flank} (CUDA graph on the CPU): |p(bf16) − p(f32)| max {d_bf:.5}, mean {m_bf:.2e}; \
              |p(tf32) − p(f32)| max {d_tf:.5}, mean {m_tf:.2e}"
@@ -393,14 +359,14 @@ fn forward_takes_the_precision_on_the_cpu() {
         "{text}"
     );
     assert_eq!(
-        diff(&f32_native, &tf32).0,
+        tensor_diff(&f32_native, &tf32).0,
         0.0,
         "tf32 on the CPU must be f32"
     );
     let (_, f32_plan) = run("f32-plan", "f32", "reference");
     let (text, bf16_plan) = run("bf16-plan", "bf16", "reference");
     assert!(text.contains("precision: bf16 emulated"), "{text}");
-    let (d, _) = diff(&f32_plan, &bf16_plan);
+    let (d, _) = tensor_diff(&f32_plan, &bf16_plan);
     eprintln!("forward fixture 80nt, CUDA graph: |p(bf16) − p(f32)| max {d:.2e}");
     assert!(d > 0.0 && d < 0.03, "bf16 plan {d} from f32");
 }

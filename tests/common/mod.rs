@@ -3,6 +3,7 @@
 //! ([`ops`]), and small builders several test files use.
 #![allow(dead_code)]
 
+pub mod bf16;
 pub mod compare;
 pub mod ops;
 
