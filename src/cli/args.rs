@@ -187,19 +187,18 @@ pub struct BenchArgs {
     /// Only measure the memory a training step keeps alive for backward (`-u 2` and `-A`), no timings.
     #[arg(long)]
     pub memory: bool,
-    /// Compute precision of the convolutions: f32, or bf16 (bf16 operands, f32 accumulation, in the
-    /// train steps' backward too).
-    #[arg(long, alias = "compute-precision", value_enum, default_value_t = crate::ops::precision::Precision::F32)]
-    pub precision: crate::ops::precision::Precision,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
 }
 
 /// `--precision` of the commands that train or score on HDF5 data (`train`, `transfer`, `test`,
-/// `calibrate`); `--compute-precision`, the name `predict` and `variant` use, is accepted too.
+/// `calibrate`), of `forward` and of `bench`; `--compute-precision`, the name `predict` and `variant` use, is
+/// accepted too.
 #[derive(Debug, Args, Clone, Copy, Default)]
 pub struct PrecisionArgs {
-    /// Compute precision of the convolutions (CPU): f32, or bf16 (bf16 operands, f32 accumulation in
-    /// every conv, forward and backward; BatchNorm, loss, optimiser, master weights and checkpoints stay
-    /// f32). bf16 needs AVX-512 BF16, else f32 with a message.
+    /// Compute precision of the convolutions: f32, bf16 (bf16 operands, f32 accumulation in every conv,
+    /// forward and backward; BatchNorm, loss, optimiser, master weights and checkpoints stay f32; on the
+    /// CPU it needs AVX-512 BF16, else f32 with a message) or tf32 (CUDA only).
     #[arg(long, alias = "compute-precision", value_enum, value_name = "P",
           default_value_t = crate::ops::precision::Precision::F32)]
     pub precision: crate::ops::precision::Precision,
@@ -448,10 +447,8 @@ pub struct ForwardArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub compute: ComputeArgs,
-    /// Compute precision of the convolutions: f32, bf16 or tf32 (CUDA; see docs/commands.md).
-    #[arg(long, alias = "compute-precision", value_enum, value_name = "P",
-          default_value_t = crate::ops::precision::Precision::F32)]
-    pub precision: crate::ops::precision::Precision,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
 }
 
 /// Rewrites OpenSpliceAI's single-dash long options (`-train`, `-test`) into the long forms clap knows.

@@ -489,9 +489,7 @@ fn forward(a: ForwardArgs) -> Result<()> {
         .output("--output", &a.output)
         .check()?;
     let device = select_device(&a.compute.device)?;
-    if let Some(m) = infer::select_precision(a.precision, &device)? {
-        println!("{m}");
-    }
+    a.precision.select(&device)?;
     let (model, report) = crate::infer::load(&a.model, a.flanking_size, &device)?;
     let flank = model.config();
     say_flank(a.flanking_size, flank, &a.model, |l| println!("{l}"));
@@ -565,10 +563,8 @@ fn bench(a: BenchArgs) -> Result<()> {
             " | FMA peak (AVX-512, registers only): {p:.1} GFLOP/s"
         ))
     );
-    if let Some(m) = infer::select_precision(a.precision, &device)? {
-        println!("{m}");
-    }
-    if a.precision == crate::ops::precision::Precision::Bf16 && device.is_cpu() {
+    a.precision.select(&device)?;
+    if a.precision.precision == crate::ops::precision::Precision::Bf16 && device.is_cpu() {
         if let Some(p) = crate::bench::cpu_bf16_peak() {
             println!("bf16 dot-product peak (vdpbf16ps, registers only): {p:.1} GFLOP/s");
         }
